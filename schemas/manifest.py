@@ -1,0 +1,92 @@
+"""The election manifest: election, rules, keys, units, candidates and electors' rolls."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from schemas.common import Hex, Int, StrictSchema, identifier, text
+
+MANIFEST_FORMAT = "kz-tally/manifest/v1"
+
+
+class NamesSchema(StrictSchema):
+    en = text(required=True)
+    ru = text(load_default=None)
+    kk = text(load_default=None)
+
+
+class CandidateSchema(StrictSchema):
+    id = identifier(required=True)
+    name = text(required=True)
+
+
+class ElectorSchema(StrictSchema):
+    elector = identifier(required=True)
+    name = text(required=True)
+    public_key = Hex(32, required=True)
+
+
+class UnitSchema(StrictSchema):
+    code = identifier(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(["region", "city"]))
+    name = fields.Nested(NamesSchema, required=True)
+    seats = Int(required=True, validate=validate.Equal(1))
+    log_key = text(required=True)  # C2SP verifier key of the unit's log
+    candidates = fields.List(fields.Nested(CandidateSchema), required=True)
+    roll = fields.List(fields.Nested(ElectorSchema), required=True)
+
+
+class RulesSchema(StrictSchema):
+    quorum = fields.String(required=True, validate=validate.Equal("more-than-half-of-registered"))
+    threshold = fields.String(
+        required=True, validate=validate.Equal("more-than-half-of-took-part")
+    )
+    runoff = fields.String(required=True, validate=validate.Equal("top-two-most-votes"))
+    tie_break = fields.String(required=True, validate=validate.Equal("lot-final-checkpoint"))
+
+
+class CommissionSchema(StrictSchema):
+    name = text(required=True)  # key name in signed notes (countersigned final checkpoints)
+    keys = fields.List(Hex(32), required=True, validate=validate.Length(min=1))
+
+
+class GuardiansSchema(StrictSchema):
+    n = Int(required=True, validate=validate.Range(min=1, max=64))
+    k = Int(required=True, validate=validate.Range(min=1, max=64))
+    names = fields.List(text(), required=True)
+
+    @validates_schema
+    def _k_of_n(self, data: dict[str, Any], **_: Any) -> None:
+        if data["k"] > data["n"] or len(data["names"]) != data["n"]:
+            raise ValidationError("need 1 <= k <= n and one name per guardian")
+
+
+class ManifestSchema(StrictSchema):
+    format = fields.String(required=True, validate=validate.Equal(MANIFEST_FORMAT))
+    election_id = identifier(required=True)
+    title = fields.Nested(NamesSchema, required=True)
+    date = fields.String(required=True, validate=validate.Regexp(r"^\d{4}-\d{2}-\d{2}$"))
+    origin = text(required=True)  # log origins are "<origin>/<unit>/<round>"
+    rules = fields.Nested(RulesSchema, required=True)
+    commission = fields.Nested(CommissionSchema, required=True)
+    guardians = fields.Nested(GuardiansSchema, required=True)
+    election_key = Hex(32, required=True, allow_none=True)
+    ceremony_hash = Hex(32, required=True, allow_none=True)
+    units = fields.List(fields.Nested(UnitSchema), required=True, validate=validate.Length(min=1))
+
+    @validates_schema
+    def _unique_ids(self, data: dict[str, Any], **_: Any) -> None:
+        codes = [u["code"] for u in data["units"]]
+        if len(set(codes)) != len(codes):
+            raise ValidationError("unit codes must be unique")
+        candidates = [c["id"] for u in data["units"] for c in u["candidates"]]
+        if len(set(candidates)) != len(candidates):
+            raise ValidationError("candidate ids must be unique across the election")
+        electors = [e["elector"] for u in data["units"] for e in u["roll"]]
+        if len(set(electors)) != len(electors):
+            raise ValidationError("elector ids must be unique across the election")
+        keys = [e["public_key"] for u in data["units"] for e in u["roll"]]
+        if len(set(keys)) != len(keys):
+            raise ValidationError("elector keys must be unique across the election")

@@ -1,0 +1,209 @@
+"""The HTTP API (Flask). Public reads, the elector's cast endpoint, and (in commission.py) the
+commission's signed requests. Every error is ``application/problem+json``."""
+
+from __future__ import annotations
+
+import logging
+import json
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from crypto.canonical import EncodingError, hex_decode
+from crypto.merkle import ProofError
+from tally_service import problems
+from tally_service.election import Election
+from tally_service.http_json import parse_body
+from tally_service.problems import Problem
+
+log = logging.getLogger("tally_service.http")
+API = "/api/v1"
+
+
+def problem_response(problem: Problem) -> Response:
+    response = jsonify(problem.to_json())
+    response.status_code = problem.status
+    response.mimetype = "application/problem+json"
+    return response
+
+
+def text_response(body: str) -> Response:
+    return Response(body, mimetype="text/plain; charset=utf-8")
+
+
+def _int_arg(name: str, default: int | None = None) -> int:
+    value = request.args.get(name)
+    if value is None:
+        if default is None:
+            raise problems.bad_request("query", f"the query parameter {name!r} is required")
+        return default
+    if not value.isdigit() or len(value) > 18:
+        raise problems.bad_request("query", f"{name!r} must be a non-negative integer")
+    return int(value)
+
+
+def create_app(election: Election) -> Flask:
+    app = Flask("tally_service")
+    app.config["MAX_CONTENT_LENGTH"] = election.config.max_body_bytes
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["election"] = election
+
+    @app.errorhandler(Problem)
+    def on_problem(problem: Problem) -> Response:
+        return problem_response(problem)
+
+    @app.errorhandler(HTTPException)
+    def on_http(exc: HTTPException) -> Response:
+        status = exc.code or 500
+        checks = {404: "not-found", 405: "method", 413: "too-large"}
+        return problem_response(
+            Problem(status, checks.get(status, "http"), exc.description or exc.name, exc.name)
+        )
+
+    @app.errorhandler(Exception)
+    def on_error(exc: Exception) -> Response:
+        log.exception("internal error")
+        return problem_response(Problem(500, "internal", "internal error; see the server log"))
+
+    @app.get(f"{API}/manifest")
+    def manifest() -> Any:
+        return jsonify(election.manifest.signed)
+
+    @app.get(f"{API}/units")
+    def units() -> Any:
+        result = []
+        for code, unit in election.manifest.units.items():
+            rounds = [
+                {"round": r, "state": "open" if lg.open else "closed", "candidates": lg.candidates}
+                for (u, r), lg in sorted(election.logs.items())
+                if u == code
+            ]
+            result.append(
+                {
+                    "code": code,
+                    "name": unit["name"],
+                    "candidates": unit["candidates"],
+                    "registered": len(unit["roll"]),
+                    "rounds": rounds,
+                }
+            )
+        return jsonify({"units": result})
+
+    @app.post(f"{API}/ballots")
+    def cast() -> Any:
+        if not request.is_json:
+            raise problems.Problem(415, "media-type", "send the ballot as application/json")
+        ballot = parse_body(request.get_data(cache=False))
+        receipt, created = election.cast(ballot)
+        return jsonify(receipt), 201 if created else 200
+
+    def _log(unit: str, round_no: int) -> Any:
+        return election.log(unit, round_no)
+
+    base = f"{API}/units/<unit>/rounds/<int:round_no>"
+
+    @app.get(f"{base}/checkpoint")
+    def checkpoint(unit: str, round_no: int) -> Any:
+        size = request.args.get("size")
+        lg = _log(unit, round_no)
+        return text_response(election.checkpoint_at(lg, None if size is None else _int_arg("size")))
+
+    @app.get(f"{base}/checkpoints")
+    def checkpoints(unit: str, round_no: int) -> Any:
+        _log(unit, round_no)
+        rows = election.store.checkpoints(unit, round_no)
+        return jsonify(
+            {"checkpoints": [{"size": r.size, "issued_at": r.issued_at, "final": r.final,
+                              "note": r.note} for r in rows]}
+        )
+
+    @app.get(f"{base}/entries")
+    def entries(unit: str, round_no: int) -> Any:
+        lg = _log(unit, round_no)
+        start = _int_arg("start", 0)
+        limit = min(_int_arg("limit", election.config.page_size), election.config.page_size)
+        rows = election.store.entries(unit, round_no, start, start + limit)
+        return jsonify({"start": start, "tree_size": lg.tree.size,
+                        "entries": [json.loads(r) for r in rows]})
+
+    @app.get(f"{base}/proof/inclusion")
+    def inclusion(unit: str, round_no: int) -> Any:
+        lg = _log(unit, round_no)
+        size = _int_arg("size", lg.checkpoint_size)
+        if request.args.get("leaf_hash") is not None:
+            try:
+                wanted = hex_decode(request.args["leaf_hash"], 32)
+            except EncodingError as exc:
+                raise problems.bad_request("query", "leaf_hash must be 32 bytes of hex") from exc
+            found = election.store.index_of_leaf(unit, round_no, wanted)
+            if found is None:
+                raise problems.not_found("unknown-leaf", "no entry with that leaf hash")
+            index = found
+        else:
+            index = _int_arg("index")
+        note = election.checkpoint_at(lg, size)
+        try:
+            proof = lg.tree.inclusion_proof(index, size)
+        except ProofError as exc:
+            raise problems.bad_request("range", str(exc)) from exc
+        return jsonify({"index": index, "tree_size": size, "leaf_hash": lg.tree.leaf_hash(index).hex(),
+                        "proof": [p.hex() for p in proof], "checkpoint": note})
+
+    @app.get(f"{base}/proof/consistency")
+    def consistency(unit: str, round_no: int) -> Any:
+        lg = _log(unit, round_no)
+        size1, size2 = _int_arg("from"), _int_arg("to", lg.checkpoint_size)
+        try:
+            proof = lg.tree.consistency_proof(size1, size2)
+        except ProofError as exc:
+            raise problems.bad_request("range", str(exc)) from exc
+        return jsonify({"size1": size1, "size2": size2, "proof": [p.hex() for p in proof]})
+
+    @app.get(f"{base}/receipts/<int:index>")
+    def receipt_proof(unit: str, round_no: int, index: int) -> Any:
+        lg = _log(unit, round_no)
+        if index >= lg.tree.size:
+            raise problems.not_found("unknown-index", f"{lg.origin} has no entry {index}")
+        proof = election.tlog_proof(lg, index)
+        if proof is None:
+            raise problems.not_found(
+                "not-yet-checkpointed", "no checkpoint covers this entry yet; try again shortly"
+            )
+        return text_response(proof)
+
+    @app.post(f"{API}/commission/<action>")
+    def commission_action(action: str) -> Any:
+        from tally_service.commission import authorise, perform
+
+        params = authorise(election, action, parse_body(request.get_data(cache=False)))
+        return jsonify(perform(election, action, params))
+
+    @app.get(f"{base}/tally")
+    def tally_doc(unit: str, round_no: int) -> Any:
+        _log(unit, round_no)
+        doc = election.store.get_tally(unit, round_no)
+        if doc is None:
+            raise problems.not_found("not-tallied", f"round {round_no} of {unit} is not tallied")
+        return Response(doc, mimetype="application/json")
+
+    @app.get(f"{API}/results/<kind>")
+    def results_doc(kind: str) -> Any:
+        doc = election.store.get_result(kind) if kind in ("preliminary", "final") else None
+        if doc is None:
+            raise problems.not_found("no-results", f"no {kind} result is published")
+        return Response(doc, mimetype="application/json")
+
+    @app.get(f"{API}/record.tar.gz")
+    def record() -> Any:
+        from tally_service.export import export_archive
+
+        response = Response(export_archive(election), mimetype="application/gzip")
+        response.headers["Content-Disposition"] = "attachment; filename=record.tar.gz"
+        return response
+
+    @app.get(f"{API}/turnout")
+    def turnout() -> Any:
+        return jsonify(election.turnout())
+
+    return app

@@ -1,0 +1,340 @@
+"""The running election: casting with receipts, rounds, checkpoints, turnout.
+
+This is the service without HTTP: the Flask app, the CLI and the demo all drive it. Every
+refusal is a ``Problem`` naming the failed check; nothing is appended unless every check passed,
+and a receipt exists only once its ballot is committed to disk.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from marshmallow import ValidationError
+
+from crypto.ballot import check_ballot, verify_ballot_signature
+from crypto.canonical import b64_encode, canonical_json
+from crypto.checkpoint import TlogProof, format_tlog_proof
+from crypto.merkle import leaf_hash
+from crypto.note import add_signatures, sign_note
+from crypto.rules import percent
+from crypto.signing import SigningKey
+from schemas.ballot import SignedBallotSchema
+from schemas.log import RECEIPT_FORMAT
+from tally_service import clock, problems
+from tally_service.config import Config
+from tally_service.keys import commission_key_path, log_key_path, read_private_key
+from tally_service.logs import LogMismatch, UnitLog
+from tally_service.manifest import Manifest, log_key_name
+from tally_service.problems import Problem
+from tally_service.store import DuplicateElector, Store, StoreError
+
+PROMISE_HEADER = "kz-tally/v1/promise"
+
+
+class StartupError(Exception):
+    """The service must not start: keys do not match the manifest, or a log does not match
+    its signed checkpoint."""
+
+
+def promise_text(origin: str, index: int, leaf: bytes) -> str:
+    return f"{PROMISE_HEADER}\n{origin}\n{index}\n{b64_encode(leaf)}\n"
+
+
+class Election:
+    def __init__(self, data_dir: Path, config: Config | None = None) -> None:
+        self.data_dir = data_dir
+        self.config = config or Config()
+        db = data_dir / "election.db"
+        if not db.exists():
+            raise StartupError(f"no election in {data_dir} (run `tally-service init` first)")
+        self.store = Store(db)
+        signed = self.store.get_meta("manifest")
+        if signed is None:
+            raise StartupError("the election is not sealed yet (run `tally-service seal`)")
+        self.manifest = Manifest(json.loads(signed))
+        self.commission_key = self._load_commission_key()
+        self.log_keys = self._load_log_keys()
+        self.logs: dict[tuple[str, int], UnitLog] = {}
+        self._logs_lock = threading.Lock()
+        for row in self.store.rounds():
+            self._restore_log(row.unit, row.round, json.loads(row.candidates), row.state == "open")
+        self._stop = threading.Event()
+        self._checkpointer: threading.Thread | None = None
+
+    # keys
+    def _load_commission_key(self) -> SigningKey:
+        key = read_private_key(commission_key_path(self.data_dir))
+        if key.public.key_id not in self.manifest.commission_keys:
+            raise StartupError("the commission key file does not match the manifest")
+        return key
+
+    def _load_log_keys(self) -> dict[str, SigningKey]:
+        keys = {}
+        for unit, verifier in self.manifest.log_verifiers.items():
+            key = read_private_key(log_key_path(self.data_dir, unit))
+            if key.public != verifier.key:
+                raise StartupError(f"the log key file of unit {unit} does not match the manifest")
+            keys[unit] = key
+        return keys
+
+    # logs
+    def _new_log(self, unit: str, round_no: int, candidates: list[str], is_open: bool) -> UnitLog:
+        return UnitLog(
+            unit=unit,
+            round=round_no,
+            origin=self.manifest.origin(unit, round_no),
+            key_name=log_key_name(self.manifest.body, unit),
+            candidates=candidates,
+            open=is_open,
+        )
+
+    def _restore_log(self, unit: str, round_no: int, candidates: list[str], is_open: bool) -> None:
+        log = self._new_log(unit, round_no, candidates, is_open)
+        try:
+            log.tree.extend(self.store.leaf_hashes(unit, round_no))
+        except StoreError as exc:
+            raise StartupError(str(exc)) from exc
+        checkpoints = self.store.checkpoints(unit, round_no)
+        try:
+            if checkpoints:
+                log.check_against(checkpoints[-1].note, self.manifest.log_verifiers[unit])
+        except LogMismatch as exc:
+            raise StartupError(str(exc)) from exc
+        self.logs[(unit, round_no)] = log
+
+    def log(self, unit: str, round_no: int) -> UnitLog:
+        log = self.logs.get((unit, round_no))
+        if log is None:
+            if unit not in self.manifest.units:
+                raise problems.not_found("unknown-unit", f"no unit {unit!r} in this election")
+            raise problems.not_found("unknown-round", f"round {round_no} of {unit} was not opened")
+        return log
+
+    def current_round(self, unit: str) -> int | None:
+        rounds = [r for (u, r) in self.logs if u == unit]
+        return max(rounds) if rounds else None
+
+    # rounds
+    def open_round(self, unit: str, round_no: int, candidates: list[str] | None = None) -> UnitLog:
+        if unit not in self.manifest.units:
+            raise problems.not_found("unknown-unit", f"no unit {unit!r} in this election")
+        with self._logs_lock:
+            if (unit, round_no) in self.logs:
+                raise problems.conflict("round-exists", f"round {round_no} of {unit} was opened")
+            previous = self.current_round(unit)
+            if round_no == 1:
+                if candidates is not None and candidates != self.manifest.candidates(unit):
+                    raise problems.unprocessable("candidates", "round 1 runs every candidate")
+                candidates = self.manifest.candidates(unit)
+            elif previous != round_no - 1 or self.logs[(unit, previous)].open:
+                raise problems.conflict(
+                    "round-order", f"round {round_no} of {unit} needs round {round_no - 1} closed"
+                )
+            if candidates is None or not set(candidates) <= set(self.manifest.candidates(unit)):
+                raise problems.unprocessable("candidates", "a round needs the unit's candidates")
+            self.store.open_round(unit, round_no, json.dumps(candidates), clock.now())
+            log = self._new_log(unit, round_no, list(candidates), True)
+            self.logs[(unit, round_no)] = log
+        self.issue_checkpoint(unit, round_no)
+        return log
+
+    def close_round(self, unit: str, round_no: int) -> str:
+        """Close a round: the final checkpoint, countersigned by the commission key."""
+        log = self.log(unit, round_no)
+        with log.lock:
+            if not log.open:
+                raise problems.conflict("round-closed", f"round {round_no} of {unit} is closed")
+            note = log.sign(log.tree.size, self.log_keys[unit])
+            note = add_signatures(
+                note, [(self.manifest.body["commission"]["name"], self.commission_key)]
+            )
+            self.store.close_round(unit, round_no, log.tree.size, note, clock.now())
+            log.open = False
+            log.checkpoint_size, log.checkpoint_note = log.tree.size, note
+            log.checkpoint_time = time.monotonic()
+        return note
+
+    # checkpoints
+    def issue_checkpoint(self, unit: str, round_no: int) -> str:
+        """Sign the log's current size, unless the last checkpoint already has it."""
+        log = self.log(unit, round_no)
+        with log.lock:
+            return self._checkpoint_locked(log)
+
+    def _checkpoint_locked(self, log: UnitLog) -> str:
+        if log.checkpoint_note is not None and log.checkpoint_size == log.tree.size:
+            return log.checkpoint_note
+        if not log.open:
+            raise problems.conflict("round-closed", f"{log.origin} is closed")
+        size = log.tree.size
+        note = log.sign(size, self.log_keys[log.unit])
+        self.store.add_checkpoint(log.unit, log.round, size, note, clock.now())
+        log.checkpoint_size, log.checkpoint_note = size, note
+        log.checkpoint_time = time.monotonic()
+        return note
+
+    def checkpoint_due_logs(self) -> None:
+        """Issue the checkpoints whose time has come (called by the background thread)."""
+        for log in list(self.logs.values()):
+            if not log.open or log.tree.size == log.checkpoint_size:
+                continue
+            if time.monotonic() - log.checkpoint_time >= self.config.checkpoint_seconds:
+                with log.lock:
+                    if log.open:
+                        self._checkpoint_locked(log)
+
+    def start_checkpointer(self) -> None:
+        def loop() -> None:
+            while not self._stop.wait(min(0.5, self.config.checkpoint_seconds / 2)):
+                self.checkpoint_due_logs()
+
+        self._checkpointer = threading.Thread(target=loop, name="checkpointer", daemon=True)
+        self._checkpointer.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=5)
+        self.store.close()
+
+    # casting
+    def cast(self, ballot: object) -> tuple[dict[str, Any], bool]:
+        """Check and append a signed ballot; return (receipt, newly accepted)."""
+        if not isinstance(ballot, dict):
+            raise problems.bad_request("schema", "a ballot is a JSON object")
+        try:
+            SignedBallotSchema().load(ballot)
+        except ValidationError as exc:
+            raise problems.bad_request("schema", f"malformed ballot: {exc.messages}") from exc
+        if ballot["election"] != self.manifest.hash.hex():
+            raise problems.unprocessable("wrong-election", "the ballot is for another election")
+        unit, round_no, elector_id = ballot["unit"], ballot["round"], ballot["elector"]
+        if unit not in self.manifest.units:
+            raise problems.unprocessable("unknown-unit", f"no unit {unit!r} in this election")
+        log = self.logs.get((unit, round_no))
+        if log is None:
+            raise problems.conflict("round-not-open", f"round {round_no} of {unit} is not open")
+        if not log.open:
+            raise problems.conflict("round-closed", f"round {round_no} of {unit} is closed")
+        elector = self.manifest.electors.get(elector_id)
+        if elector is None or elector.unit != unit:
+            raise problems.forbidden("not-on-roll", f"{elector_id!r} is not on the roll of {unit}")
+        if not verify_ballot_signature(ballot, elector.key):
+            raise problems.forbidden("signature", "the elector's signature does not verify")
+        entry = canonical_json(ballot)
+        earlier = self._earlier_receipt(log, elector_id, entry)
+        if earlier is not None:
+            return earlier, False
+        reason = check_ballot(
+            self.manifest.hash, unit, round_no, elector_id, log.candidates, ballot,
+            self.manifest.election_key,
+        )
+        if reason is not None:
+            raise problems.unprocessable("proof", f"the ballot is not well formed: {reason}")
+        return self._append(log, elector_id, entry), True
+
+    def _earlier_receipt(self, log: UnitLog, elector: str, entry: bytes) -> dict[str, Any] | None:
+        found = self.store.ballot_of(log.unit, log.round, elector)
+        if found is None:
+            return None
+        index, stored = found
+        if stored != entry:
+            raise problems.conflict(
+                "already-voted", f"{elector} has already cast a different ballot in this round"
+            )
+        return self.receipt(log, elector, index, leaf_hash(stored))
+
+    def _append(self, log: UnitLog, elector: str, entry: bytes) -> dict[str, Any]:
+        leaf = leaf_hash(entry)
+        with log.lock:
+            if not log.open:
+                raise problems.conflict("round-closed", f"{log.origin} is closed")
+            index = log.tree.size
+            try:
+                self.store.append_ballot(
+                    log.unit, log.round, index, elector, entry, leaf, clock.now()
+                )
+            except DuplicateElector:
+                earlier = self._earlier_receipt(log, elector, entry)
+                assert earlier is not None
+                return earlier
+            log.tree.append(leaf)
+            if log.tree.size - max(log.checkpoint_size, 0) >= self.config.checkpoint_every:
+                self._checkpoint_locked(log)
+        return self.receipt(log, elector, index, leaf)
+
+    # receipts and proofs
+    def receipt(self, log: UnitLog, elector: str, index: int, leaf: bytes) -> dict[str, Any]:
+        promise = sign_note(
+            promise_text(log.origin, index, leaf), [(log.key_name, self.log_keys[log.unit])]
+        )
+        return {
+            "format": RECEIPT_FORMAT,
+            "election": self.manifest.hash.hex(),
+            "unit": log.unit,
+            "round": log.round,
+            "elector": elector,
+            "index": index,
+            "leaf_hash": leaf.hex(),
+            "promise": promise,
+            "proof": self.tlog_proof(log, index),
+        }
+
+    def tlog_proof(self, log: UnitLog, index: int) -> str | None:
+        """A C2SP tlog-proof of entry ``index`` under the newest checkpoint that covers it."""
+        note, size = log.checkpoint_note, log.checkpoint_size
+        if note is None or size <= index:
+            return None
+        proof = TlogProof(index, tuple(log.tree.inclusion_proof(index, size)), note)
+        return format_tlog_proof(proof)
+
+    def checkpoint_at(self, log: UnitLog, size: int | None) -> str:
+        if size is None:
+            if log.checkpoint_note is None:
+                raise problems.not_found("no-checkpoint", f"{log.origin} has no checkpoint yet")
+            return log.checkpoint_note
+        for row in self.store.checkpoints(log.unit, log.round):
+            if row.size == size:
+                return row.note
+        raise problems.not_found("no-checkpoint", f"{log.origin} has no checkpoint of size {size}")
+
+    # turnout
+    def turnout(self) -> dict[str, Any]:
+        units = []
+        total_registered = total_took_part = 0
+        for unit in self.manifest.units:
+            registered = self.manifest.registered(unit)
+            round_no = self.current_round(unit)
+            log = self.logs.get((unit, round_no)) if round_no is not None else None
+            took_part = log.tree.size if log else 0
+            needed = registered // 2 + 1
+            quorum = took_part >= needed
+            units.append(
+                {
+                    "unit": unit,
+                    "round": round_no or 1,
+                    "state": "not-open" if log is None else ("open" if log.open else "closed"),
+                    "registered": registered,
+                    "took_part": took_part,
+                    "turnout": percent(took_part, registered),
+                    "quorum": quorum,
+                    "quorum_at": self.store.quorum_time(unit, round_no, needed)
+                    if quorum and round_no
+                    else None,
+                    "checkpoint_size": max(log.checkpoint_size, 0) if log else 0,
+                }
+            )
+            total_registered += registered
+            total_took_part += took_part
+        return {
+            "election": self.manifest.hash.hex(),
+            "units": units,
+            "registered": total_registered,
+            "took_part": total_took_part,
+            "turnout": percent(total_took_part, total_registered),
+        }
+

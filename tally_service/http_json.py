@@ -1,0 +1,31 @@
+"""Strict JSON for request bodies: no duplicate keys, no NaN or Infinity, UTF-8 only."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tally_service import problems
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_body(data: bytes) -> Any:
+    try:
+        text = data.decode("utf-8")
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except UnicodeDecodeError as exc:
+        raise problems.bad_request("json", "the body is not UTF-8") from exc
+    except (ValueError, RecursionError) as exc:
+        raise problems.bad_request("json", f"the body is not valid JSON: {exc}") from exc

@@ -1,0 +1,56 @@
+"""One append-only log per (unit, round): its Merkle tree, its lock and its checkpoints.
+
+The tree lives in memory and is rebuilt from the stored leaf hashes on start, then checked
+against the last signed checkpoint; the store is the truth, the tree is an index.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint, sign_checkpoint
+from crypto.merkle import MerkleTree
+from crypto.note import NoteVerifier
+from crypto.signing import SigningKey
+
+
+class LogMismatch(Exception):
+    """The stored leaves do not match a signed checkpoint: never repaired silently."""
+
+
+@dataclass
+class UnitLog:
+    unit: str
+    round: int
+    origin: str
+    key_name: str
+    candidates: list[str]
+    open: bool
+    tree: MerkleTree = field(default_factory=MerkleTree)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    checkpoint_size: int = -1
+    checkpoint_note: str | None = None
+    checkpoint_time: float = field(default_factory=time.monotonic)
+
+    def check_against(self, note: str, verifier: NoteVerifier) -> None:
+        """Check the rebuilt tree against a signed checkpoint of this log."""
+        try:
+            cp = open_checkpoint(note, verifier, self.origin)
+        except CheckpointError as exc:
+            raise LogMismatch(f"log {self.origin}: stored checkpoint does not verify: {exc}") from exc
+        if cp.size > self.tree.size:
+            raise LogMismatch(
+                f"log {self.origin}: checkpoint of size {cp.size} but only "
+                f"{self.tree.size} ballots are stored"
+            )
+        if self.tree.root(cp.size) != cp.root:
+            raise LogMismatch(f"log {self.origin}: stored ballots do not match the checkpoint "
+                              f"of size {cp.size}")
+        self.checkpoint_size = cp.size
+        self.checkpoint_note = note
+
+    def sign(self, size: int, key: SigningKey) -> str:
+        cp = Checkpoint(self.origin, size, self.tree.root(size))
+        return sign_checkpoint(cp, [(self.key_name, key)])

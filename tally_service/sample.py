@@ -1,0 +1,69 @@
+"""Small elections built in code, for the tests, the demo and the benchmarks.
+
+Electors' private keys are returned to the caller (who plays the electors) and never stored
+in the data directory or the record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from crypto.signing import SigningKey
+from tally_service.rolls import RollEntry
+from tally_service.setup import draft_manifest, import_roll, init_election, key_ceremony, seal
+
+
+@dataclass(frozen=True)
+class UnitSpec:
+    code: str
+    name_en: str
+    candidates: int
+    electors: int
+    kind: str = "region"
+    name_ru: str | None = None
+    name_kk: str | None = None
+
+
+def build_election(
+    data_dir: Path,
+    units: list[UnitSpec],
+    guardians: int = 3,
+    threshold: int = 2,
+    election_id: str = "test-election",
+    origin: str = "tally.example/test-election",
+) -> dict[str, SigningKey]:
+    """Init, import generated rolls, hold the key ceremony and seal; return the electors' keys."""
+    draft = draft_manifest(
+        election_id=election_id,
+        title={"en": "Test election", "ru": None, "kk": None},
+        date="2023-01-14",
+        origin=origin,
+        units=[
+            {
+                "code": u.code,
+                "kind": u.kind,
+                "name": {"en": u.name_en, "ru": u.name_ru, "kk": u.name_kk},
+                "candidates": [
+                    {"id": f"{u.code}-C{i + 1}", "name": f"Candidate {i + 1} of {u.code}"}
+                    for i in range(u.candidates)
+                ],
+            }
+            for u in units
+        ],
+        guardian_names=[f"Guardian {i + 1}" for i in range(guardians)],
+        threshold=threshold,
+    )
+    init_election(data_dir, draft)
+    keys: dict[str, SigningKey] = {}
+    for u in units:
+        entries = []
+        for i in range(u.electors):
+            elector_id = f"{u.code}-E{i + 1:04d}"
+            key = SigningKey.generate()
+            keys[elector_id] = key
+            entries.append(RollEntry(elector_id, f"Elector {i + 1} of {u.code}", key.public.hex()))
+        import_roll(data_dir, u.code, entries)
+    key_ceremony(data_dir)
+    seal(data_dir)
+    return keys

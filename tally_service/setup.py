@@ -1,0 +1,197 @@
+"""Preparing an election before voting: init, rolls, key ceremony, seal.
+
+The commission writes a draft manifest (units, candidates, guardians, keys), imports each
+unit's roll, runs the key ceremony, and seals: the sealed manifest carries the joint election
+key and the hash of the ceremony transcript, and is signed by the commission key. After sealing
+nothing in it can change; ballots bind to its hash.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from crypto.canonical import hash_json
+from crypto.envelope import sign_document
+from crypto.guardians import check_transcript, run_ceremony
+from crypto.note import verifier_key
+from crypto.signing import Context, SigningKey
+from schemas.manifest import MANIFEST_FORMAT
+from tally_service.keys import (
+    commission_key_path,
+    guardian_share_path,
+    log_key_path,
+    read_private_key,
+    write_private_key,
+    write_secret_json,
+)
+from tally_service.manifest import ManifestError, log_key_name, validate_manifest
+from tally_service.rolls import RollEntry
+from tally_service.store import Store
+
+CEREMONY_HASH_TAG = "kz-tally/v1/key-ceremony"
+RULES = {
+    "quorum": "more-than-half-of-registered",
+    "threshold": "more-than-half-of-took-part",
+    "runoff": "top-two-most-votes",
+    "tie_break": "lot-final-checkpoint",
+}
+
+
+class SetupError(Exception):
+    pass
+
+
+def draft_manifest(
+    election_id: str,
+    title: dict[str, Any],
+    date: str,
+    origin: str,
+    units: list[dict[str, Any]],
+    guardian_names: list[str],
+    threshold: int,
+    commission_name: str | None = None,
+) -> dict[str, Any]:
+    """A draft manifest with empty keys and rolls, to be filled by ``init`` and the imports."""
+    return {
+        "format": MANIFEST_FORMAT,
+        "election_id": election_id,
+        "title": title,
+        "date": date,
+        "origin": origin,
+        "rules": dict(RULES),
+        "commission": {"name": commission_name or f"{origin}/commission", "keys": []},
+        "guardians": {"n": len(guardian_names), "k": threshold, "names": guardian_names},
+        "election_key": None,
+        "ceremony_hash": None,
+        "units": [
+            {
+                "code": u["code"],
+                "kind": u["kind"],
+                "name": u["name"],
+                "seats": 1,
+                "log_key": "",
+                "candidates": u["candidates"],
+                "roll": u.get("roll", []),
+            }
+            for u in units
+        ],
+    }
+
+
+def _store(data_dir: Path) -> Store:
+    return Store(data_dir / "election.db")
+
+
+def _draft(store: Store) -> dict[str, Any]:
+    if store.get_meta("manifest") is not None:
+        raise SetupError("the election is sealed: its manifest can no longer change")
+    text = store.get_meta("draft")
+    if text is None:
+        raise SetupError("no draft manifest: run `tally-service init` first")
+    draft: dict[str, Any] = json.loads(text)
+    return draft
+
+
+def init_election(data_dir: Path, draft: dict[str, Any]) -> dict[str, Any]:
+    """Create the data directory, generate the commission and log keys, store the draft.
+
+    Existing key files are reused (a commission that ran `keygen` keeps its keys)."""
+    if (data_dir / "election.db").exists():
+        raise SetupError(f"{data_dir} holds an election already")
+    draft = json.loads(json.dumps(draft))
+    commission = _key(commission_key_path(data_dir))
+    draft["commission"]["keys"] = [commission.public.hex()]
+    for unit in draft["units"]:
+        key = _key(log_key_path(data_dir, unit["code"]))
+        unit["log_key"] = verifier_key(log_key_name(draft, unit["code"]), key.public)
+    for unit in draft["units"]:
+        unit.setdefault("roll", [])
+    validate_manifest(draft)
+    store = _store(data_dir)
+    store.set_meta("draft", json.dumps(draft))
+    store.close()
+    return draft
+
+
+def _key(path: Path) -> SigningKey:
+    if path.exists():
+        return read_private_key(path)
+    key = SigningKey.generate()
+    write_private_key(path, key)
+    return key
+
+
+def import_roll(data_dir: Path, unit: str, entries: list[RollEntry]) -> int:
+    """Replace a unit's roll in the draft manifest (before sealing only)."""
+    store = _store(data_dir)
+    try:
+        draft = _draft(store)
+        units = {u["code"]: u for u in draft["units"]}
+        if unit not in units:
+            raise SetupError(f"no unit {unit!r} in this election")
+        units[unit]["roll"] = [
+            {"elector": e.elector_id, "name": e.name, "public_key": e.public_key}
+            for e in entries
+        ]
+        try:
+            validate_manifest(draft)
+        except ManifestError as exc:
+            raise SetupError(str(exc)) from exc
+        store.set_meta("draft", json.dumps(draft))
+    finally:
+        store.close()
+    return len(entries)
+
+
+def key_ceremony(data_dir: Path) -> dict[str, Any]:
+    """Run the guardians' key ceremony in-process (the demo's path).
+
+    Each guardian's secret share is written to its own file (mode 0600); in a real election
+    each guardian runs their part on their own machine and keeps their share there."""
+    store = _store(data_dir)
+    try:
+        draft = _draft(store)
+        if store.get_meta("ceremony") is not None:
+            raise SetupError("the key ceremony has been held already")
+        g = draft["guardians"]
+        transcript, shares = run_ceremony(draft["election_id"], g["n"], g["k"])
+        for index, share in shares.items():
+            write_secret_json(
+                guardian_share_path(data_dir, index),
+                json.dumps({"election_id": draft["election_id"], "guardian": index,
+                            "secret_share": share.hex()}),
+            )
+        store.set_meta("ceremony", json.dumps(transcript))
+    finally:
+        store.close()
+    return transcript
+
+
+def seal(data_dir: Path) -> dict[str, Any]:
+    """Fix the manifest: joint key and ceremony hash in, every unit checked, commission-signed."""
+    store = _store(data_dir)
+    try:
+        draft = _draft(store)
+        text = store.get_meta("ceremony")
+        if text is None:
+            raise SetupError("hold the key ceremony before sealing")
+        transcript = json.loads(text)
+        reason = check_transcript(transcript)
+        if reason is not None:
+            raise SetupError(f"the key ceremony transcript does not check: {reason}")
+        for unit in draft["units"]:
+            if not unit["candidates"]:
+                raise SetupError(f"unit {unit['code']} has no candidates")
+            if not unit["roll"]:
+                raise SetupError(f"unit {unit['code']} has no roll: import it first")
+        draft["election_key"] = transcript["joint_key"]
+        draft["ceremony_hash"] = hash_json(CEREMONY_HASH_TAG, transcript).hex()
+        validate_manifest(draft)
+        commission = read_private_key(commission_key_path(data_dir))
+        signed = sign_document(draft, commission, Context.MANIFEST)
+        store.set_meta("manifest", json.dumps(signed))
+    finally:
+        store.close()
+    return signed

@@ -1,0 +1,180 @@
+"""Tallying a closed round: the homomorphic sum, the guardians' partial decryptions, counts.
+
+The encrypted tally is the component-wise sum of every ballot in the closed log. Guardians
+decrypt it jointly: each submits a partial decryption with proofs; any k of them suffice. The
+tally document records all of it, so an observer recomputes the sum, checks every proof and
+redoes the combination.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from crypto.ballot import ballot_ciphertexts
+from crypto.canonical import hash_json, hex_decode
+from crypto.checkpoint import open_checkpoint
+from crypto.decryption import check_partial, decrypt_counts, decryption_context, partial_decrypt
+from crypto.elgamal import Ciphertext, add_all
+from crypto.group import Point, Scalar
+from crypto.rules import Outcome, RoundCounts, decide, lot_seed
+from tally_service import problems
+from tally_service.election import Election
+from tally_service.keys import guardian_share_path
+
+TALLY_FORMAT = "kz-tally/tally/v1"
+TALLY_HASH_TAG = "kz-tally/v1/tally"
+
+
+def encrypted_sum(election: Election, unit: str, round_no: int) -> tuple[list[Ciphertext], int]:
+    """The component-wise sum of the closed log's ballots, and their number."""
+    log = election.log(unit, round_no)
+    if log.open:
+        raise problems.conflict("round-open", f"close round {round_no} of {unit} before tallying")
+    sums = [Ciphertext.zero() for _ in log.candidates]
+    count = 0
+    for entry in election.store.iter_entries(unit, round_no):
+        cts = ballot_ciphertexts(json.loads(entry))
+        sums = [s + c for s, c in zip(sums, cts, strict=True)]
+        count += 1
+    if count != log.tree.size:
+        raise problems.Problem(500, "store", "the stored log and the tree disagree")
+    return sums, count
+
+
+def _ceremony(election: Election) -> dict[str, Any]:
+    text = election.store.get_meta("ceremony")
+    assert text is not None
+    transcript: dict[str, Any] = json.loads(text)
+    return transcript
+
+
+def public_share(election: Election, guardian: int) -> Point:
+    shares = _ceremony(election)["public_shares"]
+    if str(guardian) not in shares:
+        raise problems.unprocessable("unknown-guardian", f"there is no guardian {guardian}")
+    return Point.from_hex(shares[str(guardian)])
+
+
+def start_tally(election: Election, unit: str, round_no: int) -> dict[str, Any]:
+    """Compute and store the encrypted tally of a closed round (idempotent)."""
+    existing = election.store.get_tally(unit, round_no)
+    if existing is not None:
+        doc: dict[str, Any] = json.loads(existing)
+        return doc
+    log = election.log(unit, round_no)
+    sums, count = encrypted_sum(election, unit, round_no)
+    final = open_checkpoint(
+        election.checkpoint_at(log, log.tree.size), election.manifest.log_verifiers[unit], log.origin
+    )
+    doc = {
+        "format": TALLY_FORMAT,
+        "election": election.manifest.hash.hex(),
+        "unit": unit,
+        "round": round_no,
+        "candidates": log.candidates,
+        "final_checkpoint": {"size": final.size, "root": final.root.hex()},
+        "took_part": count,
+        "encrypted": [c.to_json() for c in sums],
+        "partials": [],
+        "counts": None,
+        "blank": None,
+    }
+    election.store.put_tally(unit, round_no, json.dumps(doc))
+    return doc
+
+
+def submit_partial(
+    election: Election, unit: str, round_no: int, partial: object
+) -> dict[str, Any]:
+    """Check one guardian's partial decryption and store it; decrypt once k are in."""
+    doc = start_tally(election, unit, round_no)
+    if doc["counts"] is not None:
+        raise problems.conflict("tallied", f"round {round_no} of {unit} is decrypted already")
+    if not isinstance(partial, dict) or not isinstance(partial.get("guardian"), int):
+        raise problems.bad_request("schema", "a partial decryption names its guardian")
+    guardian = partial["guardian"]
+    cts = [Ciphertext.from_json(c) for c in doc["encrypted"]]
+    context = decryption_context(election.manifest.hash, unit, round_no)
+    reason = check_partial(partial, public_share(election, guardian), cts, context)
+    if reason is not None:
+        raise problems.unprocessable(
+            "partial-decryption", f"guardian {guardian}'s partial decryption fails: {reason}"
+        )
+    election.store.put_partial(unit, round_no, guardian, json.dumps(partial))
+    stored = {g: json.loads(p) for g, p in election.store.partials(unit, round_no).items()}
+    k = election.manifest.body["guardians"]["k"]
+    if len(stored) >= k:
+        chosen = dict(sorted(stored.items())[:k])
+        shares = {g: [Point.from_hex(h) for h in p["shares"]] for g, p in chosen.items()}
+        counts = decrypt_counts(shares, cts, k, doc["took_part"])
+        doc["partials"] = list(chosen.values())
+        doc["counts"] = dict(zip(doc["candidates"], counts, strict=True))
+        doc["blank"] = doc["took_part"] - sum(counts)
+        if doc["blank"] < 0:
+            raise problems.Problem(500, "decryption", "decrypted counts exceed the ballots")
+        election.store.put_tally(unit, round_no, json.dumps(doc))
+    return doc
+
+
+def guardian_partial(
+    election: Election, unit: str, round_no: int, guardian: int, secret_share: Scalar
+) -> dict[str, Any]:
+    """What guardian ``guardian`` computes on their own machine from the published tally."""
+    doc = start_tally(election, unit, round_no)
+    cts = [Ciphertext.from_json(c) for c in doc["encrypted"]]
+    context = decryption_context(election.manifest.hash, unit, round_no)
+    return partial_decrypt(secret_share, guardian, cts, context)
+
+
+def read_share(data_dir: Path, guardian: int) -> Scalar:
+    text = guardian_share_path(data_dir, guardian).read_text(encoding="utf-8")
+    return Scalar.from_bytes(hex_decode(json.loads(text)["secret_share"], 32))
+
+
+def tally_in_process(
+    election: Election, unit: str, round_no: int, guardians: list[int]
+) -> dict[str, Any]:
+    """The demo's decryption ceremony: the listed guardians' shares are read from the data dir."""
+    doc = start_tally(election, unit, round_no)
+    for guardian in guardians:
+        if doc["counts"] is not None:
+            break
+        partial = guardian_partial(
+            election, unit, round_no, guardian, read_share(election.data_dir, guardian)
+        )
+        doc = submit_partial(election, unit, round_no, partial)
+    if doc["counts"] is None:
+        raise problems.conflict("too-few-guardians", "fewer than k guardians took part")
+    return doc
+
+
+def tally_hash(doc: dict[str, Any]) -> bytes:
+    return hash_json(TALLY_HASH_TAG, doc)
+
+
+def outcome(election: Election, doc: dict[str, Any]) -> Outcome:
+    unit, round_no = doc["unit"], doc["round"]
+    if doc["counts"] is None:
+        raise problems.conflict("not-tallied", f"round {round_no} of {unit} is not decrypted yet")
+    counts = RoundCounts(
+        registered=election.manifest.registered(unit),
+        took_part=doc["took_part"],
+        votes=doc["counts"],
+        blank=doc["blank"],
+    )
+    cp = doc["final_checkpoint"]
+    seed = lot_seed(bytes.fromhex(cp["root"]), cp["size"], unit, round_no)
+    return decide(counts, round_no, seed)
+
+
+def open_runoff(election: Election, unit: str) -> Any:
+    """Open round 2 of a unit whose round 1 needs a runoff, with the two runoff candidates."""
+    text = election.store.get_tally(unit, 1)
+    if text is None:
+        raise problems.conflict("not-tallied", f"round 1 of {unit} is not tallied")
+    out = outcome(election, json.loads(text))
+    if out.status != "runoff" or out.runoff is None:
+        raise problems.conflict("no-runoff", f"round 1 of {unit} needs no runoff ({out.status})")
+    return election.open_round(unit, 2, list(out.runoff))
