@@ -12,8 +12,11 @@ plain Ed25519 signatures over note text that log and commission keys make for ch
 
 from __future__ import annotations
 
+import ctypes
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -39,6 +42,23 @@ def signed_bytes(context: Context, message: bytes) -> bytes:
     return PREFIX + context.value.encode("ascii") + b"\x00" + message
 
 
+@cache
+def _ed25519_point_check() -> Callable[[bytes], int]:
+    import pysodium  # binds the system libsodium (see crypto.group for the install hint)
+
+    fn = pysodium.sodium.crypto_core_ed25519_is_valid_point
+    fn.restype = ctypes.c_int
+    fn.argtypes = [ctypes.c_char_p]
+    check: Callable[[bytes], int] = fn
+    return check
+
+
+def is_valid_public_key(raw: bytes) -> bool:
+    """libsodium's check: a canonical encoding of a point in the prime-order subgroup, not of
+    small order. (``cryptography`` only checks the length.)"""
+    return len(raw) == 32 and _ed25519_point_check()(raw) == 1
+
+
 @dataclass(frozen=True)
 class VerifyKey:
     """An Ed25519 public key."""
@@ -48,10 +68,8 @@ class VerifyKey:
     def __post_init__(self) -> None:
         if len(self.raw) != 32:
             raise EncodingError("an Ed25519 public key has 32 bytes")
-        try:
-            ed25519.Ed25519PublicKey.from_public_bytes(self.raw)
-        except ValueError as exc:
-            raise EncodingError("invalid Ed25519 public key") from exc
+        if not is_valid_public_key(self.raw):
+            raise EncodingError("not a valid Ed25519 public key (off the curve or small order)")
 
     @classmethod
     def from_hex(cls, text: str) -> VerifyKey:

@@ -202,6 +202,12 @@ def create_app(election: Election) -> Flask:
         response.headers["Content-Disposition"] = "attachment; filename=record.tar.gz"
         return response
 
+    @app.get(f"{API}/openapi.json")
+    def openapi() -> Any:
+        from tally_service.openapi import build_spec
+
+        return jsonify(build_spec())
+
     @app.get(f"{API}/turnout")
     def turnout() -> Any:
         return jsonify(election.turnout())

@@ -9,7 +9,9 @@ case::
 
 ``public_key`` is the elector's Ed25519 public key as 64 lowercase hex digits. The delimiter is
 ``,`` or ``;`` (whichever the header line uses); fields may be quoted as in RFC 4180; whitespace
-around fields is ignored, and so are blank lines.
+around fields is ignored, and so are blank lines. A key must be a point that libsodium's
+``crypto_core_ed25519_is_valid_point`` accepts: canonically encoded, on the curve, in the
+prime-order subgroup and not of small order. Elector ids are 1 to 64 of ``A-Z a-z 0-9 . _ -``.
 
 Roll files come from office software, so their text encoding varies:
 

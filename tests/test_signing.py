@@ -55,6 +55,21 @@ def test_pem_round_trip_and_repr_hides_secret() -> None:
     assert len(key.public.key_id) == 16
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "00" * 32,  # not a point of the prime-order subgroup (y = 0)
+        "01" + "00" * 31,  # the identity: small order
+        "ec" + "ff" * 30 + "7f",  # y = p - 1: small order
+        "ed" + "ff" * 30 + "7f",  # y = p: non-canonical
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",  # order 8
+    ],
+)
+def test_invalid_public_keys_are_refused(raw: str) -> None:
+    with pytest.raises(EncodingError):
+        VerifyKey.from_hex(raw)
+
+
 def test_bad_keys_are_refused() -> None:
     with pytest.raises(EncodingError):
         VerifyKey(b"\x00" * 31)

@@ -1,0 +1,247 @@
+"""V1 (the manifest and the record's top level) and V2 (the key ceremony)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from crypto.canonical import EncodingError, hash_json
+from crypto.envelope import EnvelopeError, open_document
+from crypto.group import Point, point_from_public_hex
+from crypto.guardians import check_transcript
+from crypto.note import NoteError, NoteVerifier
+from crypto.signing import Context, VerifyKey
+from schemas.manifest import ManifestSchema
+
+from .model import ManifestInfo, UnitInfo
+from .record import TOP_LEVEL, Record
+from .report import Check
+from .schema import schema_problem
+
+MANIFEST_HASH_TAG = "kz-tally/v1/manifest"
+CEREMONY_HASH_TAG = "kz-tally/v1/key-ceremony"
+MANIFEST = "manifest.json"
+CEREMONY = "key_ceremony.json"
+REQUIRED_TOP = ("manifest.json", "key_ceremony.json", "units", "results")
+
+
+def check_top_level(record: Record, check: Check) -> None:
+    """No unexpected files or folders at the top of the record."""
+    names = record.layout().top
+    for name in names:
+        if name not in TOP_LEVEL:
+            check.fail(name, "unexpected file or folder at the top of the record")
+    for name in REQUIRED_TOP:
+        if name not in names and name != MANIFEST:  # a missing manifest is reported below
+            check.fail(name, "missing from the record")
+
+
+def _duplicates(values: list[str]) -> list[str]:
+    return sorted(v for v, n in Counter(values).items() if n > 1)
+
+
+def check_manifest(
+    record: Record, check: Check, pinned_key: VerifyKey | None = None
+) -> ManifestInfo | None:
+    """V1. Returns what later checks need, or None if the manifest is unusable."""
+    check_top_level(record, check)
+    document, error = record.read_json(MANIFEST)
+    if error is not None:
+        check.fail(MANIFEST, error)
+        return None
+    if not isinstance(document, dict) or set(document) != {"payload", "key_id", "signature"}:
+        check.fail(MANIFEST, "not a signed document {payload, key_id, signature}")
+        return None
+    payload = document["payload"]
+    problem = schema_problem(ManifestSchema(), payload)
+    if problem is not None:
+        check.fail(f"{MANIFEST} payload", problem)
+    if not isinstance(payload, dict):
+        return None
+
+    # the commission keys, and the signature by one of them
+    keys: dict[str, VerifyKey] = {}
+    commission = payload.get("commission")
+    raw_keys = commission.get("keys") if isinstance(commission, dict) else None
+    for i, text in enumerate(raw_keys if isinstance(raw_keys, list) else []):
+        try:
+            key = VerifyKey.from_hex(text)
+        except (EncodingError, TypeError):
+            check.fail(f"{MANIFEST} commission.keys[{i}]", "not an Ed25519 public key")
+            continue
+        keys[key.key_id] = key
+    if not keys:
+        check.fail(f"{MANIFEST} commission.keys", "no usable commission key")
+    allowed = keys
+    if pinned_key is not None:
+        allowed = {pinned_key.key_id: pinned_key}
+        if pinned_key.key_id not in keys:
+            check.fail(
+                f"{MANIFEST} commission.keys",
+                f"the pinned commission key {pinned_key.hex()[:16]}... is not listed",
+            )
+    try:
+        open_document(document, allowed, Context.MANIFEST)
+        check.checked["signed by key"] = str(document["key_id"])
+    except EnvelopeError as exc:
+        why = str(exc)
+        if pinned_key is not None and document.get("key_id") != pinned_key.key_id:
+            why = f"not signed by the pinned commission key ({why})"
+        check.fail(f"{MANIFEST} signature", why)
+    if pinned_key is None:
+        check.note(
+            "the manifest is self-certifying (signed by a key it lists); pin the commission "
+            "key with --commission-key to tie it to a key published elsewhere"
+        )
+
+    try:
+        info = _manifest_info(payload, keys, check)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        check.fail(MANIFEST, f"cannot be read as a manifest ({type(exc).__name__}: {exc})")
+        return None
+    check.checked["units"] = len(info.units)
+    check.checked["candidates"] = sum(len(u.candidates) for u in info.units.values())
+    check.checked["electors"] = sum(u.registered for u in info.units.values())
+    check.checked["commission keys"] = len(keys)
+    return info
+
+
+def _manifest_info(
+    payload: dict[str, Any], keys: dict[str, VerifyKey], check: Check
+) -> ManifestInfo:
+    origin = str(payload["origin"])
+    units_json = payload["units"]
+    if not isinstance(units_json, list) or not units_json:
+        raise ValueError("the manifest has no units")
+    codes = [str(u.get("code")) for u in units_json]
+    for code in _duplicates(codes):
+        check.fail(f"{MANIFEST} units", f"unit code {code!r} is used twice")
+    all_candidates = [str(c.get("id")) for u in units_json for c in u.get("candidates") or []]
+    for cid in _duplicates(all_candidates):
+        check.fail(f"{MANIFEST} units", f"candidate id {cid!r} is used twice")
+    all_electors = [str(e.get("elector")) for u in units_json for e in u.get("roll") or []]
+    for eid in _duplicates(all_electors)[:5]:
+        check.fail(f"{MANIFEST} units", f"elector id {eid!r} is on a roll twice")
+    all_keys = [str(e.get("public_key")) for u in units_json for e in u.get("roll") or []]
+    for pk in _duplicates(all_keys)[:5]:
+        check.fail(f"{MANIFEST} units", f"elector key {pk[:16]}... is on the rolls twice")
+
+    units: dict[str, UnitInfo] = {}
+    for position, u in enumerate(units_json):
+        code = str(u["code"])
+        where = f"{MANIFEST} unit {code}"
+        candidates = [str(c["id"]) for c in u["candidates"]]
+        if not candidates:
+            check.fail(where, "has no candidates")
+        roll_json = u["roll"]
+        if not roll_json:
+            check.fail(where, "has no roll (no electors)")
+        roll: dict[str, int] = {}
+        roll_keys: list[str] = []
+        for i, entry in enumerate(roll_json):
+            roll.setdefault(str(entry["elector"]), i)
+            roll_keys.append(str(entry["public_key"]))
+        verifier: NoteVerifier | None = None
+        try:
+            verifier = NoteVerifier.parse(u["log_key"])
+        except (NoteError, TypeError) as exc:
+            check.fail(f"{where} log_key", f"not a C2SP verifier key: {exc}")
+        if verifier is not None and verifier.name != f"{origin}/{code}":
+            check.fail(
+                f"{where} log_key",
+                f"the key is named {verifier.name!r}, not {origin}/{code!r} as the record "
+                "format requires",
+            )
+            verifier = None
+        if code in units:
+            continue
+        units[code] = UnitInfo(code, candidates, roll, roll_keys, verifier)
+        del position
+
+    commission_name = str(payload["commission"]["name"])
+    notes: list[NoteVerifier] = []
+    for key in keys.values():
+        try:
+            notes.append(NoteVerifier.from_key(commission_name, key))
+        except NoteError as exc:
+            check.fail(f"{MANIFEST} commission.name", f"not a usable note key name: {exc}")
+            break
+
+    election_key: Point | None = None
+    if payload.get("election_key") is None or payload.get("ceremony_hash") is None:
+        check.fail(MANIFEST, "not sealed: election_key and ceremony_hash must be set")
+    else:
+        try:
+            election_key = point_from_public_hex(payload["election_key"])
+        except (EncodingError, TypeError):
+            check.fail(f"{MANIFEST} election_key", "not a ristretto255 point (or the identity)")
+    guardians = payload["guardians"]
+    return ManifestInfo(
+        payload=payload,
+        hash=hash_json(MANIFEST_HASH_TAG, payload),
+        election_id=str(payload["election_id"]),
+        origin=origin,
+        commission_name=commission_name,
+        commission_keys=keys,
+        commission_notes=notes,
+        election_key=election_key,
+        n=int(guardians["n"]),
+        k=int(guardians["k"]),
+        units=units,
+    )
+
+
+def check_ceremony(record: Record, manifest: ManifestInfo | None, check: Check) -> None:
+    """V2. Fills ``manifest.public_shares`` for V6."""
+    transcript, error = record.read_json(CEREMONY)
+    if error is not None:
+        check.fail(CEREMONY, error)
+        return
+    reason = check_transcript(transcript)
+    if reason is not None:
+        check.fail(CEREMONY, reason)
+    if not isinstance(transcript, dict):
+        return
+    guardians = transcript.get("guardians")
+    if isinstance(guardians, list):
+        check.checked["guardians"] = len(guardians)
+        check.checked["commitment proofs"] = sum(
+            len(g.get("proofs") or []) for g in guardians if isinstance(g, dict)
+        )
+    check.checked["threshold k"] = transcript.get("k") if _is_int(transcript.get("k")) else "?"
+    if manifest is None:
+        check.fail(MANIFEST, "not checked against the manifest: no usable manifest (see V1)")
+        return
+    payload = manifest.payload
+    if transcript.get("election_id") != manifest.election_id:
+        check.fail(CEREMONY, "election_id differs from the manifest's")
+    if transcript.get("n") != manifest.n or transcript.get("k") != manifest.k:
+        check.fail(
+            CEREMONY,
+            f"n={transcript.get('n')}, k={transcript.get('k')} but the manifest says "
+            f"n={manifest.n}, k={manifest.k}",
+        )
+    if payload.get("election_key") != transcript.get("joint_key"):
+        check.fail(f"{MANIFEST} election_key", "differs from the ceremony's joint key")
+    try:
+        ceremony_hash = hash_json(CEREMONY_HASH_TAG, transcript).hex()
+    except EncodingError as exc:
+        check.fail(CEREMONY, f"cannot be hashed: {exc}")
+    else:
+        if payload.get("ceremony_hash") != ceremony_hash:
+            check.fail(
+                f"{MANIFEST} ceremony_hash",
+                f"is {str(payload.get('ceremony_hash'))[:16]}..., the transcript hashes to "
+                f"{ceremony_hash[:16]}...",
+            )
+    shares = transcript.get("public_shares")
+    if isinstance(shares, dict):
+        for index_text, hex_point in shares.items():
+            try:
+                manifest.public_shares[int(index_text)] = point_from_public_hex(hex_point)
+            except (EncodingError, ValueError, TypeError):
+                continue
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

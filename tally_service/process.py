@@ -1,0 +1,66 @@
+"""Starting and stopping a real ``tally-service serve`` process (tests, demo, benchmarks)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+
+class ServerProcess:
+    """A server on 127.0.0.1 with an OS-chosen port; ``url`` once it is up."""
+
+    def __init__(self, data_dir: Path, *extra: str, log: Path | None = None) -> None:
+        self.data_dir = data_dir
+        self.extra = extra
+        self.log_path = log or data_dir.parent / "server.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = ""
+
+    def start(self, timeout: float = 30.0) -> ServerProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the process's life
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", "-m", "tally_service", "serve", "--data", str(self.data_dir),
+             "--host", "127.0.0.1", "--port", "0", *self.extra],
+            stdout=subprocess.PIPE, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline().decode()
+            if line.startswith("serving on "):
+                self.url = line.split("serving on ", 1)[1].strip()
+                break
+            if not line and self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"the server exited ({self.proc.returncode}); see {self.log_path}"
+                )
+        else:
+            raise RuntimeError("the server did not start in time")
+        requests.get(f"{self.url}/api/v1/turnout", timeout=10).raise_for_status()
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown at all."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> ServerProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,176 @@
+"""Tally and results over a whole election: a clear winner, a runoff that then decides, a unit
+without quorum; signed results that match the rules and the decrypted counts."""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crypto.decryption import check_partial, decryption_context
+from crypto.elgamal import Ciphertext
+from crypto.envelope import open_document
+from crypto.group import Point
+from crypto.signing import Context
+from tally_service import results, tally
+from tally_service.election import Election
+from tally_service.problems import Problem
+from tally_service.sample import UnitSpec
+from tally_service.simulate import SimulatedElection, run_election
+
+UNITS = [
+    UnitSpec("WIN", "Clear winner", candidates=3, electors=20),
+    UnitSpec("RUN", "Runoff", candidates=3, electors=20),
+    UnitSpec("NOQ", "No quorum", candidates=2, electors=10, kind="city"),
+]
+
+
+# fixed vote patterns (cycled), so each unit's outcome is certain
+PATTERNS = {
+    ("WIN", 1): [0, 0, 0, 0, 1],  # 80% for the first candidate
+    ("RUN", 1): [0] * 8 + [1] * 7 + [2] * 5,
+    ("RUN", 2): [1],  # the runner-up wins the runoff
+    ("NOQ", 1): [0, None],
+}
+_seen: Counter[tuple[str, int]] = Counter()
+
+
+def chooser(unit: str, round_no: int, candidates: Sequence[str], rng: random.Random) -> str | None:
+    pattern = PATTERNS[(unit, round_no)]
+    pick = pattern[_seen[(unit, round_no)] % len(pattern)]
+    _seen[(unit, round_no)] += 1
+    return None if pick is None else candidates[pick]
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory: pytest.TempPathFactory) -> SimulatedElection:
+    base = tmp_path_factory.mktemp("tally")
+    return run_election(
+        base / "data", UNITS, turnout={"WIN": 0.9, "RUN": 1.0, "NOQ": 0.5},
+        chooser=chooser, guardians=3, threshold=2, decrypting=[3, 1], record=base / "record",
+    )
+
+
+def load(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_results_follow_rules_and_counts(sim: SimulatedElection) -> None:
+    record = sim.data_dir.parent / "record"
+    manifest = load(record / "manifest.json")["payload"]
+    keys = {}
+    from crypto.signing import VerifyKey
+
+    for h in manifest["commission"]["keys"]:
+        key = VerifyKey.from_hex(h)
+        keys[key.key_id] = key
+    final = open_document(load(record / "results" / "final.json"), keys, Context.RESULT)
+    units = {u["unit"]: u for u in final["units"]}
+    assert units["RUN"]["rounds"][0]["votes"] == {"RUN-C1": 8, "RUN-C2": 7, "RUN-C3": 5}
+    assert units["WIN"]["status"] == "elected" and units["WIN"]["winner"] == "WIN-C1"
+    assert [r["status"] for r in units["RUN"]["rounds"]] == ["runoff", "elected"]
+    assert units["RUN"]["rounds"][0]["runoff"] == ["RUN-C1", "RUN-C2"]
+    assert units["RUN"]["winner"] == "RUN-C2"
+    assert units["NOQ"]["status"] == "void" and not units["NOQ"]["rounds"][0]["quorum"]
+    assert units["NOQ"]["winner"] is None
+    # counts equal what the simulated electors chose, and add up
+    for unit, summary in units.items():
+        for rnd in summary["rounds"]:
+            chosen = Counter(
+                c for (u, r, _), c in sim.choices.items() if u == unit and r == rnd["round"]
+            )
+            assert rnd["votes"] == {c: chosen.get(c, 0) for c in rnd["candidates"]}
+            assert rnd["blank"] == chosen.get(None, 0)
+            assert sum(rnd["votes"].values()) + rnd["blank"] == rnd["took_part"]
+            assert rnd["took_part"] <= summary["registered"]
+    prelim = open_document(load(record / "results" / "preliminary.json"), keys, Context.RESULT)
+    assert prelim["units"][1]["status"] == "runoff"
+    assert final["preliminary"] == results.results_hash(load(record / "results" / "preliminary.json"))
+    assert final["changes"] is not None and "RUN" in final["changes"]
+
+
+def test_every_decryption_proof_verifies(sim: SimulatedElection) -> None:
+    record = sim.data_dir.parent / "record"
+    manifest = load(record / "manifest.json")["payload"]
+    ceremony = load(record / "key_ceremony.json")
+    from crypto.ballot import ballot_context  # noqa: F401  (context helpers live in crypto)
+    from crypto.canonical import hash_json
+
+    mh = hash_json("kz-tally/v1/manifest", manifest)
+    for doc_path in sorted(record.glob("units/*/*/tally.json")):
+        doc = load(doc_path)
+        cts = [Ciphertext.from_json(c) for c in doc["encrypted"]]
+        assert len(doc["partials"]) == 2
+        assert sorted(p["guardian"] for p in doc["partials"]) == [1, 3]
+        for partial in doc["partials"]:
+            share = Point.from_hex(ceremony["public_shares"][str(partial["guardian"])])
+            context = decryption_context(mh, doc["unit"], doc["round"])
+            assert check_partial(partial, share, cts, context) is None
+
+
+def test_bad_partial_is_refused_and_named(tmp_path: Path) -> None:
+    run_election(tmp_path / "d", [UnitSpec("AAA", "A", 2, 6)], record=None)
+    # reopen and try a second tally with a forged partial on a fresh unit round
+    e = Election(tmp_path / "d")
+    try:
+        doc = tally.start_tally(e, "AAA", 1)
+        assert doc["counts"] is not None
+        with pytest.raises(Problem) as info:
+            tally.submit_partial(e, "AAA", 1, doc["partials"][0])
+        assert info.value.check == "tallied"
+    finally:
+        e.stop()
+
+
+def test_partial_checks_before_decryption(tmp_path: Path) -> None:
+    from tally_service.config import Config
+    from tally_service.sample import build_election
+    from tally_service.elector import make_ballot
+
+    keys = build_election(tmp_path / "d", [UnitSpec("AAA", "A", 2, 6)], guardians=3, threshold=2)
+    e = Election(tmp_path / "d", Config())
+    try:
+        e.open_round("AAA", 1)
+        for i in range(4):
+            elector = f"AAA-E{i + 1:04d}"
+            e.cast(make_ballot(e.manifest.hash, "AAA", 1, elector, e.log("AAA", 1).candidates,
+                               "AAA-C1", e.manifest.election_key, keys[elector]))
+        with pytest.raises(Problem) as info:
+            tally.start_tally(e, "AAA", 1)
+        assert info.value.check == "round-open"
+        e.close_round("AAA", 1)
+        share1 = tally.read_share(e.data_dir, 1)
+        good = tally.guardian_partial(e, "AAA", 1, 1, share1)
+        # guardian 2 claims guardian 1's partial: the proof fails against guardian 2's share
+        with pytest.raises(Problem) as info:
+            tally.submit_partial(e, "AAA", 1, {**good, "guardian": 2})
+        assert info.value.check == "partial-decryption" and "guardian 2" in info.value.detail
+        forged = json.loads(json.dumps(good))
+        forged["shares"][0] = good["shares"][1]
+        with pytest.raises(Problem):
+            tally.submit_partial(e, "AAA", 1, forged)
+        with pytest.raises(Problem):
+            tally.submit_partial(e, "AAA", 1, {**good, "guardian": 9})
+        doc = tally.submit_partial(e, "AAA", 1, good)
+        assert doc["counts"] is None  # one of k=2
+        with pytest.raises(Problem) as info:
+            results.publish(e, "preliminary")
+        assert info.value.check == "not-tallied"
+        doc = tally.submit_partial(e, "AAA", 1, tally.guardian_partial(
+            e, "AAA", 1, 3, tally.read_share(e.data_dir, 3)))
+        assert doc["counts"] == {"AAA-C1": 4, "AAA-C2": 0} and doc["blank"] == 0
+        with pytest.raises(Problem) as info:
+            results.publish(e, "final")
+        assert info.value.check == "no-preliminary"
+        results.publish(e, "preliminary")
+        with pytest.raises(Problem):
+            results.publish(e, "preliminary")
+        final = results.publish(e, "final")
+        assert final["payload"]["changes"] is None
+    finally:
+        e.stop()
