@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import json
+import time
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -48,6 +49,19 @@ def create_app(election: Election) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = election.config.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["election"] = election
+
+    @app.before_request
+    def started() -> None:
+        request.environ["tally.start"] = time.perf_counter()
+
+    @app.after_request
+    def access_log(response: Response) -> Response:
+        began = request.environ.get("tally.start", time.perf_counter())
+        log.info("request", extra={
+            "method": request.method, "path": request.path, "status": response.status_code,
+            "ms": round((time.perf_counter() - began) * 1000, 2),
+        })
+        return response
 
     @app.errorhandler(Problem)
     def on_problem(problem: Problem) -> Response:

@@ -1,7 +1,10 @@
 """``tally-service``: the commission's command line.
 
-Every command prints one clear error line and exits non-zero on failure; commands that print
-data take ``--json``.
+Preparation (init, import-roll, keygen, ceremony, seal) works on the data directory. State
+changes during the election (open-round, close-round, tally, results --publish) work either
+offline on the data directory (when no server holds it) or, with ``--url``, through the
+running service as requests signed by the commission key. Every command prints one clear error
+line and exits non-zero on failure; commands that print data take ``--json``.
 """
 
 from __future__ import annotations
@@ -9,17 +12,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from tally_service.problems import Problem
 
 Handler = Callable[[argparse.Namespace], int]
-
-
-class CliError(Exception):
-    pass
 
 
 def _print(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
@@ -29,13 +29,31 @@ def _print(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
         print(text(data))
 
 
-def _offline(args: argparse.Namespace) -> Any:
-    """Open the election for an offline command, holding the data directory's lock."""
+@contextmanager
+def _offline(args: argparse.Namespace) -> Iterator[Any]:
+    """The election opened from its data directory, holding the directory's lock."""
+    import os
+
     from tally_service.election import Election
     from tally_service.server import lock_data_dir
 
-    lock_data_dir(args.data)
-    return Election(args.data)
+    if args.data is None:
+        raise Problem(400, "usage", "give --data DIR (or --url URL with --key)")
+    fd = lock_data_dir(args.data)
+    election = Election(args.data)
+    try:
+        yield election
+    finally:
+        election.stop()
+        os.close(fd)
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from tally_service.client import ServiceClient
+    from tally_service.keys import read_private_key
+
+    key = read_private_key(Path(args.key)) if getattr(args, "key", None) else None
+    return ServiceClient(args.url, key)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -47,13 +65,29 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from crypto.note import verifier_key
+    from crypto.signing import SigningKey
+    from tally_service.keys import write_private_key
+
+    key = SigningKey.generate()
+    write_private_key(Path(args.out), key)
+    data = {"file": args.out, "public_key": key.public.hex(), "key_id": key.public.key_id,
+            "verifier_key": verifier_key(args.name, key.public) if args.name else None}
+    _print(data, args.json, lambda d: "\n".join(
+        [f"wrote {d['file']} (mode 0600)", f"public key {d['public_key']}"]
+        + ([f"verifier key {d['verifier_key']}"] if d["verifier_key"] else [])))
+    return 0
+
+
 def cmd_import_roll(args: argparse.Namespace) -> int:
     from tally_service.rolls import parse_roll
     from tally_service.setup import import_roll
 
     imported = parse_roll(Path(args.file).read_bytes(), args.unit)
     count = import_roll(args.data, args.unit, list(imported.entries))
-    note = f" (repaired mojibake on lines {list(imported.repaired_lines)})" if imported.repaired_lines else ""
+    repaired = list(imported.repaired_lines)
+    note = f" (repaired mojibake on lines {repaired})" if repaired else ""
     print(f"imported {count} electors into {args.unit} from {imported.encoding}{note}")
     return 0
 
@@ -80,92 +114,242 @@ def cmd_seal(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from tally_service.config import Config
     from tally_service.election import Election
+    from tally_service.logsetup import configure_logging
     from tally_service.server import lock_data_dir, serve
 
+    configure_logging(args.log_level)
     lock_data_dir(args.data)
     config = Config(checkpoint_every=args.checkpoint_every,
-                    checkpoint_seconds=args.checkpoint_seconds)
+                    checkpoint_seconds=args.checkpoint_seconds,
+                    max_body_bytes=args.max_body_bytes,
+                    request_window_seconds=args.request_window)
     serve(Election(args.data, config), args.host, args.port, args.threads)
     return 0
 
 
 def cmd_open_round(args: argparse.Namespace) -> int:
-    election = _offline(args)
-    try:
-        log = election.open_round(args.unit, args.round)
-        print(f"opened round {args.round} of {args.unit}: candidates {', '.join(log.candidates)}")
-    finally:
-        election.stop()
+    if args.url:
+        done = _client(args).commission("open-round", unit=args.unit, round=args.round)
+    else:
+        with _offline(args) as election:
+            if args.round == 2:
+                from tally_service.tally import open_runoff
+
+                log = open_runoff(election, args.unit)
+            else:
+                log = election.open_round(args.unit, args.round)
+            done = {"unit": log.unit, "round": log.round, "candidates": log.candidates}
+    print(f"opened round {done['round']} of {done['unit']}: {', '.join(done['candidates'])}")
     return 0
 
 
 def cmd_close_round(args: argparse.Namespace) -> int:
-    election = _offline(args)
-    try:
-        election.close_round(args.unit, args.round)
-        log = election.log(args.unit, args.round)
-        print(f"closed round {args.round} of {args.unit} at {log.tree.size} ballots")
-    finally:
-        election.stop()
+    if args.url:
+        _client(args).commission("close-round", unit=args.unit, round=args.round)
+    else:
+        with _offline(args) as election:
+            election.close_round(args.unit, args.round)
+    print(f"closed round {args.round} of {args.unit}: final checkpoint countersigned")
+    return 0
+
+
+def _turnout_text(d: dict[str, Any]) -> str:
+    lines = [f"{'unit':<6} {'round':>5} {'state':<8} {'registered':>10} {'took part':>9} "
+             f"{'turnout':>8}  quorum"]
+    for u in d["units"]:
+        lines.append(
+            f"{u['unit']:<6} {u['round']:>5} {u['state']:<8} {u['registered']:>10} "
+            f"{u['took_part']:>9} {u['turnout']:>7}%  "
+            f"{'yes at ' + u['quorum_at'] if u['quorum'] else 'no'}"
+        )
+    lines.append(f"total: {d['took_part']} of {d['registered']} took part ({d['turnout']}%)")
+    return "\n".join(lines)
+
+
+def cmd_turnout(args: argparse.Namespace) -> int:
+    if args.url:
+        data = _client(args).get("/turnout")
+    else:
+        with _offline(args) as election:
+            data = election.turnout()
+    _print(data, args.json, _turnout_text)
     return 0
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    election = _offline(args)
-    try:
-        data = election.turnout()
-    finally:
-        election.stop()
+    return cmd_turnout(args)
 
-    def text(d: dict[str, Any]) -> str:
-        lines = [f"{'unit':<6} {'round':>5} {'state':<8} {'registered':>10} {'took part':>9} "
-                 f"{'turnout':>8} quorum"]
-        for u in d["units"]:
-            lines.append(
-                f"{u['unit']:<6} {u['round']:>5} {u['state']:<8} {u['registered']:>10} "
-                f"{u['took_part']:>9} {u['turnout']:>7}% {'yes' if u['quorum'] else 'no'}"
-            )
-        lines.append(f"total: {d['took_part']} of {d['registered']} ({d['turnout']}%)")
-        return "\n".join(lines)
 
-    _print(data, args.json, text)
+def cmd_tally(args: argparse.Namespace) -> int:
+    from tally_service import tally
+
+    guardians = [int(g) for g in args.guardians.split(",")] if args.guardians else []
+    if args.url:
+        client = _client(args)
+        doc = client.commission("start-tally", unit=args.unit, round=args.round)
+        for path in args.share or []:
+            partial = _partial_from_share(client, doc, Path(path))
+            doc = client.commission("submit-partial", unit=args.unit, round=args.round,
+                                    partial=partial)
+    else:
+        with _offline(args) as election:
+            doc = tally.tally_in_process(election, args.unit, args.round, guardians)
+    counts = doc["counts"]
+    _print(doc, args.json, lambda d: (
+        f"{args.unit} round {args.round}: " + (
+            ", ".join(f"{c} {n}" for c, n in counts.items()) + f", blank {d['blank']}"
+            if counts is not None else f"{len(d['partials'])} partial decryptions so far")))
+    return 0
+
+
+def _partial_from_share(client: Any, doc: dict[str, Any], share_file: Path) -> dict[str, Any]:
+    """A guardian's partial decryption, computed locally from their own share file."""
+    from crypto.canonical import hex_decode
+    from crypto.decryption import decryption_context, partial_decrypt
+    from crypto.elgamal import Ciphertext
+    from crypto.group import Scalar
+
+    share = json.loads(share_file.read_text(encoding="utf-8"))
+    secret = Scalar.from_bytes(hex_decode(share["secret_share"], 32))
+    cts = [Ciphertext.from_json(c) for c in doc["encrypted"]]
+    context = decryption_context(bytes.fromhex(doc["election"]), doc["unit"], doc["round"])
+    return partial_decrypt(secret, int(share["guardian"]), cts, context)
+
+
+def results_table(signed: dict[str, Any], names: dict[str, str] | None = None) -> str:
+    payload = signed["payload"]
+    lines = [f"{payload['kind']} result, issued {payload['issued_at']}",
+             f"{'unit':<6} {'round':>5} {'registered':>10} {'took part':>9} {'turnout':>8}  "
+             f"{'quorum':<6} {'winner':<14} {'share':>7}  status"]
+    for unit in payload["units"]:
+        last = unit["rounds"][-1]
+        winner = last["winner"] or "-"
+        share = last["shares"].get(winner, "") if last["winner"] else ""
+        label = (names or {}).get(winner, winner)
+        lines.append(
+            f"{unit['unit']:<6} {last['round']:>5} {unit['registered']:>10} "
+            f"{last['took_part']:>9} {last['turnout']:>7}%  {'yes' if last['quorum'] else 'no':<6} "
+            f"{label:<14} {share + '%' if share else '':>7}  {unit['status']}"
+        )
+    return "\n".join(lines)
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from tally_service import results
+
+    if args.url:
+        client = _client(args)
+        if args.publish:
+            client.commission("publish-results", kind=args.publish)
+        kinds = [args.publish] if args.publish else ["final", "preliminary"]
+        signed = None
+        for kind in kinds:
+            try:
+                signed = client.get(f"/results/{kind}")
+                break
+            except Problem:
+                continue
+    else:
+        with _offline(args) as election:
+            if args.publish:
+                results.publish(election, args.publish)
+            texts = [election.store.get_result(k) for k in ("final", "preliminary")]
+            found = [t for t in texts if t is not None]
+            signed = json.loads(found[0]) if found else None
+    if signed is None:
+        raise Problem(404, "no-results", "no result is published yet (use --publish)")
+    _print(signed, args.json, results_table)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if args.url:
+        import io
+        import tarfile
+
+        data = _client(args).get_bytes("/record.tar.gz")
+        out.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            tar.extractall(out, filter="data")
+        print(f"downloaded the record into {out}/record")
+        return 0
+    from tally_service.export import export_record
+
+    with _offline(args) as election:
+        export_record(election, out)
+    print(f"exported the record to {out}; check it with: scripts/verify.py {out}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tally-service", description="Run a verifiable indirect election."
+        prog="tally-service",
+        description="Run a verifiable indirect election: prepare it, serve the API, close, "
+                    "tally, publish and export the record.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, handler: Handler, help_: str) -> argparse.ArgumentParser:
+    def add(name: str, handler: Handler, help_: str, data: str = "required",
+            url: bool = False, as_json: bool = False) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
-        p.add_argument("--data", type=Path, required=True, help="the election's data directory")
+        if data != "none":
+            p.add_argument("--data", type=Path, required=data == "required" and not url,
+                           help="the election's data directory")
+        if url:
+            p.add_argument("--url", help="a running service (e.g. http://127.0.0.1:8080); "
+                                         "changes are sent as signed commission requests")
+            p.add_argument("--key", help="the commission's private key file (with --url)")
+        if as_json:
+            p.add_argument("--json", action="store_true", help="print JSON")
         p.set_defaults(handler=handler)
         return p
 
     p = add("init", cmd_init, "create an election from a draft manifest, generating its keys")
     p.add_argument("--manifest", required=True, help="draft manifest JSON")
+    p = add("keygen", cmd_keygen, "generate an Ed25519 key (commission, log or elector)",
+            data="none", as_json=True)
+    p.add_argument("--out", required=True, help="private key file to write (mode 0600)")
+    p.add_argument("--name", help="C2SP key name, to print the verifier key")
     p = add("import-roll", cmd_import_roll, "import (replace) one unit's roll from a CSV file")
     p.add_argument("--unit", required=True)
     p.add_argument("file")
     add("ceremony", cmd_ceremony, "hold the guardians' key ceremony in-process (demo path)")
     add("seal", cmd_seal, "seal and sign the manifest: no change after this")
-    p = add("serve", cmd_serve, "serve the HTTP API")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p = add("serve", cmd_serve, "serve the HTTP API under waitress")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (0: any free port)")
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--checkpoint-every", type=int, default=64, help="ballots per checkpoint")
     p.add_argument("--checkpoint-seconds", type=float, default=5.0, help="checkpoint period")
+    p.add_argument("--max-body-bytes", type=int, default=64 * 1024)
+    p.add_argument("--request-window", type=int, default=300,
+                   help="seconds a commission request's timestamp may be off")
+    p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     for name, handler, help_ in [
-        ("open-round", cmd_open_round, "open a round of a unit"),
+        ("open-round", cmd_open_round, "open a round of a unit (round 2: the runoff)"),
         ("close-round", cmd_close_round, "close a round: final checkpoint, countersigned"),
     ]:
-        p = add(name, handler, help_)
+        p = add(name, handler, help_, data="optional", url=True)
         p.add_argument("--unit", required=True)
         p.add_argument("--round", type=int, default=1)
-    p = add("status", cmd_status, "turnout and quorum per unit")
-    p.add_argument("--json", action="store_true")
+    add("status", cmd_status, "turnout and quorum per unit", data="optional", url=True,
+        as_json=True)
+    add("turnout", cmd_turnout, "turnout and quorum per unit", data="optional", url=True,
+        as_json=True)
+    p = add("tally", cmd_tally, "decrypt a closed round's tally with k guardians",
+            data="optional", url=True, as_json=True)
+    p.add_argument("--unit", required=True)
+    p.add_argument("--round", type=int, default=1)
+    p.add_argument("--guardians", help="offline: guardian numbers whose share files are in "
+                                       "DATA/guardians, e.g. 1,2,3")
+    p.add_argument("--share", action="append",
+                   help="with --url: a guardian's share file (repeat for k guardians)")
+    p = add("results", cmd_results, "show (or publish) the signed results", data="optional",
+            url=True, as_json=True)
+    p.add_argument("--publish", choices=["preliminary", "final"])
+    p = add("export", cmd_export, "write the election record", data="optional", url=True)
+    p.add_argument("--out", required=True)
     return parser
 
 
@@ -176,10 +360,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except Problem as exc:
         print(f"tally-service: error: {exc.detail}", file=sys.stderr)
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"tally-service: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("tally-service: interrupted", file=sys.stderr)
     except Exception as exc:  # every other refusal: one line, never a traceback
-        print(f"tally-service: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        reason = str(exc) or type(exc).__name__
+        print(f"tally-service: error: {reason}", file=sys.stderr)
     return 1
 
 

@@ -80,8 +80,11 @@ def draft_manifest(
     }
 
 
-def _store(data_dir: Path) -> Store:
-    return Store(data_dir / "election.db")
+def _store(data_dir: Path, create: bool = False) -> Store:
+    db = data_dir / "election.db"
+    if not create and not db.exists():
+        raise SetupError(f"no election in {data_dir} (run `tally-service init` first)")
+    return Store(db)
 
 
 def _draft(store: Store) -> dict[str, Any]:
@@ -109,7 +112,7 @@ def init_election(data_dir: Path, draft: dict[str, Any]) -> dict[str, Any]:
     for unit in draft["units"]:
         unit.setdefault("roll", [])
     validate_manifest(draft)
-    store = _store(data_dir)
+    store = _store(data_dir, create=True)
     store.set_meta("draft", json.dumps(draft))
     store.close()
     return draft

@@ -127,7 +127,7 @@ def _manifest_info(
         check.fail(f"{MANIFEST} units", f"elector key {pk[:16]}... is on the rolls twice")
 
     units: dict[str, UnitInfo] = {}
-    for position, u in enumerate(units_json):
+    for u in units_json:
         code = str(u["code"])
         where = f"{MANIFEST} unit {code}"
         candidates = [str(c["id"]) for c in u["candidates"]]
@@ -156,7 +156,6 @@ def _manifest_info(
         if code in units:
             continue
         units[code] = UnitInfo(code, candidates, roll, roll_keys, verifier)
-        del position
 
     commission_name = str(payload["commission"]["name"])
     notes: list[NoteVerifier] = []
@@ -208,7 +207,7 @@ def check_ceremony(record: Record, manifest: ManifestInfo | None, check: Check) 
         check.checked["commitment proofs"] = sum(
             len(g.get("proofs") or []) for g in guardians if isinstance(g, dict)
         )
-    check.checked["threshold k"] = transcript.get("k") if _is_int(transcript.get("k")) else "?"
+    check.checked["threshold"] = f"{transcript.get('k')} of {transcript.get('n')}"
     if manifest is None:
         check.fail(MANIFEST, "not checked against the manifest: no usable manifest (see V1)")
         return

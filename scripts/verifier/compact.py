@@ -71,7 +71,7 @@ class CompactRange:
         if los:
             self._capture(los)
         while not count & 1:  # two equal subtrees on top: merge them
-            start, right = stack.pop()
+            _, right = stack.pop()
             first, left = stack.pop()
             stack.append((first, _node(left, right)))
             count >>= 1

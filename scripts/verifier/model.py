@@ -61,6 +61,7 @@ class LogFacts:
     final: Checkpoint | None = None  # the verified final checkpoint, if any
     sums: list[Ciphertext] | None = None  # component-wise sums (None if not computable)
     unreadable: int = 0  # ballots whose ciphertexts could not be read for the sum
+    unreadable_lines: str = ""  # the first few of them, for messages
     scanned: bool = False
 
 

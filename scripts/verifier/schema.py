@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError
+from schemas.common import StrictSchema
 
 
 def flatten(messages: Any, prefix: str = "") -> list[str]:
@@ -31,16 +31,21 @@ def flatten(messages: Any, prefix: str = "") -> list[str]:
     return out
 
 
-def schema_problem(schema: Schema, data: object, limit: int = 3) -> str | None:
-    """None if ``data`` loads with ``schema``, else its first few errors on one line."""
+def schema_problem(schema: StrictSchema, data: object, limit: int = 3) -> str | None:
+    """None if ``data`` loads with ``schema``, else its first few errors on one line.
+
+    marshmallow's ValidationError carries ``messages``; anything else a schema might raise is
+    reported by its type, never propagated.
+    """
     if not isinstance(data, dict):
         return "not a JSON object"
     try:
         schema.load(data)
-    except ValidationError as exc:
-        lines = flatten(exc.messages)
+    except Exception as exc:
+        messages = getattr(exc, "messages", None)
+        if messages is None:
+            return f"schema: could not be validated ({type(exc).__name__})"
+        lines = flatten(messages)
         more = f" (and {len(lines) - limit} more)" if len(lines) > limit else ""
         return "schema: " + "; ".join(lines[:limit]) + more
-    except Exception as exc:  # a schema must never crash the verifier
-        return f"schema: could not be validated ({type(exc).__name__})"
     return None

@@ -1,0 +1,404 @@
+#!/usr/bin/env python3
+"""Benchmark casting through the real HTTP server: accepted ballots per second and latency.
+
+Builds an election of one unit of N electors (guardians 1 of 1), opens round 1 offline and
+pre-generates all N signed ballots in a process pool (not timed). Then, for each --threads
+value, starts a real ``tally-service serve`` on 127.0.0.1 (a fresh copy of the data directory
+each time) and lets C client threads, each with its own requests.Session, post the ballots as
+fast as the server answers. Every answer must be 201 with a receipt for the right elector and
+leaf hash, and the receipts' indexes must be exactly 0..N-1 (checked after the timed part).
+
+Prints one figure per line as ``name value unit`` (names get a ``_tN`` suffix when several
+--threads values are measured in one run):
+
+- accepted ballots per second (wall time from the first send to the last receipt);
+- request latency p50, p90, p99, max and mean;
+- the server process's CPU time (from /proc/<pid>/stat), per ballot and as cores used, and the
+  client (this process's) CPU time, since both share the machine;
+- the final log size (from the server's turnout) and the database's size on disk.
+
+The design's target (DESIGN.md section 7): at least 300 accepted ballots/s with p99 under 50 ms.
+
+Run from the top of the checkout:
+    .venv/bin/python scripts/bench_cast.py [--electors N] [--clients C] [--threads 4,8,16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import multiprocessing
+import os
+import random
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# scripts/ is not a package: make the checkout's top importable when run as a file.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import requests
+from tqdm import tqdm
+
+from crypto.canonical import canonical_json
+from crypto.group import Point
+from crypto.merkle import leaf_hash
+from crypto.signing import SigningKey
+from tally_service.config import Config
+from tally_service.election import Election
+from tally_service.elector import make_ballot
+from tally_service.process import ServerProcess
+from tally_service.sample import UnitSpec, build_election
+
+UNIT = "AAA"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# ---------------------------------------------------------------------------------------------
+# Ballot generation (in pool workers; the elector keys travel as 32-byte seeds)
+
+_worker: dict[str, object] = {}
+
+
+def _worker_init(manifest_hash: bytes, candidates: list[str], election_key: bytes) -> None:
+    _worker["manifest_hash"] = manifest_hash
+    _worker["candidates"] = candidates
+    _worker["election_key"] = Point.from_bytes(election_key)
+
+
+def _make_one(task: tuple[str, bytes, str | None]) -> tuple[str, bytes, str]:
+    """(elector, request body, expected leaf hash hex) for one elector's ballot."""
+    elector, seed, choice = task
+    manifest_hash = _worker["manifest_hash"]
+    candidates = _worker["candidates"]
+    key = _worker["election_key"]
+    assert isinstance(manifest_hash, bytes) and isinstance(candidates, list)
+    assert isinstance(key, Point)
+    ballot = make_ballot(
+        manifest_hash, UNIT, 1, elector, candidates, choice, key, SigningKey.from_seed(seed)
+    )
+    body = json.dumps(ballot, separators=(",", ":")).encode("utf-8")
+    return elector, body, leaf_hash(canonical_json(ballot)).hex()
+
+
+@dataclass(frozen=True)
+class Prepared:
+    data: Path  # pristine data directory: round 1 open, no ballots
+    ballots: list[tuple[str, bytes, str]]
+
+
+def prepare(
+    work: Path, electors: int, candidates: int, workers: int, seed: int, show: bool
+) -> Prepared:
+    data = work / "pristine" / "election"
+    if show:
+        print(f"building an election of {electors} electors ...", file=sys.stderr, flush=True)
+    keys = build_election(
+        data, [UnitSpec(UNIT, "Bench unit", candidates, electors)], guardians=1, threshold=1
+    )
+    e = Election(data, Config())
+    try:
+        e.open_round(UNIT, 1)
+        manifest_hash = e.manifest.hash
+        ids = list(e.log(UNIT, 1).candidates)
+        election_key = e.manifest.election_key.to_bytes()
+    finally:
+        e.stop()
+    rng = random.Random(seed)
+    tasks = [(elector, keys[elector].seed(), rng.choice([*ids, None])) for elector in sorted(keys)]
+    with multiprocessing.Pool(
+        workers, initializer=_worker_init, initargs=(manifest_hash, ids, election_key)
+    ) as pool:
+        ballots = list(
+            tqdm(
+                pool.imap(_make_one, tasks, chunksize=32),
+                total=len(tasks),
+                desc="encrypting ballots",
+                unit="ballot",
+                disable=not show,
+            )
+        )
+    return Prepared(data, ballots)
+
+
+# ---------------------------------------------------------------------------------------------
+# The timed part
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (all its threads), from /proc/<pid>/stat."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    fields = text[text.rindex(")") + 2 :].split()  # fields from the 3rd (state) on
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def own_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+@dataclass
+class ClientResult:
+    latencies: list[float] = field(default_factory=list)
+    answers: list[tuple[str, int, bytes]] = field(default_factory=list)  # elector, status, body
+    errors: list[str] = field(default_factory=list)
+    last: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunResult:
+    threads: int | None
+    wall: float
+    latencies: list[float]
+    accepted: int
+    server_cpu: float
+    client_cpu: float
+    log_size: int
+    checkpoint_size: int
+    db_bytes: int
+    problems: list[str]
+
+
+def run_clients(
+    url: str, ballots: list[tuple[str, bytes, str]], clients: int, bar: tqdm[Any] | None
+) -> tuple[float, list[ClientResult]]:
+    """Post every ballot from ``clients`` threads; return (wall seconds, per-client results)."""
+    pending = collections.deque((elector, body) for elector, body, _ in ballots)
+    results = [ClientResult() for _ in range(clients)]
+    started: list[float] = []
+    barrier = threading.Barrier(clients, action=lambda: started.append(time.perf_counter()))
+    headers = {"Content-Type": "application/json"}
+    endpoint = f"{url}/api/v1/ballots"
+
+    def client(result: ClientResult) -> None:
+        session = requests.Session()
+        session.get(f"{url}/api/v1/turnout", timeout=30).raise_for_status()  # connect first
+        barrier.wait()
+        clock = time.perf_counter
+        while True:
+            try:
+                elector, body = pending.popleft()
+            except IndexError:
+                break
+            t0 = clock()
+            try:
+                r = session.post(endpoint, data=body, headers=headers, timeout=60)
+            except requests.RequestException as exc:
+                result.errors.append(f"{elector}: {type(exc).__name__}: {exc}")
+                continue
+            t1 = clock()
+            result.latencies.append(t1 - t0)
+            result.answers.append((elector, r.status_code, r.content))
+            result.last = t1
+            if bar is not None:
+                bar.update(1)
+        session.close()
+
+    threads = [threading.Thread(target=client, args=(r,)) for r in results]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = max(r.last for r in results) - started[0] if started else 0.0
+    return wall, results
+
+
+def check_answers(ballots: list[tuple[str, bytes, str]], results: list[ClientResult]) -> list[str]:
+    """Problems with the answers: anything but 201 + a matching receipt, and index coverage."""
+    expected = {elector: leaf for elector, _, leaf in ballots}
+    problems: list[str] = [e for r in results for e in r.errors]
+    indexes: set[int] = set()
+    for r in results:
+        for elector, status, body in r.answers:
+            if status != 201:
+                problems.append(f"{elector}: HTTP {status}: {body[:200]!r}")
+                continue
+            try:
+                receipt = json.loads(body)
+            except ValueError:
+                problems.append(f"{elector}: the 201 answer is not JSON")
+                continue
+            if (
+                receipt.get("elector") != elector
+                or receipt.get("unit") != UNIT
+                or receipt.get("round") != 1
+                or receipt.get("leaf_hash") != expected[elector]
+                or not isinstance(receipt.get("index"), int)
+                or not isinstance(receipt.get("promise"), str)
+            ):
+                problems.append(f"{elector}: the receipt does not match the ballot: {receipt}")
+                continue
+            if receipt["index"] in indexes:
+                problems.append(f"{elector}: index {receipt['index']} was given twice")
+            indexes.add(receipt["index"])
+    if not problems and indexes != set(range(len(ballots))):
+        problems.append("the receipts' indexes are not exactly 0..N-1")
+    return problems
+
+
+def one_run(
+    prepared: Prepared,
+    work: Path,
+    threads: int | None,
+    clients: int,
+    checkpoint_every: int | None,
+    show: bool,
+) -> RunResult:
+    run_dir = work / f"run-t{threads or 'default'}"
+    shutil.copytree(prepared.data.parent, run_dir)
+    data = run_dir / "election"
+    extra: list[str] = []
+    if threads is not None:
+        extra += ["--threads", str(threads)]
+    if checkpoint_every is not None:
+        extra += ["--checkpoint-every", str(checkpoint_every)]
+    server = ServerProcess(data, *extra).start()
+    try:
+        assert server.proc is not None
+        pid = server.proc.pid
+        with tqdm(
+            total=len(prepared.ballots),
+            desc=f"casting (server threads {threads or 'default'})",
+            unit="ballot",
+            disable=not show,
+        ) as bar:
+            cpu0, own0 = process_cpu_seconds(pid), own_cpu_seconds()
+            wall, results = run_clients(
+                server.url, prepared.ballots, clients, bar if show else None
+            )
+            cpu1, own1 = process_cpu_seconds(pid), own_cpu_seconds()
+        turnout = requests.get(f"{server.url}/api/v1/turnout", timeout=30).json()
+        unit = next(u for u in turnout["units"] if u["unit"] == UNIT)
+    finally:
+        server.stop()
+    problems = check_answers(prepared.ballots, results)
+    latencies = sorted(x for r in results for x in r.latencies)
+    accepted = sum(1 for r in results for _, status, _ in r.answers if status == 201)
+    db_bytes = sum(p.stat().st_size for p in data.glob("election.db*"))
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return RunResult(
+        threads=threads,
+        wall=wall,
+        latencies=latencies,
+        accepted=accepted,
+        server_cpu=cpu1 - cpu0,
+        client_cpu=own1 - own0,
+        log_size=int(unit["took_part"]),
+        checkpoint_size=int(unit["checkpoint_size"]),
+        db_bytes=db_bytes,
+        problems=problems,
+    )
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of an ascending list."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, -(-len(sorted_values) * q // 100))  # ceil(n*q/100), at least 1
+    return sorted_values[int(rank) - 1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.splitlines()[1:]) if __doc__ else None,
+    )
+    parser.add_argument("--electors", type=int, default=3000, help="electors in the unit (N)")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent client threads (C)")
+    parser.add_argument(
+        "--threads",
+        default="",
+        help="server worker threads, comma-separated to measure several in one run "
+        "(default: the server's own default)",
+    )
+    parser.add_argument("--candidates", type=int, default=3, help="candidates in the unit")
+    parser.add_argument(
+        "--checkpoint-every", type=int, default=None,
+        help="passed to the server (default: the server's own default)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="ballot-generation processes"
+    )
+    parser.add_argument("--seed", type=int, default=1, help="seed for the electors' choices")
+    parser.add_argument(
+        "--workdir", type=Path, default=None,
+        help="where to build the election (default: a temporary directory, removed at the end)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    args = parser.parse_args(argv)
+    if args.electors < 1 or args.clients < 1 or args.candidates < 1 or args.workers < 1:
+        parser.error("--electors, --clients, --candidates and --workers must be positive")
+    try:
+        thread_values: list[int | None] = [
+            int(t) for t in args.threads.split(",") if t.strip()
+        ] or [None]
+    except ValueError:
+        parser.error("--threads is a comma-separated list of integers")
+    if any(t is not None and t < 1 for t in thread_values):
+        parser.error("--threads values must be positive")
+    show = not args.quiet and sys.stderr.isatty()
+
+    def figure(name: str, value: float, unit: str, digits: int = 1, suffix: str = "") -> None:
+        print(f"{name}{suffix} {value:.{digits}f} {unit}", flush=True)
+
+    tmp = None
+    if args.workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="bench-cast-")
+        work = Path(tmp.name)
+    else:
+        work = args.workdir.resolve()
+        if work.exists() and any(work.iterdir()):
+            parser.error(f"--workdir {work} is not empty")
+        work.mkdir(parents=True, exist_ok=True)
+    failed = False
+    try:
+        t0 = time.perf_counter()
+        prepared = prepare(work, args.electors, args.candidates, args.workers, args.seed, show)
+        figure("nproc", os.cpu_count() or 0, "cpus", 0)
+        figure("electors", args.electors, "ballots", 0)
+        figure("clients", args.clients, "threads", 0)
+        figure("prepare_time", time.perf_counter() - t0, "s")
+        for threads in thread_values:
+            suffix = f"_t{threads}" if len(thread_values) > 1 else ""
+            r = one_run(prepared, work, threads, args.clients, args.checkpoint_every, show)
+            n = len(r.latencies)
+            if threads is not None:
+                figure("server_threads", threads, "threads", 0, suffix)
+            figure("accepted", r.accepted, "ballots", 0, suffix)
+            figure("wall_time", r.wall, "s", 3, suffix)
+            figure("accepted_rate", r.accepted / r.wall if r.wall else 0.0, "ballots/s", 1, suffix)
+            for q in (50, 90, 99):
+                figure(f"latency_p{q}", percentile(r.latencies, q) * 1e3, "ms", 2, suffix)
+            figure("latency_max", (r.latencies[-1] if n else float("nan")) * 1e3, "ms", 2, suffix)
+            figure("latency_mean", (sum(r.latencies) / n if n else float("nan")) * 1e3, "ms", 2,
+                   suffix)
+            figure("server_cpu", r.server_cpu, "s", 2, suffix)
+            figure("server_cpu_per_ballot", r.server_cpu / max(r.accepted, 1) * 1e3, "ms", 2,
+                   suffix)
+            figure("server_cores_used", r.server_cpu / r.wall if r.wall else 0.0, "cores", 2,
+                   suffix)
+            figure("client_cpu", r.client_cpu, "s", 2, suffix)
+            figure("client_cpu_per_ballot", r.client_cpu / max(n, 1) * 1e3, "ms", 2, suffix)
+            figure("log_size", r.log_size, "entries", 0, suffix)
+            figure("checkpoint_size", r.checkpoint_size, "entries", 0, suffix)
+            figure("db_size", r.db_bytes / (1024 * 1024), "MiB", 2, suffix)
+            if r.problems:
+                failed = True
+                print(f"error: {len(r.problems)} answers were wrong; the first ones:",
+                      file=sys.stderr)
+                for p in r.problems[:10]:
+                    print(f"  {p}", file=sys.stderr)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,342 @@
+#!/usr/bin/env python3
+"""A full simulated election in the shape of Kazakhstan's Senate election of 14 January 2023.
+
+Phases: prepare (manifest, 3,167 electors' keys and rolls, a 5-guardian key ceremony with
+threshold 3, seal); start a real server on 127.0.0.1; the commission opens every unit's round
+through signed HTTP requests; electors cast encrypted, signed ballots concurrently over HTTP;
+close; 3 of the 5 guardians decrypt; preliminary result; a runoff where one is needed; final
+result; export the record; run the observer's verifier on it; check a few electors' receipts;
+print the results table and the verifier's verdict.
+
+Per-unit turnout is not published for 2023: the 2,904 participants are spread over the units in
+proportion to their registered electors. Winners' shares are drawn between the published
+minimum (61.7%, ULY) and maximum (90.9%, AKM).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import random  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import Any  # noqa: E402
+
+import requests  # noqa: E402
+
+from crypto.group import Point  # noqa: E402
+from crypto.signing import SigningKey  # noqa: E402
+from tally_service.cli import results_table  # noqa: E402
+from tally_service.client import ServiceClient  # noqa: E402
+from tally_service.elector import make_ballot  # noqa: E402
+from tally_service.keys import commission_key_path, guardian_share_path, read_private_key  # noqa: E402
+from tally_service.process import ServerProcess  # noqa: E402
+from tally_service.progress import bar  # noqa: E402
+from tally_service.rolls import RollEntry, parse_roll, roll_to_csv  # noqa: E402
+from tally_service.setup import draft_manifest, import_roll, init_election, key_ceremony, seal  # noqa: E402
+
+TOP = Path(__file__).resolve().parent.parent
+DATA = TOP / "tally_service" / "data" / "senate2023.json"
+GUARDIANS, THRESHOLD, DECRYPTING = 5, 3, (1, 3, 5)
+
+
+@dataclass
+class Unit:
+    code: str
+    name_en: str
+    name_ru: str
+    kind: str
+    candidates: list[str]
+    registered: int
+    took_part: int = 0
+
+
+class Demo:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.rng = random.Random(args.seed)
+        self.quiet: bool = args.quiet
+        self.started = time.monotonic()
+        self.workdir = Path(tempfile.mkdtemp(prefix="kz-tally-demo-"))
+        self.out = Path(args.out) if args.out else self.workdir / "out"
+        self.data_dir = self.workdir / "election"
+        self.keys: dict[str, SigningKey] = {}
+        self.receipts: dict[str, dict[str, Any]] = {}
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(f"[{time.monotonic() - self.started:6.1f}s] {text}", flush=True)
+
+    # -- the election's shape -----------------------------------------------------------------
+    def units(self) -> list[Unit]:
+        shape = json.loads(DATA.read_text(encoding="utf-8"))
+        units = []
+        for u in shape["units"]:
+            kind = "city" if u["code"] in ("AST", "ALA", "SHY") else "region"
+            units.append(Unit(u["code"], u["name_en"], u["name_ru"], kind,
+                              [f"{u['code']}-C{i + 1}" for i in range(u["candidates"])],
+                              u["electors_registered"]))
+        total_took_part = shape["totals"]["electors_took_part"]
+        if self.args.small:  # a few units, tens of electors: what the test suite runs
+            units = units[-3:]
+            for u in units:
+                u.registered = min(u.registered, 24)
+            total_took_part = round(sum(u.registered for u in units) * 0.917)
+        # spread the participants in proportion to the registered electors (largest remainder)
+        registered = sum(u.registered for u in units)
+        quotas = [(u.registered * total_took_part / registered, u) for u in units]
+        for quota, u in quotas:
+            u.took_part = int(quota)
+        left = total_took_part - sum(u.took_part for u in units)
+        for _, u in sorted(quotas, key=lambda q: q[0] - int(q[0]), reverse=True)[:left]:
+            u.took_part += 1
+        return units
+
+    def votes(self, unit: Unit, candidates: list[str], round_no: int) -> list[str | None]:
+        """Exact choices for the unit's participants: the winner's share between 61.7% and
+        90.9%, a few blank ballots, the rest spread over the others. With --scenario runoff the
+        unit with most candidates splits in round 1."""
+        n = unit.took_part
+        split = self.args.scenario == "runoff" and unit.code == self.runoff_unit and round_no == 1
+        if split:
+            weights = [0.38, 0.34] + [0.28 / max(1, len(candidates) - 2)] * (len(candidates) - 2)
+            counts = [int(w * n) for w in weights]
+            counts[0] += n - sum(counts)
+            choices: list[str | None] = []
+            for c, k in zip(candidates, counts, strict=True):
+                choices += [c] * k
+        else:
+            share = {"ULY": 0.617, "AKM": 0.909}.get(unit.code, self.rng.uniform(0.617, 0.909))
+            winner = self.rng.choice(candidates)
+            won = min(n, int(round(share * n)))
+            blank = min(n - won, self.rng.randint(0, max(1, n // 50)))
+            others = [c for c in candidates if c != winner]
+            choices = [winner] * won + [None] * blank
+            rest = n - won - blank
+            for i in range(rest):
+                choices.append(others[i % len(others)] if others else None)
+        self.rng.shuffle(choices)
+        return choices
+
+    # -- phases ---------------------------------------------------------------------------------
+    def prepare(self, units: list[Unit]) -> None:
+        self.say(f"preparing: {len(units)} units, {sum(len(u.candidates) for u in units)} "
+                 f"candidates, {sum(u.registered for u in units)} electors, "
+                 f"{GUARDIANS} guardians (threshold {THRESHOLD})")
+        draft = draft_manifest(
+            "kz-senate-2023-demo",
+            {"en": "Senate election of 14 January 2023 (simulation)",
+             "ru": "Выборы депутатов Сената 14 января 2023 года (симуляция)",
+             "kk": "Сенат депутаттарын сайлау, 2023 жылғы 14 қаңтар (симуляция)"},
+            "2023-01-14", "tally.example/kz-senate-2023-demo",
+            [{"code": u.code, "kind": u.kind,
+              "name": {"en": u.name_en, "ru": u.name_ru, "kk": None},
+              "candidates": [{"id": c, "name": f"Candidate {i + 1} ({u.code})"}
+                             for i, c in enumerate(u.candidates)]} for u in units],
+            [f"Guardian {i + 1}" for i in range(GUARDIANS)], THRESHOLD,
+        )
+        init_election(self.data_dir, draft)
+        for u in bar(units, len(units), "rolls", self.quiet):
+            entries = []
+            for i in range(u.registered):
+                elector = f"{u.code}-E{i + 1:04d}"
+                key = SigningKey.generate()
+                self.keys[elector] = key
+                entries.append(RollEntry(elector, f"Депутат {i + 1} ({u.code})", key.public.hex()))
+            # through the CSV importer, as a commission's files would go
+            imported = parse_roll(roll_to_csv(entries), u.code)
+            import_roll(self.data_dir, u.code, list(imported.entries))
+        transcript = key_ceremony(self.data_dir)
+        signed = seal(self.data_dir)
+        self.manifest = signed["payload"]
+        self.say(f"key ceremony held, joint key {transcript['joint_key'][:16]}..., manifest sealed")
+
+    def encrypt_all(self, unit: Unit, round_no: int, candidates: list[str],
+                    choices: list[str | None], client: ServiceClient) -> list[dict[str, Any]]:
+        electors = [e["elector"] for e in
+                    next(x for x in self.manifest["units"] if x["code"] == unit.code)["roll"]]
+        voters = self.rng.sample(electors, len(choices))
+        mh = bytes.fromhex(client.election_hash)
+        jobs = [(mh, unit.code, round_no, e, candidates, c, self.manifest["election_key"],
+                 self.keys[e].seed()) for e, c in zip(voters, choices, strict=True)]
+        return jobs  # type: ignore[return-value]
+
+    def vote(self, client: ServiceClient, units: list[Unit], round_no: int,
+             candidates: dict[str, list[str]]) -> None:
+        jobs: list[Any] = []
+        for u in units:
+            jobs += self.encrypt_all(u, round_no, candidates[u.code],
+                                     self.votes(u, candidates[u.code], round_no), client)
+        self.say(f"round {round_no}: {len(jobs)} electors encrypt and sign their ballots")
+        with ProcessPoolExecutor() as pool:
+            ballots = list(bar(pool.map(_encrypt, jobs, chunksize=32), len(jobs),
+                               "encrypting", self.quiet))
+        self.rng.shuffle(ballots)
+        self.say(f"round {round_no}: casting {len(ballots)} ballots over HTTP with "
+                 f"{self.args.clients} concurrent clients")
+        began = time.monotonic()
+        sessions: dict[int, requests.Session] = {}
+
+        def cast(ballot: dict[str, Any]) -> dict[str, Any]:
+            import threading
+
+            session = sessions.setdefault(threading.get_ident(), requests.Session())
+            r = session.post(f"{client.url}/ballots", json=ballot, timeout=60)
+            if r.status_code != 201:
+                raise RuntimeError(f"ballot of {ballot['elector']} refused: {r.text}")
+            receipt: dict[str, Any] = r.json()
+            return receipt
+
+        with ThreadPoolExecutor(self.args.clients) as pool:
+            for receipt in bar(pool.map(cast, ballots), len(ballots), "casting", self.quiet):
+                self.receipts[f"{receipt['elector']}-r{round_no}"] = receipt
+        took = time.monotonic() - began
+        turnout = client.get("/turnout")
+        self.say(f"round {round_no}: {len(ballots)} ballots accepted in {took:.1f}s "
+                 f"({len(ballots) / took:.0f}/s); turnout {turnout['turnout']}%, quorum in "
+                 f"{sum(1 for u in turnout['units'] if u['quorum'])} of {len(turnout['units'])} units")
+
+    def tally(self, client: ServiceClient, units: list[Unit], round_no: int) -> None:
+        from tally_service.cli import _partial_from_share
+
+        for u in bar(units, len(units), f"tally round {round_no}", self.quiet):
+            doc = client.commission("start-tally", unit=u.code, round=round_no)
+            for guardian in DECRYPTING:
+                partial = _partial_from_share(client, doc,
+                                              guardian_share_path(self.data_dir, guardian))
+                doc = client.commission("submit-partial", unit=u.code, round=round_no,
+                                        partial=partial)
+        self.say(f"round {round_no}: {len(units)} tallies decrypted by guardians "
+                 f"{', '.join(map(str, DECRYPTING))} of {GUARDIANS}")
+
+    def run(self) -> int:
+        units = self.units()
+        self.runoff_unit = max(units, key=lambda u: (len(u.candidates), u.registered)).code
+        self.prepare(units)
+        commission = read_private_key(commission_key_path(self.data_dir))
+        with ServerProcess(self.data_dir, "--checkpoint-every", "32",
+                           log=self.workdir / "server.log") as server:
+            client = ServiceClient(server.url, commission)
+            self.say(f"service running at {server.url}")
+            for u in units:
+                client.commission("open-round", unit=u.code, round=1)
+            self.vote(client, units, 1, {u.code: u.candidates for u in units})
+            for u in units:
+                client.commission("close-round", unit=u.code, round=1)
+            self.tally(client, units, 1)
+            client.commission("publish-results", kind="preliminary")
+            self.say("preliminary result signed by the commission")
+            prelim = client.get("/results/preliminary")["payload"]
+            runoff = {x["unit"]: x["rounds"][-1]["runoff"] for x in prelim["units"]
+                      if x["status"] == "runoff"}
+            if runoff:
+                second = [u for u in units if u.code in runoff]
+                self.say(f"runoff needed in {', '.join(runoff)}: {runoff}")
+                for u in second:
+                    client.commission("open-round", unit=u.code, round=2)
+                self.vote(client, second, 2, runoff)
+                for u in second:
+                    client.commission("close-round", unit=u.code, round=2)
+                self.tally(client, second, 2)
+            client.commission("publish-results", kind="final")
+            self.say("final result signed by the commission")
+            final = client.get("/results/final")
+            self.upgrade_receipts(client)
+            archive = client.get_bytes("/record.tar.gz")
+        record = self.save(archive)
+        verdict = self.verify(record)
+        receipts_ok = self.check_receipts(record)
+        names = {c["id"]: c["name"] for u in self.manifest["units"] for c in u["candidates"]}
+        print()
+        print(results_table(final, {k: k for k in names}))
+        print()
+        ok = verdict == 0 and receipts_ok
+        print(f"verifier: {'every check passed' if verdict == 0 else 'FAILED'}; "
+              f"receipts: {'verified' if receipts_ok else 'FAILED'}; "
+              f"record: {record}")
+        print(f"total time {time.monotonic() - self.started:.1f}s")
+        if not self.args.out:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+        return 0 if ok else 1
+
+    def upgrade_receipts(self, client: ServiceClient) -> None:
+        """After close every receipt can carry a full tlog-proof: fetch them for a sample."""
+        sample = self.rng.sample(sorted(self.receipts), min(5, len(self.receipts)))
+        self.sampled = sample
+        for name in sample:
+            r = self.receipts[name]
+            r["proof"] = client.get_text(f"/units/{r['unit']}/rounds/{r['round']}/receipts/{r['index']}")
+
+    def save(self, archive: bytes) -> Path:
+        import io
+        import tarfile
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+            tar.extractall(self.out, filter="data")
+        folder = self.out / "receipts"
+        folder.mkdir(exist_ok=True)
+        for name, receipt in self.receipts.items():
+            (folder / f"{name}.json").write_text(json.dumps(receipt, indent=1) + "\n", "utf-8")
+        self.say(f"record exported ({len(archive) // 1024} KiB) with {len(self.receipts)} "
+                 f"receipts into {self.out}")
+        return self.out / "record"
+
+    def verify(self, record: Path) -> int:
+        self.say("observer: scripts/verify.py over the record")
+        cmd = [sys.executable, str(TOP / "scripts" / "verify.py"), str(record)]
+        if self.quiet:
+            cmd.append("--quiet")
+        result = subprocess.run(cmd, check=False)
+        return result.returncode
+
+    def check_receipts(self, record: Path) -> bool:
+        ok = True
+        for name in self.sampled:
+            path = self.out / "receipts" / f"{name}.json"
+            result = subprocess.run(
+                [sys.executable, str(TOP / "scripts" / "verify_receipt.py"), str(path),
+                 "--record", str(record), "--quiet"], capture_output=True, text=True, check=False)
+            ok = ok and result.returncode == 0
+            self.say(f"elector {name}: receipt {'verified' if result.returncode == 0 else 'FAILED'}"
+                     + ("" if result.returncode == 0 else f": {result.stdout}{result.stderr}"))
+        return ok
+
+
+def _encrypt(job: tuple[bytes, str, int, str, list[str], str | None, str, bytes]) -> dict[str, Any]:
+    mh, unit, round_no, elector, candidates, choice, key_hex, seed = job
+    return make_ballot(mh, unit, round_no, elector, candidates, choice, Point.from_hex(key_hex),
+                       SigningKey.from_seed(seed))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--out", help="keep the record and the receipts in this directory")
+    parser.add_argument("--seed", type=int, default=2023, help="random seed (reproducible run)")
+    parser.add_argument("--scenario", choices=["normal", "runoff"], default="normal",
+                        help="runoff: one unit splits its vote in round 1 and holds a runoff")
+    parser.add_argument("--clients", type=int, default=16, help="concurrent HTTP clients")
+    parser.add_argument("--small", action="store_true",
+                        help="a few units and tens of electors (what the tests run)")
+    parser.add_argument("--quiet", action="store_true", help="print only the results")
+    args = parser.parse_args()
+    try:
+        return Demo(args).run()
+    except KeyboardInterrupt:
+        print("demo: interrupted", file=sys.stderr)
+    except Exception as exc:
+        print(f"demo: error: {exc}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

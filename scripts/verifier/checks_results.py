@@ -1,0 +1,219 @@
+"""V9: the commission-signed results equal the figures recomputed from the record."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from crypto.canonical import EncodingError, hash_json
+from crypto.envelope import EnvelopeError, open_document
+from crypto.signing import Context
+
+from .model import ManifestInfo, RoundFacts
+from .record import RESULT_FILES, Record
+from .report import Check
+
+RESULTS_FORMAT = "kz-tally/results/v1"
+RESULTS_HASH_TAG = "kz-tally/v1/results"
+PAYLOAD_FIELDS = frozenset(
+    {"format", "election", "kind", "issued_at", "units", "preliminary", "changes"}
+)
+UNIT_FIELDS = frozenset({"unit", "registered", "status", "winner", "rounds"})
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _short(value: object, limit: int = 90) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_results(
+    record: Record,
+    manifest: ManifestInfo,
+    present: set[tuple[str, int]],
+    rounds: dict[tuple[str, int], RoundFacts],
+    v9: Check,
+) -> None:
+    names = record.layout().results
+    if not record.path("results").is_dir():
+        v9.fail("results/", "missing")
+        return
+    for name in names:
+        if name not in RESULT_FILES:
+            v9.fail(f"results/{name}", "unexpected file (results/ holds preliminary and final)")
+    signed: dict[str, dict[str, Any]] = {}
+    payloads: dict[str, dict[str, Any]] = {}
+    for kind in ("preliminary", "final"):
+        rel = f"results/{kind}.json"
+        doc, error = record.read_json(rel)
+        if error is not None:
+            v9.fail(rel, error)
+            continue
+        if not isinstance(doc, dict) or not isinstance(doc.get("payload"), dict):
+            v9.fail(rel, "not a signed document {payload, key_id, signature}")
+            continue
+        try:
+            open_document(doc, manifest.commission_keys, Context.RESULT)
+            v9.count("signatures")
+        except EnvelopeError as exc:
+            v9.fail(f"{rel} signature", f"not a valid commission signature: {exc}")
+        signed[kind] = doc
+        payloads[kind] = doc["payload"]
+        _check_payload(rel, kind, doc["payload"], manifest, present, rounds, v9)
+    if "final" in payloads:
+        _check_link(signed, payloads, manifest, v9)
+
+
+def _check_payload(
+    rel: str,
+    kind: str,
+    payload: dict[str, Any],
+    manifest: ManifestInfo,
+    present: set[tuple[str, int]],
+    rounds: dict[tuple[str, int], RoundFacts],
+    v9: Check,
+) -> None:
+    if set(payload) != PAYLOAD_FIELDS:
+        v9.fail(rel, f"payload fields are {sorted(payload)}, expected {sorted(PAYLOAD_FIELDS)}")
+    if payload.get("format") != RESULTS_FORMAT:
+        v9.fail(rel, f"format is not {RESULTS_FORMAT!r}")
+    if payload.get("election") != manifest.hash.hex():
+        v9.fail(rel, "election is not this manifest's hash")
+    if payload.get("kind") != kind:
+        v9.fail(rel, f"kind is {payload.get('kind')!r} in the {kind} results file")
+    if not isinstance(payload.get("issued_at"), str):
+        v9.fail(rel, "issued_at is not a timestamp string")
+    if kind == "preliminary" and (
+        payload.get("preliminary") is not None or payload.get("changes") is not None
+    ):
+        v9.fail(rel, "a preliminary result references no earlier result (preliminary, changes)")
+    units = payload.get("units")
+    if not isinstance(units, list):
+        v9.fail(f"{rel} units", "not a list")
+        return
+    seen: set[str] = set()
+    for i, entry in enumerate(units):
+        if not isinstance(entry, dict):
+            v9.fail(f"{rel} units[{i}]", "not an object")
+            continue
+        code = entry.get("unit")
+        if not isinstance(code, str) or code not in manifest.units:
+            v9.fail(f"{rel} units[{i}]", f"unit {code!r} is not in the manifest")
+            continue
+        if code in seen:
+            v9.fail(f"{rel} units[{i}]", f"unit {code} is listed twice")
+            continue
+        seen.add(code)
+        _check_unit(rel, kind, code, entry, manifest, present, rounds, v9)
+    for code in manifest.units:
+        if code not in seen:
+            v9.fail(f"{rel} units", f"unit {code} is missing")
+
+
+def _check_unit(
+    rel: str,
+    kind: str,
+    code: str,
+    entry: dict[str, Any],
+    manifest: ManifestInfo,
+    present: set[tuple[str, int]],
+    rounds: dict[tuple[str, int], RoundFacts],
+    v9: Check,
+) -> None:
+    where = f"{rel} unit {code}"
+    if set(entry) != UNIT_FIELDS:
+        v9.fail(where, f"fields are {sorted(entry)}, expected {sorted(UNIT_FIELDS)}")
+    registered = manifest.units[code].registered
+    if entry.get("registered") != registered:
+        v9.fail(f"{where} registered", f"says {_short(entry.get('registered'))}, the roll has "
+                f"{registered}")
+    in_record = sorted(r for (u, r) in present if u == code)
+    listed = entry.get("rounds")
+    if not isinstance(listed, list) or not listed:
+        v9.fail(f"{where} rounds", "not a non-empty list")
+        return
+    if kind == "final" and len(listed) != len(in_record):
+        v9.fail(
+            f"{where} rounds",
+            f"the final result lists {len(listed)} round(s), the record holds {len(in_record)}",
+        )
+    elif len(listed) > len(in_record):
+        v9.fail(f"{where} rounds", f"lists {len(listed)} rounds, the record holds {len(in_record)}")
+    last: dict[str, Any] | None = None
+    for j, figures in enumerate(listed):
+        round_no = j + 1
+        rw = f"{where} round {round_no}"
+        facts = rounds.get((code, round_no))
+        expected = facts.figures if facts is not None else None
+        if expected is None:
+            v9.fail(rw, "cannot be recomputed from the record (see V5-V8)")
+            last = None
+            continue
+        last = expected
+        if not isinstance(figures, dict):
+            v9.fail(rw, "not an object")
+            continue
+        v9.count("rounds compared")
+        if set(figures) != set(expected):
+            v9.fail(rw, f"fields are {sorted(figures)}, expected {sorted(expected)}")
+        for key, value in expected.items():
+            if key in figures and figures[key] != value:
+                v9.fail(f"{rw} {key}", f"says {_short(figures[key])}, recomputed {_short(value)}")
+    if last is not None:
+        for key in ("status", "winner"):
+            if entry.get(key) != last[key]:
+                v9.fail(
+                    f"{where} {key}",
+                    f"says {_short(entry.get(key))}, recomputed {_short(last[key])}",
+                )
+
+
+def _check_link(
+    signed: dict[str, dict[str, Any]],
+    payloads: dict[str, dict[str, Any]],
+    manifest: ManifestInfo,
+    v9: Check,
+) -> None:
+    final = payloads["final"]
+    rel = "results/final.json"
+    if "preliminary" not in signed:
+        v9.fail(f"{rel} preliminary", "no preliminary result to reference")
+        return
+    try:
+        expected = hash_json(RESULTS_HASH_TAG, signed["preliminary"]).hex()
+    except EncodingError as exc:
+        v9.fail("results/preliminary.json", f"cannot be hashed: {exc}")
+        return
+    if final.get("preliminary") != expected:
+        v9.fail(
+            f"{rel} preliminary",
+            f"says {_short(final.get('preliminary'))}, the preliminary result hashes to "
+            f"{expected}",
+        )
+    else:
+        v9.checked["final references preliminary"] = True
+    before = {
+        u.get("unit"): u for u in payloads["preliminary"].get("units") or [] if isinstance(u, dict)
+    }
+    after = {u.get("unit"): u for u in final.get("units") or [] if isinstance(u, dict)}
+    changed = [c for c in manifest.units if before.get(c) != after.get(c)]
+    changes = final.get("changes")
+    if not changed:
+        if changes is not None:
+            v9.fail(f"{rel} changes", "no unit changed since the preliminary result: expected null")
+    elif not isinstance(changes, str):
+        v9.fail(f"{rel} changes", f"units {', '.join(changed)} changed: they must be named")
+    else:
+        named = {t for t in _TOKEN.findall(changes) if t in manifest.units}
+        if named != set(changed):
+            v9.fail(
+                f"{rel} changes",
+                f"names {sorted(named)}, but the units that changed are {changed}",
+            )
+    issued = (payloads["preliminary"].get("issued_at"), final.get("issued_at"))
+    if all(isinstance(t, str) for t in issued) and str(issued[1]) < str(issued[0]):
+        v9.fail(f"{rel} issued_at", "the final result is dated before the preliminary one")

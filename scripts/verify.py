@@ -1,0 +1,19 @@
+#!/usr/bin/env python3
+"""Verify a kz-tally election record: scripts/verify.py RECORD [--json] [--quiet] [--jobs N].
+
+Runs the numbered checks V1-V9 (DESIGN.md section 6) and exits 0 only if all pass. It imports
+the standard library, the project's crypto/ and schemas/ packages and tqdm, never the service.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# the checkout, for crypto/ and schemas/ (scripts/ itself is sys.path[0] when run directly)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from verifier.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,606 @@
+#!/usr/bin/env python3
+"""An elector checks their receipt: "my ballot is in the log, unchanged, and was tallied".
+
+    scripts/verify_receipt.py RECEIPT.json --record RECORD      (an exported election record)
+    scripts/verify_receipt.py RECEIPT.json --url http://host:port (the live service)
+
+Checks (V10 of the design), each PASS or FAIL with a reason:
+
+  R1 the receipt is well formed (schemas/log.py ReceiptSchema)
+  R2 the manifest is signed by a commission key it lists, its hash is the receipt's election,
+     and the elector is on the roll of the receipt's unit
+  R3 the promise is a note signed by the unit's log key for exactly this origin, index and leaf
+  R4 the log's entry at that index has the receipt's leaf hash (and names this elector)
+  R5 inclusion: the entry is in a checkpoint signed by the log key (the receipt's tlog-proof if
+     it has one, else a proof computed from the record or fetched from the service)
+  R6 consistency: that checkpoint is a prefix of the final checkpoint, which carries the
+     commission's signature
+  R7 the round's tally (and the final result, when published) counted that final checkpoint
+
+Every signature and proof is checked here; nothing the service says is taken on trust. Imports
+only the standard library, crypto/ and schemas/ (and the verifier's record reader).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# the checkout, for crypto/ and schemas/ (scripts/ itself is sys.path[0] when run directly)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from verifier.record import JSONProblem, Record, strict_loads
+from verifier.schema import schema_problem
+
+from crypto.canonical import EncodingError, b64_encode, canonical_json, hash_json
+from crypto.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    open_checkpoint,
+    parse_tlog_proof,
+    verify_tlog_proof,
+)
+from crypto.envelope import EnvelopeError, open_document
+from crypto.merkle import MerkleTree, leaf_hash, verify_consistency
+from crypto.note import NoteError, NoteVerifier, parse_note, verify_note
+from crypto.signing import Context, VerifyKey
+from schemas.log import ReceiptSchema
+
+MANIFEST_HASH_TAG = "kz-tally/v1/manifest"
+PROMISE_HEADER = "kz-tally/v1/promise"
+MAX_RESPONSE = 64 * 1024 * 1024
+TITLES = {
+    "R1": "receipt well formed",
+    "R2": "manifest signed by the commission; election, unit and elector match",
+    "R3": "promise signed by the unit's log key for this index and leaf hash",
+    "R4": "the log's entry at that index is this ballot",
+    "R5": "inclusion in a signed checkpoint",
+    "R6": "consistency with the final checkpoint (countersigned by the commission)",
+    "R7": "the tally counted that final checkpoint",
+}
+
+
+class Stop(Exception):
+    """A check failed in a way that leaves the later checks nothing to work with."""
+
+
+@dataclass
+class Item:
+    id: str
+    ok: bool | None = None  # None: not reached
+    detail: str = ""
+
+
+@dataclass
+class Verdict:
+    receipt: str
+    items: dict[str, Item] = field(default_factory=lambda: {k: Item(k) for k in TITLES})
+
+    def passed(self, cid: str, detail: str) -> None:
+        self.items[cid].ok, self.items[cid].detail = True, detail
+
+    def failed(self, cid: str, detail: str) -> None:
+        self.items[cid].ok, self.items[cid].detail = False, detail
+
+    def stop(self, cid: str, detail: str) -> Stop:
+        self.failed(cid, detail)
+        return Stop(detail)
+
+    @property
+    def ok(self) -> bool:
+        return all(i.ok is True for i in self.items.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "receipt": self.receipt,
+            "ok": self.ok,
+            "checks": [
+                {"id": i.id, "title": TITLES[i.id], "ok": bool(i.ok), "checked": i.ok is not None,
+                 "detail": i.detail or ("not reached" if i.ok is None else "")}
+                for i in self.items.values()
+            ],
+        }
+
+
+# -- the two sources: an exported record, or the live service -------------------------------
+
+
+class Source:
+    """Where the election's public data comes from."""
+
+    def manifest(self) -> object:
+        raise NotImplementedError
+
+    def entry(self, unit: str, round_no: int, index: int) -> bytes | None:
+        """The entry's exact bytes (None if the source cannot give them)."""
+        raise NotImplementedError
+
+    def inclusion(self, unit: str, round_no: int, index: int, leaf: bytes) -> str:
+        """A tlog-proof text for the entry, under some checkpoint."""
+        raise NotImplementedError
+
+    def checkpoints(self, unit: str, round_no: int) -> list[str]:
+        """Every signed checkpoint note of the log, the final one last."""
+        raise NotImplementedError
+
+    def consistency(self, unit: str, round_no: int, size1: int, size2: int) -> list[bytes]:
+        raise NotImplementedError
+
+    def root(self, unit: str, round_no: int, size: int) -> bytes | None:
+        """The root recomputed from the entries themselves, if the source has them all."""
+        return None
+
+    def tally(self, unit: str, round_no: int) -> object:
+        raise NotImplementedError
+
+    def final_result(self) -> object | None:
+        raise NotImplementedError
+
+
+class SourceError(Exception):
+    pass
+
+
+class RecordSource(Source):
+    def __init__(self, root: Path) -> None:
+        self.record = Record(root)
+        self._trees: dict[tuple[str, int], MerkleTree] = {}
+
+    def _json(self, rel: str) -> object:
+        value, error = self.record.read_json(rel)
+        if error is not None:
+            raise SourceError(f"{rel}: {error}")
+        return value
+
+    def _log(self, unit: str, round_no: int) -> MerkleTree:
+        """The log's Merkle tree, rebuilt from the record's lines (leaf hashes only)."""
+        key = (unit, round_no)
+        if key not in self._trees:
+            rel = f"units/{unit}/{round_no}/ballots.jsonl"
+            if not self.record.exists(rel):
+                raise SourceError(f"{rel}: missing")
+            self._trees[key] = MerkleTree(line.leaf for line in self.record.iter_lines(rel))
+        return self._trees[key]
+
+    def manifest(self) -> object:
+        return self._json("manifest.json")
+
+    def entry(self, unit: str, round_no: int, index: int) -> bytes | None:
+        rel = f"units/{unit}/{round_no}/ballots.jsonl"
+        for line in self.record.iter_lines(rel):
+            if line.number == index + 1:
+                return line.data
+        return None
+
+    def inclusion(self, unit: str, round_no: int, index: int, leaf: bytes) -> str:
+        tree = self._log(unit, round_no)
+        notes = self.checkpoints(unit, round_no)
+        if index >= tree.size:
+            raise SourceError(f"the log holds {tree.size} entries, none at index {index}")
+        for note in notes:  # the first checkpoint that covers the entry
+            size = _note_size(note)
+            if size is not None and index < size <= tree.size:
+                proof = tree.inclusion_proof(index, size)
+                lines = ["c2sp.org/tlog-proof@v1", f"index {index}", *map(b64_encode, proof), ""]
+                return "".join(line + "\n" for line in lines) + note
+        raise SourceError("no checkpoint of the record covers the entry")
+
+    def checkpoints(self, unit: str, round_no: int) -> list[str]:
+        notes, error = self.record.checkpoint_notes(f"units/{unit}/{round_no}/checkpoints.txt")
+        if error is not None:
+            raise SourceError(f"units/{unit}/{round_no}/checkpoints.txt: {error}")
+        return [n.text for n in notes]
+
+    def consistency(self, unit: str, round_no: int, size1: int, size2: int) -> list[bytes]:
+        tree = self._log(unit, round_no)
+        if not 0 <= size1 <= size2 <= tree.size:
+            raise SourceError(f"the log holds {tree.size} entries, not {size2}")
+        return tree.consistency_proof(size1, size2)
+
+    def root(self, unit: str, round_no: int, size: int) -> bytes | None:
+        tree = self._log(unit, round_no)
+        return tree.root(size) if size <= tree.size else None
+
+    def tally(self, unit: str, round_no: int) -> object:
+        return self._json(f"units/{unit}/{round_no}/tally.json")
+
+    def final_result(self) -> object | None:
+        if not self.record.exists("results/final.json"):
+            return None
+        return self._json("results/final.json")
+
+
+class ServiceSource(Source):
+    def __init__(self, base: str) -> None:
+        self.base = base.rstrip("/")
+
+    def _get(self, path: str) -> bytes:
+        url = self.base + path
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                data: bytes = response.read(MAX_RESPONSE + 1)
+        except urllib.error.HTTPError as exc:
+            detail = ""
+            try:
+                problem = strict_loads(exc.read(65536))
+                if isinstance(problem, dict):
+                    detail = f": {problem.get('detail') or problem.get('title')}"
+            except (JSONProblem, OSError):
+                pass
+            raise SourceError(f"GET {url}: HTTP {exc.code}{detail}") from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise SourceError(f"GET {url}: {exc}") from None
+        if len(data) > MAX_RESPONSE:
+            raise SourceError(f"GET {url}: response larger than {MAX_RESPONSE} bytes")
+        return data
+
+    def _json(self, path: str) -> object:
+        try:
+            return strict_loads(self._get(path))
+        except JSONProblem as exc:
+            raise SourceError(f"GET {self.base + path}: {exc}") from None
+
+    def _round(self, unit: str, round_no: int) -> str:
+        return f"/api/v1/units/{urllib.parse.quote(unit, safe='')}/rounds/{round_no}"
+
+    def manifest(self) -> object:
+        return self._json("/api/v1/manifest")
+
+    def entry(self, unit: str, round_no: int, index: int) -> bytes | None:
+        page = self._json(f"{self._round(unit, round_no)}/entries?start={index}&limit=1")
+        entries = page.get("entries") if isinstance(page, dict) else None
+        if not isinstance(entries, list) or not entries:
+            raise SourceError(f"the service returned no entry at index {index}")
+        try:
+            return canonical_json(entries[0])
+        except EncodingError as exc:
+            raise SourceError(f"the entry is not canonicalisable JSON: {exc}") from None
+
+    def inclusion(self, unit: str, round_no: int, index: int, leaf: bytes) -> str:
+        data = self._get(f"{self._round(unit, round_no)}/receipts/{index}")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise SourceError("the tlog-proof is not UTF-8") from None
+
+    def checkpoints(self, unit: str, round_no: int) -> list[str]:
+        doc = self._json(f"{self._round(unit, round_no)}/checkpoints")
+        rows = doc.get("checkpoints") if isinstance(doc, dict) else None
+        if not isinstance(rows, list):
+            raise SourceError("the checkpoints answer has no list of checkpoints")
+        notes = []
+        for row in rows:
+            if not isinstance(row, dict) or not isinstance(row.get("note"), str):
+                raise SourceError("a checkpoint row has no note")
+            notes.append(str(row["note"]))
+        return notes
+
+    def consistency(self, unit: str, round_no: int, size1: int, size2: int) -> list[bytes]:
+        doc = self._json(f"{self._round(unit, round_no)}/proof/consistency?from={size1}&to={size2}")
+        if not isinstance(doc, dict) or doc.get("size1") != size1 or doc.get("size2") != size2:
+            raise SourceError("the consistency answer is not for the sizes asked")
+        proof = doc.get("proof")
+        if not isinstance(proof, list):
+            raise SourceError("the consistency answer has no proof list")
+        try:
+            return [bytes.fromhex(h) for h in proof]
+        except (ValueError, TypeError):
+            raise SourceError("the consistency proof is not a list of hex hashes") from None
+
+    def tally(self, unit: str, round_no: int) -> object:
+        return self._json(f"{self._round(unit, round_no)}/tally")
+
+    def final_result(self) -> object | None:
+        try:
+            return self._json("/api/v1/results/final")
+        except SourceError as exc:
+            if "HTTP 404" in str(exc):
+                return None
+            raise
+
+
+def _note_size(note: str) -> int | None:
+    try:
+        return Checkpoint.parse(parse_note(note).text).size
+    except (NoteError, CheckpointError):
+        return None
+
+
+# -- the checks --------------------------------------------------------------------------------
+
+
+@dataclass
+class Facts:
+    receipt: dict[str, Any]
+    origin: str = ""
+    log_key: NoteVerifier | None = None
+    commission: list[NoteVerifier] = field(default_factory=list)
+    commission_keys: dict[str, VerifyKey] = field(default_factory=dict)
+    leaf: bytes = b""
+    included: Checkpoint | None = None
+    final: Checkpoint | None = None
+
+
+def check_receipt(
+    receipt: object, source: Source, verdict: Verdict, pinned: VerifyKey | None = None
+) -> None:
+    try:
+        facts = _r1_receipt(receipt, verdict)
+        _r2_manifest(facts, source, verdict, pinned)
+        _r3_promise(facts, verdict)
+        _r4_entry(facts, source, verdict)
+        _r5_inclusion(facts, source, verdict)
+        _r6_consistency(facts, source, verdict)
+        _r7_tally(facts, source, verdict)
+    except Stop:
+        return
+
+
+def _r1_receipt(receipt: object, verdict: Verdict) -> Facts:
+    problem = schema_problem(ReceiptSchema(), receipt)
+    if problem is not None or not isinstance(receipt, dict):
+        raise verdict.stop("R1", problem or "not a JSON object")
+    try:
+        leaf = bytes.fromhex(receipt["leaf_hash"])
+    except ValueError:
+        raise verdict.stop("R1", "leaf_hash is not hex") from None
+    verdict.passed(
+        "R1",
+        f"{receipt['elector']} in unit {receipt['unit']} round {receipt['round']}, "
+        f"entry {receipt['index']}",
+    )
+    return Facts(receipt, leaf=leaf)
+
+
+def _r2_manifest(facts: Facts, source: Source, verdict: Verdict, pinned: VerifyKey | None) -> None:
+    r = facts.receipt
+    try:
+        document = source.manifest()
+    except SourceError as exc:
+        raise verdict.stop("R2", str(exc)) from None
+    payload = document.get("payload") if isinstance(document, dict) else None
+    if not isinstance(payload, dict):
+        raise verdict.stop("R2", "the manifest is not a signed document")
+    try:
+        keys = {k.key_id: k for k in (VerifyKey.from_hex(h) for h in payload["commission"]["keys"])}
+        allowed = {pinned.key_id: pinned} if pinned is not None else keys
+        if pinned is not None and pinned.key_id not in keys:
+            raise verdict.stop("R2", "the pinned commission key is not in the manifest")
+        open_document(document, allowed, Context.MANIFEST)
+        manifest_hash = hash_json(MANIFEST_HASH_TAG, payload)
+        units = {u["code"]: u for u in payload["units"]}
+        origin = str(payload["origin"])
+        name = str(payload["commission"]["name"])
+        facts.commission = [NoteVerifier.from_key(name, k) for k in keys.values()]
+    except (EnvelopeError, EncodingError, NoteError, KeyError, TypeError) as exc:
+        raise verdict.stop("R2", f"the manifest does not check: {exc}") from None
+    facts.commission_keys = keys
+    if manifest_hash.hex() != r["election"]:
+        raise verdict.stop("R2", "the receipt is for another election (manifest hash differs)")
+    unit = units.get(r["unit"])
+    if unit is None:
+        raise verdict.stop("R2", f"the manifest has no unit {r['unit']}")
+    if not any(e.get("elector") == r["elector"] for e in unit.get("roll", [])):
+        raise verdict.stop("R2", f"{r['elector']} is not on the roll of {r['unit']}")
+    try:
+        facts.log_key = NoteVerifier.parse(unit["log_key"])
+    except (NoteError, KeyError) as exc:
+        raise verdict.stop("R2", f"the unit's log key is unusable: {exc}") from None
+    if facts.log_key.name != f"{origin}/{r['unit']}":
+        raise verdict.stop("R2", f"the unit's log key is named {facts.log_key.name!r}")
+    facts.origin = f"{origin}/{r['unit']}/{r['round']}"
+    verdict.passed("R2", f"manifest {manifest_hash.hex()[:16]}..., log {facts.origin}")
+
+
+def _r3_promise(facts: Facts, verdict: Verdict) -> None:
+    r = facts.receipt
+    assert facts.log_key is not None
+    try:
+        text = verify_note(r["promise"], [facts.log_key]).text
+    except NoteError as exc:
+        why = f"the promise is not signed by the unit's log key: {exc}"
+        raise verdict.stop("R3", why) from None
+    expected = f"{PROMISE_HEADER}\n{facts.origin}\n{r['index']}\n{b64_encode(facts.leaf)}\n"
+    if text != expected:
+        raise verdict.stop(
+            "R3", "the signed promise is for another log, index or leaf hash than the receipt"
+        )
+    verdict.passed("R3", f"signed by {facts.log_key.name}")
+
+
+def _r4_entry(facts: Facts, source: Source, verdict: Verdict) -> None:
+    r = facts.receipt
+    try:
+        data = source.entry(r["unit"], r["round"], r["index"])
+    except SourceError as exc:
+        raise verdict.stop("R4", str(exc)) from None
+    if data is None:
+        raise verdict.stop("R4", f"the log has no entry at index {r['index']}")
+    if leaf_hash(data) != facts.leaf:
+        raise verdict.stop("R4", f"the entry at index {r['index']} has another leaf hash")
+    try:
+        entry = strict_loads(data)
+    except JSONProblem as exc:
+        raise verdict.stop("R4", f"the entry is not JSON: {exc}") from None
+    if not isinstance(entry, dict) or (entry.get("elector"), entry.get("unit"), entry.get(
+        "round"
+    )) != (r["elector"], r["unit"], r["round"]):
+        raise verdict.stop("R4", "the entry is not this elector's ballot for this unit and round")
+    verdict.passed("R4", f"entry {r['index']} has leaf hash {facts.leaf.hex()[:16]}...")
+
+
+def _r5_inclusion(facts: Facts, source: Source, verdict: Verdict) -> None:
+    r = facts.receipt
+    assert facts.log_key is not None
+    if r["proof"] is not None:
+        label, text = "the receipt's tlog-proof", str(r["proof"])
+    else:
+        label = f"a proof from the {_kind(source)}"
+        try:
+            text = source.inclusion(r["unit"], r["round"], r["index"], facts.leaf)
+        except SourceError as exc:
+            raise verdict.stop("R5", str(exc)) from None
+    try:
+        if parse_tlog_proof(text).index != r["index"]:
+            raise verdict.stop("R5", f"{label} is for another index")
+        cp = verify_tlog_proof(text, facts.leaf, facts.log_key, facts.origin)
+    except CheckpointError as exc:
+        raise verdict.stop("R5", f"{label}: {exc}") from None
+    facts.included = cp
+    verdict.passed(
+        "R5", f"{label}: entry {r['index']} is in the signed checkpoint of size {cp.size}"
+    )
+
+
+def _kind(source: Source) -> str:
+    return "record" if isinstance(source, RecordSource) else "service"
+
+
+def _r6_consistency(facts: Facts, source: Source, verdict: Verdict) -> None:
+    r = facts.receipt
+    assert facts.log_key is not None and facts.included is not None
+    try:
+        notes = source.checkpoints(r["unit"], r["round"])
+    except SourceError as exc:
+        raise verdict.stop("R6", str(exc)) from None
+    if not notes:
+        raise verdict.stop("R6", "the log has no checkpoints")
+    final_note = notes[-1]
+    try:
+        final = open_checkpoint(final_note, facts.log_key, facts.origin)
+    except CheckpointError as exc:
+        raise verdict.stop("R6", f"the last checkpoint does not verify: {exc}") from None
+    try:
+        verify_note(final_note, facts.commission)
+    except NoteError as exc:
+        raise verdict.stop(
+            "R6", f"the last checkpoint is not countersigned by the commission (round not "
+            f"closed?): {exc}"
+        ) from None
+    old = facts.included
+    if old.size > final.size:
+        raise verdict.stop("R6", f"the checkpoint of size {old.size} is beyond the final one")
+    try:
+        proof = source.consistency(r["unit"], r["round"], old.size, final.size)
+    except SourceError as exc:
+        raise verdict.stop("R6", str(exc)) from None
+    if not verify_consistency(old.size, final.size, proof, old.root, final.root):
+        raise verdict.stop(
+            "R6", f"the checkpoint of size {old.size} is not a prefix of the final one "
+            f"(size {final.size}): the log was rewritten"
+        )
+    recomputed = source.root(r["unit"], r["round"], final.size)
+    if recomputed is not None and recomputed != final.root:
+        raise verdict.stop("R6", "the record's entries do not hash to the final checkpoint's root")
+    facts.final = final
+    verdict.passed(
+        "R6", f"size {old.size} -> final size {final.size}, countersigned by the commission"
+    )
+
+
+def _r7_tally(facts: Facts, source: Source, verdict: Verdict) -> None:
+    r = facts.receipt
+    assert facts.final is not None
+    final = {"size": facts.final.size, "root": facts.final.root.hex()}
+    try:
+        tally = source.tally(r["unit"], r["round"])
+    except SourceError as exc:
+        raise verdict.stop("R7", str(exc)) from None
+    if not isinstance(tally, dict) or tally.get("final_checkpoint") != final:
+        raise verdict.stop("R7", "the round's tally was not computed over the final checkpoint")
+    detail = f"the tally of {r['unit']} round {r['round']} covers the final checkpoint"
+    try:
+        result = source.final_result()
+    except SourceError as exc:
+        raise verdict.stop("R7", f"the final result: {exc}") from None
+    if result is None:
+        verdict.passed("R7", detail + " (no final result published yet)")
+        return
+    try:
+        payload = open_document(result, facts.commission_keys, Context.RESULT)
+    except EnvelopeError as exc:
+        raise verdict.stop("R7", f"the final result: {exc}") from None
+    rounds = [
+        rd
+        for unit in payload.get("units") or []
+        if isinstance(unit, dict) and unit.get("unit") == r["unit"]
+        for rd in unit.get("rounds") or []
+        if isinstance(rd, dict) and rd.get("round") == r["round"]
+    ]
+    if len(rounds) != 1 or rounds[0].get("final_checkpoint") != final:
+        raise verdict.stop("R7", "the signed final result does not report this final checkpoint")
+    verdict.passed("R7", detail + ", and so does the commission-signed final result")
+
+
+# -- command line ------------------------------------------------------------------------------
+
+
+def _print_text(verdict: Verdict, quiet: bool) -> None:
+    r = verdict.receipt
+    if not quiet:
+        print(f"Receipt: {r}\n")
+        for item in verdict.items.values():
+            mark = {True: "PASS", False: "FAIL", None: "----"}[item.ok]
+            print(f"{item.id} {mark}  {TITLES[item.id]}")
+            if item.detail:
+                print(f"        {item.detail}")
+            elif item.ok is None:
+                print("        not reached")
+        print()
+    if verdict.ok:
+        print("VERDICT: PASS - the ballot is in the log, unchanged, and the final tally counted it")
+    else:
+        failed = [i.id for i in verdict.items.values() if i.ok is False]
+        print(f"VERDICT: FAIL ({', '.join(failed)}) - the receipt is not confirmed")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="verify_receipt.py",
+        description="Check an elector's receipt against an election record or the live service.",
+    )
+    parser.add_argument("receipt", type=Path, help="the receipt JSON file")
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--record", type=Path, help="an exported election record directory")
+    where.add_argument("--url", help="the service's base URL, e.g. http://127.0.0.1:8080")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--quiet", action="store_true", help="print only the verdict")
+    parser.add_argument("--commission-key", metavar="HEX", help="pin the commission's key")
+    args = parser.parse_args(argv)
+
+    verdict = Verdict(str(args.receipt))
+    pinned: VerifyKey | None = None
+    if args.commission_key:
+        try:
+            pinned = VerifyKey.from_hex(args.commission_key.strip().lower())
+        except EncodingError as exc:
+            print(f"verify_receipt.py: --commission-key: {exc}", file=sys.stderr)
+            return 2
+    receipt: object = None
+    try:
+        receipt = strict_loads(args.receipt.read_bytes())
+    except (OSError, JSONProblem) as exc:
+        verdict.failed("R1", f"cannot read the receipt: {exc}")
+    else:
+        source: Source = (
+            RecordSource(args.record) if args.record is not None else ServiceSource(args.url)
+        )
+        check_receipt(receipt, source, verdict, pinned)
+    if args.json:
+        json.dump(verdict.to_json(), sys.stdout, ensure_ascii=False, indent=1)
+        sys.stdout.write("\n")
+    else:
+        _print_text(verdict, args.quiet)
+    return 0 if verdict.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Every state change over HTTP needs a valid, fresh, unreplayed commission signature, and the
+audit log records each one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from crypto.signing import SigningKey
+from tally_service import tally
+from tally_service.app import create_app
+from tally_service.commission import ACTIONS, sign_request
+from tally_service.election import Election
+from tally_service.elector import make_ballot
+from tally_service.keys import commission_key_path, read_private_key
+from tests.conftest import Built
+
+
+@pytest.fixture
+def client(election: Election) -> FlaskClient:
+    return create_app(election).test_client()
+
+
+@pytest.fixture
+def key(built: Built) -> SigningKey:
+    return read_private_key(commission_key_path(built.data_dir))
+
+
+def post(client: FlaskClient, action: str, body: Any) -> Any:
+    return client.post(f"/api/v1/commission/{action}", json=body)
+
+
+def test_full_flow_through_signed_requests(
+    client: FlaskClient, election: Election, built: Built, key: SigningKey
+) -> None:
+    h = election.manifest.hash.hex()
+
+    def do(action: str, **params: Any) -> Any:
+        r = post(client, action, sign_request(key, h, action, params))
+        assert r.status_code == 200, r.get_data(as_text=True)
+        return r.get_json()
+
+    opened = do("open-round", unit="AAA", round=1)
+    assert opened["candidates"] == ["AAA-C1", "AAA-C2", "AAA-C3"]
+    for i in range(8):
+        elector = f"AAA-E{i + 1:04d}"
+        ballot = make_ballot(election.manifest.hash, "AAA", 1, elector, opened["candidates"],
+                             "AAA-C2", election.manifest.election_key, built.keys[elector])
+        assert client.post("/api/v1/ballots", json=ballot).status_code == 201
+    assert "checkpoint" in do("checkpoint", unit="AAA", round=1)
+    do("close-round", unit="AAA", round=1)
+    doc = do("start-tally", unit="AAA", round=1)
+    for guardian in (2, 3):
+        partial = tally.guardian_partial(election, "AAA", 1, guardian,
+                                         tally.read_share(election.data_dir, guardian))
+        doc = do("submit-partial", unit="AAA", round=1, partial=partial)
+    assert doc["counts"] == {"AAA-C1": 0, "AAA-C2": 8, "AAA-C3": 0}
+    audit = election.store.audit()
+    assert [a[3] for a in audit] == [
+        "open-round", "checkpoint", "close-round", "start-tally", "submit-partial",
+        "submit-partial",
+    ]
+    assert all(a[2] == key.public.key_id for a in audit)
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_each_action_refuses_bad_requests(
+    client: FlaskClient, election: Election, key: SigningKey, action: str
+) -> None:
+    h = election.manifest.hash.hex()
+    params = {"unit": "AAA", "round": 1}
+    stranger = SigningKey.generate()
+    old = (datetime.now(UTC) - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    good = sign_request(key, h, action, params)
+    forged = dict(good, signature="00" * 64)
+    cases = [
+        ({"action": action}, 403, "commission-signature"),  # not signed at all
+        (sign_request(stranger, h, action, params), 403, "commission-signature"),
+        (forged, 403, "commission-signature"),
+        ({**good, "payload": {**good["payload"], "params": {"unit": "BBB"}}}, 403,
+         "commission-signature"),
+        (sign_request(key, "00" * 32, action, params), 403, "wrong-election"),
+        (sign_request(key, h, "open-round" if action != "open-round" else "close-round", params),
+         403, "wrong-action"),
+        (sign_request(key, h, action, params, timestamp=old), 403, "stale-request"),
+        (sign_request(key, h, action, params, timestamp="yesterday"), 400, "schema"),
+        (sign_request(key, h, action, params, nonce="short"), 400, "schema"),
+    ]
+    for body, status, check in cases:
+        r = post(client, action, body)
+        assert r.status_code == status, (check, r.get_data(as_text=True))
+        assert r.mimetype == "application/problem+json"
+        assert r.get_json()["check"] == check
+    assert election.store.audit() == []
+    assert ("AAA", 1) not in election.logs
+
+
+def test_replayed_nonce_is_refused(client: FlaskClient, election: Election, key: SigningKey) -> None:
+    request = sign_request(key, election.manifest.hash.hex(), "open-round", {"unit": "AAA"})
+    assert post(client, "open-round", request).status_code == 200
+    r = post(client, "open-round", request)
+    assert r.status_code == 403 and r.get_json()["check"] == "replay"
+    assert len(election.store.audit()) == 1
+
+
+def test_unknown_action(client: FlaskClient, election: Election, key: SigningKey) -> None:
+    r = post(client, "delete-everything",
+             sign_request(key, election.manifest.hash.hex(), "delete-everything", {}))
+    assert r.status_code == 404 and r.get_json()["check"] == "unknown-action"
