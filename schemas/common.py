@@ -37,7 +37,7 @@ class Hex(fields.String):
     """Lowercase hex of ``length`` bytes (any even length when None)."""
 
     def __init__(self, length: int | None = None, **kwargs: Any) -> None:
-        digits = "*" if length is None else "{%d}" % (2 * length)
+        digits = "*" if length is None else f"{{{2 * length}}}"
         kwargs.setdefault("metadata", {"pattern": f"^[0-9a-f]{digits}$"})
         super().__init__(**kwargs)
         self.length = length

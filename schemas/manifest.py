@@ -40,9 +40,7 @@ class UnitSchema(StrictSchema):
 
 class RulesSchema(StrictSchema):
     quorum = fields.String(required=True, validate=validate.Equal("more-than-half-of-registered"))
-    threshold = fields.String(
-        required=True, validate=validate.Equal("more-than-half-of-took-part")
-    )
+    threshold = fields.String(required=True, validate=validate.Equal("more-than-half-of-took-part"))
     runoff = fields.String(required=True, validate=validate.Equal("top-two-most-votes"))
     tie_break = fields.String(required=True, validate=validate.Equal("lot-final-checkpoint"))
 

@@ -20,29 +20,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import random  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import json
+import random
+import shutil
+import subprocess
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
 
-import requests  # noqa: E402
+import requests
 
-from crypto.group import Point  # noqa: E402
-from crypto.signing import SigningKey  # noqa: E402
-from tally_service.cli import results_table  # noqa: E402
-from tally_service.client import ServiceClient  # noqa: E402
-from tally_service.elector import make_ballot  # noqa: E402
-from tally_service.keys import commission_key_path, guardian_share_path, read_private_key  # noqa: E402
-from tally_service.process import ServerProcess  # noqa: E402
-from tally_service.progress import bar  # noqa: E402
-from tally_service.rolls import RollEntry, parse_roll, roll_to_csv  # noqa: E402
-from tally_service.setup import draft_manifest, import_roll, init_election, key_ceremony, seal  # noqa: E402
+from crypto.group import Point
+from crypto.signing import SigningKey
+from tally_service.cli import results_table
+from tally_service.client import ServiceClient
+from tally_service.elector import make_ballot
+from tally_service.keys import commission_key_path, guardian_share_path, read_private_key
+from tally_service.process import ServerProcess
+from tally_service.progress import bar
+from tally_service.rolls import RollEntry, parse_roll, roll_to_csv
+from tally_service.setup import draft_manifest, import_roll, init_election, key_ceremony, seal
 
 TOP = Path(__file__).resolve().parent.parent
 DATA = TOP / "tally_service" / "data" / "senate2023.json"
@@ -82,9 +82,16 @@ class Demo:
         units = []
         for u in shape["units"]:
             kind = "city" if u["code"] in ("AST", "ALA", "SHY") else "region"
-            units.append(Unit(u["code"], u["name_en"], u["name_ru"], kind,
-                              [f"{u['code']}-C{i + 1}" for i in range(u["candidates"])],
-                              u["electors_registered"]))
+            units.append(
+                Unit(
+                    u["code"],
+                    u["name_en"],
+                    u["name_ru"],
+                    kind,
+                    [f"{u['code']}-C{i + 1}" for i in range(u["candidates"])],
+                    u["electors_registered"],
+                )
+            )
         total_took_part = shape["totals"]["electors_took_part"]
         if self.args.small:  # a few units, tens of electors: what the test suite runs
             units = units[-3:]
@@ -117,7 +124,7 @@ class Demo:
         else:
             share = {"ULY": 0.617, "AKM": 0.909}.get(unit.code, self.rng.uniform(0.617, 0.909))
             winner = self.rng.choice(candidates)
-            won = min(n, int(round(share * n)))
+            won = min(n, round(share * n))
             blank = min(n - won, self.rng.randint(0, max(1, n // 50)))
             others = [c for c in candidates if c != winner]
             choices = [winner] * won + [None] * blank
@@ -129,20 +136,34 @@ class Demo:
 
     # -- phases ---------------------------------------------------------------------------------
     def prepare(self, units: list[Unit]) -> None:
-        self.say(f"preparing: {len(units)} units, {sum(len(u.candidates) for u in units)} "
-                 f"candidates, {sum(u.registered for u in units)} electors, "
-                 f"{GUARDIANS} guardians (threshold {THRESHOLD})")
+        self.say(
+            f"preparing: {len(units)} units, {sum(len(u.candidates) for u in units)} "
+            f"candidates, {sum(u.registered for u in units)} electors, "
+            f"{GUARDIANS} guardians (threshold {THRESHOLD})"
+        )
         draft = draft_manifest(
             "kz-senate-2023-demo",
-            {"en": "Senate election of 14 January 2023 (simulation)",
-             "ru": "Выборы депутатов Сената 14 января 2023 года (симуляция)",
-             "kk": "Сенат депутаттарын сайлау, 2023 жылғы 14 қаңтар (симуляция)"},
-            "2023-01-14", "tally.example/kz-senate-2023-demo",
-            [{"code": u.code, "kind": u.kind,
-              "name": {"en": u.name_en, "ru": u.name_ru, "kk": None},
-              "candidates": [{"id": c, "name": f"Candidate {i + 1} ({u.code})"}
-                             for i, c in enumerate(u.candidates)]} for u in units],
-            [f"Guardian {i + 1}" for i in range(GUARDIANS)], THRESHOLD,
+            {
+                "en": "Senate election of 14 January 2023 (simulation)",
+                "ru": "Выборы депутатов Сената 14 января 2023 года (симуляция)",
+                "kk": "Сенат депутаттарын сайлау, 2023 жылғы 14 қаңтар (симуляция)",
+            },
+            "2023-01-14",
+            "tally.example/kz-senate-2023-demo",
+            [
+                {
+                    "code": u.code,
+                    "kind": u.kind,
+                    "name": {"en": u.name_en, "ru": u.name_ru, "kk": None},
+                    "candidates": [
+                        {"id": c, "name": f"Candidate {i + 1} ({u.code})"}
+                        for i, c in enumerate(u.candidates)
+                    ],
+                }
+                for u in units
+            ],
+            [f"Guardian {i + 1}" for i in range(GUARDIANS)],
+            THRESHOLD,
         )
         init_election(self.data_dir, draft)
         for u in bar(units, len(units), "rolls", self.quiet):
@@ -160,29 +181,57 @@ class Demo:
         self.manifest = signed["payload"]
         self.say(f"key ceremony held, joint key {transcript['joint_key'][:16]}..., manifest sealed")
 
-    def encrypt_all(self, unit: Unit, round_no: int, candidates: list[str],
-                    choices: list[str | None], client: ServiceClient) -> list[dict[str, Any]]:
-        electors = [e["elector"] for e in
-                    next(x for x in self.manifest["units"] if x["code"] == unit.code)["roll"]]
+    def encrypt_all(
+        self,
+        unit: Unit,
+        round_no: int,
+        candidates: list[str],
+        choices: list[str | None],
+        client: ServiceClient,
+    ) -> list[dict[str, Any]]:
+        electors = [
+            e["elector"]
+            for e in next(x for x in self.manifest["units"] if x["code"] == unit.code)["roll"]
+        ]
         voters = self.rng.sample(electors, len(choices))
         mh = bytes.fromhex(client.election_hash)
-        jobs = [(mh, unit.code, round_no, e, candidates, c, self.manifest["election_key"],
-                 self.keys[e].seed()) for e, c in zip(voters, choices, strict=True)]
+        jobs = [
+            (
+                mh,
+                unit.code,
+                round_no,
+                e,
+                candidates,
+                c,
+                self.manifest["election_key"],
+                self.keys[e].seed(),
+            )
+            for e, c in zip(voters, choices, strict=True)
+        ]
         return jobs  # type: ignore[return-value]
 
-    def vote(self, client: ServiceClient, units: list[Unit], round_no: int,
-             candidates: dict[str, list[str]]) -> None:
+    def vote(
+        self,
+        client: ServiceClient,
+        units: list[Unit],
+        round_no: int,
+        candidates: dict[str, list[str]],
+    ) -> None:
         jobs: list[Any] = []
         for u in units:
-            jobs += self.encrypt_all(u, round_no, candidates[u.code],
-                                     self.votes(u, candidates[u.code], round_no), client)
+            jobs += self.encrypt_all(
+                u, round_no, candidates[u.code], self.votes(u, candidates[u.code], round_no), client
+            )
         self.say(f"round {round_no}: {len(jobs)} electors encrypt and sign their ballots")
         with ProcessPoolExecutor() as pool:
-            ballots = list(bar(pool.map(_encrypt, jobs, chunksize=32), len(jobs),
-                               "encrypting", self.quiet))
+            ballots = list(
+                bar(pool.map(_encrypt, jobs, chunksize=32), len(jobs), "encrypting", self.quiet)
+            )
         self.rng.shuffle(ballots)
-        self.say(f"round {round_no}: casting {len(ballots)} ballots over HTTP with "
-                 f"{self.args.clients} concurrent clients")
+        self.say(
+            f"round {round_no}: casting {len(ballots)} ballots over HTTP with "
+            f"{self.args.clients} concurrent clients"
+        )
         began = time.monotonic()
         sessions: dict[int, requests.Session] = {}
 
@@ -196,14 +245,16 @@ class Demo:
             receipt: dict[str, Any] = r.json()
             return receipt
 
-        with ThreadPoolExecutor(self.args.clients) as pool:
-            for receipt in bar(pool.map(cast, ballots), len(ballots), "casting", self.quiet):
+        with ThreadPoolExecutor(self.args.clients) as threads:
+            for receipt in bar(threads.map(cast, ballots), len(ballots), "casting", self.quiet):
                 self.receipts[f"{receipt['elector']}-r{round_no}"] = receipt
         took = time.monotonic() - began
         turnout = client.get("/turnout")
-        self.say(f"round {round_no}: {len(ballots)} ballots accepted in {took:.1f}s "
-                 f"({len(ballots) / took:.0f}/s); turnout {turnout['turnout']}%, quorum in "
-                 f"{sum(1 for u in turnout['units'] if u['quorum'])} of {len(turnout['units'])} units")
+        self.say(
+            f"round {round_no}: {len(ballots)} ballots accepted in {took:.1f}s "
+            f"({len(ballots) / took:.0f}/s); turnout {turnout['turnout']}%, quorum in "
+            f"{sum(1 for u in turnout['units'] if u['quorum'])} of {len(turnout['units'])} units"
+        )
 
     def tally(self, client: ServiceClient, units: list[Unit], round_no: int) -> None:
         from tally_service.cli import _partial_from_share
@@ -211,20 +262,25 @@ class Demo:
         for u in bar(units, len(units), f"tally round {round_no}", self.quiet):
             doc = client.commission("start-tally", unit=u.code, round=round_no)
             for guardian in DECRYPTING:
-                partial = _partial_from_share(client, doc,
-                                              guardian_share_path(self.data_dir, guardian))
-                doc = client.commission("submit-partial", unit=u.code, round=round_no,
-                                        partial=partial)
-        self.say(f"round {round_no}: {len(units)} tallies decrypted by guardians "
-                 f"{', '.join(map(str, DECRYPTING))} of {GUARDIANS}")
+                partial = _partial_from_share(
+                    client, doc, guardian_share_path(self.data_dir, guardian)
+                )
+                doc = client.commission(
+                    "submit-partial", unit=u.code, round=round_no, partial=partial
+                )
+        self.say(
+            f"round {round_no}: {len(units)} tallies decrypted by guardians "
+            f"{', '.join(map(str, DECRYPTING))} of {GUARDIANS}"
+        )
 
     def run(self) -> int:
         units = self.units()
         self.runoff_unit = max(units, key=lambda u: (len(u.candidates), u.registered)).code
         self.prepare(units)
         commission = read_private_key(commission_key_path(self.data_dir))
-        with ServerProcess(self.data_dir, "--checkpoint-every", "32",
-                           log=self.workdir / "server.log") as server:
+        with ServerProcess(
+            self.data_dir, "--checkpoint-every", "32", log=self.workdir / "server.log"
+        ) as server:
             client = ServiceClient(server.url, commission)
             self.say(f"service running at {server.url}")
             for u in units:
@@ -236,8 +292,11 @@ class Demo:
             client.commission("publish-results", kind="preliminary")
             self.say("preliminary result signed by the commission")
             prelim = client.get("/results/preliminary")["payload"]
-            runoff = {x["unit"]: x["rounds"][-1]["runoff"] for x in prelim["units"]
-                      if x["status"] == "runoff"}
+            runoff = {
+                x["unit"]: x["rounds"][-1]["runoff"]
+                for x in prelim["units"]
+                if x["status"] == "runoff"
+            }
             if runoff:
                 second = [u for u in units if u.code in runoff]
                 self.say(f"runoff needed in {', '.join(runoff)}: {runoff}")
@@ -260,9 +319,11 @@ class Demo:
         print(results_table(final, {k: k for k in names}))
         print()
         ok = verdict == 0 and receipts_ok
-        print(f"verifier: {'every check passed' if verdict == 0 else 'FAILED'}; "
-              f"receipts: {'verified' if receipts_ok else 'FAILED'}; "
-              f"record: {record}")
+        print(
+            f"verifier: {'every check passed' if verdict == 0 else 'FAILED'}; "
+            f"receipts: {'verified' if receipts_ok else 'FAILED'}; "
+            f"record: {record}"
+        )
         print(f"total time {time.monotonic() - self.started:.1f}s")
         if not self.args.out:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -274,7 +335,9 @@ class Demo:
         self.sampled = sample
         for name in sample:
             r = self.receipts[name]
-            r["proof"] = client.get_text(f"/units/{r['unit']}/rounds/{r['round']}/receipts/{r['index']}")
+            r["proof"] = client.get_text(
+                f"/units/{r['unit']}/rounds/{r['round']}/receipts/{r['index']}"
+            )
 
     def save(self, archive: bytes) -> Path:
         import io
@@ -287,8 +350,10 @@ class Demo:
         folder.mkdir(exist_ok=True)
         for name, receipt in self.receipts.items():
             (folder / f"{name}.json").write_text(json.dumps(receipt, indent=1) + "\n", "utf-8")
-        self.say(f"record exported ({len(archive) // 1024} KiB) with {len(self.receipts)} "
-                 f"receipts into {self.out}")
+        self.say(
+            f"record exported ({len(archive) // 1024} KiB) with {len(self.receipts)} "
+            f"receipts into {self.out}"
+        )
         return self.out / "record"
 
     def verify(self, record: Path) -> int:
@@ -304,29 +369,54 @@ class Demo:
         for name in self.sampled:
             path = self.out / "receipts" / f"{name}.json"
             result = subprocess.run(
-                [sys.executable, str(TOP / "scripts" / "verify_receipt.py"), str(path),
-                 "--record", str(record), "--quiet"], capture_output=True, text=True, check=False)
+                [
+                    sys.executable,
+                    str(TOP / "scripts" / "verify_receipt.py"),
+                    str(path),
+                    "--record",
+                    str(record),
+                    "--quiet",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             ok = ok and result.returncode == 0
-            self.say(f"elector {name}: receipt {'verified' if result.returncode == 0 else 'FAILED'}"
-                     + ("" if result.returncode == 0 else f": {result.stdout}{result.stderr}"))
+            self.say(
+                f"elector {name}: receipt {'verified' if result.returncode == 0 else 'FAILED'}"
+                + ("" if result.returncode == 0 else f": {result.stdout}{result.stderr}")
+            )
         return ok
 
 
 def _encrypt(job: tuple[bytes, str, int, str, list[str], str | None, str, bytes]) -> dict[str, Any]:
     mh, unit, round_no, elector, candidates, choice, key_hex, seed = job
-    return make_ballot(mh, unit, round_no, elector, candidates, choice, Point.from_hex(key_hex),
-                       SigningKey.from_seed(seed))
+    return make_ballot(
+        mh,
+        unit,
+        round_no,
+        elector,
+        candidates,
+        choice,
+        Point.from_hex(key_hex),
+        SigningKey.from_seed(seed),
+    )
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--out", help="keep the record and the receipts in this directory")
     parser.add_argument("--seed", type=int, default=2023, help="random seed (reproducible run)")
-    parser.add_argument("--scenario", choices=["normal", "runoff"], default="normal",
-                        help="runoff: one unit splits its vote in round 1 and holds a runoff")
+    parser.add_argument(
+        "--scenario",
+        choices=["normal", "runoff"],
+        default="normal",
+        help="runoff: one unit splits its vote in round 1 and holds a runoff",
+    )
     parser.add_argument("--clients", type=int, default=16, help="concurrent HTTP clients")
-    parser.add_argument("--small", action="store_true",
-                        help="a few units and tens of electors (what the tests run)")
+    parser.add_argument(
+        "--small", action="store_true", help="a few units and tens of electors (what the tests run)"
+    )
     parser.add_argument("--quiet", action="store_true", help="print only the results")
     args = parser.parse_args()
     try:

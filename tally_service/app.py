@@ -3,8 +3,8 @@ commission's signed requests. Every error is ``application/problem+json``."""
 
 from __future__ import annotations
 
-import logging
 import json
+import logging
 import time
 from typing import Any
 
@@ -57,10 +57,15 @@ def create_app(election: Election) -> Flask:
     @app.after_request
     def access_log(response: Response) -> Response:
         began = request.environ.get("tally.start", time.perf_counter())
-        log.info("request", extra={
-            "method": request.method, "path": request.path, "status": response.status_code,
-            "ms": round((time.perf_counter() - began) * 1000, 2),
-        })
+        log.info(
+            "request",
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": response.status_code,
+                "ms": round((time.perf_counter() - began) * 1000, 2),
+            },
+        )
         return response
 
     @app.errorhandler(Problem)
@@ -128,8 +133,12 @@ def create_app(election: Election) -> Flask:
         _log(unit, round_no)
         rows = election.store.checkpoints(unit, round_no)
         return jsonify(
-            {"checkpoints": [{"size": r.size, "issued_at": r.issued_at, "final": r.final,
-                              "note": r.note} for r in rows]}
+            {
+                "checkpoints": [
+                    {"size": r.size, "issued_at": r.issued_at, "final": r.final, "note": r.note}
+                    for r in rows
+                ]
+            }
         )
 
     @app.get(f"{base}/entries")
@@ -138,8 +147,9 @@ def create_app(election: Election) -> Flask:
         start = _int_arg("start", 0)
         limit = min(_int_arg("limit", election.config.page_size), election.config.page_size)
         rows = election.store.entries(unit, round_no, start, start + limit)
-        return jsonify({"start": start, "tree_size": lg.tree.size,
-                        "entries": [json.loads(r) for r in rows]})
+        return jsonify(
+            {"start": start, "tree_size": lg.tree.size, "entries": [json.loads(r) for r in rows]}
+        )
 
     @app.get(f"{base}/proof/inclusion")
     def inclusion(unit: str, round_no: int) -> Any:
@@ -161,8 +171,15 @@ def create_app(election: Election) -> Flask:
             proof = lg.tree.inclusion_proof(index, size)
         except ProofError as exc:
             raise problems.bad_request("range", str(exc)) from exc
-        return jsonify({"index": index, "tree_size": size, "leaf_hash": lg.tree.leaf_hash(index).hex(),
-                        "proof": [p.hex() for p in proof], "checkpoint": note})
+        return jsonify(
+            {
+                "index": index,
+                "tree_size": size,
+                "leaf_hash": lg.tree.leaf_hash(index).hex(),
+                "proof": [p.hex() for p in proof],
+                "checkpoint": note,
+            }
+        )
 
     @app.get(f"{base}/proof/consistency")
     def consistency(unit: str, round_no: int) -> Any:

@@ -72,11 +72,20 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
     key = SigningKey.generate()
     write_private_key(Path(args.out), key)
-    data = {"file": args.out, "public_key": key.public.hex(), "key_id": key.public.key_id,
-            "verifier_key": verifier_key(args.name, key.public) if args.name else None}
-    _print(data, args.json, lambda d: "\n".join(
-        [f"wrote {d['file']} (mode 0600)", f"public key {d['public_key']}"]
-        + ([f"verifier key {d['verifier_key']}"] if d["verifier_key"] else [])))
+    data = {
+        "file": args.out,
+        "public_key": key.public.hex(),
+        "key_id": key.public.key_id,
+        "verifier_key": verifier_key(args.name, key.public) if args.name else None,
+    }
+    _print(
+        data,
+        args.json,
+        lambda d: "\n".join(
+            [f"wrote {d['file']} (mode 0600)", f"public key {d['public_key']}"]
+            + ([f"verifier key {d['verifier_key']}"] if d["verifier_key"] else [])
+        ),
+    )
     return 0
 
 
@@ -96,8 +105,10 @@ def cmd_ceremony(args: argparse.Namespace) -> int:
     from tally_service.setup import key_ceremony
 
     transcript = key_ceremony(args.data)
-    print(f"key ceremony held: {transcript['n']} guardians, threshold {transcript['k']}; "
-          f"joint key {transcript['joint_key']}")
+    print(
+        f"key ceremony held: {transcript['n']} guardians, threshold {transcript['k']}; "
+        f"joint key {transcript['joint_key']}"
+    )
     return 0
 
 
@@ -119,10 +130,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_level)
     lock_data_dir(args.data)
-    config = Config(checkpoint_every=args.checkpoint_every,
-                    checkpoint_seconds=args.checkpoint_seconds,
-                    max_body_bytes=args.max_body_bytes,
-                    request_window_seconds=args.request_window)
+    config = Config(
+        checkpoint_every=args.checkpoint_every,
+        checkpoint_seconds=args.checkpoint_seconds,
+        max_body_bytes=args.max_body_bytes,
+        request_window_seconds=args.request_window,
+    )
     serve(Election(args.data, config), args.host, args.port, args.threads)
     return 0
 
@@ -154,8 +167,10 @@ def cmd_close_round(args: argparse.Namespace) -> int:
 
 
 def _turnout_text(d: dict[str, Any]) -> str:
-    lines = [f"{'unit':<6} {'round':>5} {'state':<8} {'registered':>10} {'took part':>9} "
-             f"{'turnout':>8}  quorum"]
+    lines = [
+        f"{'unit':<6} {'round':>5} {'state':<8} {'registered':>10} {'took part':>9} "
+        f"{'turnout':>8}  quorum"
+    ]
     for u in d["units"]:
         lines.append(
             f"{u['unit']:<6} {u['round']:>5} {u['state']:<8} {u['registered']:>10} "
@@ -189,16 +204,25 @@ def cmd_tally(args: argparse.Namespace) -> int:
         doc = client.commission("start-tally", unit=args.unit, round=args.round)
         for path in args.share or []:
             partial = _partial_from_share(client, doc, Path(path))
-            doc = client.commission("submit-partial", unit=args.unit, round=args.round,
-                                    partial=partial)
+            doc = client.commission(
+                "submit-partial", unit=args.unit, round=args.round, partial=partial
+            )
     else:
         with _offline(args) as election:
             doc = tally.tally_in_process(election, args.unit, args.round, guardians)
     counts = doc["counts"]
-    _print(doc, args.json, lambda d: (
-        f"{args.unit} round {args.round}: " + (
-            ", ".join(f"{c} {n}" for c, n in counts.items()) + f", blank {d['blank']}"
-            if counts is not None else f"{len(d['partials'])} partial decryptions so far")))
+    _print(
+        doc,
+        args.json,
+        lambda d: (
+            f"{args.unit} round {args.round}: "
+            + (
+                ", ".join(f"{c} {n}" for c, n in counts.items()) + f", blank {d['blank']}"
+                if counts is not None
+                else f"{len(d['partials'])} partial decryptions so far"
+            )
+        ),
+    )
     return 0
 
 
@@ -218,9 +242,11 @@ def _partial_from_share(client: Any, doc: dict[str, Any], share_file: Path) -> d
 
 def results_table(signed: dict[str, Any], names: dict[str, str] | None = None) -> str:
     payload = signed["payload"]
-    lines = [f"{payload['kind']} result, issued {payload['issued_at']}",
-             f"{'unit':<6} {'round':>5} {'registered':>10} {'took part':>9} {'turnout':>8}  "
-             f"{'quorum':<6} {'winner':<14} {'share':>7}  status"]
+    lines = [
+        f"{payload['kind']} result, issued {payload['issued_at']}",
+        f"{'unit':<6} {'round':>5} {'registered':>10} {'took part':>9} {'turnout':>8}  "
+        f"{'quorum':<6} {'winner':<14} {'share':>7}  status",
+    ]
     for unit in payload["units"]:
         last = unit["rounds"][-1]
         winner = last["winner"] or "-"
@@ -286,19 +312,32 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tally-service",
         description="Run a verifiable indirect election: prepare it, serve the API, close, "
-                    "tally, publish and export the record.",
+        "tally, publish and export the record.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name: str, handler: Handler, help_: str, data: str = "required",
-            url: bool = False, as_json: bool = False) -> argparse.ArgumentParser:
+    def add(
+        name: str,
+        handler: Handler,
+        help_: str,
+        data: str = "required",
+        url: bool = False,
+        as_json: bool = False,
+    ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
         if data != "none":
-            p.add_argument("--data", type=Path, required=data == "required" and not url,
-                           help="the election's data directory")
+            p.add_argument(
+                "--data",
+                type=Path,
+                required=data == "required" and not url,
+                help="the election's data directory",
+            )
         if url:
-            p.add_argument("--url", help="a running service (e.g. http://127.0.0.1:8080); "
-                                         "changes are sent as signed commission requests")
+            p.add_argument(
+                "--url",
+                help="a running service (e.g. http://127.0.0.1:8080); "
+                "changes are sent as signed commission requests",
+            )
             p.add_argument("--key", help="the commission's private key file (with --url)")
         if as_json:
             p.add_argument("--json", action="store_true", help="print JSON")
@@ -307,8 +346,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("init", cmd_init, "create an election from a draft manifest, generating its keys")
     p.add_argument("--manifest", required=True, help="draft manifest JSON")
-    p = add("keygen", cmd_keygen, "generate an Ed25519 key (commission, log or elector)",
-            data="none", as_json=True)
+    p = add(
+        "keygen",
+        cmd_keygen,
+        "generate an Ed25519 key (commission, log or elector)",
+        data="none",
+        as_json=True,
+    )
     p.add_argument("--out", required=True, help="private key file to write (mode 0600)")
     p.add_argument("--name", help="C2SP key name, to print the verifier key")
     p = add("import-roll", cmd_import_roll, "import (replace) one unit's roll from a CSV file")
@@ -323,8 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint-every", type=int, default=64, help="ballots per checkpoint")
     p.add_argument("--checkpoint-seconds", type=float, default=5.0, help="checkpoint period")
     p.add_argument("--max-body-bytes", type=int, default=64 * 1024)
-    p.add_argument("--request-window", type=int, default=300,
-                   help="seconds a commission request's timestamp may be off")
+    p.add_argument(
+        "--request-window",
+        type=int,
+        default=300,
+        help="seconds a commission request's timestamp may be off",
+    )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     for name, handler, help_ in [
         ("open-round", cmd_open_round, "open a round of a unit (round 2: the runoff)"),
@@ -333,20 +381,44 @@ def build_parser() -> argparse.ArgumentParser:
         p = add(name, handler, help_, data="optional", url=True)
         p.add_argument("--unit", required=True)
         p.add_argument("--round", type=int, default=1)
-    add("status", cmd_status, "turnout and quorum per unit", data="optional", url=True,
-        as_json=True)
-    add("turnout", cmd_turnout, "turnout and quorum per unit", data="optional", url=True,
-        as_json=True)
-    p = add("tally", cmd_tally, "decrypt a closed round's tally with k guardians",
-            data="optional", url=True, as_json=True)
+    add(
+        "status", cmd_status, "turnout and quorum per unit", data="optional", url=True, as_json=True
+    )
+    add(
+        "turnout",
+        cmd_turnout,
+        "turnout and quorum per unit",
+        data="optional",
+        url=True,
+        as_json=True,
+    )
+    p = add(
+        "tally",
+        cmd_tally,
+        "decrypt a closed round's tally with k guardians",
+        data="optional",
+        url=True,
+        as_json=True,
+    )
     p.add_argument("--unit", required=True)
     p.add_argument("--round", type=int, default=1)
-    p.add_argument("--guardians", help="offline: guardian numbers whose share files are in "
-                                       "DATA/guardians, e.g. 1,2,3")
-    p.add_argument("--share", action="append",
-                   help="with --url: a guardian's share file (repeat for k guardians)")
-    p = add("results", cmd_results, "show (or publish) the signed results", data="optional",
-            url=True, as_json=True)
+    p.add_argument(
+        "--guardians",
+        help="offline: guardian numbers whose share files are in DATA/guardians, e.g. 1,2,3",
+    )
+    p.add_argument(
+        "--share",
+        action="append",
+        help="with --url: a guardian's share file (repeat for k guardians)",
+    )
+    p = add(
+        "results",
+        cmd_results,
+        "show (or publish) the signed results",
+        data="optional",
+        url=True,
+        as_json=True,
+    )
     p.add_argument("--publish", choices=["preliminary", "final"])
     p = add("export", cmd_export, "write the election record", data="optional", url=True)
     p.add_argument("--out", required=True)

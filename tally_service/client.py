@@ -16,8 +16,12 @@ from tally_service.problems import Problem
 
 
 class ServiceClient:
-    def __init__(self, url: str, commission_key: SigningKey | None = None,
-                 session: requests.Session | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        commission_key: SigningKey | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
         self.url = url.rstrip("/") + "/api/v1"
         self.key = commission_key
         self.session = session or requests.Session()
@@ -27,8 +31,11 @@ class ServiceClient:
         if response.status_code >= 400:
             try:
                 body = response.json()
-                raise Problem(response.status_code, str(body.get("check", "http")),
-                              str(body.get("detail", response.text)))
+                raise Problem(
+                    response.status_code,
+                    str(body.get("check", "http")),
+                    str(body.get("detail", response.text)),
+                )
             except ValueError:
                 raise Problem(response.status_code, "http", response.text[:200]) from None
         return response

@@ -37,8 +37,12 @@ ACTIONS = (
 
 
 def sign_request(
-    key: SigningKey, election_hash: str, action: str, params: dict[str, Any],
-    timestamp: str | None = None, nonce: str | None = None,
+    key: SigningKey,
+    election_hash: str,
+    action: str,
+    params: dict[str, Any],
+    timestamp: str | None = None,
+    nonce: str | None = None,
 ) -> dict[str, Any]:
     payload = {
         "action": action,
@@ -62,7 +66,9 @@ def _payload(election: Election, action: str, request: object) -> dict[str, Any]
     if payload["election"] != election.manifest.hash.hex():
         raise problems.forbidden("wrong-election", "the request is for another election")
     if payload["action"] != action:
-        raise problems.forbidden("wrong-action", f"the request was signed for {payload['action']!r}")
+        raise problems.forbidden(
+            "wrong-action", f"the request was signed for {payload['action']!r}"
+        )
     nonce = payload["nonce"]
     if not isinstance(nonce, str) or not 16 <= len(nonce) <= 64:
         raise problems.bad_request("schema", "the nonce is 16 to 64 characters")
@@ -77,7 +83,8 @@ def _payload(election: Election, action: str, request: object) -> dict[str, Any]
     skew = abs((datetime.now(UTC) - stamp).total_seconds())
     if skew > election.config.request_window_seconds:
         raise problems.forbidden(
-            "stale-request", f"the request's timestamp is {int(skew)} s away from the server's clock"
+            "stale-request",
+            f"the request's timestamp is {int(skew)} s away from the server's clock",
         )
     return payload
 

@@ -29,7 +29,6 @@ from tally_service.config import Config
 from tally_service.keys import commission_key_path, log_key_path, read_private_key
 from tally_service.logs import LogMismatch, UnitLog
 from tally_service.manifest import Manifest, log_key_name
-from tally_service.problems import Problem
 from tally_service.store import DuplicateElector, Store, StoreError
 
 PROMISE_HEADER = "kz-tally/v1/promise"
@@ -230,7 +229,12 @@ class Election:
         if earlier is not None:
             return earlier, False
         reason = check_ballot(
-            self.manifest.hash, unit, round_no, elector_id, log.candidates, ballot,
+            self.manifest.hash,
+            unit,
+            round_no,
+            elector_id,
+            log.candidates,
+            ballot,
             self.manifest.election_key,
         )
         if reason is not None:
@@ -337,4 +341,3 @@ class Election:
             "took_part": total_took_part,
             "turnout": percent(total_took_part, total_registered),
         }
-

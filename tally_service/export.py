@@ -75,8 +75,13 @@ def export_record(election: Election, out: Path) -> Path:
             _write(out / "results" / f"{kind}.json", _json(json.loads(doc)))
     with open(out / "audit.jsonl", "wb") as audit:
         for seq, at, key_id, action, request in store.audit():
-            line = {"seq": seq, "at": at, "key_id": key_id, "action": action,
-                    "request": json.loads(request)}
+            line = {
+                "seq": seq,
+                "at": at,
+                "key_id": key_id,
+                "action": action,
+                "request": json.loads(request),
+            }
             audit.write(json.dumps(line, ensure_ascii=False, sort_keys=True).encode() + b"\n")
     return out
 

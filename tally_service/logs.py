@@ -39,15 +39,18 @@ class UnitLog:
         try:
             cp = open_checkpoint(note, verifier, self.origin)
         except CheckpointError as exc:
-            raise LogMismatch(f"log {self.origin}: stored checkpoint does not verify: {exc}") from exc
+            raise LogMismatch(
+                f"log {self.origin}: stored checkpoint does not verify: {exc}"
+            ) from exc
         if cp.size > self.tree.size:
             raise LogMismatch(
                 f"log {self.origin}: checkpoint of size {cp.size} but only "
                 f"{self.tree.size} ballots are stored"
             )
         if self.tree.root(cp.size) != cp.root:
-            raise LogMismatch(f"log {self.origin}: stored ballots do not match the checkpoint "
-                              f"of size {cp.size}")
+            raise LogMismatch(
+                f"log {self.origin}: stored ballots do not match the checkpoint of size {cp.size}"
+            )
         self.checkpoint_size = cp.size
         self.checkpoint_note = note
 

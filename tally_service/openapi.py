@@ -32,8 +32,13 @@ def _text(description: str) -> dict[str, Any]:
 
 
 def _query(name: str, description: str, required: bool = False) -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": required, "description": description,
-            "schema": {"type": "integer" if name != "leaf_hash" else "string"}}
+    return {
+        "name": name,
+        "in": "query",
+        "required": required,
+        "description": description,
+        "schema": {"type": "integer" if name != "leaf_hash" else "string"},
+    }
 
 
 def build_spec() -> dict[str, Any]:
@@ -42,92 +47,234 @@ def build_spec() -> dict[str, Any]:
         version="1",
         openapi_version="3.1.0",
         plugins=[MarshmallowPlugin()],
-        info={"description": "Encrypted, signed ballots in RFC 9162 logs with C2SP checkpoints. "
-                             "Errors are RFC 9457 application/problem+json."},
+        info={
+            "description": "Encrypted, signed ballots in RFC 9162 logs with C2SP checkpoints. "
+            "Errors are RFC 9457 application/problem+json."
+        },
     )
     for name, schema in [
-        ("SignedBallot", SignedBallotSchema), ("Receipt", ReceiptSchema),
-        ("Manifest", ManifestSchema), ("SignedDocument", SignedDocumentSchema),
-        ("InclusionProof", InclusionProofSchema), ("ConsistencyProof", ConsistencyProofSchema),
-        ("EntriesPage", EntriesPageSchema), ("Turnout", TurnoutSchema),
+        ("SignedBallot", SignedBallotSchema),
+        ("Receipt", ReceiptSchema),
+        ("Manifest", ManifestSchema),
+        ("SignedDocument", SignedDocumentSchema),
+        ("InclusionProof", InclusionProofSchema),
+        ("ConsistencyProof", ConsistencyProofSchema),
+        ("EntriesPage", EntriesPageSchema),
+        ("Turnout", TurnoutSchema),
         ("Problem", ProblemSchema),
     ]:
         spec.components.schema(name, schema=schema)
-    spec.components.response("Problem", {
-        "description": "a refusal naming the failed check",
-        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    })
+    spec.components.response(
+        "Problem",
+        {
+            "description": "a refusal naming the failed check",
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
+        },
+    )
     unit_round = [
         {"name": "unit", "in": "path", "required": True, "schema": {"type": "string"}},
         {"name": "round", "in": "path", "required": True, "schema": {"type": "integer"}},
     ]
-    spec.path("/api/v1/manifest", operations={"get": {
-        "summary": "The sealed manifest, signed by the commission",
-        "responses": {"200": {"description": "signed manifest (payload: Manifest)",
-                              **_json("SignedDocument")}}}})
-    spec.path("/api/v1/units", operations={"get": {
-        "summary": "Units, candidates, registered electors and rounds",
-        "responses": {"200": {"description": "units"}}}})
-    spec.path("/api/v1/ballots", operations={"post": {
-        "summary": "Cast a signed, encrypted ballot",
-        "description": "Checks, in order: schema, election, unit, round open, elector on roll, "
-                       "signature, no earlier ballot (the same ballot again returns its original "
-                       "receipt with 200; a different one is 409), proofs. Then the ballot is "
-                       "committed durably and the receipt is returned.",
-        "requestBody": {"required": True, **_json("SignedBallot")},
-        "responses": {"201": {"description": "accepted", **_json("Receipt")},
-                      "200": {"description": "the same ballot again", **_json("Receipt")},
-                      "400": PROBLEM, "403": PROBLEM, "409": PROBLEM, "413": PROBLEM,
-                      "415": PROBLEM, "422": PROBLEM}}})
-    spec.path(f"{LOG}/checkpoint", operations={"get": {
-        "summary": "The latest signed checkpoint (C2SP signed note), or the one of ?size=",
-        "parameters": [*unit_round, _query("size", "tree size")],
-        "responses": {"200": _text("checkpoint note"), "404": PROBLEM}}})
-    spec.path(f"{LOG}/checkpoints", operations={"get": {
-        "summary": "Every checkpoint issued, in order",
-        "parameters": unit_round, "responses": {"200": {"description": "checkpoints"}}}})
-    spec.path(f"{LOG}/entries", operations={"get": {
-        "summary": "Log entries by index range (paged)",
-        "parameters": [*unit_round, _query("start", "first index"), _query("limit", "count")],
-        "responses": {"200": {"description": "entries", **_json("EntriesPage")}}}})
-    spec.path(f"{LOG}/proof/inclusion", operations={"get": {
-        "summary": "Inclusion proof of an entry (by index or leaf hash) under a checkpoint",
-        "parameters": [*unit_round, _query("index", "entry index"),
-                       _query("leaf_hash", "hex leaf hash"), _query("size", "checkpoint size")],
-        "responses": {"200": {"description": "proof", **_json("InclusionProof")},
-                      "400": PROBLEM, "404": PROBLEM}}})
-    spec.path(f"{LOG}/proof/consistency", operations={"get": {
-        "summary": "Consistency proof between two tree sizes",
-        "parameters": [*unit_round, _query("from", "size 1", True), _query("to", "size 2")],
-        "responses": {"200": {"description": "proof", **_json("ConsistencyProof")},
-                      "400": PROBLEM}}})
-    spec.path(f"{LOG}/receipts/{{index}}", operations={"get": {
-        "summary": "C2SP tlog-proof of an entry under the newest checkpoint covering it",
-        "parameters": [*unit_round, {"name": "index", "in": "path", "required": True,
-                                     "schema": {"type": "integer"}}],
-        "responses": {"200": _text("tlog-proof"), "404": PROBLEM}}})
-    spec.path(f"{LOG}/tally", operations={"get": {
-        "summary": "The round's tally document (encrypted sums, partial decryptions, counts)",
-        "parameters": unit_round, "responses": {"200": {"description": "tally"}, "404": PROBLEM}}})
-    spec.path("/api/v1/turnout", operations={"get": {
-        "summary": "Live turnout and quorum per unit",
-        "responses": {"200": {"description": "turnout", **_json("Turnout")}}}})
-    spec.path("/api/v1/results/{kind}", operations={"get": {
-        "summary": "The commission-signed preliminary or final result",
-        "parameters": [{"name": "kind", "in": "path", "required": True,
-                        "schema": {"enum": ["preliminary", "final"]}}],
-        "responses": {"200": {"description": "signed result", **_json("SignedDocument")},
-                      "404": PROBLEM}}})
-    spec.path("/api/v1/record.tar.gz", operations={"get": {
-        "summary": "The whole election record as a gzip'd tar",
-        "responses": {"200": {"description": "archive"}}}})
-    spec.path("/api/v1/commission/{action}", operations={"post": {
-        "summary": "A commission request, signed (context request) with timestamp and nonce",
-        "description": "Actions: open-round, close-round, checkpoint, start-tally, "
-                       "submit-partial, publish-results. Each is recorded in the audit log.",
-        "parameters": [{"name": "action", "in": "path", "required": True,
-                        "schema": {"type": "string"}}],
-        "requestBody": {"required": True, **_json("SignedDocument")},
-        "responses": {"200": {"description": "done"}, "400": PROBLEM, "403": PROBLEM,
-                      "404": PROBLEM, "409": PROBLEM, "422": PROBLEM}}})
+    spec.path(
+        "/api/v1/manifest",
+        operations={
+            "get": {
+                "summary": "The sealed manifest, signed by the commission",
+                "responses": {
+                    "200": {
+                        "description": "signed manifest (payload: Manifest)",
+                        **_json("SignedDocument"),
+                    }
+                },
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/units",
+        operations={
+            "get": {
+                "summary": "Units, candidates, registered electors and rounds",
+                "responses": {"200": {"description": "units"}},
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/ballots",
+        operations={
+            "post": {
+                "summary": "Cast a signed, encrypted ballot",
+                "description": "Checks, in order: schema, election, unit, round open, "
+                "elector on roll, signature, no earlier ballot (the same ballot again "
+                "returns its original receipt with 200; a different one is 409), proofs. "
+                "Then the ballot is committed durably and the receipt is returned.",
+                "requestBody": {"required": True, **_json("SignedBallot")},
+                "responses": {
+                    "201": {"description": "accepted", **_json("Receipt")},
+                    "200": {"description": "the same ballot again", **_json("Receipt")},
+                    "400": PROBLEM,
+                    "403": PROBLEM,
+                    "409": PROBLEM,
+                    "413": PROBLEM,
+                    "415": PROBLEM,
+                    "422": PROBLEM,
+                },
+            }
+        },
+    )
+    spec.path(
+        f"{LOG}/checkpoint",
+        operations={
+            "get": {
+                "summary": "The latest signed checkpoint (C2SP signed note), or the one of ?size=",
+                "parameters": [*unit_round, _query("size", "tree size")],
+                "responses": {"200": _text("checkpoint note"), "404": PROBLEM},
+            }
+        },
+    )
+    spec.path(
+        f"{LOG}/checkpoints",
+        operations={
+            "get": {
+                "summary": "Every checkpoint issued, in order",
+                "parameters": unit_round,
+                "responses": {"200": {"description": "checkpoints"}},
+            }
+        },
+    )
+    spec.path(
+        f"{LOG}/entries",
+        operations={
+            "get": {
+                "summary": "Log entries by index range (paged)",
+                "parameters": [
+                    *unit_round,
+                    _query("start", "first index"),
+                    _query("limit", "count"),
+                ],
+                "responses": {"200": {"description": "entries", **_json("EntriesPage")}},
+            }
+        },
+    )
+    spec.path(
+        f"{LOG}/proof/inclusion",
+        operations={
+            "get": {
+                "summary": "Inclusion proof of an entry (by index or leaf hash) under a checkpoint",
+                "parameters": [
+                    *unit_round,
+                    _query("index", "entry index"),
+                    _query("leaf_hash", "hex leaf hash"),
+                    _query("size", "checkpoint size"),
+                ],
+                "responses": {
+                    "200": {"description": "proof", **_json("InclusionProof")},
+                    "400": PROBLEM,
+                    "404": PROBLEM,
+                },
+            }
+        },
+    )
+    spec.path(
+        f"{LOG}/proof/consistency",
+        operations={
+            "get": {
+                "summary": "Consistency proof between two tree sizes",
+                "parameters": [*unit_round, _query("from", "size 1", True), _query("to", "size 2")],
+                "responses": {
+                    "200": {"description": "proof", **_json("ConsistencyProof")},
+                    "400": PROBLEM,
+                },
+            }
+        },
+    )
+    spec.path(
+        f"{LOG}/receipts/{{index}}",
+        operations={
+            "get": {
+                "summary": "C2SP tlog-proof of an entry under the newest checkpoint covering it",
+                "parameters": [
+                    *unit_round,
+                    {
+                        "name": "index",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    },
+                ],
+                "responses": {"200": _text("tlog-proof"), "404": PROBLEM},
+            }
+        },
+    )
+    spec.path(
+        f"{LOG}/tally",
+        operations={
+            "get": {
+                "summary": "The round's tally: encrypted sums, partial decryptions, counts",
+                "parameters": unit_round,
+                "responses": {"200": {"description": "tally"}, "404": PROBLEM},
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/turnout",
+        operations={
+            "get": {
+                "summary": "Live turnout and quorum per unit",
+                "responses": {"200": {"description": "turnout", **_json("Turnout")}},
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/results/{kind}",
+        operations={
+            "get": {
+                "summary": "The commission-signed preliminary or final result",
+                "parameters": [
+                    {
+                        "name": "kind",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"enum": ["preliminary", "final"]},
+                    }
+                ],
+                "responses": {
+                    "200": {"description": "signed result", **_json("SignedDocument")},
+                    "404": PROBLEM,
+                },
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/record.tar.gz",
+        operations={
+            "get": {
+                "summary": "The whole election record as a gzip'd tar",
+                "responses": {"200": {"description": "archive"}},
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/commission/{action}",
+        operations={
+            "post": {
+                "summary": "A commission request, signed with a timestamp and a nonce",
+                "description": "Actions: open-round, close-round, checkpoint, start-tally, "
+                "submit-partial, publish-results. Each is recorded in the audit log.",
+                "parameters": [
+                    {"name": "action", "in": "path", "required": True, "schema": {"type": "string"}}
+                ],
+                "requestBody": {"required": True, **_json("SignedDocument")},
+                "responses": {
+                    "200": {"description": "done"},
+                    "400": PROBLEM,
+                    "403": PROBLEM,
+                    "404": PROBLEM,
+                    "409": PROBLEM,
+                    "422": PROBLEM,
+                },
+            }
+        },
+    )
     return spec.to_dict()

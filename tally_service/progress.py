@@ -20,5 +20,6 @@ def bar(items: Iterable[T], total: int, label: str, quiet: bool) -> Iterator[T]:
         return
     from tqdm import tqdm
 
-    yield from tqdm(items, total=total, desc=label, unit="", leave=False, file=sys.stderr,
-                    dynamic_ncols=True)
+    yield from tqdm(
+        items, total=total, desc=label, unit="", leave=False, file=sys.stderr, dynamic_ncols=True
+    )

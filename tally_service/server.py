@@ -29,9 +29,7 @@ def lock_data_dir(data_dir: Path) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as exc:
         os.close(fd)
-        raise AlreadyServing(
-            f"another process holds {data_dir} (is the service running?)"
-        ) from exc
+        raise AlreadyServing(f"another process holds {data_dir} (is the service running?)") from exc
     return fd
 
 
@@ -55,9 +53,10 @@ def serve(election: Election, host: str, port: int, threads: int = 8) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     logging.getLogger("tally_service").info(
-        "serving", extra={"host": host, "port": server.effective_port}  # type: ignore[attr-defined]
+        "serving",
+        extra={"host": host, "port": server.effective_port},
     )
-    print(f"serving on http://{host}:{server.effective_port}", flush=True)  # type: ignore[attr-defined]
+    print(f"serving on http://{host}:{server.effective_port}", flush=True)
     try:
         server.run()
     except KeyboardInterrupt:

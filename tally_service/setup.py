@@ -135,8 +135,7 @@ def import_roll(data_dir: Path, unit: str, entries: list[RollEntry]) -> int:
         if unit not in units:
             raise SetupError(f"no unit {unit!r} in this election")
         units[unit]["roll"] = [
-            {"elector": e.elector_id, "name": e.name, "public_key": e.public_key}
-            for e in entries
+            {"elector": e.elector_id, "name": e.name, "public_key": e.public_key} for e in entries
         ]
         try:
             validate_manifest(draft)
@@ -163,8 +162,13 @@ def key_ceremony(data_dir: Path) -> dict[str, Any]:
         for index, share in shares.items():
             write_secret_json(
                 guardian_share_path(data_dir, index),
-                json.dumps({"election_id": draft["election_id"], "guardian": index,
-                            "secret_share": share.hex()}),
+                json.dumps(
+                    {
+                        "election_id": draft["election_id"],
+                        "guardian": index,
+                        "secret_share": share.hex(),
+                    }
+                ),
             )
         store.set_meta("ceremony", json.dumps(transcript))
     finally:

@@ -23,7 +23,9 @@ from tally_service.sample import UnitSpec, build_election
 Chooser = Callable[[str, int, Sequence[str], random.Random], str | None]
 
 
-def uniform_choice(unit: str, round_no: int, candidates: Sequence[str], rng: random.Random) -> str | None:
+def uniform_choice(
+    unit: str, round_no: int, candidates: Sequence[str], rng: random.Random
+) -> str | None:
     return rng.choice([*candidates, None])
 
 
@@ -50,8 +52,14 @@ def cast_round(
     for elector in voting:
         choice = chooser(unit, round_no, log.candidates, rng)
         ballot = make_ballot(
-            election.manifest.hash, unit, round_no, elector, log.candidates, choice,
-            election.manifest.election_key, sim.keys[elector],
+            election.manifest.hash,
+            unit,
+            round_no,
+            elector,
+            log.candidates,
+            choice,
+            election.manifest.election_key,
+            sim.keys[elector],
         )
         receipt, _ = election.cast(ballot)
         sim.receipts.setdefault(elector, []).append(receipt)
@@ -78,6 +86,7 @@ def run_election(
     election = Election(data_dir, Config(checkpoint_every=checkpoint_every))
     chosen = list(decrypting or range(1, threshold + 1))
     try:
+
         def turnout_of(unit: str) -> float:
             return turnout[unit] if isinstance(turnout, dict) else turnout
 

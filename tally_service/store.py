@@ -183,7 +183,9 @@ class Store:
                     (unit, round_no, index, elector, entry, leaf_hash, at),
                 )
             except sqlite3.IntegrityError as exc:
-                raise DuplicateElector(f"{elector} has a ballot in {unit} round {round_no}") from exc
+                raise DuplicateElector(
+                    f"{elector} has a ballot in {unit} round {round_no}"
+                ) from exc
 
     def ballot_of(self, unit: str, round_no: int, elector: str) -> tuple[int, bytes] | None:
         row = (
@@ -208,8 +210,7 @@ class Store:
 
     def entries(self, unit: str, round_no: int, start: int, end: int) -> list[bytes]:
         rows = self._reader().execute(
-            "SELECT entry FROM ballots WHERE unit=? AND round=? AND idx>=? AND idx<? "
-            "ORDER BY idx",
+            "SELECT entry FROM ballots WHERE unit=? AND round=? AND idx>=? AND idx<? ORDER BY idx",
             (unit, round_no, start, end),
         )
         return [bytes(row[0]) for row in rows]

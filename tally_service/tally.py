@@ -16,7 +16,7 @@ from crypto.ballot import ballot_ciphertexts
 from crypto.canonical import hash_json, hex_decode
 from crypto.checkpoint import open_checkpoint
 from crypto.decryption import check_partial, decrypt_counts, decryption_context, partial_decrypt
-from crypto.elgamal import Ciphertext, add_all
+from crypto.elgamal import Ciphertext
 from crypto.group import Point, Scalar
 from crypto.rules import Outcome, RoundCounts, decide, lot_seed
 from tally_service import problems
@@ -66,7 +66,9 @@ def start_tally(election: Election, unit: str, round_no: int) -> dict[str, Any]:
     log = election.log(unit, round_no)
     sums, count = encrypted_sum(election, unit, round_no)
     final = open_checkpoint(
-        election.checkpoint_at(log, log.tree.size), election.manifest.log_verifiers[unit], log.origin
+        election.checkpoint_at(log, log.tree.size),
+        election.manifest.log_verifiers[unit],
+        log.origin,
     )
     doc = {
         "format": TALLY_FORMAT,
@@ -85,9 +87,7 @@ def start_tally(election: Election, unit: str, round_no: int) -> dict[str, Any]:
     return doc
 
 
-def submit_partial(
-    election: Election, unit: str, round_no: int, partial: object
-) -> dict[str, Any]:
+def submit_partial(election: Election, unit: str, round_no: int, partial: object) -> dict[str, Any]:
     """Check one guardian's partial decryption and store it; decrypt once k are in."""
     doc = start_tally(election, unit, round_no)
     if doc["counts"] is not None:

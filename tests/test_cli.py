@@ -25,11 +25,23 @@ def run(*args: str) -> int:
 @pytest.fixture
 def files(tmp_path: Path) -> tuple[Path, dict[str, SigningKey]]:
     draft = draft_manifest(
-        "cli-test", {"en": "CLI test", "ru": None, "kk": None}, "2023-01-14",
+        "cli-test",
+        {"en": "CLI test", "ru": None, "kk": None},
+        "2023-01-14",
         "tally.example/cli-test",
-        [{"code": "AAA", "kind": "region", "name": {"en": "A", "ru": "Абай", "kk": "Абай"},
-          "candidates": [{"id": "AAA-C1", "name": "Әлия Қасымова"}, {"id": "AAA-C2", "name": "B"}]}],
-        ["G1", "G2", "G3"], 2,
+        [
+            {
+                "code": "AAA",
+                "kind": "region",
+                "name": {"en": "A", "ru": "Абай", "kk": "Абай"},
+                "candidates": [
+                    {"id": "AAA-C1", "name": "Әлия Қасымова"},
+                    {"id": "AAA-C2", "name": "B"},
+                ],
+            }
+        ],
+        ["G1", "G2", "G3"],
+        2,
     )
     (tmp_path / "manifest.json").write_text(json.dumps(draft, ensure_ascii=False), "utf-8")
     keys = {f"AAA-E{i}": SigningKey.generate() for i in range(1, 6)}
@@ -38,8 +50,9 @@ def files(tmp_path: Path) -> tuple[Path, dict[str, SigningKey]]:
     return tmp_path, keys
 
 
-def test_whole_election_offline(files: tuple[Path, dict[str, SigningKey]],
-                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_whole_election_offline(
+    files: tuple[Path, dict[str, SigningKey]], capsys: pytest.CaptureFixture[str]
+) -> None:
     tmp, keys = files
     data = str(tmp / "data")
     assert run("init", "--data", data, "--manifest", str(tmp / "manifest.json")) == 0
@@ -52,8 +65,18 @@ def test_whole_election_offline(files: tuple[Path, dict[str, SigningKey]],
 
     e = Election(Path(data))
     for elector, key in keys.items():
-        e.cast(make_ballot(e.manifest.hash, "AAA", 1, elector, ["AAA-C1", "AAA-C2"], "AAA-C1",
-                           e.manifest.election_key, key))
+        e.cast(
+            make_ballot(
+                e.manifest.hash,
+                "AAA",
+                1,
+                elector,
+                ["AAA-C1", "AAA-C2"],
+                "AAA-C1",
+                e.manifest.election_key,
+                key,
+            )
+        )
     e.stop()
     capsys.readouterr()
     assert run("turnout", "--data", data, "--json") == 0
@@ -62,7 +85,9 @@ def test_whole_election_offline(files: tuple[Path, dict[str, SigningKey]],
     assert run("close-round", "--data", data, "--unit", "AAA") == 0
     assert run("tally", "--data", data, "--unit", "AAA", "--guardians", "1,3", "--json") == 0
     assert json.loads(capsys.readouterr().out.split("\n", 1)[1])["counts"] == {
-        "AAA-C1": 5, "AAA-C2": 0}
+        "AAA-C1": 5,
+        "AAA-C2": 0,
+    }
     assert run("results", "--data", data, "--publish", "preliminary") == 0
     assert run("results", "--data", data, "--publish", "final") == 0
     out = capsys.readouterr().out
@@ -72,7 +97,9 @@ def test_whole_election_offline(files: tuple[Path, dict[str, SigningKey]],
     assert (record / "results" / "final.json").exists()
     # no private material anywhere in the record
     secrets = [p.read_bytes() for p in (tmp / "data").rglob("*.pem")]
-    shares = [json.loads(p.read_text())["secret_share"] for p in (tmp / "data").rglob("guardian-*.json")]
+    shares = [
+        json.loads(p.read_text())["secret_share"] for p in (tmp / "data").rglob("guardian-*.json")
+    ]
     for path in record.rglob("*"):
         if path.is_file():
             body = path.read_bytes()
@@ -82,8 +109,9 @@ def test_whole_election_offline(files: tuple[Path, dict[str, SigningKey]],
     assert secrets
 
 
-def test_errors_are_one_line_and_exit_1(files: tuple[Path, dict[str, SigningKey]],
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_errors_are_one_line_and_exit_1(
+    files: tuple[Path, dict[str, SigningKey]], capsys: pytest.CaptureFixture[str]
+) -> None:
     tmp, _ = files
     data = str(tmp / "data")
     cases = [
@@ -116,10 +144,25 @@ def test_keygen_and_help(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     assert info["verifier_key"].startswith("example.org/log+")
     assert SigningKey.from_pem(out.read_bytes()).seed().hex() not in json.dumps(info)
     assert run("keygen", "--out", str(out)) == 1  # never overwrites a key
-    for command in ["init", "keygen", "import-roll", "serve", "open-round", "close-round",
-                    "status", "turnout", "tally", "results", "export"]:
-        r = subprocess.run([sys.executable, "-m", "tally_service", command, "--help"],
-                           capture_output=True, text=True, check=False)
+    for command in [
+        "init",
+        "keygen",
+        "import-roll",
+        "serve",
+        "open-round",
+        "close-round",
+        "status",
+        "turnout",
+        "tally",
+        "results",
+        "export",
+    ]:
+        r = subprocess.run(
+            [sys.executable, "-m", "tally_service", command, "--help"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert r.returncode == 0 and "usage:" in r.stdout
 
 

@@ -47,20 +47,33 @@ def test_full_flow_through_signed_requests(
     assert opened["candidates"] == ["AAA-C1", "AAA-C2", "AAA-C3"]
     for i in range(8):
         elector = f"AAA-E{i + 1:04d}"
-        ballot = make_ballot(election.manifest.hash, "AAA", 1, elector, opened["candidates"],
-                             "AAA-C2", election.manifest.election_key, built.keys[elector])
+        ballot = make_ballot(
+            election.manifest.hash,
+            "AAA",
+            1,
+            elector,
+            opened["candidates"],
+            "AAA-C2",
+            election.manifest.election_key,
+            built.keys[elector],
+        )
         assert client.post("/api/v1/ballots", json=ballot).status_code == 201
     assert "checkpoint" in do("checkpoint", unit="AAA", round=1)
     do("close-round", unit="AAA", round=1)
     doc = do("start-tally", unit="AAA", round=1)
     for guardian in (2, 3):
-        partial = tally.guardian_partial(election, "AAA", 1, guardian,
-                                         tally.read_share(election.data_dir, guardian))
+        partial = tally.guardian_partial(
+            election, "AAA", 1, guardian, tally.read_share(election.data_dir, guardian)
+        )
         doc = do("submit-partial", unit="AAA", round=1, partial=partial)
     assert doc["counts"] == {"AAA-C1": 0, "AAA-C2": 8, "AAA-C3": 0}
     audit = election.store.audit()
     assert [a[3] for a in audit] == [
-        "open-round", "checkpoint", "close-round", "start-tally", "submit-partial",
+        "open-round",
+        "checkpoint",
+        "close-round",
+        "start-tally",
+        "submit-partial",
         "submit-partial",
     ]
     assert all(a[2] == key.public.key_id for a in audit)
@@ -80,11 +93,17 @@ def test_each_action_refuses_bad_requests(
         ({"action": action}, 403, "commission-signature"),  # not signed at all
         (sign_request(stranger, h, action, params), 403, "commission-signature"),
         (forged, 403, "commission-signature"),
-        ({**good, "payload": {**good["payload"], "params": {"unit": "BBB"}}}, 403,
-         "commission-signature"),
+        (
+            {**good, "payload": {**good["payload"], "params": {"unit": "BBB"}}},
+            403,
+            "commission-signature",
+        ),
         (sign_request(key, "00" * 32, action, params), 403, "wrong-election"),
-        (sign_request(key, h, "open-round" if action != "open-round" else "close-round", params),
-         403, "wrong-action"),
+        (
+            sign_request(key, h, "open-round" if action != "open-round" else "close-round", params),
+            403,
+            "wrong-action",
+        ),
         (sign_request(key, h, action, params, timestamp=old), 403, "stale-request"),
         (sign_request(key, h, action, params, timestamp="yesterday"), 400, "schema"),
         (sign_request(key, h, action, params, nonce="short"), 400, "schema"),
@@ -98,7 +117,9 @@ def test_each_action_refuses_bad_requests(
     assert ("AAA", 1) not in election.logs
 
 
-def test_replayed_nonce_is_refused(client: FlaskClient, election: Election, key: SigningKey) -> None:
+def test_replayed_nonce_is_refused(
+    client: FlaskClient, election: Election, key: SigningKey
+) -> None:
     request = sign_request(key, election.manifest.hash.hex(), "open-round", {"unit": "AAA"})
     assert post(client, "open-round", request).status_code == 200
     r = post(client, "open-round", request)
@@ -107,6 +128,9 @@ def test_replayed_nonce_is_refused(client: FlaskClient, election: Election, key:
 
 
 def test_unknown_action(client: FlaskClient, election: Election, key: SigningKey) -> None:
-    r = post(client, "delete-everything",
-             sign_request(key, election.manifest.hash.hex(), "delete-everything", {}))
+    r = post(
+        client,
+        "delete-everything",
+        sign_request(key, election.manifest.hash.hex(), "delete-everything", {}),
+    )
     assert r.status_code == 404 and r.get_json()["check"] == "unknown-action"

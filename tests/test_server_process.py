@@ -33,9 +33,16 @@ def prepare(tmp_path: Path, electors: int) -> tuple[Path, dict[str, Any], list[d
     e.open_round("AAA", 1)
     rng = random.Random(7)
     ballots = [
-        make_ballot(e.manifest.hash, "AAA", 1, elector, e.log("AAA", 1).candidates,
-                    rng.choice(["AAA-C1", "AAA-C2", "AAA-C3", None]),
-                    e.manifest.election_key, keys[elector])
+        make_ballot(
+            e.manifest.hash,
+            "AAA",
+            1,
+            elector,
+            e.log("AAA", 1).candidates,
+            rng.choice(["AAA-C1", "AAA-C2", "AAA-C3", None]),
+            e.manifest.election_key,
+            keys[elector],
+        )
         for elector in sorted(keys)
     ]
     e.stop()
@@ -48,13 +55,15 @@ def test_real_server_casts_and_refuses(tmp_path: Path) -> None:
         url = f"{server.url}/api/v1/ballots"
         r = requests.post(url, json=ballots[0], timeout=10)
         assert r.status_code == 201 and r.json()["index"] == 0
-        r = requests.post(url, data=b"{broken", headers={"Content-Type": "application/json"},
-                          timeout=10)
+        r = requests.post(
+            url, data=b"{broken", headers={"Content-Type": "application/json"}, timeout=10
+        )
         assert r.status_code == 400
         assert r.headers["Content-Type"].startswith("application/problem+json")
         assert r.json()["check"] == "json"
-        r = requests.post(url, data=b"x" * 200_000,
-                          headers={"Content-Type": "application/json"}, timeout=10)
+        r = requests.post(
+            url, data=b"x" * 200_000, headers={"Content-Type": "application/json"}, timeout=10
+        )
         assert r.status_code == 413
         r = requests.post(url, json=ballots[1], timeout=10)
         assert r.status_code == 201 and r.json()["proof"] is not None  # 2nd ballot: checkpoint

@@ -27,12 +27,23 @@ def client(election: Election) -> FlaskClient:
     return create_app(election).test_client()
 
 
-def ballot_for(election: Election, built: Built, elector: str, choice: str | None,
-               unit: str = "AAA", round_no: int = 1) -> dict[str, Any]:
+def ballot_for(
+    election: Election,
+    built: Built,
+    elector: str,
+    choice: str | None,
+    unit: str = "AAA",
+    round_no: int = 1,
+) -> dict[str, Any]:
     return make_ballot(
-        election.manifest.hash, unit, round_no, elector,
-        election.log(unit, round_no).candidates, choice,
-        election.manifest.election_key, built.keys[elector],
+        election.manifest.hash,
+        unit,
+        round_no,
+        elector,
+        election.log(unit, round_no).candidates,
+        choice,
+        election.manifest.election_key,
+        built.keys[elector],
     )
 
 
@@ -50,7 +61,9 @@ def test_cast_gives_receipt_and_proof_after_checkpoint(
 ) -> None:
     receipts = []
     for i, choice in enumerate(["AAA-C1", "AAA-C2", None, "AAA-C1", "AAA-C3"]):
-        r = client.post(f"{API}/ballots", json=ballot_for(election, built, f"AAA-E{i + 1:04d}", choice))
+        r = client.post(
+            f"{API}/ballots", json=ballot_for(election, built, f"AAA-E{i + 1:04d}", choice)
+        )
         assert r.status_code == 201, r.get_data(as_text=True)
         receipts.append(r.get_json())
     assert [r["index"] for r in receipts] == [0, 1, 2, 3, 4]
@@ -60,8 +73,12 @@ def test_cast_gives_receipt_and_proof_after_checkpoint(
     # checkpoint_every=4: the 4th ballot triggered a checkpoint covering indexes 0..3
     assert receipts[0]["proof"] is None
     assert receipts[3]["proof"] is not None
-    cp = verify_tlog_proof(receipts[3]["proof"], bytes.fromhex(receipts[3]["leaf_hash"]),
-                           verifier, election.manifest.origin("AAA", 1))
+    cp = verify_tlog_proof(
+        receipts[3]["proof"],
+        bytes.fromhex(receipts[3]["leaf_hash"]),
+        verifier,
+        election.manifest.origin("AAA", 1),
+    )
     assert cp.size == 4
     # the receipt endpoint upgrades an early receipt
     proof = client.get(f"{API}/units/AAA/rounds/1/receipts/0").get_data(as_text=True)
@@ -77,12 +94,20 @@ def test_cast_gives_receipt_and_proof_after_checkpoint(
     ]
 
 
-def test_consistency_and_inclusion_endpoints(client: FlaskClient, election: Election, built: Built) -> None:
+def test_consistency_and_inclusion_endpoints(
+    client: FlaskClient, election: Election, built: Built
+) -> None:
     for i in range(8):
-        client.post(f"{API}/ballots", json=ballot_for(election, built, f"AAA-E{i + 1:04d}", "AAA-C1"))
+        client.post(
+            f"{API}/ballots", json=ballot_for(election, built, f"AAA-E{i + 1:04d}", "AAA-C1")
+        )
     verifier = election.manifest.log_verifiers["AAA"]
-    cp4 = open_checkpoint(client.get(f"{API}/units/AAA/rounds/1/checkpoint?size=4").get_data(as_text=True), verifier)
-    cp8 = open_checkpoint(client.get(f"{API}/units/AAA/rounds/1/checkpoint").get_data(as_text=True), verifier)
+    cp4 = open_checkpoint(
+        client.get(f"{API}/units/AAA/rounds/1/checkpoint?size=4").get_data(as_text=True), verifier
+    )
+    cp8 = open_checkpoint(
+        client.get(f"{API}/units/AAA/rounds/1/checkpoint").get_data(as_text=True), verifier
+    )
     assert (cp4.size, cp8.size) == (4, 8)
     body = client.get(f"{API}/units/AAA/rounds/1/proof/consistency?from=4&to=8").get_json()
     assert verify_consistency(4, 8, [bytes.fromhex(h) for h in body["proof"]], cp4.root, cp8.root)
@@ -92,7 +117,9 @@ def test_consistency_and_inclusion_endpoints(client: FlaskClient, election: Elec
         f"{API}/units/AAA/rounds/1/proof/inclusion?leaf_hash={incl['leaf_hash']}&size=8"
     ).get_json()
     assert by_leaf["index"] == 5
-    assert_problem(client.get(f"{API}/units/AAA/rounds/1/proof/consistency?from=9&to=8"), 400, "range")
+    assert_problem(
+        client.get(f"{API}/units/AAA/rounds/1/proof/consistency?from=9&to=8"), 400, "range"
+    )
     assert_problem(client.get(f"{API}/units/AAA/rounds/1/proof/inclusion?index=x"), 400, "query")
 
 
@@ -152,7 +179,9 @@ def test_bad_input_is_refused_and_log_unchanged(
     unsigned = {k: v for k, v in good.items() if k != "signature"}
     broken = copy.deepcopy(unsigned)
     broken["selections"][0]["proof"]["c0"], broken["selections"][0]["proof"]["c1"] = (
-        broken["selections"][0]["proof"]["c1"], broken["selections"][0]["proof"]["c0"])
+        broken["selections"][0]["proof"]["c1"],
+        broken["selections"][0]["proof"]["c0"],
+    )
     assert_problem(client.post(url, json=sign_ballot(broken, key)), 422, "proof")
     bad_point = copy.deepcopy(unsigned)
     bad_point["selections"][1]["ciphertext"]["a"] = "ff" * 32
@@ -173,8 +202,9 @@ def test_closed_round_refuses_and_final_checkpoint_is_countersigned(
 ) -> None:
     client.post(f"{API}/ballots", json=ballot_for(election, built, "AAA-E0001", "AAA-C1"))
     note = election.close_round("AAA", 1)
-    verified = verify_note(note, [election.manifest.log_verifiers["AAA"],
-                                  *election.manifest.commission_note_verifiers])
+    verified = verify_note(
+        note, [election.manifest.log_verifiers["AAA"], *election.manifest.commission_note_verifiers]
+    )
     assert len(verified.verified_by) == 2
     r = client.post(f"{API}/ballots", json=ballot_for(election, built, "AAA-E0002", "AAA-C1"))
     assert_problem(r, 409, "round-closed")

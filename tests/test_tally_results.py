@@ -51,8 +51,14 @@ def chooser(unit: str, round_no: int, candidates: Sequence[str], rng: random.Ran
 def sim(tmp_path_factory: pytest.TempPathFactory) -> SimulatedElection:
     base = tmp_path_factory.mktemp("tally")
     return run_election(
-        base / "data", UNITS, turnout={"WIN": 0.9, "RUN": 1.0, "NOQ": 0.5},
-        chooser=chooser, guardians=3, threshold=2, decrypting=[3, 1], record=base / "record",
+        base / "data",
+        UNITS,
+        turnout={"WIN": 0.9, "RUN": 1.0, "NOQ": 0.5},
+        chooser=chooser,
+        guardians=3,
+        threshold=2,
+        decrypting=[3, 1],
+        record=base / "record",
     )
 
 
@@ -90,7 +96,9 @@ def test_results_follow_rules_and_counts(sim: SimulatedElection) -> None:
             assert rnd["took_part"] <= summary["registered"]
     prelim = open_document(load(record / "results" / "preliminary.json"), keys, Context.RESULT)
     assert prelim["units"][1]["status"] == "runoff"
-    assert final["preliminary"] == results.results_hash(load(record / "results" / "preliminary.json"))
+    assert final["preliminary"] == results.results_hash(
+        load(record / "results" / "preliminary.json")
+    )
     assert final["changes"] is not None and "RUN" in final["changes"]
 
 
@@ -129,8 +137,8 @@ def test_bad_partial_is_refused_and_named(tmp_path: Path) -> None:
 
 def test_partial_checks_before_decryption(tmp_path: Path) -> None:
     from tally_service.config import Config
-    from tally_service.sample import build_election
     from tally_service.elector import make_ballot
+    from tally_service.sample import build_election
 
     keys = build_election(tmp_path / "d", [UnitSpec("AAA", "A", 2, 6)], guardians=3, threshold=2)
     e = Election(tmp_path / "d", Config())
@@ -138,8 +146,18 @@ def test_partial_checks_before_decryption(tmp_path: Path) -> None:
         e.open_round("AAA", 1)
         for i in range(4):
             elector = f"AAA-E{i + 1:04d}"
-            e.cast(make_ballot(e.manifest.hash, "AAA", 1, elector, e.log("AAA", 1).candidates,
-                               "AAA-C1", e.manifest.election_key, keys[elector]))
+            e.cast(
+                make_ballot(
+                    e.manifest.hash,
+                    "AAA",
+                    1,
+                    elector,
+                    e.log("AAA", 1).candidates,
+                    "AAA-C1",
+                    e.manifest.election_key,
+                    keys[elector],
+                )
+            )
         with pytest.raises(Problem) as info:
             tally.start_tally(e, "AAA", 1)
         assert info.value.check == "round-open"
@@ -161,8 +179,9 @@ def test_partial_checks_before_decryption(tmp_path: Path) -> None:
         with pytest.raises(Problem) as info:
             results.publish(e, "preliminary")
         assert info.value.check == "not-tallied"
-        doc = tally.submit_partial(e, "AAA", 1, tally.guardian_partial(
-            e, "AAA", 1, 3, tally.read_share(e.data_dir, 3)))
+        doc = tally.submit_partial(
+            e, "AAA", 1, tally.guardian_partial(e, "AAA", 1, 3, tally.read_share(e.data_dir, 3))
+        )
         assert doc["counts"] == {"AAA-C1": 4, "AAA-C2": 0} and doc["blank"] == 0
         with pytest.raises(Problem) as info:
             results.publish(e, "final")
