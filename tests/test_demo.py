@@ -1,0 +1,66 @@
+"""The demo at small scale, end to end: a real server, signed commission requests, a runoff,
+the record downloaded, the verifier and the receipt checker. The kept record then re-verifies
+with scripts/verify.py alone."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TOP = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def test_small_demo_with_runoff(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(TOP / "scripts" / "demo.py"),
+            "--small",
+            "--scenario",
+            "runoff",
+            "--out",
+            str(out),
+            "--seed",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "verifier: every check passed; receipts: verified" in result.stdout
+    assert "final result" in result.stdout
+    record = out / "record"
+    final = json.loads((record / "results" / "final.json").read_text(encoding="utf-8"))
+    rounds = {u["unit"]: len(u["rounds"]) for u in final["payload"]["units"]}
+    assert 2 in rounds.values()  # the runoff was held
+    assert len(list((out / "receipts").glob("*.json"))) > 50
+    again = subprocess.run(
+        [sys.executable, str(TOP / "scripts" / "verify.py"), str(record), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert again.returncode == 0, again.stdout[-2000:]
+    assert json.loads(again.stdout)["ok"] is True
+
+
+def test_demo_quiet_prints_only_results(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(TOP / "scripts" / "demo.py"), "--small", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "[" not in result.stdout.split("final result")[0]  # no phase lines before the table
+    assert result.stderr == ""

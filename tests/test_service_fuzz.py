@@ -1,0 +1,140 @@
+"""No input yields a 500: random and mutated bodies and query strings, through the Flask test
+client. Every refusal is problem+json and the log stays unchanged."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tally_service.app import create_app
+from tally_service.election import Election
+from tally_service.elector import make_ballot
+from tests.conftest import Built
+
+FIELDS = ["election", "unit", "round", "elector", "selections", "sum_proof", "signature"]
+json_leaf = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=80)
+    | st.sampled_from(["AAA", "AAA-E0001", "00" * 32, "ff" * 32])
+)
+json_value = st.recursive(
+    json_leaf,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=8), inner, max_size=6)
+    ),
+    max_leaves=25,
+)
+
+
+@pytest.fixture
+def setup(election: Election, built: Built) -> tuple[FlaskClient, Election, dict[str, Any]]:
+    election.open_round("AAA", 1)
+    ballot = make_ballot(
+        election.manifest.hash,
+        "AAA",
+        1,
+        "AAA-E0001",
+        election.log("AAA", 1).candidates,
+        "AAA-C1",
+        election.manifest.election_key,
+        built.keys["AAA-E0001"],
+    )
+    return create_app(election).test_client(), election, ballot
+
+
+def _mutate(ballot: dict[str, Any], path: list[Any], value: Any) -> dict[str, Any]:
+    b = copy.deepcopy(ballot)
+    node: Any = b
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return b
+
+
+PATHS = [
+    ["election"],
+    ["unit"],
+    ["round"],
+    ["elector"],
+    ["selections"],
+    ["sum_proof"],
+    ["signature"],
+    ["selections", 0],
+    ["selections", 0, "ciphertext"],
+    ["selections", 0, "ciphertext", "a"],
+    ["selections", 1, "proof", "c0"],
+    ["selections", 2, "candidate"],
+    ["sum_proof", "u1"],
+]
+
+
+def test_no_body_yields_a_500(setup: tuple[FlaskClient, Election, dict[str, Any]]) -> None:
+    client, election, ballot = setup
+    root = election.log("AAA", 1).tree.root()
+
+    @settings(
+        max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    )
+    @given(
+        st.one_of(
+            json_value.map(lambda v: json.dumps(v).encode()),
+            st.binary(max_size=200),
+            st.tuples(st.sampled_from(PATHS), json_value).map(
+                lambda pv: json.dumps(_mutate(ballot, pv[0], pv[1])).encode()
+            ),
+        )
+    )
+    def check(body: bytes) -> None:
+        r = client.post("/api/v1/ballots", data=body, content_type="application/json")
+        assert r.status_code < 500, r.get_data(as_text=True)
+        if r.status_code >= 400:
+            assert r.mimetype == "application/problem+json"
+
+    check()
+    assert election.log("AAA", 1).tree.root() == root
+
+
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.sampled_from(
+        [
+            "checkpoint",
+            "entries",
+            "proof/inclusion",
+            "proof/consistency",
+            "receipts/0",
+            "receipts/99",
+            "tally",
+            "checkpoints",
+        ]
+    ),
+    st.sampled_from(["AAA", "BBB", "ZZZ", "%00", "a" * 300]),
+    st.sampled_from(["1", "2", "0", "99999999999999999999"]),
+    st.dictionaries(
+        st.sampled_from(["size", "index", "start", "limit", "from", "to", "leaf_hash"]),
+        st.text(max_size=20) | st.integers(-5, 10**20).map(str),
+        max_size=4,
+    ),
+)
+def test_no_query_yields_a_500(
+    setup: tuple[FlaskClient, Election, dict[str, Any]],
+    path: str,
+    unit: str,
+    round_no: str,
+    query: dict[str, str],
+) -> None:
+    client, _, _ = setup
+    r = client.get(f"/api/v1/units/{unit}/rounds/{round_no}/{path}", query_string=query)
+    assert r.status_code < 500, r.get_data(as_text=True)
