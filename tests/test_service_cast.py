@@ -253,3 +253,27 @@ def test_tampered_store_stops_the_service(built: Built) -> None:
     db.close()
     with pytest.raises(StartupError, match="do not match"):
         Election(built.data_dir)
+
+
+def test_checkpoints_come_every_t_seconds(built: Built) -> None:
+    import time
+
+    from tally_service.config import Config
+
+    e = Election(built.data_dir, Config(checkpoint_every=1000, checkpoint_seconds=0.2))
+    try:
+        e.open_round("AAA", 1)
+        e.start_checkpointer()
+        receipt, _ = e.cast(ballot_for(e, built, "AAA-E0001", "AAA-C1"))
+        assert receipt["proof"] is None
+        deadline = time.monotonic() + 5
+        while e.log("AAA", 1).checkpoint_size < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert e.log("AAA", 1).checkpoint_size == 1
+        assert e.tlog_proof(e.log("AAA", 1), 0) is not None
+        sizes = [row.size for row in e.store.checkpoints("AAA", 1)]
+        assert sizes == [0, 1]  # none issued while nothing changed
+        time.sleep(0.5)
+        assert [row.size for row in e.store.checkpoints("AAA", 1)] == [0, 1]
+    finally:
+        e.stop()

@@ -1,0 +1,41 @@
+"""The dependency rules of the layout: crypto/ imports nothing from schemas/ or tally_service/,
+schemas/ nothing from tally_service/, so the observer's verifier can stand on them alone."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+TOP = Path(__file__).resolve().parent.parent
+
+
+def imported_modules(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [("crypto", ("tally_service", "schemas", "flask", "sqlite3", "requests")),
+     ("schemas", ("tally_service", "flask", "sqlite3", "requests"))],
+)
+def test_package_does_not_import(package: str, forbidden: tuple[str, ...]) -> None:
+    files = sorted((TOP / package).rglob("*.py"))
+    assert files
+    for path in files:
+        for name in imported_modules(path):
+            assert name.split(".")[0] not in forbidden, f"{path.relative_to(TOP)} imports {name}"
+
+
+def test_crypto_does_no_io() -> None:
+    for path in sorted((TOP / "crypto").rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        for call in ("open(", "Path(", "os.environ", "print("):
+            assert call not in source, f"{path.relative_to(TOP)} uses {call}"
