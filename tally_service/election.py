@@ -239,7 +239,7 @@ class Election:
         )
         if reason is not None:
             raise problems.unprocessable("proof", f"the ballot is not well formed: {reason}")
-        return self._append(log, elector_id, entry), True
+        return self._append(log, elector_id, entry)
 
     def _earlier_receipt(self, log: UnitLog, elector: str, entry: bytes) -> dict[str, Any] | None:
         found = self.store.ballot_of(log.unit, log.round, elector)
@@ -252,7 +252,7 @@ class Election:
             )
         return self.receipt(log, elector, index, leaf_hash(stored))
 
-    def _append(self, log: UnitLog, elector: str, entry: bytes) -> dict[str, Any]:
+    def _append(self, log: UnitLog, elector: str, entry: bytes) -> tuple[dict[str, Any], bool]:
         leaf = leaf_hash(entry)
         with log.lock:
             if not log.open:
@@ -262,14 +262,14 @@ class Election:
                 self.store.append_ballot(
                     log.unit, log.round, index, elector, entry, leaf, clock.now()
                 )
-            except DuplicateElector:
+            except DuplicateElector:  # the same elector, racing: answered like a repeat
                 earlier = self._earlier_receipt(log, elector, entry)
                 assert earlier is not None
-                return earlier
+                return earlier, False
             log.tree.append(leaf)
             if log.tree.size - max(log.checkpoint_size, 0) >= self.config.checkpoint_every:
                 self._checkpoint_locked(log)
-        return self.receipt(log, elector, index, leaf)
+        return self.receipt(log, elector, index, leaf), True
 
     # receipts and proofs
     def receipt(self, log: UnitLog, elector: str, index: int, leaf: bytes) -> dict[str, Any]:

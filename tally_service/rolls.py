@@ -58,7 +58,7 @@ MAX_NAME_LENGTH = 300
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-_ELECTOR_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+_ELECTOR_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # as schemas.common
 _KEY_HEX = re.compile(r"[0-9a-f]{64}")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 # Control, format (invisible, bidi overrides), surrogate, private-use and line/paragraph

@@ -42,7 +42,9 @@ def serve(election: Election, host: str, port: int, threads: int = 8) -> None:
         host=host,
         port=port,
         threads=threads,
-        max_request_body_size=election.config.max_body_bytes,
+        # waitress's own limit sits above the app's so that Flask answers an oversized body
+        # with problem+json; waitress still cuts off anything far larger (chunked bodies too)
+        max_request_body_size=4 * election.config.max_body_bytes,
         ident="tally-service",
         clear_untrusted_proxy_headers=True,
     )

@@ -27,7 +27,7 @@ from tally_service.keys import (
     write_secret_json,
 )
 from tally_service.manifest import ManifestError, log_key_name, validate_manifest
-from tally_service.rolls import RollEntry
+from tally_service.rolls import RollEntry, RollError, check_rolls
 from tally_service.store import Store
 
 CEREMONY_HASH_TAG = "kz-tally/v1/key-ceremony"
@@ -134,6 +134,16 @@ def import_roll(data_dir: Path, unit: str, entries: list[RollEntry]) -> int:
         units = {u["code"]: u for u in draft["units"]}
         if unit not in units:
             raise SetupError(f"no unit {unit!r} in this election")
+        rolls = {
+            code: [RollEntry(e["elector"], e["name"], e["public_key"]) for e in u["roll"]]
+            for code, u in units.items()
+            if code != unit
+        }
+        rolls[unit] = list(entries)
+        try:
+            check_rolls(rolls)  # an elector id or a key in two units, named
+        except RollError as exc:
+            raise SetupError(str(exc)) from exc
         units[unit]["roll"] = [
             {"elector": e.elector_id, "name": e.name, "public_key": e.public_key} for e in entries
         ]

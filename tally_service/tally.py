@@ -115,7 +115,8 @@ def submit_partial(election: Election, unit: str, round_no: int, partial: object
         if doc["blank"] < 0:
             raise problems.Problem(500, "decryption", "decrypted counts exceed the ballots")
         election.store.put_tally(unit, round_no, json.dumps(doc))
-    return doc
+        return doc
+    return {**doc, "partials": list(stored.values())}  # so far; not stored until k are in
 
 
 def guardian_partial(

@@ -179,3 +179,36 @@ def test_service_refuses_mismatched_key(files: tuple[Path, dict[str, SigningKey]
     with pytest.raises(StartupError, match="does not match"):
         Election(data)
     assert run("turnout", "--data", str(data)) == 1
+
+
+def test_elector_in_two_units_is_refused_by_name(tmp_path: Path) -> None:
+    from tally_service.sample import UnitSpec
+    from tally_service.setup import SetupError, draft_manifest, import_roll, init_election
+
+    units = [UnitSpec("AAA", "A", 2, 1), UnitSpec("BBB", "B", 2, 1)]
+    draft = draft_manifest(
+        "x",
+        {"en": "x", "ru": None, "kk": None},
+        "2023-01-14",
+        "tally.example/x",
+        [
+            {
+                "code": u.code,
+                "kind": "region",
+                "name": {"en": u.name_en, "ru": None, "kk": None},
+                "candidates": [{"id": f"{u.code}-C1", "name": "c"}],
+            }
+            for u in units
+        ],
+        ["G1"],
+        1,
+    )
+    init_election(tmp_path / "d", draft)
+    key = SigningKey.generate().public.hex()
+    import_roll(tmp_path / "d", "AAA", [RollEntry("E-1", "Name", key)])
+    with pytest.raises(SetupError, match="E-1"):
+        import_roll(
+            tmp_path / "d", "BBB", [RollEntry("E-1", "Other", SigningKey.generate().public.hex())]
+        )
+    with pytest.raises(SetupError, match="AAA"):
+        import_roll(tmp_path / "d", "BBB", [RollEntry("E-2", "Other", key)])

@@ -65,6 +65,8 @@ def test_real_server_casts_and_refuses(tmp_path: Path) -> None:
             url, data=b"x" * 200_000, headers={"Content-Type": "application/json"}, timeout=10
         )
         assert r.status_code == 413
+        assert r.headers["Content-Type"].startswith("application/problem+json")
+        assert r.json()["check"] == "too-large"
         r = requests.post(url, json=ballots[1], timeout=10)
         assert r.status_code == 201 and r.json()["proof"] is not None  # 2nd ballot: checkpoint
         turnout = requests.get(f"{server.url}/api/v1/turnout", timeout=10).json()

@@ -277,3 +277,16 @@ def test_checkpoints_come_every_t_seconds(built: Built) -> None:
         assert [row.size for row in e.store.checkpoints("AAA", 1)] == [0, 1]
     finally:
         e.stop()
+
+
+def test_racing_identical_ballot_is_answered_as_a_repeat(election: Election, built: Built) -> None:
+    from crypto.canonical import canonical_json
+
+    election.open_round("AAA", 1)
+    entry = canonical_json(ballot_for(election, built, "AAA-E0001", "AAA-C1"))
+    log = election.log("AAA", 1)
+    # two requests that both passed every check before either appended
+    first, created = election._append(log, "AAA-E0001", entry)
+    second, again = election._append(log, "AAA-E0001", entry)
+    assert (created, again) == (True, False)
+    assert first["index"] == second["index"] == 0 and log.tree.size == 1
