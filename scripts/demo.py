@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -71,6 +72,7 @@ class Demo:
         self.data_dir = self.workdir / "election"
         self.keys: dict[str, SigningKey] = {}
         self.receipts: dict[str, dict[str, Any]] = {}
+        self.jobs = os.cpu_count() or 1
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -262,14 +264,16 @@ class Demo:
         for u in bar(units, len(units), f"tally round {round_no}", self.quiet):
             doc = client.commission("start-tally", unit=u.code, round=round_no)
             for guardian in DECRYPTING:
+                # each guardian first recomputes the tally from the signed log
                 partial = _partial_from_share(
-                    client, doc, guardian_share_path(self.data_dir, guardian)
+                    client, doc, guardian_share_path(self.data_dir, guardian), jobs=self.jobs
                 )
                 doc = client.commission(
                     "submit-partial", unit=u.code, round=round_no, partial=partial
                 )
         self.say(
-            f"round {round_no}: {len(units)} tallies decrypted by guardians "
+            f"round {round_no}: {len(units)} tallies recomputed from the signed logs by each "
+            f"guardian, then decrypted by guardians "
             f"{', '.join(map(str, DECRYPTING))} of {GUARDIANS}"
         )
 

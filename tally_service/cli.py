@@ -226,13 +226,18 @@ def cmd_tally(args: argparse.Namespace) -> int:
     return 0
 
 
-def _partial_from_share(client: Any, doc: dict[str, Any], share_file: Path) -> dict[str, Any]:
-    """A guardian's partial decryption, computed locally from their own share file."""
+def _partial_from_share(
+    client: Any, doc: dict[str, Any], share_file: Path, jobs: int = 1
+) -> dict[str, Any]:
+    """A guardian's partial decryption, computed locally from their own share file, after the
+    guardian has recomputed the tally from the signed log (tally_service/guardian.py)."""
     from crypto.canonical import hex_decode
     from crypto.decryption import decryption_context, partial_decrypt
     from crypto.elgamal import Ciphertext
     from crypto.group import Scalar
+    from tally_service.guardian import fetch_and_check
 
+    fetch_and_check(client, doc, jobs=jobs)
     share = json.loads(share_file.read_text(encoding="utf-8"))
     secret = Scalar.from_bytes(hex_decode(share["secret_share"], 32))
     cts = [Ciphertext.from_json(c) for c in doc["encrypted"]]
