@@ -24,7 +24,9 @@ only the standard library, crypto/ and schemas/ (and the verifier's record reade
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shutil
 import sys
 import urllib.error
 import urllib.parse
@@ -37,7 +39,7 @@ from typing import Any
 # the checkout, for crypto/ and schemas/ (scripts/ itself is sys.path[0] when run directly)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from verifier.record import JSONProblem, Record, strict_loads
+from verifier.record import JSONProblem, Record, RecordOpenError, open_record, strict_loads
 from verifier.schema import schema_problem
 
 from crypto.canonical import EncodingError, b64_encode, canonical_json, hash_json
@@ -360,6 +362,11 @@ def _r1_receipt(receipt: object, verdict: Verdict) -> Facts:
     return Facts(receipt, leaf=leaf)
 
 
+def _r1_receipt_only(receipt: object, verdict: Verdict) -> None:
+    with contextlib.suppress(Stop):
+        _r1_receipt(receipt, verdict)
+
+
 def _r2_manifest(facts: Facts, source: Source, verdict: Verdict, pinned: VerifyKey | None) -> None:
     r = facts.receipt
     try:
@@ -590,10 +597,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, JSONProblem) as exc:
         verdict.failed("R1", f"cannot read the receipt: {exc}")
     else:
-        source: Source = (
-            RecordSource(args.record) if args.record is not None else ServiceSource(args.url)
-        )
-        check_receipt(receipt, source, verdict, pinned)
+        scratch: list[Path] = []
+        try:
+            source: Source
+            if args.record is None:
+                source = ServiceSource(args.url)
+            else:
+                try:
+                    source = RecordSource(open_record(args.record, scratch).root)
+                except RecordOpenError as exc:  # checked as R2, after the receipt itself
+                    source = RecordSource(args.record)
+                    verdict.failed("R2", str(exc))
+            if verdict.items["R2"].ok is None:
+                check_receipt(receipt, source, verdict, pinned)
+            else:
+                _r1_receipt_only(receipt, verdict)
+        finally:
+            for folder in scratch:
+                shutil.rmtree(folder, ignore_errors=True)
     if args.json:
         json.dump(verdict.to_json(), sys.stdout, ensure_ascii=False, indent=1)
         sys.stdout.write("\n")

@@ -29,7 +29,7 @@ def inputs(data: Path) -> tuple[dict[str, Any], str, list[bytes], dict[str, Any]
     e = Election(data)
     try:
         doc = tally.start_tally(e, "AAA", 1)
-        note = [r.note for r in e.store.checkpoints("AAA", 1) if r.final][0]
+        note = next(r.note for r in e.store.checkpoints("AAA", 1) if r.final)
         entries = list(e.store.iter_entries("AAA", 1))
         return e.manifest.signed, note, entries, doc
     finally:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from crypto import merkle
-from tests.verify_helpers import SCRIPTS, Built, build_record, run_script, verify
+from tests.verify_helpers import SCRIPTS, Built, audit_line, build_record, run_script, verify
 
 CHECK_IDS = [f"V{i}" for i in range(1, 10)]
 
@@ -82,6 +82,16 @@ def test_json_output_on_failure_names_the_item(built: Built, tmp_path: Path) -> 
     assert v3["ok"] is False
     assert v3["failures"][0]["where"] == "units/AAA/1/ballots.jsonl:5"
     assert "signature" in v3["failures"][0]["why"]
+
+
+def test_published_commission_requests_are_checked(built: Built, tmp_path: Path) -> None:
+    record = tmp_path / "record"
+    shutil.copytree(built.record, record)
+    lines = [audit_line(built, record, 1), audit_line(built, record, 2)]
+    (record / "audit.jsonl").write_bytes(b"".join(line + b"\n" for line in lines))
+    report = verify(record)
+    assert report.ok, report.failed()
+    assert report["V9"].checked["audited requests"] == 2
 
 
 def test_python_m_verifier_from_scripts(built: Built) -> None:
@@ -185,6 +195,12 @@ def _verifier_sources() -> list[Path]:
     ]
 
 
+def _dynamic_import(node: ast.AST) -> bool:
+    if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "__import__":
+        return True
+    return isinstance(node, ast.Attribute) and node.attr == "import_module"
+
+
 def _imported_modules(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     names: set[str] = set()
@@ -193,9 +209,7 @@ def _imported_modules(path: Path) -> set[str]:
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module)
-        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "__import__":
-            names.add("<dynamic import>")
-        elif isinstance(node, ast.Attribute) and node.attr == "import_module":
+        elif _dynamic_import(node):
             names.add("<dynamic import>")
     return names
 

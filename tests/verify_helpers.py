@@ -25,11 +25,13 @@ from tally_service.simulate import SimulatedElection, run_election
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
 PYTHON = sys.executable
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
+sys.path.insert(0, str(SCRIPTS))  # the verifier's scripts import as top-level modules
 
+import verify_receipt as receipt_checker  # noqa: E402
 from verifier.report import Report  # noqa: E402
 from verifier.run import verify_record  # noqa: E402
+
+__all__ = ["Report", "receipt_checker"]
 
 # AAA elects in round 1; BBB splits 40/40/20 and goes to a runoff; CCC lacks a quorum.
 UNITS = [
@@ -163,3 +165,20 @@ def resign_result(built: Built, path: Path, key: SigningKey | None = None) -> No
 
 def b64(data: bytes) -> str:
     return b64_encode(data)
+
+
+def audit_line(built: Built, record: Path, seq: int, key: SigningKey | None = None,
+               nonce: str | None = None) -> bytes:
+    """An audit.jsonl line for a commission request (default: signed by the commission)."""
+    from crypto.canonical import hash_json
+    from tally_service.commission import sign_request
+
+    manifest = read_json(record / "manifest.json")["payload"]
+    signer = key or built.commission_key()
+    request = sign_request(
+        signer, hash_json("kz-tally/v1/manifest", manifest).hex(), "checkpoint",
+        {"unit": "AAA", "round": 1}, nonce=nonce,
+    )
+    line = {"seq": seq, "at": "2023-01-14T10:00:00.000Z", "key_id": signer.public.key_id,
+            "action": "checkpoint", "request": request}
+    return json.dumps(line, sort_keys=True).encode()

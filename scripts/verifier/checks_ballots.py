@@ -106,51 +106,66 @@ def check_batch(task: BatchTask) -> BatchResult:
 def _check_one(
     result: BatchResult, task: BatchTask, number: int, data: bytes | None
 ) -> list[Ciphertext] | None:
-    """Check one line; record failures; return its ciphertexts for the sum (None if unreadable)."""
-    assert _CONTEXT is not None and _SCHEMA is not None
+    """Check one line and record at most one failure for it, naming every reason; return its
+    ciphertexts for the sum (None if unreadable)."""
+    reasons: list[str] = []
+    ballot: dict[str, Any] | None = None
+    cts: list[Ciphertext] | None = None
     if data is None:
-        result.fail(number, "the line is longer than 1 MiB: not a ballot")
-        return None
-    try:
-        ballot = strict_loads(data)
-    except JSONProblem as exc:
-        result.fail(number, f"not a JSON ballot ({exc})")
-        return None
-    if not isinstance(ballot, dict):
-        result.fail(number, "not a JSON object")
-        return None
-    try:
-        canonical = canonical_json(ballot)
-    except EncodingError as exc:
-        result.fail(number, f"not canonicalisable JSON ({exc})")
-        canonical = None
-    if canonical is not None and canonical != data:
-        result.fail(number, "the line is not the RFC 8785 canonical form of its own content")
-    problem = schema_problem(_SCHEMA, ballot)
-    elector = ballot.get("elector")
-    who = f"elector {elector}: " if isinstance(elector, str) else ""
-    if problem is not None:
-        result.fail(number, who + problem)
-    cts = _ciphertexts(ballot, task.candidates)
+        reasons.append("the line is longer than 1 MiB: not a ballot")
+    else:
+        try:
+            parsed = strict_loads(data)
+        except JSONProblem as exc:
+            reasons.append(f"not a JSON ballot ({exc})")
+        else:
+            if isinstance(parsed, dict):
+                ballot = parsed
+            else:
+                reasons.append("not a JSON object")
+    if ballot is not None and data is not None:
+        cts = _ciphertexts(ballot, task.candidates)
+        reasons.extend(_ballot_reasons(result, task, number, data, ballot))
+    if reasons:
+        elector = ballot.get("elector") if ballot is not None else None
+        who = f"elector {elector}: " if isinstance(elector, str) else ""
+        result.fail(number, who + "; ".join(reasons))
+    return cts
 
+
+def _ballot_reasons(
+    result: BatchResult, task: BatchTask, number: int, data: bytes, ballot: dict[str, Any]
+) -> list[str]:
+    assert _CONTEXT is not None and _SCHEMA is not None
+    reasons: list[str] = []
+    try:
+        if canonical_json(ballot) != data:
+            reasons.append("the line is not the RFC 8785 canonical form of its own content")
+    except EncodingError as exc:
+        reasons.append(f"not canonicalisable JSON ({exc})")
+    problem = schema_problem(_SCHEMA, ballot)
+    if problem is not None:
+        reasons.append(problem)
+    bound = True  # the ballot claims this election, unit and round
     if ballot.get("election") != _CONTEXT.manifest_hash.hex():
-        result.fail(number, who + "the ballot names another election (not this manifest's hash)")
+        reasons.append("the ballot names another election (not this manifest's hash)")
+        bound = False
     if ballot.get("unit") != task.unit:
-        result.fail(number, who + f"the ballot is for unit {ballot.get('unit')!r}, not {task.unit}")
+        reasons.append(f"the ballot is for unit {ballot.get('unit')!r}, not {task.unit}")
+        bound = False
     if ballot.get("round") != task.round or isinstance(ballot.get("round"), bool):
-        result.fail(
-            number, who + f"the ballot is for round {ballot.get('round')!r}, not {task.round}"
-        )
+        reasons.append(f"the ballot is for round {ballot.get('round')!r}, not {task.round}")
+        bound = False
+    elector = ballot.get("elector")
     if not isinstance(elector, str):
-        result.fail(number, "the ballot names no elector")
-        return cts
-    roll = _CONTEXT.rolls.get(task.unit, {})
-    entry = roll.get(elector)
+        reasons.append("the ballot names no elector")
+        return reasons
+    entry = _CONTEXT.rolls.get(task.unit, {}).get(elector)
     if entry is None:
         other = next((u for u, r in _CONTEXT.rolls.items() if elector in r), None)
         where = f" (they are on the roll of {other})" if other else ""
-        result.fail(number, f"{who}not on the roll of unit {task.unit}{where}")
-        return cts
+        reasons.append(f"not on the roll of unit {task.unit}{where}")
+        return reasons
     position, key_hex = entry
     result.voters.append((number, position, elector))
 
@@ -158,17 +173,20 @@ def _check_one(
     try:
         key = VerifyKey.from_hex(key_hex)
     except EncodingError:
-        result.fail(number, who + "the roll key is not a valid Ed25519 key (see V1)")
+        reasons.append("the roll key is not a valid Ed25519 key (see V1)")
     else:
         if not verify_ballot_signature(ballot, key):
-            result.fail(number, who + "the signature does not verify with the elector's roll key")
+            reasons.append("the signature does not verify with the elector's roll key")
 
+    if not bound:
+        reasons.append("proofs not checked: they are bound to the election, unit and round")
+        return reasons
     if task.candidates is None:
-        result.fail(number, who + "proofs not checked: the round's candidates are unknown")
-        return cts
+        reasons.append("proofs not checked: the round's candidates are unknown")
+        return reasons
     if _KEY is None:
-        result.fail(number, who + "proofs not checked: the manifest has no valid election key")
-        return cts
+        reasons.append("proofs not checked: the manifest has no valid election key")
+        return reasons
     result.proofs += len(task.candidates) + 1
     try:
         reason = check_ballot(
@@ -183,8 +201,8 @@ def _check_one(
     except ValueError as exc:  # malformed parameters on our side (e.g. empty candidates)
         reason = f"could not be checked: {exc}"
     if reason is not None:
-        result.fail(number, who + reason)
-    return cts
+        reasons.append(reason)
+    return reasons
 
 
 def _ciphertexts(ballot: dict[str, Any], candidates: list[str] | None) -> list[Ciphertext] | None:

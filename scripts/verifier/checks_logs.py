@@ -81,6 +81,8 @@ class LogTracker:
     _at: dict[int, list[CheckpointEntry]] = field(default_factory=dict)
     _pairs: list[tuple[CheckpointEntry, CheckpointEntry]] = field(default_factory=list)
     unterminated: bool = False
+    _matched: int = 0  # the largest size whose signed root matched so far
+    _mismatched: bool = False
 
     def where(self, entry: CheckpointEntry) -> str:
         return f"{self.rel}/checkpoints.txt note {entry.position + 1} (line {entry.line})"
@@ -174,12 +176,20 @@ class LogTracker:
             root = compact.root()
             for e in waiting:
                 assert e.checkpoint is not None
-                if e.checkpoint.root != root:
-                    self.check.fail(
-                        self.where(e),
-                        f"the root signed for size {e.checkpoint.size} is not the root of the "
-                        f"first {e.checkpoint.size} lines of ballots.jsonl",
-                    )
+                if e.checkpoint.root == root:
+                    self._matched = compact.size
+                    continue
+                hint = (
+                    f"; the first change is in lines {self._matched + 1}-{compact.size}"
+                    if not self._mismatched
+                    else ""
+                )
+                self._mismatched = True
+                self.check.fail(
+                    self.where(e),
+                    f"the root signed for size {e.checkpoint.size} is not the root of the "
+                    f"first {e.checkpoint.size} lines of ballots.jsonl{hint}",
+                )
 
     def finish(self) -> None:
         compact = self._range

@@ -11,7 +11,7 @@ from crypto.envelope import EnvelopeError, open_document
 from crypto.signing import Context
 
 from .model import ManifestInfo, RoundFacts
-from .record import RESULT_FILES, Record
+from .record import RESULT_FILES, JSONProblem, Record, strict_loads
 from .report import Check
 
 RESULTS_FORMAT = "kz-tally/results/v1"
@@ -66,6 +66,58 @@ def check_results(
         _check_payload(rel, kind, doc["payload"], manifest, present, rounds, v9)
     if "final" in payloads:
         _check_link(signed, payloads, manifest, v9)
+    check_audit(record, manifest, v9)
+
+
+AUDIT = "audit.jsonl"
+AUDIT_FIELDS = frozenset({"seq", "at", "key_id", "action", "request"})
+
+
+def check_audit(record: Record, manifest: ManifestInfo, v9: Check) -> None:
+    """audit.jsonl: every line a commission request, signed by the key it names, for this
+    election and the action it is filed under, in increasing sequence, no nonce used twice."""
+    if not record.exists(AUDIT):
+        v9.note("the record has no audit.jsonl (the commission's requests are not published)")
+        return
+    last_seq = 0
+    nonces: set[str] = set()
+    for line in record.iter_lines(AUDIT):
+        where = f"{AUDIT}:{line.number}"
+        if line.data is None:
+            v9.fail(where, "the line is longer than 1 MiB")
+            continue
+        try:
+            entry = strict_loads(line.data)
+        except JSONProblem as exc:
+            v9.fail(where, str(exc))
+            continue
+        if not isinstance(entry, dict) or set(entry) != AUDIT_FIELDS:
+            v9.fail(where, f"an audit line has exactly the fields {sorted(AUDIT_FIELDS)}")
+            continue
+        v9.count("audited requests")
+        seq = entry["seq"]
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq <= last_seq:
+            v9.fail(where, f"seq {seq!r} does not follow {last_seq}")
+        else:
+            last_seq = seq
+        request = entry["request"]
+        try:
+            payload = open_document(request, manifest.commission_keys, Context.REQUEST)
+        except EnvelopeError as exc:
+            v9.fail(where, f"the request is not signed by a commission key: {exc}")
+            continue
+        assert isinstance(request, dict)
+        if entry["key_id"] != request.get("key_id"):
+            v9.fail(where, "key_id is not the key that signed the request")
+        if payload.get("election") != manifest.hash.hex():
+            v9.fail(where, "the request is for another election")
+        if payload.get("action") != entry["action"]:
+            v9.fail(where, f"filed as {entry['action']!r}, signed for {payload.get('action')!r}")
+        nonce = payload.get("nonce")
+        if isinstance(nonce, str):
+            if nonce in nonces:
+                v9.fail(where, "a nonce used before: a replayed request")
+            nonces.add(nonce)
 
 
 def _check_payload(

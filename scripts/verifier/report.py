@@ -22,7 +22,7 @@ TITLES: dict[str, str] = {
     "V6": "partial decryptions: proofs, at least k guardians, Lagrange combination = counts",
     "V7": "counts: per candidate plus blank = took part <= registered",
     "V8": "rules: quorum, threshold, runoff need and candidates, winners",
-    "V9": "results: signed by the commission, equal to the recomputed figures, final -> prelim.",
+    "V9": "results: commission-signed, equal to the recomputed figures, final -> preliminary",
 }
 
 
