@@ -13,8 +13,9 @@ Prints one figure per line as ``name value unit`` (names get a ``_tN`` suffix wh
 
 - accepted ballots per second (wall time from the first send to the last receipt);
 - request latency p50, p90, p99, max and mean;
-- the server process's CPU time (from /proc/<pid>/stat), per ballot and as cores used, and the
-  client (this process's) CPU time, since both share the machine;
+- the server process's CPU time (from /proc/<pid>/stat), per ballot and as cores used, the
+  client (this process's) CPU time, since both share the machine, and the CPU time anything
+  else on the machine took meanwhile (from /proc/stat: a busy machine skews the figures);
 - the final log size (from the server's turnout) and the database's size on disk.
 
 The design's target (DESIGN.md section 7): at least 300 accepted ballots/s with p99 under 50 ms.
@@ -137,6 +138,13 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine spent busy (all cores), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / CLK_TCK
+
+
 def own_cpu_seconds() -> float:
     t = os.times()
     return t.user + t.system
@@ -158,6 +166,7 @@ class RunResult:
     accepted: int
     server_cpu: float
     client_cpu: float
+    machine_cpu: float
     log_size: int
     checkpoint_size: int
     db_bytes: int
@@ -267,11 +276,11 @@ def one_run(
             unit="ballot",
             disable=not show,
         ) as bar:
-            cpu0, own0 = process_cpu_seconds(pid), own_cpu_seconds()
+            cpu0, own0, all0 = process_cpu_seconds(pid), own_cpu_seconds(), machine_busy_seconds()
             wall, results = run_clients(
                 server.url, prepared.ballots, clients, bar if show else None
             )
-            cpu1, own1 = process_cpu_seconds(pid), own_cpu_seconds()
+            cpu1, own1, all1 = process_cpu_seconds(pid), own_cpu_seconds(), machine_busy_seconds()
         turnout = requests.get(f"{server.url}/api/v1/turnout", timeout=30).json()
         unit = next(u for u in turnout["units"] if u["unit"] == UNIT)
     finally:
@@ -288,6 +297,7 @@ def one_run(
         accepted=accepted,
         server_cpu=cpu1 - cpu0,
         client_cpu=own1 - own0,
+        machine_cpu=all1 - all0,
         log_size=int(unit["took_part"]),
         checkpoint_size=int(unit["checkpoint_size"]),
         db_bytes=db_bytes,
@@ -361,6 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         prepared = prepare(work, args.electors, args.candidates, args.workers, args.seed, show)
         figure("nproc", os.cpu_count() or 0, "cpus", 0)
+        figure("load_average_1min", os.getloadavg()[0], "tasks", 2)
         figure("electors", args.electors, "ballots", 0)
         figure("clients", args.clients, "threads", 0)
         figure("prepare_time", time.perf_counter() - t0, "s")
@@ -385,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
                    suffix)
             figure("client_cpu", r.client_cpu, "s", 2, suffix)
             figure("client_cpu_per_ballot", r.client_cpu / max(n, 1) * 1e3, "ms", 2, suffix)
+            other = max(0.0, r.machine_cpu - r.server_cpu - r.client_cpu)
+            figure("other_cpu", other, "s", 2, suffix)  # other processes on the machine
             figure("log_size", r.log_size, "entries", 0, suffix)
             figure("checkpoint_size", r.checkpoint_size, "entries", 0, suffix)
             figure("db_size", r.db_bytes / (1024 * 1024), "MiB", 2, suffix)

@@ -13,6 +13,10 @@ from pathlib import Path
 # the checkout, for crypto/ and schemas/ (scripts/ itself is sys.path[0] when run directly)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from verifier.environment import ensure_dependencies
+
+ensure_dependencies()
+
 from verifier.cli import main
 
 if __name__ == "__main__":

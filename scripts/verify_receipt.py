@@ -38,6 +38,11 @@ from typing import Any
 
 # the checkout, for crypto/ and schemas/ (scripts/ itself is sys.path[0] when run directly)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent))
+
+from verifier.environment import ensure_dependencies
+
+ensure_dependencies()
 
 from verifier.record import JSONProblem, Record, RecordOpenError, open_record, strict_loads
 from verifier.schema import schema_problem

@@ -46,7 +46,6 @@ class BatchResult:
     failure_count: int = 0
     voters: list[tuple[int, int, str]] = field(default_factory=list)  # (line, roll pos, id)
     sums: list[tuple[bytes, bytes]] | None = None  # component-wise sum of readable ballots
-    width: int | None = None  # number of selections of the summed ballots
     unreadable: list[int] = field(default_factory=list)  # lines without readable ciphertexts
     ballots: int = 0
     proofs: int = 0
@@ -93,7 +92,6 @@ def check_batch(task: BatchTask) -> BatchResult:
             continue
         if sums is None:
             sums = cts
-            result.width = len(cts)
         elif len(cts) != len(sums):
             result.unreadable.append(number)
         else:

@@ -62,7 +62,6 @@ class LogFacts:
     sums: list[Ciphertext] | None = None  # component-wise sums (None if not computable)
     unreadable: int = 0  # ballots whose ciphertexts could not be read for the sum
     unreadable_lines: str = ""  # the first few of them, for messages
-    scanned: bool = False
 
 
 @dataclass

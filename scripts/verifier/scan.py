@@ -43,7 +43,6 @@ class _LogState:
     tracker: LogTracker
     first_line: array[int]  # per roll position: the line of the elector's ballot (0: none)
     sums: list[Ciphertext] | None = None
-    width: int | None = None
     unreadable: list[int] = field(default_factory=list)
     unreadable_count: int = 0
 
@@ -100,9 +99,7 @@ class Scanner:
         ballots = f"{rel}/ballots.jsonl"
         if not self.record.exists(ballots):
             tracker.finish()
-            facts.scanned = False
             return state
-        facts.scanned = True
         self.v3.count("logs")
         batch: list[tuple[int, bytes | None]] = []
         for line in self.record.iter_lines(ballots):
@@ -168,7 +165,7 @@ class Scanner:
                 state.unreadable_count += result.ballots
                 return
             if state.sums is None:
-                state.sums, state.width = sums, result.width
+                state.sums = sums
             elif len(sums) != len(state.sums):
                 state.unreadable_count += result.ballots
             else:

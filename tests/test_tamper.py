@@ -1,0 +1,523 @@
+"""The tamper suite: every change to a record must fail the check that guards it.
+
+Each case copies the untouched record, changes one thing as an attacker (or a buggy service)
+would, and runs the verifier. Where the change can only show in one place, every other check
+must still pass; a change that necessarily breaks several things names them all.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crypto.ballot import make_signed_ballot
+from crypto.canonical import b64_encode, canonical_json
+from crypto.checkpoint import Checkpoint, sign_checkpoint
+from crypto.envelope import sign_document
+from crypto.group import Point
+from crypto.note import add_signatures
+from crypto.signing import Context, SigningKey
+from tests.verify_helpers import (
+    COMMISSION_NAME,
+    ORIGIN,
+    Built,
+    audit_line,
+    build_record,
+    checkpoint_of,
+    lines_of,
+    notes_of,
+    read_json,
+    reseal_log,
+    resign_result,
+    sign_log_checkpoint,
+    verify,
+    write_json,
+    write_lines,
+    write_notes,
+)
+
+ALL = {f"V{i}" for i in range(1, 10)}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    built = build_record(tmp_path_factory.mktemp("tamper"))
+    assert verify(built.record).ok
+    return built
+
+
+# -- small tools -------------------------------------------------------------------------------
+
+
+def flip(hex_text: str, position: int = -1) -> str:
+    """Flip the lowest bit of one hex digit."""
+    chars = list(hex_text)
+    chars[position] = format(int(chars[position], 16) ^ 1, "x")
+    return "".join(chars)
+
+
+def log(record: Path, unit: str = "AAA", round_no: int = 1) -> Path:
+    return record / "units" / unit / str(round_no)
+
+
+def edit_ballot(record: Path, index: int, change: Callable[[dict[str, Any]], None]) -> None:
+    path = log(record) / "ballots.jsonl"
+    lines = lines_of(path)
+    ballot = json.loads(lines[index])
+    change(ballot)
+    lines[index] = canonical_json(ballot)
+    write_lines(path, lines)
+
+
+def edit_json(path: Path, change: Callable[[Any], None]) -> None:
+    doc = read_json(path)
+    change(doc)
+    write_json(path, doc)
+
+
+def edit_final(built: Built, record: Path, change: Callable[[dict[str, Any]], None]) -> None:
+    """Edit the final result's payload and sign it again with the real commission key."""
+    path = record / "results" / "final.json"
+    edit_json(path, lambda doc: change(doc["payload"]))
+    resign_result(built, path)
+
+
+def unit_result(payload: dict[str, Any], unit: str) -> dict[str, Any]:
+    return next(u for u in payload["units"] if u["unit"] == unit)
+
+
+def new_ballot(built: Built, record: Path, elector: str, key: SigningKey | None = None) -> bytes:
+    """A well-formed ballot for round 1 of AAA, signed by ``key`` (default: the elector's)."""
+    manifest = read_json(record / "manifest.json")["payload"]
+    from crypto.canonical import hash_json
+
+    unit = next(u for u in manifest["units"] if u["code"] == "AAA")
+    ballot = make_signed_ballot(
+        hash_json("kz-tally/v1/manifest", manifest),
+        "AAA",
+        1,
+        elector,
+        [c["id"] for c in unit["candidates"]],
+        "AAA-C2",
+        Point.from_hex(manifest["election_key"]),
+        key or built.sim.keys[elector],
+    )
+    return canonical_json(ballot)
+
+
+def append_line(record: Path, line: bytes) -> None:
+    path = log(record) / "ballots.jsonl"
+    write_lines(path, [*lines_of(path), line])
+
+
+def edit_notes(record: Path, change: Callable[[list[str]], list[str] | None]) -> None:
+    path = log(record) / "checkpoints.txt"
+    notes = notes_of(path)
+    write_notes(path, change(notes) or notes)
+
+
+# -- the cases ---------------------------------------------------------------------------------
+
+
+def t_ciphertext_bit(built: Built, record: Path) -> None:
+    def change(b: dict[str, Any]) -> None:
+        ct = b["selections"][0]["ciphertext"]
+        ct["b"] = flip(ct["b"], 1)
+
+    edit_ballot(record, 1, change)
+
+
+def t_proof_bit(built: Built, record: Path) -> None:
+    def change(b: dict[str, Any]) -> None:
+        b["selections"][1]["proof"]["c0"] = flip(b["selections"][1]["proof"]["c0"], 0)
+
+    edit_ballot(record, 2, change)
+
+
+def t_sum_proof_bit(built: Built, record: Path) -> None:
+    edit_ballot(record, 3, lambda b: b["sum_proof"].update(u1=flip(b["sum_proof"]["u1"], 0)))
+
+
+def t_signature_bit(built: Built, record: Path) -> None:
+    edit_ballot(record, 4, lambda b: b.update(signature=flip(b["signature"], 0)))
+
+
+def t_elector_id(built: Built, record: Path) -> None:
+    # AAA-E0015 is on the roll but did not vote: the ballot is not theirs
+    edit_ballot(record, 0, lambda b: b.update(elector="AAA-E0015"))
+
+
+def t_elector_of_other_unit(built: Built, record: Path) -> None:
+    edit_ballot(record, 0, lambda b: b.update(elector="BBB-E0020"))
+
+
+def t_drop_ballot(built: Built, record: Path) -> None:
+    path = log(record) / "ballots.jsonl"
+    lines = lines_of(path)
+    del lines[3]
+    write_lines(path, lines)
+
+
+def t_not_on_roll(built: Built, record: Path) -> None:
+    append_line(record, new_ballot(built, record, "AAA-E9999", SigningKey.generate()))
+
+
+def t_second_ballot_signed_and_resealed(built: Built, record: Path) -> None:
+    # validly signed by AAA-E0001, who voted already; the log is even re-signed with its key
+    append_line(record, new_ballot(built, record, "AAA-E0001"))
+    reseal_log(built, record, "AAA", 1)
+
+
+def t_reorder(built: Built, record: Path) -> None:
+    path = log(record) / "ballots.jsonl"
+    lines = lines_of(path)
+    lines[0], lines[1] = lines[1], lines[0]
+    write_lines(path, lines)
+
+
+def t_checkpoint_root(built: Built, record: Path) -> None:
+    def change(notes: list[str]) -> None:
+        body = notes[1].split("\n")
+        body[2] = b64_encode(bytes(32))
+        notes[1] = "\n".join(body)
+
+    edit_notes(record, change)
+
+
+def t_checkpoint_other_key(built: Built, record: Path) -> None:
+    def change(notes: list[str]) -> None:
+        cp = checkpoint_of(notes[1])
+        notes[1] = sign_checkpoint(cp, [(f"{ORIGIN}/AAA", SigningKey.generate())])
+
+    edit_notes(record, change)
+
+
+def t_fork(built: Built, record: Path) -> None:
+    # a second checkpoint of size 4, with another root, signed with the real log key
+    def change(notes: list[str]) -> None:
+        cp = checkpoint_of(notes[1])
+        forged = sign_log_checkpoint(built, "AAA", 1, cp.size, bytes(32))
+        notes.insert(2, forged)
+
+    edit_notes(record, change)
+
+
+def t_rewritten_checkpoint(built: Built, record: Path) -> None:
+    # the size-8 checkpoint replaced by one over another history, with the real key
+    def change(notes: list[str]) -> None:
+        cp = checkpoint_of(notes[2])
+        notes[2] = sign_log_checkpoint(built, "AAA", 1, cp.size, bytes(range(32)))
+
+    edit_notes(record, change)
+
+
+def t_duplicate_checkpoint(built: Built, record: Path) -> None:
+    edit_notes(record, lambda notes: [*notes[:2], notes[1], *notes[2:]])
+
+
+def t_first_checkpoint_dropped(built: Built, record: Path) -> None:
+    edit_notes(record, lambda notes: notes[1:])
+
+
+def t_final_not_countersigned(built: Built, record: Path) -> None:
+    def change(notes: list[str]) -> None:
+        lines = notes[-1].split("\n")
+        notes[-1] = "\n".join(line for line in lines if "/commission " not in line)
+
+    edit_notes(record, change)
+
+
+def t_early_countersign(built: Built, record: Path) -> None:
+    def change(notes: list[str]) -> None:
+        notes[1] = add_signatures(notes[1], [(COMMISSION_NAME, built.commission_key())])
+
+    edit_notes(record, change)
+
+
+def t_truncate_after_final(built: Built, record: Path) -> None:
+    path = log(record) / "ballots.jsonl"
+    write_lines(path, lines_of(path)[:-1])
+
+
+def t_append_after_final(built: Built, record: Path) -> None:
+    # a perfectly valid ballot of an elector who had not voted, added after the close
+    append_line(record, new_ballot(built, record, "AAA-E0015"))
+
+
+def t_garbled_line(built: Built, record: Path) -> None:
+    path = log(record) / "ballots.jsonl"
+    lines = lines_of(path)
+    lines[2] = b'{"election": not json'
+    write_lines(path, lines)
+
+
+def t_non_canonical_line(built: Built, record: Path) -> None:
+    path = log(record) / "ballots.jsonl"
+    lines = lines_of(path)
+    lines[2] = b"{ " + lines[2][1:]
+    write_lines(path, lines)
+
+
+def t_swap_units_logs(built: Built, record: Path) -> None:
+    a, c = log(record, "AAA"), log(record, "CCC")
+    tmp = record / "swap"
+    a.rename(tmp)
+    c.rename(a)
+    tmp.rename(c)
+
+
+def t_extra_unit_folder(built: Built, record: Path) -> None:
+    shutil.copytree(log(record), log(record, "ZZZ"))
+
+
+def t_round_2_for_elected_unit(built: Built, record: Path) -> None:
+    shutil.copytree(log(record), log(record, "AAA", 2))
+
+
+def t_runoff_round_removed(built: Built, record: Path) -> None:
+    shutil.rmtree(log(record, "BBB", 2))
+
+
+def t_unexpected_top_level(built: Built, record: Path) -> None:
+    (record / "extra.txt").write_text("hello\n", encoding="utf-8")
+
+
+def t_tally_sum_edited(built: Built, record: Path) -> None:
+    def change(t: dict[str, Any]) -> None:
+        t["encrypted"][0] = t["encrypted"][1]
+
+    edit_json(log(record) / "tally.json", change)
+
+
+def t_tally_final_checkpoint(built: Built, record: Path) -> None:
+    edit_json(
+        log(record) / "tally.json", lambda t: t["final_checkpoint"].update(root="00" * 32)
+    )
+
+
+def t_partial_changed(built: Built, record: Path) -> None:
+    def change(t: dict[str, Any]) -> None:
+        t["partials"][0]["shares"][0] = t["partials"][1]["shares"][0]
+
+    edit_json(log(record) / "tally.json", change)
+
+
+def t_guardian_dropped(built: Built, record: Path) -> None:
+    edit_json(log(record) / "tally.json", lambda t: t.update(partials=t["partials"][:1]))
+
+
+def t_tally_counts_edited(built: Built, record: Path) -> None:
+    def change(t: dict[str, Any]) -> None:
+        t["counts"]["AAA-C1"] -= 1
+        t["counts"]["AAA-C2"] += 1
+
+    edit_json(log(record) / "tally.json", change)
+
+
+def t_ceremony_commitment(built: Built, record: Path) -> None:
+    def change(k: dict[str, Any]) -> None:
+        k["guardians"][0]["commitments"][1] = k["guardians"][1]["commitments"][1]
+
+    edit_json(record / "key_ceremony.json", change)
+
+
+def t_manifest_candidate(built: Built, record: Path) -> None:
+    edit_json(
+        record / "manifest.json",
+        lambda m: m["payload"]["units"][0]["candidates"][0].update(name="Someone else"),
+    )
+
+
+def t_manifest_roll_key_resigned(built: Built, record: Path) -> None:
+    doc = read_json(record / "manifest.json")
+    doc["payload"]["units"][0]["roll"][0]["public_key"] = SigningKey.generate().public.hex()
+    write_json(
+        record / "manifest.json",
+        sign_document(doc["payload"], built.commission_key(), Context.MANIFEST),
+    )
+
+
+def t_results_count(built: Built, record: Path) -> None:
+    def change(doc: dict[str, Any]) -> None:
+        unit_result(doc["payload"], "AAA")["rounds"][0]["votes"]["AAA-C1"] += 1
+
+    edit_json(record / "results" / "final.json", change)
+
+
+def t_results_count_resigned(built: Built, record: Path) -> None:
+    def change(p: dict[str, Any]) -> None:
+        unit_result(p, "AAA")["rounds"][0]["votes"]["AAA-C2"] += 1
+
+    edit_final(built, record, change)
+
+
+def t_winner_changed(built: Built, record: Path) -> None:
+    def change(p: dict[str, Any]) -> None:
+        unit = unit_result(p, "AAA")
+        unit["winner"] = unit["rounds"][0]["winner"] = "AAA-C2"
+
+    edit_final(built, record, change)
+
+
+def t_quorum_claimed(built: Built, record: Path) -> None:
+    edit_final(built, record, lambda p: unit_result(p, "CCC")["rounds"][0].update(quorum=True))
+
+
+def t_preliminary_hash(built: Built, record: Path) -> None:
+    edit_final(built, record, lambda p: p.update(preliminary="ab" * 32))
+
+
+def t_results_foreign_key(built: Built, record: Path) -> None:
+    resign_result(built, record / "results" / "final.json", SigningKey.generate())
+
+
+def t_audit_forged(built: Built, record: Path) -> None:
+    lines = [audit_line(built, record, 1), audit_line(built, record, 2, SigningKey.generate())]
+    write_lines(record / "audit.jsonl", lines)
+
+
+def t_audit_replayed(built: Built, record: Path) -> None:
+    nonce = "ab" * 16
+    lines = [audit_line(built, record, 1, nonce=nonce), audit_line(built, record, 2, nonce=nonce)]
+    write_lines(record / "audit.jsonl", lines)
+
+
+def t_stray_results_file(built: Built, record: Path) -> None:
+    shutil.copy(record / "results" / "final.json", record / "results" / "final2.json")
+
+
+@dataclass(frozen=True)
+class Case:
+    tamper: Callable[[Built, Path], None]
+    fails: frozenset[str]  # these checks must fail
+    exact: bool = True  # and every other check must pass
+    passes: frozenset[str] = frozenset()  # for inexact cases: these must still pass
+    says: str = ""  # a word the first failure of the first failing check must contain
+
+
+def case(
+    tamper: Callable[[Built, Path], None],
+    fails: str,
+    exact: bool = True,
+    passes: str = "",
+    says: str = "",
+) -> Any:
+    c = Case(tamper, frozenset(fails.split()), exact, frozenset(passes.split()), says)
+    return pytest.param(c, id=tamper.__name__[2:])
+
+
+CASES = [
+    case(t_ciphertext_bit, "V3 V4 V5"),
+    case(t_proof_bit, "V3 V4", says="proof"),
+    case(t_sum_proof_bit, "V3 V4", says="sum proof"),
+    case(t_signature_bit, "V3 V4", says="signature"),
+    case(t_elector_id, "V3 V4", says="signature"),
+    case(t_elector_of_other_unit, "V3 V4", says="roll of BBB"),
+    case(t_drop_ballot, "V4 V5", exact=False, passes="V1 V2 V3 V6 V7"),
+    case(t_not_on_roll, "V3 V4 V5", exact=False, passes="V1 V2 V6", says="not on the roll"),
+    case(t_second_ballot_signed_and_resealed, "V3 V5", exact=False, passes="V1 V2 V4 V6",
+         says="second ballot"),
+    case(t_reorder, "V4", says="root"),
+    case(t_checkpoint_root, "V4", says="signature"),
+    case(t_checkpoint_other_key, "V4", says="no signature from a known key"),
+    case(t_fork, "V4", says="fork"),
+    case(t_rewritten_checkpoint, "V4"),
+    case(t_duplicate_checkpoint, "V4", says="duplicate"),
+    case(t_first_checkpoint_dropped, "V4", says="size 0"),
+    case(t_final_not_countersigned, "V4", says="commission"),
+    case(t_early_countersign, "V4", says="countersigned"),
+    case(t_truncate_after_final, "V4 V5", exact=False, passes="V1 V2 V3 V6 V7"),
+    case(t_append_after_final, "V4 V5", exact=False, passes="V1 V2 V3 V6 V7",
+         says="final checkpoint has size"),
+    case(t_garbled_line, "V3 V4 V5", exact=False, passes="V1 V2 V6 V7", says="JSON"),
+    case(t_non_canonical_line, "V3 V4", says="canonical"),
+    case(t_swap_units_logs, "V3 V4", exact=False, passes="V1 V2"),
+    case(t_extra_unit_folder, "V4", says="not in the manifest"),
+    case(t_round_2_for_elected_unit, "V8", exact=False, passes="V1 V2",
+         says="there is no runoff"),
+    case(t_runoff_round_removed, "V8 V9", says="no round 2"),
+    case(t_unexpected_top_level, "V1", says="unexpected"),
+    case(t_tally_sum_edited, "V5 V6 V9", says="not the sum"),
+    case(t_tally_final_checkpoint, "V5 V9", says="final_checkpoint"),
+    case(t_partial_changed, "V6 V9", says="proof"),
+    case(t_guardian_dropped, "V6 V9", says="k = 2"),
+    case(t_tally_counts_edited, "V6 V9", says="Lagrange"),
+    case(t_ceremony_commitment, "V2", says="proof"),
+    case(t_manifest_candidate, "V1", exact=False, says="signature"),
+    case(t_manifest_roll_key_resigned, "V3", exact=False, passes="V1 V2"),
+    case(t_results_count, "V9", says="signature"),
+    case(t_results_count_resigned, "V9", says="recomputed"),
+    case(t_winner_changed, "V9", says="recomputed"),
+    case(t_quorum_claimed, "V9", says="recomputed"),
+    case(t_preliminary_hash, "V9", says="hashes to"),
+    case(t_results_foreign_key, "V9", says="unknown key"),
+    case(t_stray_results_file, "V9", says="unexpected"),
+    case(t_audit_forged, "V9", says="not signed by a commission key"),
+    case(t_audit_replayed, "V9", says="nonce"),
+]
+
+
+@pytest.mark.parametrize("c", CASES)
+def test_tampering_is_caught(built: Built, tmp_path: Path, c: Case) -> None:
+    record = tmp_path / "record"
+    shutil.copytree(built.record, record)
+    c.tamper(built, record)
+    report = verify(record)
+    failed = set(report.failed())
+    assert not report.ok
+    assert c.fails <= failed, f"expected {sorted(c.fails)} to fail, failed: {sorted(failed)}"
+    if c.exact:
+        assert failed == c.fails, _explain(report, failed - c.fails)
+    assert not (c.passes & failed), _explain(report, c.passes & failed)
+    for cid in c.fails:
+        for failure in report[cid].failures:
+            assert failure.where and failure.why
+    if c.says:
+        first = report[min(c.fails, key=lambda x: int(x[1:]))].failures
+        text = " ".join(f.why for f in first)
+        assert c.says in text, text
+
+
+def _explain(report: Any, unexpected: set[str] | frozenset[str]) -> str:
+    return "; ".join(
+        f"{cid}: {f.where}: {f.why}" for cid in sorted(unexpected) for f in report[cid].failures
+    )
+
+
+def test_at_least_25_distinct_tamperings() -> None:
+    assert len({c.values[0].tamper for c in CASES}) >= 25
+
+
+def test_tampering_caught_with_a_process_pool(built: Built, tmp_path: Path) -> None:
+    """The same verdicts when the proofs are checked by worker processes."""
+    record = tmp_path / "record"
+    shutil.copytree(built.record, record)
+    t_signature_bit(built, record)
+    t_second_ballot_signed_and_resealed(built, record)
+    report = verify(record, jobs=2)
+    whys = [f.why for f in report["V3"].failures]
+    assert any("signature" in w for w in whys)
+    assert any("second ballot" in w for w in whys)
+
+
+def test_failures_are_capped_but_counted(built: Built, tmp_path: Path) -> None:
+    record = tmp_path / "record"
+    shutil.copytree(built.record, record)
+    path = log(record, "BBB") / "ballots.jsonl"
+    write_lines(path, [line.replace(b'"signature":"', b'"signature":"0', 1) for line in
+                       lines_of(path)] * 2)
+    report = verify(record)
+    v3 = report["V3"]
+    assert len(v3.failures) == 20
+    assert v3.failure_count > 36
+
+
+def test_checkpoint_helpers_roundtrip(built: Built) -> None:
+    """The tamper tools themselves: re-sealing an untouched log leaves a valid record."""
+    assert isinstance(checkpoint_of(notes_of(log(built.record) / "checkpoints.txt")[0]), Checkpoint)

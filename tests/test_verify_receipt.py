@@ -1,0 +1,217 @@
+"""The elector's receipt checker (scripts/verify_receipt.py), against a record and a live server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crypto.canonical import canonical_json
+from crypto.note import sign_note
+from crypto.signing import SigningKey
+from tests.verify_helpers import (
+    ORIGIN,
+    Built,
+    build_record,
+    lines_of,
+    read_json,
+    reseal_log,
+    run_script,
+    write_json,
+    write_lines,
+)
+from tests.verify_helpers import receipt_checker as verify_receipt
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    return build_record(tmp_path_factory.mktemp("receipts"))
+
+
+def all_receipts(built: Built) -> list[dict[str, Any]]:
+    return [r for receipts in built.sim.receipts.values() for r in receipts]
+
+
+def receipt_of(built: Built, elector: str, round_no: int = 1) -> dict[str, Any]:
+    return next(r for r in built.sim.receipts[elector] if r["round"] == round_no)
+
+
+def check(receipt: object, where: str | Path, url: bool = False) -> verify_receipt.Verdict:
+    verdict = verify_receipt.Verdict("test")
+    source: verify_receipt.Source = (
+        verify_receipt.ServiceSource(str(where))
+        if url
+        else verify_receipt.RecordSource(Path(where))
+    )
+    verify_receipt.check_receipt(receipt, source, verdict)
+    return verdict
+
+
+def failed(verdict: verify_receipt.Verdict) -> list[str]:
+    return [i.id for i in verdict.items.values() if i.ok is False]
+
+
+def test_every_receipt_verifies_against_the_record(built: Built) -> None:
+    receipts = all_receipts(built)
+    assert len(receipts) == 55
+    assert any(r["proof"] is not None for r in receipts)  # some came with a tlog-proof
+    assert any(r["round"] == 2 for r in receipts)
+    for receipt in receipts:
+        verdict = check(receipt, built.record)
+        assert verdict.ok, (receipt["elector"], verdict.to_json())
+
+
+def test_receipt_with_and_without_tlog_proof(built: Built) -> None:
+    with_proof = next(r for r in all_receipts(built) if r["proof"] is not None)
+    verdict = check(with_proof, built.record)
+    assert verdict.ok and "receipt's tlog-proof" in verdict.items["R5"].detail
+    without = dict(with_proof, proof=None)
+    verdict = check(without, built.record)
+    assert verdict.ok and "from the record" in verdict.items["R5"].detail
+
+
+def test_cli_verdict_and_json(built: Built, tmp_path: Path) -> None:
+    path = tmp_path / "receipt.json"
+    write_json(path, receipt_of(built, "BBB-E0003", 2))
+    result = run_script("verify_receipt.py", str(path), "--record", str(built.record))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "VERDICT: PASS" in result.stdout and result.stderr == ""
+    result = run_script("verify_receipt.py", str(path), "--record", str(built.record), "--json")
+    doc = json.loads(result.stdout)
+    assert doc["ok"] is True and [c["id"] for c in doc["checks"]] == [
+        f"R{i}" for i in range(1, 8)
+    ]
+
+
+def test_flipped_leaf_hash_fails(built: Built) -> None:
+    receipt = dict(receipt_of(built, "AAA-E0002"))
+    leaf = receipt["leaf_hash"]
+    receipt["leaf_hash"] = leaf[:-1] + ("0" if leaf[-1] != "0" else "1")
+    assert failed(check(receipt, built.record)) == ["R3"]
+
+
+def test_forged_promise_fails(built: Built) -> None:
+    receipt = dict(receipt_of(built, "AAA-E0002"))
+    text = receipt["promise"].split("\n\n")[0] + "\n"
+    receipt["promise"] = sign_note(text, [(f"{ORIGIN}/AAA", SigningKey.generate())])
+    verdict = check(receipt, built.record)
+    assert failed(verdict) == ["R3"]
+    assert "not signed by the unit's log key" in verdict.items["R3"].detail
+
+
+def test_promise_for_another_index_fails(built: Built) -> None:
+    receipt = dict(receipt_of(built, "AAA-E0002"), index=5)
+    assert failed(check(receipt, built.record)) == ["R3"]
+
+
+def test_receipt_for_another_election_fails(built: Built) -> None:
+    receipt = dict(receipt_of(built, "AAA-E0002"), election="00" * 32)
+    assert failed(check(receipt, built.record)) == ["R2"]
+
+
+def test_malformed_receipt_fails(built: Built, tmp_path: Path) -> None:
+    assert failed(check({"format": "nope"}, built.record)) == ["R1"]
+    path = tmp_path / "receipt.json"
+    path.write_text("{not json", encoding="utf-8")
+    result = run_script("verify_receipt.py", str(path), "--record", str(built.record))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "VERDICT: FAIL (R1)" in result.stdout
+
+
+def _copy(built: Built, tmp_path: Path) -> Path:
+    record = tmp_path / "record"
+    shutil.copytree(built.record, record)
+    return record
+
+
+def test_ballot_changed_in_the_record_fails(built: Built, tmp_path: Path) -> None:
+    record = _copy(built, tmp_path)
+    receipt = receipt_of(built, "AAA-E0003")
+    path = record / "units" / "AAA" / "1" / "ballots.jsonl"
+    lines = lines_of(path)
+    ballot = json.loads(lines[receipt["index"]])
+    ballot["signature"] = "00" * 64
+    lines[receipt["index"]] = canonical_json(ballot)
+    write_lines(path, lines)
+    assert failed(check(receipt, record)) == ["R4"]
+
+
+def test_log_rewritten_and_resealed_fails_consistency(built: Built, tmp_path: Path) -> None:
+    # The operator changes an earlier ballot and re-signs every checkpoint with the real log
+    # and commission keys. The elector's old signed checkpoint exposes the rewrite.
+    record = _copy(built, tmp_path)
+    receipt = next(r for r in all_receipts(built) if r["proof"] and r["unit"] == "AAA")
+    path = record / "units" / "AAA" / "1" / "ballots.jsonl"
+    lines = lines_of(path)
+    lines[0], lines[1] = lines[1], lines[0]
+    write_lines(path, lines)
+    reseal_log(built, record, "AAA", 1)
+    verdict = check(receipt, record)
+    assert failed(verdict) == ["R6"], verdict.to_json()
+    assert "rewritten" in verdict.items["R6"].detail
+
+
+def test_tally_over_another_checkpoint_fails(built: Built, tmp_path: Path) -> None:
+    record = _copy(built, tmp_path)
+    path = record / "units" / "AAA" / "1" / "tally.json"
+    tally = read_json(path)
+    tally["final_checkpoint"]["size"] -= 1
+    write_json(path, tally)
+    assert failed(check(receipt_of(built, "AAA-E0001"), record)) == ["R7"]
+
+
+def test_missing_record_is_a_failure_not_a_traceback(built: Built, tmp_path: Path) -> None:
+    path = tmp_path / "receipt.json"
+    write_json(path, receipt_of(built, "AAA-E0001"))
+    result = run_script("verify_receipt.py", str(path), "--record", str(tmp_path / "none"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "R2 FAIL" in result.stdout
+
+
+# -- against the live service -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(built: Built) -> Iterator[str]:
+    from waitress import create_server
+
+    from tally_service.app import create_app
+    from tally_service.election import Election
+
+    election = Election(built.data_dir)
+    app = create_app(election)
+    srv: Any = create_server(app, host="127.0.0.1", port=0, threads=2)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{srv.effective_port}"
+    finally:
+        srv.close()
+        thread.join(timeout=5)
+        election.stop()
+
+
+def test_receipts_verify_against_the_live_service(built: Built, server: str) -> None:
+    for receipt in [receipt_of(built, "AAA-E0001"), receipt_of(built, "BBB-E0005", 2)]:
+        verdict = check(dict(receipt, proof=None), server, url=True)
+        assert verdict.ok, verdict.to_json()
+        assert "from the service" in verdict.items["R5"].detail
+
+
+def test_live_service_cli_and_forged_receipt(built: Built, server: str, tmp_path: Path) -> None:
+    path = tmp_path / "receipt.json"
+    write_json(path, receipt_of(built, "CCC-E0002"))
+    result = run_script("verify_receipt.py", str(path), "--url", server, "--quiet")
+    assert result.returncode == 0, result.stdout + result.stderr
+    forged = dict(receipt_of(built, "CCC-E0002"), index=0)
+    assert failed(check(forged, server, url=True)) == ["R3"]
+
+
+def test_unreachable_service_is_a_failure(built: Built) -> None:
+    verdict = check(receipt_of(built, "AAA-E0001"), "http://127.0.0.1:9", url=True)
+    assert failed(verdict) == ["R2"]
