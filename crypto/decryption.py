@@ -224,3 +224,13 @@ def decrypt_counts(
     points = combine(partials, ciphertexts, k)
     table = DiscreteLog(max_value)
     return [table.solve(p) for p in points]
+
+
+def decryption_factors(ciphertexts: Sequence[Ciphertext], counts: Sequence[int]) -> list[bytes]:
+    """``M_c = b_c - count_c * G`` for each decrypted ciphertext: the joint decryption factor
+    ``s * a_c``. Public once the counts are, unpredictable before k guardians decrypt; the lot
+    seed binds it (crypto.rules.lot_seed)."""
+    if len(ciphertexts) != len(counts):
+        raise ValueError("one count per ciphertext")
+    pairs = zip(ciphertexts, counts, strict=True)
+    return [(ct.b - base_mul(Scalar.from_int(n))).to_bytes() for ct, n in pairs]

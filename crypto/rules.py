@@ -31,8 +31,9 @@ Ties and the public lot
     Two candidates tied for first in round 1 (and nobody level with them) both go to the runoff;
     no lot is drawn. The lot orders only the tied candidates, ascending by
     ``tagged_hash("kz-tally/v1/lot", seed, candidate_id.encode("utf-8"))``; the seed is derived by
-    ``lot_seed`` from the round's final signed checkpoint, so nobody can know the lot before the
-    last ballot is logged, and anybody can redraw it afterwards. ``Outcome.lot`` records the tied
+    ``lot_seed`` from the round's final signed checkpoint and the joint decryption of its tally,
+    so nobody can know or steer the lot before k guardians decrypt, and anybody can redraw it
+    afterwards. ``Outcome.lot`` records the tied
     candidates in the order the lot put them.
 
     Where candidates have equal votes but the order between them changes nothing (two tied for
@@ -124,13 +125,27 @@ def lot_order(candidates: Sequence[str], seed: bytes) -> list[str]:
 
 
 def lot_seed(
-    final_checkpoint_root: bytes, final_checkpoint_size: int, unit: str, round_no: int
+    final_checkpoint_root: bytes,
+    final_checkpoint_size: int,
+    unit: str,
+    round_no: int,
+    decryption_factors: Sequence[bytes],
 ) -> bytes:
-    """The seed of a unit's lot for a round, bound to the round's final signed checkpoint.
+    """The seed of a unit's lot for a round, bound to the round's final signed checkpoint and
+    to the joint decryption of its tally.
 
     ``tagged_hash("kz-tally/v1/lot-seed", root, size as 8 bytes big-endian,
-    unit.encode("utf-8"), round_no as 8 bytes big-endian)``. The root is the 32-byte RFC 9162
-    SHA-256 root hash of the round's log.
+    unit.encode("utf-8"), round_no as 8 bytes big-endian, factor_1, ..., factor_n)``. The root
+    is the 32-byte RFC 9162 root hash of the round's log; the factors are the 32-byte encodings
+    of ``M_c = b_c - count_c * G`` for each candidate's encrypted sum (a_c, b_c), in ballot
+    order (``crypto.decryption.decryption_factors``).
+
+    Why the factors: the final root alone can be ground. Whoever orders the entries or picks
+    the moment of close could try many roots until the lot favours a candidate (no knowledge of
+    the counts is needed: the lot orders every candidate). ``M_c = s * a_c`` is unpredictable
+    to everyone until k guardians decrypt (it is a Diffie-Hellman value of the joint key), is
+    the same for any k of them, and is public afterwards, so anyone recomputes the seed and
+    nobody could steer it.
     """
     if not isinstance(final_checkpoint_root, bytes) or len(final_checkpoint_root) != 32:
         raise ValueError("the checkpoint root must be 32 bytes")
@@ -140,12 +155,16 @@ def lot_seed(
         raise ValueError("the unit must be a non-empty string")
     if round_no not in (1, 2) or isinstance(round_no, bool):
         raise ValueError("round_no must be 1 or 2")
+    factors = list(decryption_factors)
+    if not factors or any(not isinstance(f, bytes) or len(f) != 32 for f in factors):
+        raise ValueError("the decryption factors are one 32-byte encoding per candidate")
     return tagged_hash(
         LOT_SEED_TAG,
         final_checkpoint_root,
         final_checkpoint_size.to_bytes(8, "big"),
         unit.encode("utf-8"),
         round_no.to_bytes(8, "big"),
+        *factors,
     )
 
 

@@ -15,7 +15,13 @@ from typing import Any
 from crypto.ballot import ballot_ciphertexts
 from crypto.canonical import hash_json, hex_decode
 from crypto.checkpoint import open_checkpoint
-from crypto.decryption import check_partial, decrypt_counts, decryption_context, partial_decrypt
+from crypto.decryption import (
+    check_partial,
+    decrypt_counts,
+    decryption_context,
+    decryption_factors,
+    partial_decrypt,
+)
 from crypto.elgamal import Ciphertext
 from crypto.group import Point, Scalar
 from crypto.rules import Outcome, RoundCounts, decide, lot_seed
@@ -166,7 +172,11 @@ def outcome(election: Election, doc: dict[str, Any]) -> Outcome:
         blank=doc["blank"],
     )
     cp = doc["final_checkpoint"]
-    seed = lot_seed(bytes.fromhex(cp["root"]), cp["size"], unit, round_no)
+    factors = decryption_factors(
+        [Ciphertext.from_json(c) for c in doc["encrypted"]],
+        [doc["counts"][c] for c in doc["candidates"]],
+    )
+    seed = lot_seed(bytes.fromhex(cp["root"]), cp["size"], unit, round_no, factors)
     return decide(counts, round_no, seed)
 
 

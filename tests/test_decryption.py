@@ -261,3 +261,19 @@ def test_secret_shares_do_not_leak_into_partials(election: dict[str, Any]) -> No
     for j, s in election["shares"].items():
         text = json.dumps(election["partials"][j])
         assert s.hex() not in text and s.hex() not in repr(election["partials"][j])
+
+
+def test_decryption_factors_are_the_joint_decryption() -> None:
+    """M_c = b_c - count_c*G equals s*a_c: what the lot seed binds."""
+    from crypto.decryption import decryption_factors
+    from crypto.elgamal import encrypt
+    from crypto.group import Scalar, base_mul
+
+    secret = Scalar.random()
+    key = base_mul(secret)
+    cts = [encrypt(v, key, Scalar.random()) for v in (0, 1, 1)]
+    total = cts[1] + cts[2]
+    factors = decryption_factors([cts[0], total], [0, 2])
+    assert factors == [(cts[0].a * secret).to_bytes(), (total.a * secret).to_bytes()]
+    with pytest.raises(ValueError):
+        decryption_factors([total], [1, 2])

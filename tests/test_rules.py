@@ -405,7 +405,7 @@ def test_seed_must_be_bytes() -> None:
 
 # Known-answer vectors, pinned so that a verifier written in another language can check itself.
 LOT_HASH_EMPTY_SEED_A = "21e942315359437aa6a08fe563ad5358c011efa44b80155a7e4aea8daee155eb"
-LOT_SEED_ALA_1234 = "0a9264894520098f33fe90be1fc926e591e442fad42f99592fcf09d9ce0aad58"
+LOT_SEED_ALA_1234 = "d22cfca22023bd8c71cce00b59d691f40e4d8a8ee4af2af426e0ee03ea61fc24"
 KAT_CANDIDATES = ["kz-01-ivanov", "kz-01-akhmetova", "kz-01-serikbayev"]
 
 
@@ -413,9 +413,9 @@ def test_lot_order_known_answer() -> None:
     assert lot_hash(b"", "a").hex() == LOT_HASH_EMPTY_SEED_A
     seed = bytes.fromhex(LOT_SEED_ALA_1234)
     assert lot_order(KAT_CANDIDATES, seed) == [
-        "kz-01-ivanov",
         "kz-01-serikbayev",
         "kz-01-akhmetova",
+        "kz-01-ivanov",
     ]
     assert lot_order(KAT_CANDIDATES, SEED) == [
         "kz-01-akhmetova",
@@ -443,6 +443,9 @@ def test_lot_order_edge_inputs() -> None:
         lot_order([1], SEED)  # type: ignore[list-item]
 
 
+FACTORS = [bytes([1]) * 32, bytes([2]) * 32]
+
+
 def test_lot_seed_known_answer() -> None:
     root = bytes(range(32))
     expected = independent_tagged_hash(
@@ -451,22 +454,25 @@ def test_lot_seed_known_answer() -> None:
         (1234).to_bytes(8, "big"),
         b"ALA",
         (1).to_bytes(8, "big"),
+        *FACTORS,
     )
-    assert lot_seed(root, 1234, "ALA", 1) == expected
+    assert lot_seed(root, 1234, "ALA", 1, FACTORS) == expected
     assert expected.hex() == LOT_SEED_ALA_1234
     assert len(expected) == 32
 
 
 def test_lot_seed_changes_with_every_input() -> None:
     root = bytes(32)
-    base = lot_seed(root, 10, "ALA", 1)
+    base = lot_seed(root, 10, "ALA", 1, FACTORS)
     variants = [
-        lot_seed(b"\x01" + bytes(31), 10, "ALA", 1),
-        lot_seed(root, 11, "ALA", 1),
-        lot_seed(root, 10, "AST", 1),
-        lot_seed(root, 10, "ALA", 2),
+        lot_seed(b"\x01" + bytes(31), 10, "ALA", 1, FACTORS),
+        lot_seed(root, 11, "ALA", 1, FACTORS),
+        lot_seed(root, 10, "AST", 1, FACTORS),
+        lot_seed(root, 10, "ALA", 2, FACTORS),
+        lot_seed(root, 10, "ALA", 1, FACTORS[::-1]),
+        lot_seed(root, 10, "ALA", 1, [FACTORS[0], bytes(32)]),
     ]
-    assert len({base, *variants}) == 5
+    assert len({base, *variants}) == 7
 
 
 @pytest.mark.parametrize(
@@ -484,7 +490,13 @@ def test_lot_seed_changes_with_every_input() -> None:
 )
 def test_lot_seed_refuses_bad_input(root: Any, size: int, unit: str, round_no: int) -> None:
     with pytest.raises(ValueError):
-        lot_seed(root, size, unit, round_no)
+        lot_seed(root, size, unit, round_no, FACTORS)
+
+
+@pytest.mark.parametrize("factors", [[], [bytes(31)], ["00" * 32], [bytes(32), bytes(33)]])
+def test_lot_seed_refuses_bad_factors(factors: Any) -> None:
+    with pytest.raises(ValueError):
+        lot_seed(bytes(32), 1, "u", 1, factors)
 
 
 # --- JSON ------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ UNITS = [
     UnitSpec("WIN", "Clear winner", candidates=3, electors=20),
     UnitSpec("RUN", "Runoff", candidates=3, electors=20),
     UnitSpec("NOQ", "No quorum", candidates=2, electors=10, kind="city"),
+    UnitSpec("TIE", "Three-way tie", candidates=3, electors=12),
 ]
 
 
@@ -36,6 +37,8 @@ PATTERNS = {
     ("RUN", 1): [0] * 8 + [1] * 7 + [2] * 5,
     ("RUN", 2): [1],  # the runner-up wins the runoff
     ("NOQ", 1): [0, None],
+    ("TIE", 1): [0, 1, 2],  # 4 / 4 / 4: the lot picks the runoff pair
+    ("TIE", 2): [0, 1],  # 6 / 6: the lot picks the winner
 }
 _seen: Counter[tuple[str, int]] = Counter()
 
@@ -53,7 +56,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> SimulatedElection:
     return run_election(
         base / "data",
         UNITS,
-        turnout={"WIN": 0.9, "RUN": 1.0, "NOQ": 0.5},
+        turnout={"WIN": 0.9, "RUN": 1.0, "NOQ": 0.5, "TIE": 1.0},
         chooser=chooser,
         guardians=3,
         threshold=2,
@@ -193,3 +196,28 @@ def test_partial_checks_before_decryption(tmp_path: Path) -> None:
         assert final["payload"]["changes"] is None
     finally:
         e.stop()
+
+
+def test_ties_are_drawn_by_the_public_lot(sim: SimulatedElection) -> None:
+    record = sim.data_dir.parent / "record"
+    final = load(record / "results" / "final.json")["payload"]
+    tie = next(u for u in final["units"] if u["unit"] == "TIE")
+    first, second = tie["rounds"]
+    assert first["votes"] == {"TIE-C1": 4, "TIE-C2": 4, "TIE-C3": 4}
+    assert first["status"] == "runoff" and sorted(first["lot"]) == ["TIE-C1", "TIE-C2", "TIE-C3"]
+    assert first["runoff"] == first["lot"][:2]
+    assert second["votes"] == {c: 6 for c in first["runoff"]}
+    assert second["status"] == "elected" and second["winner"] == second["lot"][0]
+
+
+def test_the_observer_verifier_passes_this_record(sim: SimulatedElection) -> None:
+    import subprocess
+    import sys
+
+    top = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, str(top / "scripts" / "verify.py"), str(sim.data_dir.parent / "record"),
+         "--json", "--quiet"], capture_output=True, text=True, timeout=300, check=False,
+    )
+    report = json.loads(result.stdout)
+    assert result.returncode == 0 and report["ok"], [c for c in report["checks"] if not c["ok"]]

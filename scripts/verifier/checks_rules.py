@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from crypto.canonical import EncodingError
+from crypto.decryption import decryption_factors
+from crypto.elgamal import Ciphertext
 from crypto.rules import ELECTED, RUNOFF, VOID, RoundCounts, decide, lot_seed, percent
 
 from .checks_logs import log_dir
 from .model import LogFacts, ManifestInfo, RoundFacts
 from .report import Check
+
+
+def _tally_sums(tally: dict[str, Any] | None) -> list[Ciphertext] | None:
+    try:
+        return [Ciphertext.from_json(c) for c in (tally or {})["encrypted"]]
+    except (KeyError, TypeError, EncodingError):
+        return None
 
 
 def decide_round(manifest: ManifestInfo, facts: LogFacts, rf: RoundFacts, v8: Check) -> None:
@@ -29,8 +39,16 @@ def decide_round(manifest: ManifestInfo, facts: LogFacts, rf: RoundFacts, v8: Ch
     candidates = facts.candidates or list(rf.counts)
     votes = {c: rf.counts.get(c, 0) for c in candidates}
     blank = took_part - sum(votes.values())
+    # the lot seed binds the decryption of the tally's encrypted sums (V5 checks those equal
+    # the sums recomputed from the ballots); the recomputed ones stand in if the tally's are
+    # unreadable
+    sums = _tally_sums(rf.tally) or facts.sums
+    if sums is None or len(sums) != len(candidates):
+        v8.fail(where, "no encrypted sums to seed the lot with (see V5)")
+        return
     try:
-        seed = lot_seed(final.root, final.size, facts.unit, facts.round)
+        factors = decryption_factors(sums, [votes[c] for c in candidates])
+        seed = lot_seed(final.root, final.size, facts.unit, facts.round, factors)
         outcome = decide(RoundCounts(unit.registered, took_part, votes, blank), facts.round, seed)
     except ValueError as exc:
         v8.fail(where, f"the rules cannot be applied: {exc}")

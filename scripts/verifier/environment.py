@@ -17,11 +17,13 @@ TOP = Path(__file__).resolve().parent.parent.parent
 
 
 def ensure_dependencies() -> None:
-    try:
-        import marshmallow  # noqa: F401
-        import pysodium  # noqa: F401
-        import rfc8785  # noqa: F401
-    except (ImportError, OSError, ValueError) as exc:  # pysodium raises ValueError w/o libsodium
+    try:  # these pull in libsodium (pysodium), rfc8785 and marshmallow
+        import crypto.canonical
+        import crypto.group
+        import schemas.manifest
+
+        del crypto, schemas  # imported only to see that they import
+    except (ImportError, OSError, ValueError) as exc:
         venv_python = TOP / ".venv" / "bin" / "python"
         in_venv = Path(sys.prefix).resolve() == (TOP / ".venv").resolve()
         if venv_python.exists() and not in_venv:
