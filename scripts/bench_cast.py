@@ -4,9 +4,12 @@
 Builds an election of one unit of N electors (guardians 1 of 1), opens round 1 offline and
 pre-generates all N signed ballots in a process pool (not timed). Then, for each --threads
 value, starts a real ``tally-service serve`` on 127.0.0.1 (a fresh copy of the data directory
-each time) and lets C client threads, each with its own requests.Session, post the ballots as
-fast as the server answers. Every answer must be 201 with a receipt for the right elector and
-leaf hash, and the receipts' indexes must be exactly 0..N-1 (checked after the timed part).
+each time) and lets C client threads, each with its own requests.Session, post the ballots:
+by default each client as fast as the server answers it (closed loop: then the mean latency is
+about C divided by the throughput, by Little's law); with --rate R at a fixed R ballots per
+second (open loop), each latency counted from the ballot's due time. Every answer must be 201
+with a receipt for the right elector and leaf hash, and the receipts' indexes must be exactly
+0..N-1 (checked after the timed part).
 
 Prints one figure per line as ``name value unit`` (names get a ``_tN`` suffix when several
 --threads values are measured in one run):
@@ -18,10 +21,12 @@ Prints one figure per line as ``name value unit`` (names get a ``_tN`` suffix wh
   else on the machine took meanwhile (from /proc/stat: a busy machine skews the figures);
 - the final log size (from the server's turnout) and the database's size on disk.
 
-The design's target (DESIGN.md section 7): at least 300 accepted ballots/s with p99 under 50 ms.
+The design's target (DESIGN.md section 7): at least 300 accepted ballots/s with p99 under 50 ms
+(the closed-loop run gives the throughput; --rate 300 gives the latency at that load).
 
 Run from the top of the checkout:
     .venv/bin/python scripts/bench_cast.py [--electors N] [--clients C] [--threads 4,8,16]
+        [--rate R]
 """
 
 from __future__ import annotations
@@ -174,10 +179,22 @@ class RunResult:
 
 
 def run_clients(
-    url: str, ballots: list[tuple[str, bytes, str]], clients: int, bar: tqdm[Any] | None
+    url: str,
+    ballots: list[tuple[str, bytes, str]],
+    clients: int,
+    bar: tqdm[Any] | None,
+    rate: float | None = None,
 ) -> tuple[float, list[ClientResult]]:
-    """Post every ballot from ``clients`` threads; return (wall seconds, per-client results)."""
-    pending = collections.deque((elector, body) for elector, body, _ in ballots)
+    """Post every ballot from ``clients`` threads; return (wall seconds, per-client results).
+
+    Closed loop (``rate`` None): each client sends its next ballot as soon as it has an answer.
+    Open loop: ballot i is due at i/rate seconds after the start; a client takes the next ballot,
+    waits for its time and sends it, and its latency counts from the time it was due (so a
+    client pool that falls behind shows up in the latency instead of hiding it).
+    """
+    pending = collections.deque(
+        (i, elector, body) for i, (elector, body, _) in enumerate(ballots)
+    )
     results = [ClientResult() for _ in range(clients)]
     started: list[float] = []
     barrier = threading.Barrier(clients, action=lambda: started.append(time.perf_counter()))
@@ -189,12 +206,19 @@ def run_clients(
         session.get(f"{url}/api/v1/turnout", timeout=30).raise_for_status()  # connect first
         barrier.wait()
         clock = time.perf_counter
+        start = started[0]
         while True:
             try:
-                elector, body = pending.popleft()
+                i, elector, body = pending.popleft()
             except IndexError:
                 break
-            t0 = clock()
+            if rate is None:
+                t0 = clock()
+            else:
+                t0 = start + i / rate
+                delay = t0 - clock()
+                if delay > 0:
+                    time.sleep(delay)
             try:
                 r = session.post(endpoint, data=body, headers=headers, timeout=60)
             except requests.RequestException as exc:
@@ -257,6 +281,7 @@ def one_run(
     clients: int,
     checkpoint_every: int | None,
     show: bool,
+    rate: float | None = None,
 ) -> RunResult:
     run_dir = work / f"run-t{threads or 'default'}"
     shutil.copytree(prepared.data.parent, run_dir)
@@ -278,7 +303,7 @@ def one_run(
         ) as bar:
             cpu0, own0, all0 = process_cpu_seconds(pid), own_cpu_seconds(), machine_busy_seconds()
             wall, results = run_clients(
-                server.url, prepared.ballots, clients, bar if show else None
+                server.url, prepared.ballots, clients, bar if show else None, rate
             )
             cpu1, own1, all1 = process_cpu_seconds(pid), own_cpu_seconds(), machine_busy_seconds()
         turnout = requests.get(f"{server.url}/api/v1/turnout", timeout=30).json()
@@ -327,6 +352,11 @@ def main(argv: list[str] | None = None) -> int:
         help="server worker threads, comma-separated to measure several in one run "
         "(default: the server's own default)",
     )
+    parser.add_argument(
+        "--rate", type=float, default=None,
+        help="open loop: send ballots at this many per second, latency counted from each "
+        "ballot's due time (default: closed loop, each client as fast as it gets answers)",
+    )
     parser.add_argument("--candidates", type=int, default=3, help="candidates in the unit")
     parser.add_argument(
         "--checkpoint-every", type=int, default=None,
@@ -344,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.electors < 1 or args.clients < 1 or args.candidates < 1 or args.workers < 1:
         parser.error("--electors, --clients, --candidates and --workers must be positive")
+    if args.rate is not None and args.rate <= 0:
+        parser.error("--rate must be positive")
     try:
         thread_values: list[int | None] = [
             int(t) for t in args.threads.split(",") if t.strip()
@@ -374,10 +406,14 @@ def main(argv: list[str] | None = None) -> int:
         figure("load_average_1min", os.getloadavg()[0], "tasks", 2)
         figure("electors", args.electors, "ballots", 0)
         figure("clients", args.clients, "threads", 0)
+        if args.rate is not None:
+            figure("offered_rate", args.rate, "ballots/s")
         figure("prepare_time", time.perf_counter() - t0, "s")
         for threads in thread_values:
             suffix = f"_t{threads}" if len(thread_values) > 1 else ""
-            r = one_run(prepared, work, threads, args.clients, args.checkpoint_every, show)
+            r = one_run(
+                prepared, work, threads, args.clients, args.checkpoint_every, show, args.rate
+            )
             n = len(r.latencies)
             if threads is not None:
                 figure("server_threads", threads, "threads", 0, suffix)

@@ -123,6 +123,8 @@ def cmd_seal(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
     from tally_service.config import Config
     from tally_service.election import Election
     from tally_service.logsetup import configure_logging
@@ -136,7 +138,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_body_bytes=args.max_body_bytes,
         request_window_seconds=args.request_window,
     )
-    serve(Election(args.data, config), args.host, args.port, args.threads)
+    workers = args.check_workers if args.check_workers is not None else (os.cpu_count() or 1)
+    serve(Election(args.data, config), args.host, args.port, args.threads, workers)
     return 0
 
 
@@ -369,6 +372,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port (0: any free port)")
     p.add_argument("--threads", type=int, default=8)
+    p.add_argument(
+        "--check-workers",
+        type=int,
+        default=None,
+        help="processes that check ballots' schema, signature and proofs "
+        "(default: one per core; 0: in the request threads)",
+    )
     p.add_argument("--checkpoint-every", type=int, default=64, help="ballots per checkpoint")
     p.add_argument("--checkpoint-seconds", type=float, default=5.0, help="checkpoint period")
     p.add_argument("--max-body-bytes", type=int, default=64 * 1024)

@@ -13,22 +13,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from marshmallow import ValidationError
-
-from crypto.ballot import check_ballot, verify_ballot_signature
-from crypto.canonical import b64_encode, canonical_json
+from crypto.canonical import b64_encode
 from crypto.checkpoint import TlogProof, format_tlog_proof
 from crypto.merkle import leaf_hash
 from crypto.note import add_signatures, sign_note
 from crypto.rules import percent
 from crypto.signing import SigningKey
-from schemas.ballot import SignedBallotSchema
 from schemas.log import RECEIPT_FORMAT
 from tally_service import clock, problems
+from tally_service.checking import Checked, CheckPool, check_stateless
 from tally_service.config import Config
 from tally_service.keys import commission_key_path, log_key_path, read_private_key
 from tally_service.logs import LogMismatch, UnitLog
-from tally_service.manifest import Manifest, log_key_name
+from tally_service.manifest import Elector, Manifest, log_key_name
+from tally_service.problems import Problem
 from tally_service.store import DuplicateElector, Store, StoreError
 
 PROMISE_HEADER = "kz-tally/v1/promise"
@@ -63,6 +61,7 @@ class Election:
             self._restore_log(row.unit, row.round, json.loads(row.candidates), row.state == "open")
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
+        self.check_pool: CheckPool | None = None
 
     # keys
     def _load_commission_key(self) -> SigningKey:
@@ -194,52 +193,101 @@ class Election:
         self._checkpointer = threading.Thread(target=loop, name="checkpointer", daemon=True)
         self._checkpointer.start()
 
+    def start_check_pool(self, workers: int) -> None:
+        """Check ballots in ``workers`` processes (the server uses one per core)."""
+        if workers > 0 and self.check_pool is None:
+            self.check_pool = CheckPool(workers)
+
     def stop(self) -> None:
         self._stop.set()
+        if self.check_pool is not None:
+            self.check_pool.close()
         if self._checkpointer is not None:
             self._checkpointer.join(timeout=5)
         self.store.close()
 
     # casting
     def cast(self, ballot: object) -> tuple[dict[str, Any], bool]:
-        """Check and append a signed ballot; return (receipt, newly accepted)."""
+        """Check and append a signed ballot; return (receipt, newly accepted).
+
+        Checks, and the order their failures are reported in: schema; election; unit; round
+        open; elector on the unit's roll; signature; no earlier ballot from the elector (the
+        very same ballot again gets its original receipt); proofs. The stateless ones run in
+        the check pool when there is one (tally_service/checking.py).
+        """
         if not isinstance(ballot, dict):
             raise problems.bad_request("schema", "a ballot is a JSON object")
-        try:
-            SignedBallotSchema().load(ballot)
-        except ValidationError as exc:
-            raise problems.bad_request("schema", f"malformed ballot: {exc.messages}") from exc
-        if ballot["election"] != self.manifest.hash.hex():
-            raise problems.unprocessable("wrong-election", "the ballot is for another election")
-        unit, round_no, elector_id = ballot["unit"], ballot["round"], ballot["elector"]
-        if unit not in self.manifest.units:
-            raise problems.unprocessable("unknown-unit", f"no unit {unit!r} in this election")
-        log = self.logs.get((unit, round_no))
-        if log is None:
-            raise problems.conflict("round-not-open", f"round {round_no} of {unit} is not open")
-        if not log.open:
-            raise problems.conflict("round-closed", f"round {round_no} of {unit} is closed")
-        elector = self.manifest.electors.get(elector_id)
-        if elector is None or elector.unit != unit:
-            raise problems.forbidden("not-on-roll", f"{elector_id!r} is not on the roll of {unit}")
-        if not verify_ballot_signature(ballot, elector.key):
+        state, log, elector = self._state_checks(ballot)
+        checked = self._check(
+            ballot,
+            elector.key.raw if elector is not None else None,
+            log.candidates if state is None and log is not None else None,
+        )
+        if checked.schema is not None:
+            raise problems.bad_request("schema", checked.schema)
+        if state is not None:
+            raise state
+        assert log is not None and elector is not None
+        if not checked.signature:
             raise problems.forbidden("signature", "the elector's signature does not verify")
-        entry = canonical_json(ballot)
-        earlier = self._earlier_receipt(log, elector_id, entry)
+        earlier = self._earlier_receipt(log, elector.elector, checked.entry)
         if earlier is not None:
             return earlier, False
-        reason = check_ballot(
-            self.manifest.hash,
-            unit,
-            round_no,
-            elector_id,
-            log.candidates,
-            ballot,
-            self.manifest.election_key,
-        )
-        if reason is not None:
-            raise problems.unprocessable("proof", f"the ballot is not well formed: {reason}")
-        return self._append(log, elector_id, entry)
+        if checked.proof is not None:
+            raise problems.unprocessable("proof", f"the ballot is not well formed: {checked.proof}")
+        return self._append(log, elector.elector, checked.entry)
+
+    def _state_checks(
+        self, ballot: dict[str, Any]
+    ) -> tuple[Problem | None, UnitLog | None, Elector | None]:
+        """The checks that need the service's state, on the raw fields (the schema has not run
+        yet: a field of the wrong type fails here quietly and then fails the schema)."""
+        unit, round_no, elector_id = ballot.get("unit"), ballot.get("round"), ballot.get("elector")
+        if not (isinstance(unit, str) and isinstance(elector_id, str)) or type(round_no) is not int:
+            return problems.bad_request("schema", "malformed ballot"), None, None
+        elector = self.manifest.electors.get(elector_id)
+        if elector is not None and elector.unit != unit:
+            elector = None
+        if ballot.get("election") != self.manifest.hash.hex():
+            return (
+                problems.unprocessable("wrong-election", "the ballot is for another election"),
+                None,
+                elector,
+            )
+        if unit not in self.manifest.units:
+            return (
+                problems.unprocessable("unknown-unit", f"no unit {unit!r} in this election"),
+                None,
+                elector,
+            )
+        log = self.logs.get((unit, round_no))
+        if log is None:
+            return (
+                problems.conflict("round-not-open", f"round {round_no} of {unit} is not open"),
+                None,
+                elector,
+            )
+        if not log.open:
+            return (
+                problems.conflict("round-closed", f"round {round_no} of {unit} is closed"),
+                log,
+                elector,
+            )
+        if elector is None:
+            return (
+                problems.forbidden("not-on-roll", f"{elector_id!r} is not on the roll of {unit}"),
+                log,
+                None,
+            )
+        return None, log, elector
+
+    def _check(
+        self, ballot: dict[str, Any], key: bytes | None, candidates: list[str] | None
+    ) -> Checked:
+        args = (ballot, self.manifest.hash, self.manifest.election_key.to_bytes(), key, candidates)
+        if self.check_pool is not None:
+            return self.check_pool.check(*args)
+        return check_stateless(*args)
 
     def _earlier_receipt(self, log: UnitLog, elector: str, entry: bytes) -> dict[str, Any] | None:
         found = self.store.ballot_of(log.unit, log.round, elector)

@@ -33,9 +33,12 @@ def lock_data_dir(data_dir: Path) -> int:
     return fd
 
 
-def serve(election: Election, host: str, port: int, threads: int = 8) -> None:
+def serve(
+    election: Election, host: str, port: int, threads: int = 8, check_workers: int = 0
+) -> None:
     from waitress import create_server
 
+    election.start_check_pool(check_workers)
     app = create_app(election)
     server = create_server(
         app,
