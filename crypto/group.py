@@ -225,7 +225,10 @@ class Point:
         if not isinstance(raw, bytes | bytearray) or len(raw) != _POINT_BYTES:
             raise EncodingError(f"a ristretto255 point has {_POINT_BYTES} bytes")
         raw = bytes(raw)
-        if not _na.crypto_core_ristretto255_is_valid_point(raw):
+        # RFC 9496 section 4.3.1 refuses every encoding >= p, so bit 255 must be clear.
+        # libsodium before 1.0.19 (Debian 12 ships 1.0.18) does not check that bit, which
+        # would give each element a second, non-canonical encoding: check it here.
+        if raw[31] & 0x80 or not _na.crypto_core_ristretto255_is_valid_point(raw):
             raise EncodingError("invalid ristretto255 point encoding")
         object.__setattr__(self, "_raw", raw)
 

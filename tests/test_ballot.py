@@ -235,6 +235,16 @@ def test_invalid_point_encoding(ballot: dict[str, Any]) -> None:
         b = copy.deepcopy(ballot)
         b["selections"][1]["ciphertext"][field] = INVALID_POINT
         assert check(b) == "selection 2: invalid point encoding"
+    for field in ("a", "b"):
+        # the same element under its non-canonical top-bit alias (accepted by libsodium 1.0.18)
+        b = copy.deepcopy(ballot)
+        raw = bytearray.fromhex(b["selections"][1]["ciphertext"][field])
+        raw[31] |= 0x80
+        b["selections"][1]["ciphertext"][field] = raw.hex()
+        assert check(b) == "selection 2: invalid point encoding"
+    b = copy.deepcopy(ballot)
+    b["selections"][0]["ciphertext"]["a"] = "00" * 31 + "80"
+    assert check(b) == "selection 1: invalid point encoding"
     b = copy.deepcopy(ballot)
     b["selections"][0]["ciphertext"]["a"] = "00" * 32
     assert check(b) == "selection 1: degenerate ciphertext (a is the identity)"

@@ -333,12 +333,33 @@ def test_point_encoding_round_trip(p: Point) -> None:
 def test_random_bytes_are_accepted_only_if_libsodium_says_valid(data: bytes) -> None:
     import pysodium
 
-    valid = pysodium.crypto_core_ristretto255_is_valid_point(data)
+    # bit 255 set is never canonical (RFC 9496 4.3.1), whatever libsodium 1.0.18 says
+    valid = pysodium.crypto_core_ristretto255_is_valid_point(data) and not data[31] & 0x80
     if valid:
         assert Point.from_bytes(data).to_bytes() == data
     else:
         with pytest.raises(EncodingError):
             Point.from_bytes(data)
+
+
+@FAST
+@given(points)
+def test_top_bit_alias_of_every_point_is_rejected(p: Point) -> None:
+    # libsodium 1.0.18 (Debian 12) ignores bit 255 and would decode this alias to p itself:
+    # a second encoding of one element, which other implementations refuse.
+    alias = bytearray(p.to_bytes())
+    alias[31] |= 0x80
+    with pytest.raises(EncodingError):
+        Point.from_bytes(bytes(alias))
+    with pytest.raises(EncodingError):
+        Point.from_hex(bytes(alias).hex())
+
+
+def test_identity_alias_is_rejected() -> None:
+    with pytest.raises(EncodingError):
+        Point.from_hex("00" * 31 + "80")
+    with pytest.raises(EncodingError):
+        point_from_public_hex("00" * 31 + "80")
 
 
 def test_most_random_strings_are_not_points() -> None:
