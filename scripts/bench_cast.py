@@ -16,9 +16,10 @@ Prints one figure per line as ``name value unit`` (names get a ``_tN`` suffix wh
 
 - accepted ballots per second (wall time from the first send to the last receipt);
 - request latency p50, p90, p99, max and mean;
-- the server process's CPU time (from /proc/<pid>/stat), per ballot and as cores used, the
-  client (this process's) CPU time, since both share the machine, and the CPU time anything
-  else on the machine took meanwhile (from /proc/stat: a busy machine skews the figures);
+- the server process's CPU time (from /proc/<pid>/stat), per ballot and as cores used, that of
+  its ballot-check worker processes, the client (this process's) CPU time, since all share the
+  machine, and the CPU time anything else on the machine took meanwhile (from /proc/stat: a
+  busy machine skews the figures);
 - the final log size (from the server's turnout) and the database's size on disk.
 
 The design's target (DESIGN.md section 7): at least 300 accepted ballots/s with p99 under 50 ms
@@ -143,6 +144,32 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (its ballot-check workers), from /proc/<pid>/task/*/children."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*/children"):
+            try:
+                kids = [int(x) for x in task.read_text().split()]
+            except OSError:  # the task ended meanwhile
+                continue
+            found += kids
+            todo += kids
+    return found
+
+
+def tree_cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            total += process_cpu_seconds(pid)
+        except OSError:  # gone: its time is lost to this figure
+            pass
+    return total
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds the whole machine spent busy (all cores), from /proc/stat."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -170,6 +197,7 @@ class RunResult:
     latencies: list[float]
     accepted: int
     server_cpu: float
+    workers_cpu: float
     client_cpu: float
     machine_cpu: float
     log_size: int
@@ -301,11 +329,14 @@ def one_run(
             unit="ballot",
             disable=not show,
         ) as bar:
+            workers = descendants(pid)
             cpu0, own0, all0 = process_cpu_seconds(pid), own_cpu_seconds(), machine_busy_seconds()
+            wcpu0 = tree_cpu_seconds(workers)
             wall, results = run_clients(
                 server.url, prepared.ballots, clients, bar if show else None, rate
             )
             cpu1, own1, all1 = process_cpu_seconds(pid), own_cpu_seconds(), machine_busy_seconds()
+            wcpu1 = tree_cpu_seconds(workers)
         turnout = requests.get(f"{server.url}/api/v1/turnout", timeout=30).json()
         unit = next(u for u in turnout["units"] if u["unit"] == UNIT)
     finally:
@@ -321,6 +352,7 @@ def one_run(
         latencies=latencies,
         accepted=accepted,
         server_cpu=cpu1 - cpu0,
+        workers_cpu=wcpu1 - wcpu0,
         client_cpu=own1 - own0,
         machine_cpu=all1 - all0,
         log_size=int(unit["took_part"]),
@@ -430,9 +462,12 @@ def main(argv: list[str] | None = None) -> int:
                    suffix)
             figure("server_cores_used", r.server_cpu / r.wall if r.wall else 0.0, "cores", 2,
                    suffix)
+            figure("check_workers_cpu", r.workers_cpu, "s", 2, suffix)
+            figure("check_workers_cpu_per_ballot", r.workers_cpu / max(r.accepted, 1) * 1e3, "ms",
+                   2, suffix)
             figure("client_cpu", r.client_cpu, "s", 2, suffix)
             figure("client_cpu_per_ballot", r.client_cpu / max(n, 1) * 1e3, "ms", 2, suffix)
-            other = max(0.0, r.machine_cpu - r.server_cpu - r.client_cpu)
+            other = max(0.0, r.machine_cpu - r.server_cpu - r.workers_cpu - r.client_cpu)
             figure("other_cpu", other, "s", 2, suffix)  # other processes on the machine
             figure("log_size", r.log_size, "entries", 0, suffix)
             figure("checkpoint_size", r.checkpoint_size, "entries", 0, suffix)
