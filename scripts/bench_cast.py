@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import json
 import multiprocessing
 import os
@@ -163,10 +164,8 @@ def descendants(pid: int) -> list[int]:
 def tree_cpu_seconds(pids: list[int]) -> float:
     total = 0.0
     for pid in pids:
-        try:
+        with contextlib.suppress(OSError):  # gone: its time is lost to this figure
             total += process_cpu_seconds(pid)
-        except OSError:  # gone: its time is lost to this figure
-            pass
     return total
 
 
