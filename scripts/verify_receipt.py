@@ -31,7 +31,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +63,7 @@ from schemas.log import ReceiptSchema
 
 MANIFEST_HASH_TAG = "kz-tally/v1/manifest"
 PROMISE_HEADER = "kz-tally/v1/promise"
+RESULTS_FORMAT = "kz-tally/results/v1"
 MAX_RESPONSE = 64 * 1024 * 1024
 TITLES = {
     "R1": "receipt well formed",
@@ -145,6 +146,10 @@ class Source:
         """The root recomputed from the entries themselves, if the source has them all."""
         return None
 
+    def size(self, unit: str, round_no: int) -> int | None:
+        """How many entries the log holds, if the source has them all."""
+        return None
+
     def tally(self, unit: str, round_no: int) -> object:
         raise NotImplementedError
 
@@ -215,6 +220,9 @@ class RecordSource(Source):
     def root(self, unit: str, round_no: int, size: int) -> bytes | None:
         tree = self._log(unit, round_no)
         return tree.root(size) if size <= tree.size else None
+
+    def size(self, unit: str, round_no: int) -> int | None:
+        return self._log(unit, round_no).size
 
     def tally(self, unit: str, round_no: int) -> object:
         return self._json(f"units/{unit}/{round_no}/tally.json")
@@ -339,16 +347,25 @@ class Facts:
 def check_receipt(
     receipt: object, source: Source, verdict: Verdict, pinned: VerifyKey | None = None
 ) -> None:
+    current = "R1"
     try:
         facts = _r1_receipt(receipt, verdict)
-        _r2_manifest(facts, source, verdict, pinned)
-        _r3_promise(facts, verdict)
-        _r4_entry(facts, source, verdict)
-        _r5_inclusion(facts, source, verdict)
-        _r6_consistency(facts, source, verdict)
-        _r7_tally(facts, source, verdict)
+        steps: list[tuple[str, Callable[[], None]]] = [
+            ("R2", lambda: _r2_manifest(facts, source, verdict, pinned)),
+            ("R3", lambda: _r3_promise(facts, verdict)),
+            ("R4", lambda: _r4_entry(facts, source, verdict)),
+            ("R5", lambda: _r5_inclusion(facts, source, verdict)),
+            ("R6", lambda: _r6_consistency(facts, source, verdict)),
+            ("R7", lambda: _r7_tally(facts, source, verdict)),
+        ]
+        for current, step in steps:  # noqa: B007 - `current` names the failing check below
+            step()
     except Stop:
         return
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        # a signed document or a service answer of an unexpected shape: that check fails, with
+        # the reason, never a traceback
+        verdict.failed(current, f"malformed data ({type(exc).__name__}: {exc})")
 
 
 def _r1_receipt(receipt: object, verdict: Verdict) -> Facts:
@@ -400,7 +417,10 @@ def _r2_manifest(facts: Facts, source: Source, verdict: Verdict, pinned: VerifyK
     unit = units.get(r["unit"])
     if unit is None:
         raise verdict.stop("R2", f"the manifest has no unit {r['unit']}")
-    if not any(e.get("elector") == r["elector"] for e in unit.get("roll", [])):
+    roll = unit.get("roll") if isinstance(unit, dict) else None
+    if not isinstance(roll, list):
+        raise verdict.stop("R2", f"the manifest's unit {r['unit']} has no roll list")
+    if not any(isinstance(e, dict) and e.get("elector") == r["elector"] for e in roll):
         raise verdict.stop("R2", f"{r['elector']} is not on the roll of {r['unit']}")
     try:
         facts.log_key = NoteVerifier.parse(unit["log_key"])
@@ -472,6 +492,10 @@ def _r5_inclusion(facts: Facts, source: Source, verdict: Verdict) -> None:
     )
 
 
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _kind(source: Source) -> str:
     return "record" if isinstance(source, RecordSource) else "service"
 
@@ -509,6 +533,11 @@ def _r6_consistency(facts: Facts, source: Source, verdict: Verdict) -> None:
             "R6", f"the checkpoint of size {old.size} is not a prefix of the final one "
             f"(size {final.size}): the log was rewritten"
         )
+    held = source.size(r["unit"], r["round"])
+    if held is not None and held != final.size:
+        raise verdict.stop(
+            "R6", f"the record's log holds {held} entries, the final checkpoint {final.size}"
+        )
     recomputed = source.root(r["unit"], r["round"], final.size)
     if recomputed is not None and recomputed != final.root:
         raise verdict.stop("R6", "the record's entries do not hash to the final checkpoint's root")
@@ -540,11 +569,18 @@ def _r7_tally(facts: Facts, source: Source, verdict: Verdict) -> None:
         payload = open_document(result, facts.commission_keys, Context.RESULT)
     except EnvelopeError as exc:
         raise verdict.stop("R7", f"the final result: {exc}") from None
+    if payload.get("format") != RESULTS_FORMAT or payload.get("kind") != "final":
+        raise verdict.stop("R7", f"the final result is not a {RESULTS_FORMAT} final result")
+    if payload.get("election") != r["election"]:
+        raise verdict.stop("R7", "the final result is for another election")
+    units = payload.get("units")
+    if not isinstance(units, list):
+        raise verdict.stop("R7", "the final result has no list of units")
     rounds = [
         rd
-        for unit in payload.get("units") or []
+        for unit in units
         if isinstance(unit, dict) and unit.get("unit") == r["unit"]
-        for rd in unit.get("rounds") or []
+        for rd in _list(unit.get("rounds"))
         if isinstance(rd, dict) and rd.get("round") == r["round"]
     ]
     if len(rounds) != 1 or rounds[0].get("final_checkpoint") != final:

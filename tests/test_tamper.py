@@ -369,6 +369,17 @@ def t_quorum_claimed(built: Built, record: Path) -> None:
     edit_final(built, record, lambda p: unit_result(p, "CCC")["rounds"][0].update(quorum=True))
 
 
+def t_votes_as_boolean(built: Built, record: Path) -> None:
+    # false == 0 in Python; the signed bytes differ, so the verifier must see it
+    edit_final(built, record, lambda p: unit_result(p, "AAA")["rounds"][0]["votes"].update(
+        {"AAA-C3": False}
+    ))
+
+
+def t_issued_at_not_a_time(built: Built, record: Path) -> None:
+    edit_final(built, record, lambda p: p.update(issued_at="the day after"))
+
+
 def t_preliminary_hash(built: Built, record: Path) -> None:
     edit_final(built, record, lambda p: p.update(preliminary="ab" * 32))
 
@@ -455,6 +466,8 @@ CASES = [
     case(t_results_count_resigned, "V9", says="recomputed"),
     case(t_winner_changed, "V9", says="recomputed"),
     case(t_quorum_claimed, "V9", says="recomputed"),
+    case(t_votes_as_boolean, "V9", says="recomputed"),
+    case(t_issued_at_not_a_time, "V9", says="issued_at"),
     case(t_preliminary_hash, "V9", says="hashes to"),
     case(t_results_foreign_key, "V9", says="unknown key"),
     case(t_stray_results_file, "V9", says="unexpected"),

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from crypto.canonical import canonical_json
+from crypto.canonical import canonical_json, hash_json
+from crypto.envelope import sign_document
 from crypto.note import sign_note
-from crypto.signing import SigningKey
+from crypto.signing import Context, SigningKey
 from tests.verify_helpers import (
     ORIGIN,
     Built,
@@ -21,6 +22,7 @@ from tests.verify_helpers import (
     lines_of,
     read_json,
     reseal_log,
+    resign_result,
     run_script,
     write_json,
     write_lines,
@@ -163,6 +165,69 @@ def test_tally_over_another_checkpoint_fails(built: Built, tmp_path: Path) -> No
     tally["final_checkpoint"]["size"] -= 1
     write_json(path, tally)
     assert failed(check(receipt_of(built, "AAA-E0001"), record)) == ["R7"]
+
+
+def test_lines_after_the_final_checkpoint_fail(built: Built, tmp_path: Path) -> None:
+    record = _copy(built, tmp_path)
+    path = record / "units" / "AAA" / "1" / "ballots.jsonl"
+    lines = lines_of(path)
+    write_lines(path, [*lines, lines[0]])
+    verdict = check(receipt_of(built, "AAA-E0001"), record)
+    assert failed(verdict) == ["R6"] and "holds" in verdict.items["R6"].detail
+
+
+def _edit_final(built: Built, record: Path, **changes: Any) -> None:
+    path = record / "results" / "final.json"
+    doc = read_json(path)
+    doc["payload"].update(changes)
+    write_json(path, doc)
+    resign_result(built, path)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"kind": "preliminary"}, {"election": "ab" * 32}, {"format": "other"}, {"units": 5},
+     {"units": [{"unit": "AAA", "rounds": 7}]}],
+    ids=["kind", "election", "format", "units-not-a-list", "rounds-not-a-list"],
+)
+def test_final_result_not_this_elections_final_fails(
+    built: Built, tmp_path: Path, changes: dict[str, Any]
+) -> None:
+    # signed by the real commission key, but not the final result of this election's round
+    record = _copy(built, tmp_path)
+    _edit_final(built, record, **changes)
+    verdict = check(receipt_of(built, "AAA-E0001"), record)
+    assert failed(verdict) == ["R7"], verdict.to_json()
+    assert "malformed" not in verdict.items["R7"].detail
+
+
+def test_malformed_roll_in_a_signed_manifest_is_a_failure(built: Built, tmp_path: Path) -> None:
+    # the commission signs a manifest whose roll is not a list: R2 fails with a reason
+    record = _copy(built, tmp_path)
+    doc = read_json(record / "manifest.json")
+    unit = next(u for u in doc["payload"]["units"] if u["code"] == "AAA")
+    unit["roll"] = 5
+    write_json(record / "manifest.json", sign_document(
+        doc["payload"], built.commission_key(), Context.MANIFEST
+    ))
+    receipt = dict(receipt_of(built, "AAA-E0001"))
+    receipt["election"] = hash_json(verify_receipt.MANIFEST_HASH_TAG, doc["payload"]).hex()
+    path = tmp_path / "receipt.json"
+    write_json(path, receipt)
+    result = run_script("verify_receipt.py", str(path), "--record", str(record))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "R2 FAIL" in result.stdout and "no roll list" in result.stdout
+
+
+def test_malformed_data_fails_the_check_it_reaches(built: Built) -> None:
+    # a source answering with the wrong shapes: the check fails with the reason, no traceback
+    class Odd(verify_receipt.RecordSource):
+        def tally(self, unit: str, round_no: int) -> object:
+            raise TypeError("not what was asked")
+
+    verdict = verify_receipt.Verdict("test")
+    verify_receipt.check_receipt(receipt_of(built, "AAA-E0001"), Odd(built.record), verdict)
+    assert failed(verdict) == ["R7"] and "malformed" in verdict.items["R7"].detail
 
 
 def test_missing_record_is_a_failure_not_a_traceback(built: Built, tmp_path: Path) -> None:

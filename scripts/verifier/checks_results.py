@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Any
 
-from crypto.canonical import EncodingError, hash_json
+from crypto.canonical import EncodingError, canonical_json, hash_json
 from crypto.envelope import EnvelopeError, open_document
 from crypto.signing import Context
 
@@ -29,6 +30,27 @@ def _short(value: object, limit: int = 90) -> str:
     except (TypeError, ValueError):
         text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal as signed: the same RFC 8785 bytes (so 1 and true differ, 1 and 1.0 do not)."""
+    try:
+        return canonical_json(a) == canonical_json(b)
+    except EncodingError:
+        return False
+
+
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+
+
+def _timestamp(value: object) -> datetime | None:
+    """An RFC 3339 UTC timestamp as the service writes it (2023-01-14T18:00:00.000Z)."""
+    if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value):
+        return None
+    try:
+        return datetime.fromisoformat(value[:-1] + "+00:00")
+    except ValueError:
+        return None
 
 
 def check_results(
@@ -137,8 +159,8 @@ def _check_payload(
         v9.fail(rel, "election is not this manifest's hash")
     if payload.get("kind") != kind:
         v9.fail(rel, f"kind is {payload.get('kind')!r} in the {kind} results file")
-    if not isinstance(payload.get("issued_at"), str):
-        v9.fail(rel, "issued_at is not a timestamp string")
+    if _timestamp(payload.get("issued_at")) is None:
+        v9.fail(rel, f"issued_at {_short(payload.get('issued_at'))} is not a UTC RFC 3339 time")
     if kind == "preliminary" and (
         payload.get("preliminary") is not None or payload.get("changes") is not None
     ):
@@ -180,7 +202,7 @@ def _check_unit(
     if set(entry) != UNIT_FIELDS:
         v9.fail(where, f"fields are {sorted(entry)}, expected {sorted(UNIT_FIELDS)}")
     registered = manifest.units[code].registered
-    if entry.get("registered") != registered:
+    if not _same(entry.get("registered"), registered):
         v9.fail(f"{where} registered", f"says {_short(entry.get('registered'))}, the roll has "
                 f"{registered}")
     in_record = sorted(r for (u, r) in present if u == code)
@@ -213,11 +235,11 @@ def _check_unit(
         if set(figures) != set(expected):
             v9.fail(rw, f"fields are {sorted(figures)}, expected {sorted(expected)}")
         for key, value in expected.items():
-            if key in figures and figures[key] != value:
+            if key in figures and not _same(figures[key], value):
                 v9.fail(f"{rw} {key}", f"says {_short(figures[key])}, recomputed {_short(value)}")
     if last is not None:
         for key in ("status", "winner"):
-            if entry.get(key) != last[key]:
+            if not _same(entry.get(key), last[key]):
                 v9.fail(
                     f"{where} {key}",
                     f"says {_short(entry.get(key))}, recomputed {_short(last[key])}",
@@ -252,7 +274,7 @@ def _check_link(
         u.get("unit"): u for u in payloads["preliminary"].get("units") or [] if isinstance(u, dict)
     }
     after = {u.get("unit"): u for u in final.get("units") or [] if isinstance(u, dict)}
-    changed = [c for c in manifest.units if before.get(c) != after.get(c)]
+    changed = [c for c in manifest.units if not _same(before.get(c), after.get(c))]
     changes = final.get("changes")
     if not changed:
         if changes is not None:
@@ -266,6 +288,9 @@ def _check_link(
                 f"{rel} changes",
                 f"names {sorted(named)}, but the units that changed are {changed}",
             )
-    issued = (payloads["preliminary"].get("issued_at"), final.get("issued_at"))
-    if all(isinstance(t, str) for t in issued) and str(issued[1]) < str(issued[0]):
+    issued = (
+        _timestamp(payloads["preliminary"].get("issued_at")),
+        _timestamp(final.get("issued_at")),
+    )
+    if issued[0] is not None and issued[1] is not None and issued[1] < issued[0]:
         v9.fail(f"{rel} issued_at", "the final result is dated before the preliminary one")
