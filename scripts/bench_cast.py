@@ -107,7 +107,7 @@ def prepare(
     if show:
         print(f"building an election of {electors} electors ...", file=sys.stderr, flush=True)
     keys = build_election(
-        data, [UnitSpec(UNIT, "Bench unit", candidates, electors)], guardians=1, threshold=1
+        data, [UnitSpec(UNIT, "Bench unit", candidates, electors)], guardians=2, threshold=2
     )
     e = Election(data, Config())
     try:

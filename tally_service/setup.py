@@ -39,6 +39,11 @@ RULES = {
 }
 
 
+# One guardian able to decrypt alone could read every ballot: the service asks for k >= 2.
+# (crypto/guardians.py accepts k = 1, and so does the verifier: it is a policy, not a format rule.)
+MIN_THRESHOLD = 2
+
+
 class SetupError(Exception):
     pass
 
@@ -104,6 +109,12 @@ def init_election(data_dir: Path, draft: dict[str, Any]) -> dict[str, Any]:
     if (data_dir / "election.db").exists():
         raise SetupError(f"{data_dir} holds an election already")
     draft = json.loads(json.dumps(draft))
+    k = (draft.get("guardians") or {}).get("k") if isinstance(draft, dict) else None
+    if isinstance(k, int) and k < MIN_THRESHOLD:
+        raise SetupError(
+            f"guardians.k is {k}: with a threshold below {MIN_THRESHOLD} one guardian alone "
+            "could decrypt every ballot; name at least two guardians and set k >= 2"
+        )
     commission = _key(commission_key_path(data_dir))
     draft["commission"]["keys"] = [commission.public.hex()]
     for unit in draft["units"]:

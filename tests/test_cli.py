@@ -181,6 +181,21 @@ def test_service_refuses_mismatched_key(files: tuple[Path, dict[str, SigningKey]
     assert run("turnout", "--data", str(data)) == 1
 
 
+def test_init_refuses_a_threshold_of_one(
+    files: tuple[Path, dict[str, SigningKey]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # k = 1 would let any single guardian decrypt every ballot: refused, nothing created
+    tmp, _ = files
+    draft = json.loads((tmp / "manifest.json").read_text("utf-8"))
+    draft["guardians"]["k"] = 1
+    (tmp / "weak.json").write_text(json.dumps(draft), "utf-8")
+    capsys.readouterr()
+    assert run("init", "--data", str(tmp / "data"), "--manifest", str(tmp / "weak.json")) == 1
+    err = capsys.readouterr().err
+    assert "guardians.k is 1" in err and "\n" not in err.strip()
+    assert not (tmp / "data" / "election.db").exists()
+
+
 def test_elector_in_two_units_is_refused_by_name(tmp_path: Path) -> None:
     from tally_service.sample import UnitSpec
     from tally_service.setup import SetupError, draft_manifest, import_roll, init_election
@@ -200,8 +215,8 @@ def test_elector_in_two_units_is_refused_by_name(tmp_path: Path) -> None:
             }
             for u in units
         ],
-        ["G1"],
-        1,
+        ["G1", "G2"],
+        2,
     )
     init_election(tmp_path / "d", draft)
     key = SigningKey.generate().public.hex()

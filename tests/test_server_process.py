@@ -28,7 +28,7 @@ pytestmark = pytest.mark.slow
 
 def prepare(tmp_path: Path, electors: int) -> tuple[Path, dict[str, Any], list[dict[str, Any]]]:
     data = tmp_path / "election"
-    keys = build_election(data, [UnitSpec("AAA", "A", 3, electors)], guardians=1, threshold=1)
+    keys = build_election(data, [UnitSpec("AAA", "A", 3, electors)], guardians=2, threshold=2)
     e = Election(data, Config())
     e.open_round("AAA", 1)
     rng = random.Random(7)
