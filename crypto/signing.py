@@ -32,10 +32,8 @@ class Context(enum.Enum):
 
     BALLOT = "ballot"
     MANIFEST = "manifest"
-    TALLY = "tally"
-    RESULT = "result"
+    TALLY = "tally"  # the commission's preliminary and final results
     REQUEST = "request"
-    CEREMONY = "ceremony"
 
 
 def signed_bytes(context: Context, message: bytes) -> bytes:

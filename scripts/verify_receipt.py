@@ -566,7 +566,7 @@ def _r7_tally(facts: Facts, source: Source, verdict: Verdict) -> None:
         verdict.passed("R7", detail + " (no final result published yet)")
         return
     try:
-        payload = open_document(result, facts.commission_keys, Context.RESULT)
+        payload = open_document(result, facts.commission_keys, Context.TALLY)
     except EnvelopeError as exc:
         raise verdict.stop("R7", f"the final result: {exc}") from None
     if payload.get("format") != RESULTS_FORMAT or payload.get("kind") != "final":

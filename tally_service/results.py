@@ -104,6 +104,6 @@ def publish(election: Election, kind: str) -> dict[str, Any]:
         raise problems.bad_request("kind", "results are preliminary or final")
     if election.store.get_result(kind) is not None:
         raise problems.conflict("published", f"the {kind} result is published already")
-    signed = sign_document(build(election, kind), election.commission_key, Context.RESULT)
+    signed = sign_document(build(election, kind), election.commission_key, Context.TALLY)
     election.store.put_result(kind, json.dumps(signed))
     return signed

@@ -78,7 +78,7 @@ def test_results_follow_rules_and_counts(sim: SimulatedElection) -> None:
     for h in manifest["commission"]["keys"]:
         key = VerifyKey.from_hex(h)
         keys[key.key_id] = key
-    final = open_document(load(record / "results" / "final.json"), keys, Context.RESULT)
+    final = open_document(load(record / "results" / "final.json"), keys, Context.TALLY)
     units = {u["unit"]: u for u in final["units"]}
     assert units["RUN"]["rounds"][0]["votes"] == {"RUN-C1": 8, "RUN-C2": 7, "RUN-C3": 5}
     assert units["WIN"]["status"] == "elected" and units["WIN"]["winner"] == "WIN-C1"
@@ -97,7 +97,7 @@ def test_results_follow_rules_and_counts(sim: SimulatedElection) -> None:
             assert rnd["blank"] == chosen.get(None, 0)
             assert sum(rnd["votes"].values()) + rnd["blank"] == rnd["took_part"]
             assert rnd["took_part"] <= summary["registered"]
-    prelim = open_document(load(record / "results" / "preliminary.json"), keys, Context.RESULT)
+    prelim = open_document(load(record / "results" / "preliminary.json"), keys, Context.TALLY)
     assert prelim["units"][1]["status"] == "runoff"
     assert final["preliminary"] == results.results_hash(
         load(record / "results" / "preliminary.json")

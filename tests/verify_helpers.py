@@ -160,7 +160,7 @@ def reseal_log(built: Built, record: Path, unit: str, round_no: int) -> None:
 def resign_result(built: Built, path: Path, key: SigningKey | None = None) -> None:
     """Sign a results file's (edited) payload again, by default with the commission key."""
     doc = read_json(path)
-    write_json(path, sign_document(doc["payload"], key or built.commission_key(), Context.RESULT))
+    write_json(path, sign_document(doc["payload"], key or built.commission_key(), Context.TALLY))
 
 
 def b64(data: bytes) -> str:

@@ -79,7 +79,7 @@ def check_results(
             v9.fail(rel, "not a signed document {payload, key_id, signature}")
             continue
         try:
-            open_document(doc, manifest.commission_keys, Context.RESULT)
+            open_document(doc, manifest.commission_keys, Context.TALLY)
             v9.count("signatures")
         except EnvelopeError as exc:
             v9.fail(f"{rel} signature", f"not a valid commission signature: {exc}")
