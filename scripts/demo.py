@@ -326,7 +326,7 @@ class Demo:
         print(
             f"verifier: {'every check passed' if verdict == 0 else 'FAILED'}; "
             f"receipts: {'verified' if receipts_ok else 'FAILED'}; "
-            f"record: {record}"
+            + (f"record: {record}" if self.args.out else "record: removed (keep it with --out DIR)")
         )
         print(f"total time {time.monotonic() - self.started:.1f}s")
         if not self.args.out:

@@ -36,6 +36,7 @@ def test_small_demo_with_runoff(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "verifier: every check passed; receipts: verified" in result.stdout
+    assert f"record: {out / 'record'}" in result.stdout
     assert "final result" in result.stdout
     record = out / "record"
     final = json.loads((record / "results" / "final.json").read_text(encoding="utf-8"))
@@ -63,4 +64,6 @@ def test_demo_quiet_prints_only_results(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "[" not in result.stdout.split("final result")[0]  # no phase lines before the table
+    # without --out the working directory is removed, and the last lines do not point into it
+    assert "record: removed (keep it with --out DIR)" in result.stdout
     assert result.stderr == ""
