@@ -140,9 +140,11 @@ def check_tally_inputs(
             seen.add(str(elector))
             yield entry
 
+    # chunks small enough that every core gets several, even for a unit of a few dozen electors
+    chunk_size = max(8, min(64, -(-final.size // (4 * max(jobs, 1)))))
     tasks = (
         (mh, unit, round_no, candidates, manifest["election_key"], roll, chunk)
-        for chunk in _chunks(lines(), 64)
+        for chunk in _chunks(lines(), chunk_size)
     )
     if jobs > 1:
         with ProcessPoolExecutor(jobs) as pool:
