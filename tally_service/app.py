@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any
 
@@ -33,13 +34,16 @@ def text_response(body: str) -> Response:
     return Response(body, mimetype="text/plain; charset=utf-8")
 
 
+_DIGITS = re.compile(r"[0-9]{1,18}")
+
+
 def _int_arg(name: str, default: int | None = None) -> int:
     value = request.args.get(name)
     if value is None:
         if default is None:
             raise problems.bad_request("query", f"the query parameter {name!r} is required")
         return default
-    if not value.isdigit() or len(value) > 18:
+    if not _DIGITS.fullmatch(value):  # ASCII only: str.isdigit() also takes "²" and "١"
         raise problems.bad_request("query", f"{name!r} must be a non-negative integer")
     return int(value)
 
@@ -167,15 +171,17 @@ def create_app(election: Election) -> Flask:
         else:
             index = _int_arg("index")
         note = election.checkpoint_at(lg, size)
-        try:
-            proof = lg.tree.inclusion_proof(index, size)
-        except ProofError as exc:
-            raise problems.bad_request("range", str(exc)) from exc
+        with lg.lock:  # the tree is not safe to read while a cast appends to it
+            try:
+                proof = lg.tree.inclusion_proof(index, size)
+            except ProofError as exc:
+                raise problems.bad_request("range", str(exc)) from exc
+            leaf = lg.tree.leaf_hash(index)
         return jsonify(
             {
                 "index": index,
                 "tree_size": size,
-                "leaf_hash": lg.tree.leaf_hash(index).hex(),
+                "leaf_hash": leaf.hex(),
                 "proof": [p.hex() for p in proof],
                 "checkpoint": note,
             }
@@ -185,10 +191,11 @@ def create_app(election: Election) -> Flask:
     def consistency(unit: str, round_no: int) -> Any:
         lg = _log(unit, round_no)
         size1, size2 = _int_arg("from"), _int_arg("to", lg.checkpoint_size)
-        try:
-            proof = lg.tree.consistency_proof(size1, size2)
-        except ProofError as exc:
-            raise problems.bad_request("range", str(exc)) from exc
+        with lg.lock:
+            try:
+                proof = lg.tree.consistency_proof(size1, size2)
+            except ProofError as exc:
+                raise problems.bad_request("range", str(exc)) from exc
         return jsonify({"size1": size1, "size2": size2, "proof": [p.hex() for p in proof]})
 
     @app.get(f"{base}/receipts/<int:index>")

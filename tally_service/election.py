@@ -93,7 +93,13 @@ class Election:
     def _restore_log(self, unit: str, round_no: int, candidates: list[str], is_open: bool) -> None:
         log = self._new_log(unit, round_no, candidates, is_open)
         try:
-            log.tree.extend(self.store.leaf_hashes(unit, round_no))
+            for index, (entry, stored) in enumerate(self.store.leaves(unit, round_no)):
+                if leaf_hash(entry) != stored:  # the log is rebuilt from the ballots' bytes
+                    raise StartupError(
+                        f"log {log.origin}: the stored ballot at index {index} does not hash to "
+                        "its stored leaf hash"
+                    )
+                log.tree.append(stored)
         except StoreError as exc:
             raise StartupError(str(exc)) from exc
         checkpoints = self.store.checkpoints(unit, round_no)
@@ -102,6 +108,16 @@ class Election:
                 log.check_against(checkpoints[-1].note, self.manifest.log_verifiers[unit])
         except LogMismatch as exc:
             raise StartupError(str(exc)) from exc
+        final = checkpoints[-1] if checkpoints and checkpoints[-1].final else None
+        if final is not None and is_open:
+            raise StartupError(f"log {log.origin}: the round is open but has a final checkpoint")
+        if final is None and not is_open:
+            raise StartupError(f"log {log.origin}: the round is closed but has no final checkpoint")
+        if final is not None and final.size != log.tree.size:
+            raise StartupError(
+                f"log {log.origin}: {log.tree.size} ballots are stored but the final checkpoint "
+                f"has size {final.size}"
+            )
         self.logs[(unit, round_no)] = log
 
     def log(self, unit: str, round_no: int) -> UnitLog:
@@ -338,10 +354,11 @@ class Election:
 
     def tlog_proof(self, log: UnitLog, index: int) -> str | None:
         """A C2SP tlog-proof of entry ``index`` under the newest checkpoint that covers it."""
-        note, size = log.checkpoint_note, log.checkpoint_size
-        if note is None or size <= index:
-            return None
-        proof = TlogProof(index, tuple(log.tree.inclusion_proof(index, size)), note)
+        with log.lock:  # reentrant: a racing repeat asks for its receipt while appending
+            note, size = log.checkpoint_note, log.checkpoint_size
+            if note is None or size <= index:
+                return None
+            proof = TlogProof(index, tuple(log.tree.inclusion_proof(index, size)), note)
         return format_tlog_proof(proof)
 
     def checkpoint_at(self, log: UnitLog, size: int | None) -> str:

@@ -29,7 +29,8 @@ class UnitLog:
     candidates: list[str]
     open: bool
     tree: MerkleTree = field(default_factory=MerkleTree)
-    lock: threading.Lock = field(default_factory=threading.Lock)
+    # reentrant: a receipt built while appending (a racing repeat) reads the tree under it
+    lock: threading.RLock = field(default_factory=threading.RLock)
     checkpoint_size: int = -1
     checkpoint_note: str | None = None
     checkpoint_time: float = field(default_factory=time.monotonic)

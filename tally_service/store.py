@@ -198,15 +198,16 @@ class Store:
         )
         return None if row is None else (int(row[0]), bytes(row[1]))
 
-    def leaf_hashes(self, unit: str, round_no: int) -> Iterator[bytes]:
+    def leaves(self, unit: str, round_no: int) -> Iterator[tuple[bytes, bytes]]:
+        """Every (entry, stored leaf hash) of a log in order; a gap in the indexes is an error."""
         rows = self._reader().execute(
-            "SELECT idx, leaf_hash FROM ballots WHERE unit=? AND round=? ORDER BY idx",
+            "SELECT idx, entry, leaf_hash FROM ballots WHERE unit=? AND round=? ORDER BY idx",
             (unit, round_no),
         )
-        for expected, (idx, leaf) in enumerate(rows):
+        for expected, (idx, entry, leaf) in enumerate(rows):
             if idx != expected:
                 raise StoreError(f"log {unit}/{round_no} has a gap at index {expected}")
-            yield bytes(leaf)
+            yield bytes(entry), bytes(leaf)
 
     def entries(self, unit: str, round_no: int, start: int, end: int) -> list[bytes]:
         rows = self._reader().execute(

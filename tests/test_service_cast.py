@@ -236,7 +236,51 @@ def test_restart_rebuilds_logs(built: Built) -> None:
     again.stop()
 
 
-def test_tampered_store_stops_the_service(built: Built) -> None:
+def _tamper_ballot_bytes(db: Any) -> None:
+    # the ballot's bytes change, its stored leaf hash does not
+    entry = json.loads(db.execute("SELECT entry FROM ballots WHERE idx=1").fetchone()[0])
+    entry["selections"][0]["ciphertext"]["a"] = "00" * 32
+    db.execute("UPDATE ballots SET entry=? WHERE idx=1", (json.dumps(entry).encode(),))
+
+
+def _tamper_both(db: Any) -> None:
+    # bytes and leaf hash changed together: the signed checkpoint no longer matches
+    _tamper_ballot_bytes(db)
+    entry = db.execute("SELECT entry FROM ballots WHERE idx=1").fetchone()[0]
+    db.execute("UPDATE ballots SET leaf_hash=? WHERE idx=1", (leaf_hash(bytes(entry)),))
+
+
+def _reopen_closed_round(db: Any) -> None:
+    db.execute("UPDATE rounds SET state='open'")
+
+
+def _ballot_after_close(db: Any) -> None:
+    row = db.execute("SELECT * FROM ballots WHERE idx=3").fetchone()
+    columns = [c[1] for c in db.execute("PRAGMA table_info(ballots)")]
+    values = dict(zip(columns, row, strict=True))
+    values.update(idx=4, elector="AAA-E0009")
+    marks = ", ".join("?" for _ in columns)
+    db.execute(f"INSERT INTO ballots ({', '.join(columns)}) VALUES ({marks})",
+               [values[c] for c in columns])
+
+
+@pytest.mark.parametrize(
+    ("tamper", "close", "says"),
+    [
+        ("UPDATE ballots SET leaf_hash=zeroblob(32) WHERE idx=1", False, "does not hash"),
+        (_tamper_ballot_bytes, False, "does not hash"),
+        (_tamper_both, False, "do not match"),
+        ("DELETE FROM ballots WHERE idx=1", False, "gap"),
+        ("DELETE FROM ballots WHERE idx=3", False, "only 3 ballots"),
+        (_reopen_closed_round, True, "open but has a final checkpoint"),
+        (_ballot_after_close, True, "final checkpoint has size 4"),
+    ],
+    ids=["leaf-hash", "ballot-bytes", "bytes-and-hash", "gap", "dropped-last", "reopened",
+         "ballot-after-close"],
+)
+def test_tampered_store_stops_the_service(
+    built: Built, tamper: Any, close: bool, says: str
+) -> None:
     import sqlite3
 
     from tally_service.config import Config
@@ -246,12 +290,18 @@ def test_tampered_store_stops_the_service(built: Built) -> None:
     e.open_round("AAA", 1)
     for i in range(4):
         e.cast(ballot_for(e, built, f"AAA-E{i + 1:04d}", "AAA-C1"))
+    if close:
+        e.close_round("AAA", 1)
     e.stop()
+    Election(built.data_dir).stop()  # untouched, it starts
     db = sqlite3.connect(built.data_dir / "election.db")
-    db.execute("UPDATE ballots SET leaf_hash=? WHERE idx=1", (b"\x00" * 32,))
+    if isinstance(tamper, str):
+        db.execute(tamper)
+    else:
+        tamper(db)
     db.commit()
     db.close()
-    with pytest.raises(StartupError, match="do not match"):
+    with pytest.raises(StartupError, match=says):
         Election(built.data_dir)
 
 

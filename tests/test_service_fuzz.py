@@ -124,7 +124,9 @@ def test_no_body_yields_a_500(setup: tuple[FlaskClient, Election, dict[str, Any]
     st.sampled_from(["1", "2", "0", "99999999999999999999"]),
     st.dictionaries(
         st.sampled_from(["size", "index", "start", "limit", "from", "to", "leaf_hash"]),
-        st.text(max_size=20) | st.integers(-5, 10**20).map(str),
+        st.text(max_size=20)
+        | st.integers(-5, 10**20).map(str)
+        | st.sampled_from(["²", "١", "①", "1²", "٣٤", "+1", " 1", "1_0"]),
         max_size=4,
     ),
 )
@@ -138,3 +140,19 @@ def test_no_query_yields_a_500(
     client, _, _ = setup
     r = client.get(f"/api/v1/units/{unit}/rounds/{round_no}/{path}", query_string=query)
     assert r.status_code < 500, r.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("value", ["²", "١", "①", "1²", "٣", "+1", "1_000", " 1"])
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [("entries", "start"), ("entries", "limit"), ("checkpoint", "size"),
+     ("proof/inclusion", "index"), ("proof/consistency", "from"), ("proof/consistency", "to")],
+)
+def test_query_integers_are_ascii_digits(
+    setup: tuple[FlaskClient, Election, dict[str, Any]], path: str, name: str, value: str
+) -> None:
+    # str.isdigit() and int() take superscripts and other scripts' digits: refused as 400
+    client, _, _ = setup
+    r = client.get(f"/api/v1/units/AAA/rounds/1/{path}", query_string={name: value})
+    assert r.status_code == 400 and r.mimetype == "application/problem+json", r.get_data()
+    assert r.get_json()["check"] == "query"
