@@ -302,11 +302,21 @@ def cmd_export(args: argparse.Namespace) -> int:
         import io
         import tarfile
 
+        if out.exists() and any(out.iterdir()):
+            raise Problem(409, "usage", f"{out} exists and is not empty")
         data = _client(args).get_bytes("/record.tar.gz")
-        out.mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-            tar.extractall(out, filter="data")
-        print(f"downloaded the record into {out}/record")
+            members = []
+            for member in tar.getmembers():  # the archive's top folder is record/
+                name = member.name.split("/", 1)
+                if name[0] != "record":
+                    raise Problem(502, "bad-archive", f"unexpected archive member {member.name}")
+                if len(name) == 2 and name[1]:
+                    member.name = name[1]
+                    members.append(member)
+            out.mkdir(parents=True, exist_ok=True)
+            tar.extractall(out, members=members, filter="data")
+        print(f"downloaded the record into {out}; check it with: scripts/verify.py {out}")
         return 0
     from tally_service.export import export_record
 

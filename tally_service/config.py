@@ -11,7 +11,7 @@ class Config:
     # (whichever comes first) while a round is open, and always at close
     checkpoint_every: int = 64
     checkpoint_seconds: float = 5.0
-    # HTTP request bodies above this size are refused (a 10-candidate ballot is about 3 KiB)
+    # HTTP request bodies above this size are refused (a 10-candidate ballot is about 5.4 KiB)
     max_body_bytes: int = 64 * 1024
     # commission requests must be signed within this many seconds of the server's clock
     request_window_seconds: int = 300

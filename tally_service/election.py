@@ -228,8 +228,8 @@ class Election:
 
         Checks, and the order their failures are reported in: schema; election; unit; round
         open; elector on the unit's roll; signature; no earlier ballot from the elector (the
-        very same ballot again gets its original receipt); proofs. The stateless ones run in
-        the check pool when there is one (tally_service/checking.py).
+        very same ballot again gets a receipt for its stored entry); proofs. The stateless ones
+        run in the check pool when there is one (tally_service/checking.py).
         """
         if not isinstance(ballot, dict):
             raise problems.bad_request("schema", "a ballot is a JSON object")

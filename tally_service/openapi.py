@@ -107,7 +107,7 @@ def build_spec() -> dict[str, Any]:
                 "summary": "Cast a signed, encrypted ballot",
                 "description": "Checks, in order: schema, election, unit, round open, "
                 "elector on roll, signature, no earlier ballot (the same ballot again "
-                "returns its original receipt with 200; a different one is 409), proofs. "
+                "returns a receipt for the stored entry with 200; a different one is 409), proofs. "
                 "Then the ballot is committed durably and the receipt is returned.",
                 "requestBody": {"required": True, **_json("SignedBallot")},
                 "responses": {

@@ -227,3 +227,13 @@ def test_elector_in_two_units_is_refused_by_name(tmp_path: Path) -> None:
         )
     with pytest.raises(SetupError, match="AAA"):
         import_roll(tmp_path / "d", "BBB", [RollEntry("E-2", "Other", key)])
+
+
+def test_the_documented_draft_manifest_initialises(tmp_path: Path) -> None:
+    # docs/record.md shows a complete draft for `init`: it must stay one that init accepts
+    text = (Path(__file__).resolve().parent.parent / "docs" / "record.md").read_text("utf-8")
+    section = text.split("## The draft manifest", 1)[1]
+    block = section.split("```json\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "draft.json").write_text(block, "utf-8")
+    data = str(tmp_path / "data")
+    assert run("init", "--data", data, "--manifest", str(tmp_path / "draft.json")) == 0

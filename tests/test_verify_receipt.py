@@ -280,3 +280,22 @@ def test_live_service_cli_and_forged_receipt(built: Built, server: str, tmp_path
 def test_unreachable_service_is_a_failure(built: Built) -> None:
     verdict = check(receipt_of(built, "AAA-E0001"), "http://127.0.0.1:9", url=True)
     assert failed(verdict) == ["R2"]
+
+
+def test_export_over_http_gives_a_record_that_verifies(
+    built: Built, server: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `tally-service export --url URL --out DIR` writes the record into DIR itself, as the
+    # offline export does, so `scripts/verify.py DIR` and `verify_receipt.py --record DIR` work
+    from tally_service.cli import main
+    from tests.verify_helpers import verify
+
+    out = tmp_path / "downloaded"
+    assert main(["export", "--url", server, "--out", str(out)]) == 0
+    assert (out / "manifest.json").is_file() and not (out / "record").exists()
+    report = verify(out)
+    assert report.ok, report.failed()
+    assert check(receipt_of(built, "AAA-E0001"), out).ok
+    capsys.readouterr()
+    assert main(["export", "--url", server, "--out", str(out)]) == 1  # never over a record
+    assert "not empty" in capsys.readouterr().err
