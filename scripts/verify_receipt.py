@@ -44,6 +44,8 @@ from verifier.environment import ensure_dependencies
 
 ensure_dependencies()
 
+from verifier.checks_manifest import MANIFEST_HASH_TAG
+from verifier.checks_results import RESULTS_FORMAT
 from verifier.record import JSONProblem, Record, RecordOpenError, open_record, strict_loads
 from verifier.schema import schema_problem
 
@@ -61,9 +63,7 @@ from crypto.note import NoteError, NoteVerifier, parse_note, verify_note
 from crypto.signing import Context, VerifyKey
 from schemas.log import ReceiptSchema
 
-MANIFEST_HASH_TAG = "kz-tally/v1/manifest"
 PROMISE_HEADER = "kz-tally/v1/promise"
-RESULTS_FORMAT = "kz-tally/results/v1"
 MAX_RESPONSE = 64 * 1024 * 1024
 TITLES = {
     "R1": "receipt well formed",

@@ -109,11 +109,12 @@ def init_election(data_dir: Path, draft: dict[str, Any]) -> dict[str, Any]:
     if (data_dir / "election.db").exists():
         raise SetupError(f"{data_dir} holds an election already")
     draft = json.loads(json.dumps(draft))
-    k = (draft.get("guardians") or {}).get("k") if isinstance(draft, dict) else None
+    k = (draft.get("guardians") or {}).get("k")
     if isinstance(k, int) and k < MIN_THRESHOLD:
         raise SetupError(
             f"guardians.k is {k}: with a threshold below {MIN_THRESHOLD} one guardian alone "
-            "could decrypt every ballot; name at least two guardians and set k >= 2"
+            f"could decrypt every ballot; name at least {MIN_THRESHOLD} guardians and set "
+            f"k >= {MIN_THRESHOLD}"
         )
     commission = _key(commission_key_path(data_dir))
     draft["commission"]["keys"] = [commission.public.hex()]
