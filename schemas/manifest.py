@@ -8,7 +8,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import Hex, Int, StrictSchema, identifier, text
 
-MANIFEST_FORMAT = "kz-tally/manifest/v1"
+MANIFEST_FORMAT = "kz-tally/manifest/v2"
 
 
 class NamesSchema(StrictSchema):
