@@ -16,6 +16,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_datetime, format_time
 from babel.numbers import format_decimal, format_percent
 
@@ -224,7 +225,10 @@ def percent(lang: str, value: str) -> str:
         fraction = Decimal(value) / 100
     except (InvalidOperation, TypeError):
         return str(value)
-    return format_percent(fraction, locale=lang, decimal_quantization=False)
+    # the language's percent pattern (where the sign goes, the space before it) with the
+    # records' two decimals, so that the page shows exactly the signed figure
+    pattern = Locale.parse(lang).percent_formats[None].pattern.replace("#,##0", "#,##0.00", 1)
+    return format_percent(fraction, format=pattern, locale=lang)
 
 
 def when(lang: str, moment: datetime, zone: ZoneInfo, time_only: bool = False) -> str:
