@@ -170,9 +170,7 @@ def main() -> int:
              "--host", "127.0.0.1", "--port", "0"], base / "service.log",
         )  # fmt: skip
         procs.append(service)
-        hello, hello_port = start(
-            [sys.executable, __file__, "--hello-server"], base / "hello.log"
-        )
+        hello, hello_port = start([sys.executable, __file__, "--hello-server"], base / "hello.log")
         procs.append(hello)
         rows: list[tuple[str, bool, float, float]] = []
         cases: list[tuple[str, subprocess.Popen[bytes], int, str, bool]] = [

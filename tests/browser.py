@@ -85,6 +85,4 @@ def screenshot(driver: Any, name: str) -> Path:
 
 def console_errors(driver: Any) -> list[str]:
     """The browser console's errors since the last call (a missing favicon is one)."""
-    return [
-        entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"
-    ]
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]

@@ -51,7 +51,9 @@ def test_signed_time_line_is_read_and_malformed_ones_are_not() -> None:
     assert signed_time("time 2023-13-14T04:45:00Z") is None
     bare = sign_checkpoint(Checkpoint("o/U/1", 3, bytes(32)), [("o/U", key)])
     # without a time line there is no time: the database's issued_at is not shown as signed
-    assert SignedPoint.from_row(CheckpointRow(3, bare, "2030-01-01T00:00:00.000Z", True)).time is None
+    assert (
+        SignedPoint.from_row(CheckpointRow(3, bare, "2030-01-01T00:00:00.000Z", True)).time is None
+    )
 
 
 @pytest.fixture
@@ -114,9 +116,12 @@ def test_results_pages_show_both_rounds_and_signed_documents_have_etags(small: A
     small.run_to_final()
     final = client.get("/api/v1/results/final")
     assert final.status_code == 200
-    assert client.get(
-        "/api/v1/results/final", headers={"If-None-Match": final.headers["ETag"]}
-    ).status_code == 304
+    assert (
+        client.get(
+            "/api/v1/results/final", headers={"If-None-Match": final.headers["ETag"]}
+        ).status_code
+        == 304
+    )
     page = client.get("/units/KAR?lang=en").get_data(as_text=True)
     assert 'data-round="1"' in page and 'data-round="2"' in page
     assert "Runoff between" in page and "50% threshold" in page
