@@ -99,6 +99,7 @@ class Unit:
     code: str
     name_en: str
     name_ru: str
+    name_kk: str
     kind: str
     candidates: list[str]
     registered: int
@@ -133,6 +134,7 @@ class Demo:
                     u["code"],
                     u["name_en"],
                     u["name_ru"],
+                    u["name_kk"],
                     kind,
                     [f"{u['code']}-C{i + 1}" for i in range(u["candidates"])],
                     u["electors_registered"],
@@ -200,7 +202,7 @@ class Demo:
                 {
                     "code": u.code,
                     "kind": u.kind,
-                    "name": {"en": u.name_en, "ru": u.name_ru, "kk": None},
+                    "name": {"en": u.name_en, "ru": u.name_ru, "kk": u.name_kk},
                     "candidates": [
                         {"id": c, "name": f"Candidate {i + 1} ({u.code})"}
                         for i, c in enumerate(u.candidates)
@@ -210,6 +212,7 @@ class Demo:
             ],
             [f"Guardian {i + 1}" for i in range(GUARDIANS)],
             THRESHOLD,
+            time_zone=json.loads(DATA.read_text(encoding="utf-8"))["timezone"],
         )
         init_election(self.data_dir, draft)
         for u in bar(units, len(units), "rolls", self.quiet):
