@@ -46,7 +46,9 @@ def tracker(ballot: Mapping[str, Any]) -> str:
 
 
 def check_audited(
-    audited: object, manifest_hash: bytes, candidates: Mapping[str, Sequence[str]],
+    audited: object,
+    manifest_hash: bytes,
+    candidates: Mapping[str, Sequence[str]],
     election_key: Point,
 ) -> tuple[str | None, str]:
     """(None, what it encrypts) if ``audited`` checks, else (reason, "").
@@ -68,7 +70,8 @@ def check_audited(
         ids = candidates.get(f"{unit}/{round_no}")
         if ids is None:
             return f"the election has no round {round_no} in unit {unit!r}", ""
-        reason = check_ballot(manifest_hash, unit, round_no, elector, ids, ballot, election_key)
+        content = {"selections": ballot["selections"], "sum_proof": ballot["sum_proof"]}
+        reason = check_ballot(manifest_hash, unit, round_no, elector, ids, content, election_key)
         if reason is not None:
             return f"the ballot's proofs: {reason}", ""
         if audited["tracker"] != tracker(ballot):

@@ -71,9 +71,7 @@ class CredentialError(ValueError):
 
 def _check_chars(payload: str) -> str:
     bits = int.from_bytes(tagged_hash(TAG_CHECK, payload.encode("ascii"))[:3], "big") >> 4
-    return "".join(
-        ALPHABET[(bits >> (5 * (CHECK_CHARS - 1 - i))) & 31] for i in range(CHECK_CHARS)
-    )
+    return "".join(ALPHABET[(bits >> (5 * (CHECK_CHARS - 1 - i))) & 31] for i in range(CHECK_CHARS))
 
 
 def new_code() -> str:

@@ -26,9 +26,7 @@ from tally_service.problems import Problem
 from tally_service.rolls import RollEntry, parse_names, roll_to_csv
 
 
-def make_credentials(
-    names_csv: bytes, election_id: str, out: Path
-) -> tuple[int, Path, Path]:
+def make_credentials(names_csv: bytes, election_id: str, out: Path) -> tuple[int, Path, Path]:
     """Write codes.csv and roll.csv into ``out``; returns (electors, codes file, roll file)."""
     electors = parse_names(names_csv)
     codes_path, roll_path = out / "codes.csv", out / "roll.csv"

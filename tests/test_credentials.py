@@ -63,9 +63,21 @@ def test_known_answer() -> None:
 
 def test_credentials_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     names = tmp_path / "names.csv"
-    names.write_text("elector_id,full_name\nAKM-E0001,Иванов Иван\nAKM-E0002,\"Ахметов, С\"\n")
-    assert main(["credentials", "--roll", str(names), "--election-id", "e1",
-                 "--out", str(tmp_path / "ca")]) == 0
+    names.write_text('elector_id,full_name\nAKM-E0001,Иванов Иван\nAKM-E0002,"Ахметов, С"\n')
+    assert (
+        main(
+            [
+                "credentials",
+                "--roll",
+                str(names),
+                "--election-id",
+                "e1",
+                "--out",
+                str(tmp_path / "ca"),
+            ]
+        )
+        == 0
+    )
     assert "Never give the codes to the commission" in capsys.readouterr().out
     codes = list(csv.DictReader(io.StringIO((tmp_path / "ca" / "codes.csv").read_text())))
     assert (tmp_path / "ca" / "codes.csv").stat().st_mode & 0o077 == 0
@@ -75,10 +87,34 @@ def test_credentials_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         assert derive_key(row["code"], "e1", row["elector_id"]).public.hex() == entry.public_key
         assert row["code"] not in (tmp_path / "ca" / "roll.csv").read_text()
     # a second run never overwrites the codes
-    assert main(["credentials", "--roll", str(names), "--election-id", "e1",
-                 "--out", str(tmp_path / "ca")]) == 1
+    assert (
+        main(
+            [
+                "credentials",
+                "--roll",
+                str(names),
+                "--election-id",
+                "e1",
+                "--out",
+                str(tmp_path / "ca"),
+            ]
+        )
+        == 1
+    )
     assert "exists" in capsys.readouterr().err
     names.write_text("elector_id,full_name,public_key\nA,B,C\n")
-    assert main(["credentials", "--roll", str(names), "--election-id", "e1",
-                 "--out", str(tmp_path / "ca2")]) == 1
+    assert (
+        main(
+            [
+                "credentials",
+                "--roll",
+                str(names),
+                "--election-id",
+                "e1",
+                "--out",
+                str(tmp_path / "ca2"),
+            ]
+        )
+        == 1
+    )
     assert "unknown column" in capsys.readouterr().err

@@ -60,9 +60,23 @@ def test_vote_with_a_code(live: Live, tmp_path: Path, capsys: pytest.CaptureFixt
     code_file = tmp_path / "code.txt"
     code_file.write_text(live.codes["AKM-E0001"].lower() + "\n")
     out = tmp_path / "receipt.json"
-    argv = ["vote", "--url", live.url, "--unit", "AKM", "--elector", "AKM-E0001",
-            "--credential-file", str(code_file), "--choice", "AKM-C2", "--out", str(out),
-            "--commission-key", _pin(live)]
+    argv = [
+        "vote",
+        "--url",
+        live.url,
+        "--unit",
+        "AKM",
+        "--elector",
+        "AKM-E0001",
+        "--credential-file",
+        str(code_file),
+        "--choice",
+        "AKM-C2",
+        "--out",
+        str(out),
+        "--commission-key",
+        _pin(live),
+    ]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     receipt = json.loads(out.read_text())
@@ -79,9 +93,26 @@ def test_vote_with_a_code(live: Live, tmp_path: Path, capsys: pytest.CaptureFixt
 
 def test_vote_with_a_key_file_and_blank(live: Live, tmp_path: Path) -> None:
     out = tmp_path / "r.json"
-    assert main(["vote", "--url", live.url, "--unit", "AKM", "--elector", "AKM-E0006",
-                 "--key", str(live.data.parent / "AKM-E0006.pem"), "--choice", "blank",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "vote",
+                "--url",
+                live.url,
+                "--unit",
+                "AKM",
+                "--elector",
+                "AKM-E0006",
+                "--key",
+                str(live.data.parent / "AKM-E0006.pem"),
+                "--choice",
+                "blank",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert json.loads(out.read_text())["elector"] == "AKM-E0006"
 
 
@@ -96,8 +127,11 @@ def test_vote_with_a_key_file_and_blank(live: Live, tmp_path: Path) -> None:
     ],
 )
 def test_vote_refusals(
-    live: Live, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    change: dict[str, str], message: str,
+    live: Live,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    change: dict[str, str],
+    message: str,
 ) -> None:
     code = live.codes["AKM-E0003"]
     if change.get("code") == "typo":
@@ -111,10 +145,23 @@ def test_vote_refusals(
     pin = change.get("pin", _pin(live))
     if "pin" in change:
         pin = SigningKey.generate().public.hex()
-    argv = ["vote", "--url", live.url, "--unit", "AKM", "--elector",
-            change.get("elector", "AKM-E0003"), "--credential-file", str(code_file),
-            "--choice", change.get("choice", "AKM-C1"), "--out", str(tmp_path / "r.json"),
-            "--commission-key", pin]
+    argv = [
+        "vote",
+        "--url",
+        live.url,
+        "--unit",
+        "AKM",
+        "--elector",
+        change.get("elector", "AKM-E0003"),
+        "--credential-file",
+        str(code_file),
+        "--choice",
+        change.get("choice", "AKM-C1"),
+        "--out",
+        str(tmp_path / "r.json"),
+        "--commission-key",
+        pin,
+    ]
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
