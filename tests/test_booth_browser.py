@@ -159,6 +159,10 @@ def test_booth_audit_cast_and_receipt_page(chrome: Any, live: Live, tmp_path: Pa
     # elsewhere: the observers' tool confirms it, and the service refuses the unsigned ballot
     done = run_script("verify_receipt.py", "--audited", str(audited_file), "--url", live.url)
     assert done.returncode == 0 and "AKM-C2" in done.stdout, done.stdout + done.stderr
+    lie = tmp_path / "lying-audit.json"  # a booth that shows C3 but encrypted C2 is caught
+    lie.write_text(json.dumps(dict(audited, choice="AKM-C3")))
+    done = run_script("verify_receipt.py", "--audited", str(lie), "--url", live.url)
+    assert done.returncode == 1 and "does not encrypt" in done.stdout, done.stdout
     r = requests.post(f"{live.url}/api/v1/ballots", json=audited["ballot"], timeout=10)
     assert r.status_code == 400
     audited_file.rename(tmp_path / "audited.json")
