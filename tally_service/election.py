@@ -7,6 +7,7 @@ and a receipt exists only once its ballot is committed to disk.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -59,6 +60,10 @@ class Election:
         self._logs_lock = threading.Lock()
         for row in self.store.rounds():
             self._restore_log(row.unit, row.round, json.loads(row.candidates), row.state == "open")
+        # bumped whenever something public is signed (a checkpoint, a close, a result): the
+        # public pages rebuild their signed snapshot when it moves (tally_service/public/)
+        self._signed_counter = itertools.count(1)
+        self.signed_generation = 0
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
         self.check_pool: CheckPool | None = None
@@ -176,7 +181,12 @@ class Election:
             log.open = False
             log.checkpoint_size, log.checkpoint_note = log.tree.size, note
             log.checkpoint_time = time.monotonic()
+        self.signed_something()
         return note
+
+    def signed_something(self) -> None:
+        """Note that a new signed checkpoint or result is stored (count() is thread-safe)."""
+        self.signed_generation = next(self._signed_counter)
 
     # checkpoints
     def issue_checkpoint(self, unit: str, round_no: int) -> str:
@@ -196,6 +206,7 @@ class Election:
         self.store.add_checkpoint(log.unit, log.round, size, note, at)
         log.checkpoint_size, log.checkpoint_note = size, note
         log.checkpoint_time = time.monotonic()
+        self.signed_something()
         return note
 
     def checkpoint_due_logs(self) -> None:

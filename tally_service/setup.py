@@ -17,7 +17,7 @@ from crypto.envelope import sign_document
 from crypto.guardians import check_transcript, run_ceremony
 from crypto.note import verifier_key
 from crypto.signing import Context, SigningKey
-from schemas.manifest import MANIFEST_FORMAT
+from schemas.manifest import DEFAULT_TIME_ZONE, MANIFEST_FORMAT
 from tally_service.guardian_state import GuardianState
 from tally_service.keys import (
     commission_key_path,
@@ -59,6 +59,7 @@ def draft_manifest(
     guardian_names: list[str],
     threshold: int,
     commission_name: str | None = None,
+    time_zone: str = DEFAULT_TIME_ZONE,
 ) -> dict[str, Any]:
     """A draft manifest with empty keys and rolls, to be filled by ``init`` and the imports."""
     return {
@@ -66,6 +67,7 @@ def draft_manifest(
         "election_id": election_id,
         "title": title,
         "date": date,
+        "time_zone": time_zone,
         "origin": origin,
         "rules": dict(RULES),
         "commission": {"name": commission_name or f"{origin}/commission", "keys": []},
