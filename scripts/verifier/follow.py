@@ -285,10 +285,12 @@ class Follower:
             self._reject(lg, where, error, {"served.txt": data})
             return
         for note in notes:
-            if not self._accept(lg, note.text):
+            if not self._accept(lg, note.text, pending=len(notes) - 1 - note.position):
                 return
 
-    def _accept(self, lg: FollowedLog, note: str) -> bool:
+    def _accept(self, lg: FollowedLog, note: str, pending: int = 0) -> bool:
+        """Check one new signed checkpoint (``pending``: how many newer ones the same answer
+        brought, i.e. how far behind the log the monitor was)."""
         assert self.manifest is not None
         where = f"{lg.rel}/checkpoints.txt note {lg.notes + 1}"
         unit = self.manifest.units.get(lg.unit)
@@ -359,6 +361,8 @@ class Follower:
             size=lg.size,
             new=len(lines),
             final=facts.final,
+            signed_at=facts.time,
+            pending=pending,
         )
         if facts.final:
             lg.final = True
@@ -570,7 +574,13 @@ class Follower:
         self._save()
         failed = self.report.failed()
         verdict = f"RESULT: FAIL ({', '.join(failed)})" if failed else "RESULT: PASS"
-        self._event("verdict", verdict, ok=not failed, report=self.report.to_json())
+        self._event(
+            "verdict",
+            verdict,
+            ok=not failed,
+            cpu_seconds=round(time.process_time(), 3),
+            report=self.report.to_json(),
+        )
 
 
 def _ciphertext(a: str, b: str) -> Ciphertext:
