@@ -313,3 +313,22 @@ def test_a_monitor_killed_mid_election_resumes_and_still_agrees(tmp_path: Path) 
     batch = verify(record)
     assert batch.ok
     assert verdict["report"]["checks"] == batch.to_json()["checks"]
+
+
+def test_a_log_never_closed_is_reported_as_the_batch_verifier_reports_it(
+    finished: Built, tmp_path: Path
+) -> None:
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served)
+    checkpoints = served / "units" / "CCC" / "1" / "checkpoints.txt"
+    write_notes(checkpoints, notes_of(checkpoints)[:-1])  # the final checkpoint never came
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state")
+        follower.poll()  # the final result is there: one poll follows everything, runoff included
+    finally:
+        server.stop()
+    assert follower.done
+    batch = verify(served)
+    assert "V4" in batch.failed()
+    agree(follower.report, batch)

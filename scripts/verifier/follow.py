@@ -24,6 +24,8 @@ the rest of the election is still checked. Durable state: ``follow_state``.
 from __future__ import annotations
 
 import json
+import multiprocessing
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -31,6 +33,7 @@ import urllib.request
 from array import array
 from collections.abc import Callable
 from datetime import UTC, datetime
+from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +43,7 @@ from crypto.group import Point
 from crypto.merkle import leaf_hash, verify_consistency
 from crypto.signing import VerifyKey
 
-from .checks_ballots import BatchTask, check_batch, init_worker
+from .checks_ballots import BatchTask, ElectionContext, check_batch, init_worker
 from .checks_logs import LogTracker
 from .checks_manifest import check_ceremony, check_manifest
 from .checks_results import check_results
@@ -66,6 +69,7 @@ from .scan import BATCH_LINES, LogJob, LogState, finish_sums, merge_batch
 
 Emit = Callable[[dict[str, Any]], None]
 RECORD = "/api/v1/record"
+FULL_POLL_EVERY = 10  # polls between two that ask every log, whatever the turnout hints say
 CONSISTENCY_NOTE = (
     "successive checkpoints are consistent because every signed root equals the root of a "
     "prefix of the one log recomputed from ballots.jsonl; each step is also checked with an "
@@ -87,7 +91,13 @@ class Follower:
         *,
         commission_key: VerifyKey | None = None,
         emit: Emit | None = None,
+        jobs: int = 1,
     ) -> None:
+        self.jobs = jobs
+        self._pool: Pool | None = None
+        self._hints: dict[str, Any] | None = None
+        self._polls = 0
+        self._context: ElectionContext | None = None
         self.url = url.rstrip("/")
         self.dir = state_dir
         self.commission_key = commission_key
@@ -123,17 +133,39 @@ class Follower:
         # the results first: every log that exists when the final result does is then seen
         # below, so a log still missing after that pass was never opened
         self._results()
+        hints, changed = self._turnout_hints()
         followed = -1
         while followed != len(self.state.logs):  # a round 1 tally can start a runoff's log
             followed = len(self.state.logs)
             for lg in list(self.state.logs.values()):
-                self._follow_log(lg)
+                if changed is None or lg.unit in changed or not lg.opened:
+                    self._follow_log(lg)
             for lg in list(self.state.logs.values()):
                 self._tally(lg)
         self._audit()
+        self._hints = hints  # only now: a poll cut short must look at those units again
+        self._polls += 1
         if self._all_done():
             self._verdict()
         self._save()
+
+    def _turnout_hints(self) -> tuple[dict[str, Any] | None, set[str] | None]:
+        """Which units' logs may have changed since the last poll, from the service's turnout
+        (one request instead of one per log). Only a hint to save work: every
+        ``FULL_POLL_EVERY``-th poll, and whenever the turnout is not available, asks every log;
+        a service that hides a checkpoint there only delays its check until then."""
+        if self._polls % FULL_POLL_EVERY == 0:
+            return None, None
+        try:
+            doc = strict_loads(self._get("/api/v1/turnout") or b"null")
+            hints = {
+                u["unit"]: (u["round"], u["state"], u["checkpoint_size"]) for u in doc["units"]
+            }
+        except (ValueError, KeyError, TypeError):
+            return None, None
+        if self._hints is None:
+            return hints, None
+        return hints, {u for u, h in hints.items() if self._hints.get(u) != h}
 
     @property
     def done(self) -> bool:
@@ -211,7 +243,7 @@ class Follower:
                 lg = FollowedLog(code, 1, list(unit.candidates))
                 self.state.logs[lg.key] = lg
                 self._start_running(lg)
-            init_worker(_context(self.manifest))
+            self._start_workers()
         self._event(
             "setup", "manifest and key ceremony checked (V1, V2)", units=len(self.state.logs)
         )
@@ -225,11 +257,13 @@ class Follower:
         check_ceremony(self.mirror, self.manifest, scratch["V2"])
         if self.manifest is None:
             return
-        init_worker(_context(self.manifest))
+        self._start_workers()
         for lg in self.state.logs.values():
             running = self._start_running(lg)
             compact = self.compact[lg.key]
             for line in self.mirror.iter_lines(f"{lg.rel}/ballots.jsonl"):
+                if compact.size == lg.size:  # beyond: a never-closed log's unsigned rest
+                    break
                 compact.append(line.leaf)
             if compact.size != lg.size or (lg.size and compact.root().hex() != lg.root):
                 raise ValueError(f"{self.dir}: the mirror of {lg.key} does not match the state")
@@ -396,6 +430,19 @@ class Follower:
             out.extend(data[:-1].split(b"\n"))
         return out[: size - lg.size]
 
+    def _fetch_unsigned_rest(self, lg: FollowedLog) -> None:
+        """A log that was never closed: its entries beyond the last signed checkpoint, which the
+        record holds too, get V3 as the batch verifier would give them."""
+        lines: list[bytes] = []
+        while True:
+            data = self._get(f"{RECORD}/{lg.rel}/ballots.jsonl?start={lg.size + len(lines)}")
+            if not data or not data.endswith(b"\n"):
+                break
+            lines.extend(data[:-1].split(b"\n"))
+        if lines:
+            self._write(f"{lg.rel}/ballots.jsonl", _joined(lines), append=True)
+            self._check_ballots(lg, lg.size + 1, lines)
+
     def _mismatch(
         self, lg: FollowedLog, where: str, note: str, checkpoint: Checkpoint, lines: list[bytes]
     ) -> None:
@@ -456,16 +503,49 @@ class Follower:
         self._save()
 
     def _check_ballots(self, lg: FollowedLog, first_line: int, lines: list[bytes]) -> None:
+        """V3 on new ballots, in batches (in the worker pool when there is more than one),
+        merged in log order as the batch verifier merges them."""
         running = self.running[lg.key]
         v3 = self.report["V3"]
-        for i in range(0, len(lines), BATCH_LINES):
-            batch = [
-                (first_line + i + j, line if len(line) <= MAX_LINE_BYTES else None)
-                for j, line in enumerate(lines[i : i + BATCH_LINES])
-            ]
-            merge_batch(
-                v3, running, check_batch(BatchTask(lg.unit, lg.round, lg.candidates, batch))
+        tasks = [
+            BatchTask(
+                lg.unit,
+                lg.round,
+                lg.candidates,
+                [
+                    (first_line + i + j, line if len(line) <= MAX_LINE_BYTES else None)
+                    for j, line in enumerate(lines[i : i + BATCH_LINES])
+                ],
             )
+            for i in range(0, len(lines), BATCH_LINES)
+        ]
+        pool = self._worker_pool()
+        done = pool.map(check_batch, tasks) if pool is not None and len(tasks) > 1 else None
+        for result in done if done is not None else map(check_batch, tasks):
+            merge_batch(v3, running, result)
+
+    def _start_workers(self) -> None:
+        assert self.manifest is not None
+        context = _context(self.manifest)
+        init_worker(context)  # for small batches, checked here
+        self._context = context
+
+    def _worker_pool(self) -> Pool | None:
+        if self.jobs <= 1:
+            return None
+        if self._pool is None:
+            method = "fork" if sys.platform.startswith("linux") else "spawn"
+            self._pool = multiprocessing.get_context(method).Pool(
+                self.jobs, initializer=init_worker, initargs=(self._context,)
+            )
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the worker processes, if any."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
+            self._pool = None
 
     def _check_closed_log(self, lg: FollowedLog, report: Report) -> None:
         """V4 over the whole closed log, exactly as the batch verifier runs it."""
@@ -550,16 +630,26 @@ class Follower:
             self.state.audit_lines += data.count(b"\n")
 
     def _all_done(self) -> bool:
-        if "final" not in self.state.results:
-            return False
-        return all(
-            lg.tallied or lg.broken is not None or not lg.opened for lg in self.state.logs.values()
-        )
+        """The final result was there before this poll's pass over the logs, so every log and
+        tally the service will ever publish has been seen (a final result needs them all)."""
+        return "final" in self.state.results
 
     def _verdict(self) -> None:
         assert self.manifest is not None
         present = {(lg.unit, lg.round) for lg in self.state.logs.values() if lg.opened}
         for lg in self.state.logs.values():
+            if lg.opened and lg.broken is None and not lg.tallied:
+                # never closed, or its tally never completed: check what there is, as the batch
+                # verifier would on the record as it stands
+                if not lg.closed_checked:
+                    self._fetch_unsigned_rest(lg)
+                    self._check_closed_log(lg, self.report)
+                    lg.closed_checked = True
+                data = self._get(f"{RECORD}/{lg.rel}/tally.json")
+                if data is not None:
+                    self._write(f"{lg.rel}/tally.json", data)
+                self._check_tally(lg, self.report)
+                lg.tallied = True
             if lg.broken is not None:
                 self.report["V5"].fail(
                     f"{lg.rel}/tally.json",
@@ -599,9 +689,17 @@ def follow(
     until_final: bool,
     commission_key: VerifyKey | None,
     emit: Emit,
+    jobs: int = 1,
 ) -> Report:
     """Poll until the verdict (with ``until_final``) or forever; the report so far."""
-    follower = Follower(url, state_dir, commission_key=commission_key, emit=emit)
+    follower = Follower(url, state_dir, commission_key=commission_key, emit=emit, jobs=jobs)
+    try:
+        return _poll_until(follower, interval, until_final, emit)
+    finally:
+        follower.close()
+
+
+def _poll_until(follower: Follower, interval: float, until_final: bool, emit: Emit) -> Report:
     while True:
         began = time.monotonic()
         try:

@@ -31,6 +31,7 @@ def run_follow(args: argparse.Namespace, pinned: VerifyKey | None) -> int:
             until_final=args.until_final,
             commission_key=pinned,
             emit=emit,
+            jobs=max(1, args.jobs),
         )
     except KeyboardInterrupt:
         print("verify.py: stopped; run the same command again to resume", file=sys.stderr)
