@@ -584,6 +584,18 @@ def _r6_consistency(facts: Facts, source: Source, verdict: Verdict) -> None:
         raise verdict.stop("R6", f"the last checkpoint does not verify: {exc}") from None
     if not is_final:
         raise verdict.stop("R6", "the last checkpoint has no 'final' line: the round is not closed")
+    for position, note in enumerate(notes[:-1], start=1):
+        # a second 'final' earlier in the log is the trace of a prefix passed off as closed
+        try:
+            early = checkpoint_facts(Checkpoint.parse(parse_note(note).text))
+        except (NoteError, CheckpointError) as exc:
+            why = f"checkpoint {position} of the log is malformed: {exc}"
+            raise verdict.stop("R6", why) from None
+        if early.final or _countersigned(note, facts.commission):
+            raise verdict.stop(
+                "R6", f"checkpoint {position} of the log is also final or countersigned: only the "
+                "last checkpoint may be"
+            )
     try:
         verify_note(final_note, facts.commission)
     except NoteError as exc:
@@ -615,6 +627,14 @@ def _r6_consistency(facts: Facts, source: Source, verdict: Verdict) -> None:
     verdict.passed(
         "R6", f"size {old.size} -> final size {final.size}, countersigned by the commission"
     )
+
+
+def _countersigned(note: str, commission: list[NoteVerifier]) -> bool:
+    try:
+        verify_note(note, commission)
+    except NoteError:
+        return False
+    return True
 
 
 def _r7_tally(facts: Facts, source: Source, verdict: Verdict) -> None:
