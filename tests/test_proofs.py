@@ -278,11 +278,11 @@ def test_zero_or_one_json_round_trip_and_strictness() -> None:
 
 def test_verify_never_raises_on_wrong_types() -> None:
     ct, _, proof = _proof_for(1)
-    assert not verify_zero_or_one(ct, KEY, proof.to_json(), CTX)  # type: ignore[arg-type]
-    assert not verify_zero_or_one(ct, KEY, proof, "ctx")  # type: ignore[arg-type]
-    assert not verify_zero_or_one(ct.to_json(), KEY, proof, CTX)  # type: ignore[arg-type]
-    assert not verify_equal_dlog(KEY, G, G, proof, CTX)  # type: ignore[arg-type]
-    assert not verify_knowledge(KEY, proof, CTX)  # type: ignore[arg-type]
+    assert verify_zero_or_one(ct, KEY, proof.to_json(), CTX) is False  # type: ignore[arg-type]
+    assert verify_zero_or_one(ct, KEY, proof, "ctx") is False  # type: ignore[arg-type]
+    assert verify_zero_or_one(ct.to_json(), KEY, proof, CTX) is False  # type: ignore[arg-type]
+    assert verify_equal_dlog(KEY, G, G, proof, CTX) is False  # type: ignore[arg-type]
+    assert verify_knowledge(KEY, proof, CTX) is False  # type: ignore[arg-type]
 
 
 def test_identity_elements_do_not_break_verification() -> None:
