@@ -319,7 +319,11 @@ class Demo:
             for guardian in DECRYPTING:
                 # each guardian first recomputes the tally from the signed log
                 partial = _partial_from_share(
-                    client, doc, guardian_share_path(self.data_dir, guardian), jobs=self.jobs
+                    client,
+                    doc,
+                    guardian_share_path(self.data_dir, guardian),
+                    jobs=self.jobs,
+                    expect=(u.code, round_no),
                 )
                 doc = client.commission(
                     "submit-partial", unit=u.code, round=round_no, partial=partial

@@ -211,7 +211,9 @@ def cmd_tally(args: argparse.Namespace) -> int:
             raise SystemExit("tally-service: error: give one --state per --share, in order")
         for i, path in enumerate(shares):
             state = Path(states[i]) if states else None
-            partial = _partial_from_share(client, doc, Path(path), state_dir=state)
+            partial = _partial_from_share(
+                client, doc, Path(path), state_dir=state, expect=(args.unit, args.round)
+            )
             doc = client.commission(
                 "submit-partial", unit=args.unit, round=args.round, partial=partial
             )
@@ -240,6 +242,7 @@ def _partial_from_share(
     share_file: Path,
     jobs: int = 1,
     state_dir: Path | None = None,
+    expect: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
     """A guardian's partial decryption, computed locally from their own share file, after the
     guardian has recomputed the tally from the signed log and checked it against its own state
@@ -254,7 +257,9 @@ def _partial_from_share(
     share = json.loads(share_file.read_text(encoding="utf-8"))
     secret = Scalar.from_bytes(hex_decode(share["secret_share"], 32))
     state = GuardianState(state_dir or guardian_state_dir(share_file))
-    return decrypt_as_guardian(client, doc, int(share["guardian"]), secret, state, jobs=jobs)
+    return decrypt_as_guardian(
+        client, doc, int(share["guardian"]), secret, state, jobs=jobs, expect=expect
+    )
 
 
 def cmd_guardian_watch(args: argparse.Namespace) -> int:
@@ -268,7 +273,14 @@ def cmd_guardian_watch(args: argparse.Namespace) -> int:
     client = ServiceClient(args.url)
     refused = False
     while True:
-        report = watch_once(client, state)
+        try:
+            report = watch_once(client, state)
+        except Exception as exc:  # the service is down or answers nonsense: say so, go on
+            if args.once:
+                raise
+            print(f"tally-service: watch: {exc}; trying again", file=sys.stderr)
+            time.sleep(args.interval)
+            continue
         for line in report.accepted:
             if not args.quiet:
                 print(f"checkpoint {line}: consistent, remembered")
