@@ -5,7 +5,6 @@ editing files between polls)."""
 from __future__ import annotations
 
 import json
-import sys
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -15,13 +14,9 @@ from urllib.parse import parse_qs
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from crypto.merkle import MerkleTree, leaf_hash
-from tests.verify_helpers import SCRIPTS, notes_of
-
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
-
-from verifier.follow import Follower
-from verifier.report import Report
+from scripts.verifier.follow import Follower
+from scripts.verifier.report import Report
+from tests.verify_helpers import notes_of
 
 __all__ = ["Follower", "RecordService", "Report", "ThreadServer"]
 
