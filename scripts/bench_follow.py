@@ -106,6 +106,14 @@ def main() -> int:
             stdout=subprocess.PIPE,
             text=True,
         )
+
+        def stop_monitor_if_the_demo_failed() -> None:
+            demo.wait()
+            time.sleep(60)  # --close-after 20: the service is gone, a verdict cannot come
+            if monitor.poll() is None:
+                monitor.terminate()
+
+        threading.Thread(target=stop_monitor_if_the_demo_failed, daemon=True).start()
         events: list[dict[str, Any]] = []
         assert monitor.stdout is not None
         for line in monitor.stdout:
@@ -114,9 +122,10 @@ def main() -> int:
             events.append(event)
         monitor.wait()
         demo.wait()
-        verdict = events[-1]
+        verdict = events[-1] if events else {}
         if verdict.get("event") != "verdict":
-            sys.exit(f"the monitor ended without a verdict (exit {monitor.returncode})")
+            tail = "".join(box.get("lines", [])[-20:])
+            sys.exit(f"the monitor ended without a verdict (exit {monitor.returncode}):\n{tail}")
         checkpoints = [e for e in events if e["event"] == "checkpoint"]
         lags = [seconds_since(e["signed_at"], e["at"]) for e in checkpoints]
         ballots = int(verdict["report"]["checks"][2]["checked"].get("ballots", 0))

@@ -332,3 +332,19 @@ def test_a_log_never_closed_is_reported_as_the_batch_verifier_reports_it(
     batch = verify(served)
     assert "V4" in batch.failed()
     agree(follower.report, batch)
+
+
+def test_the_command_line_refuses_what_it_cannot_follow(tmp_path: Path) -> None:
+    from scripts.verifier.follow_state import FollowState
+    from tests.verify_helpers import run_script
+
+    nothing = run_script("verify.py")
+    assert nothing.returncode == 2 and "--follow URL" in nothing.stderr
+    still = run_script("verify.py", "--follow", "http://127.0.0.1:9", "--interval", "0")
+    assert still.returncode == 2 and "--interval" in still.stderr
+    (tmp_path / "state.json").write_text(json.dumps({"format": "kz-tally/follow-state/v1"}))
+    garbled = run_script("verify.py", "--follow", "http://127.0.0.1:9", "--state", str(tmp_path))
+    assert garbled.returncode == 2 and "not a usable monitor state" in garbled.stderr
+    (tmp_path / "state.json").write_text(json.dumps(FollowState("http://elsewhere").to_json()))
+    other = run_script("verify.py", "--follow", "http://127.0.0.1:9", "--state", str(tmp_path))
+    assert other.returncode == 2 and "follows http://elsewhere" in other.stderr

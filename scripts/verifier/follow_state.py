@@ -90,7 +90,13 @@ def load_state(folder: Path) -> FollowState | None:
     path = folder / STATE_FILE
     if not path.exists():
         return None
-    return FollowState.from_json(json.loads(path.read_text(encoding="utf-8")))
+    try:
+        return FollowState.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(
+            f"{path} is not a usable monitor state ({type(exc).__name__}: {exc}); "
+            "give another --state folder"
+        ) from None
 
 
 def save_state(folder: Path, state: FollowState, dirty: set[Path]) -> None:
