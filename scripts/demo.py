@@ -312,10 +312,15 @@ class Demo:
         )
 
     def tally(self, client: ServiceClient, units: list[Unit], round_no: int) -> None:
+        from crypto.rules import has_quorum
         from tally_service.cli import _partial_from_share
 
+        void = []
         for u in bar(units, len(units), f"tally round {round_no}", self.quiet):
             doc = client.commission("start-tally", unit=u.code, round=round_no)
+            if not has_quorum(doc["took_part"], u.registered):
+                void.append(u.code)  # void whatever the votes: never decrypted
+                continue
             for guardian in DECRYPTING:
                 # each guardian first recomputes the tally from the signed log
                 partial = _partial_from_share(
@@ -329,9 +334,10 @@ class Demo:
                     "submit-partial", unit=u.code, round=round_no, partial=partial
                 )
         self.say(
-            f"round {round_no}: {len(units)} tallies recomputed from the signed logs by each "
-            f"guardian, then decrypted by guardians "
+            f"round {round_no}: {len(units) - len(void)} tallies recomputed from the signed logs "
+            f"by each guardian, then decrypted by guardians "
             f"{', '.join(map(str, DECRYPTING))} of {GUARDIANS}"
+            + (f"; no quorum, not decrypted: {', '.join(void)}" if void else "")
         )
 
     def start_watchers(self, url: str) -> GuardianWatchers:
