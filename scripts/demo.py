@@ -158,6 +158,8 @@ class Demo:
         left = total_took_part - sum(u.took_part for u in units)
         for _, u in sorted(quotas, key=lambda q: q[0] - int(q[0]), reverse=True)[:left]:
             u.took_part += 1
+        if self.args.scenario == "void":  # the first unit lacks quorum: void, never decrypted
+            units[0].took_part = max(1, units[0].registered // 3)
         return units
 
     def votes(self, unit: Unit, candidates: list[str], round_no: int) -> list[str | None]:
@@ -560,9 +562,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=2023, help="random seed (reproducible run)")
     parser.add_argument(
         "--scenario",
-        choices=["normal", "runoff"],
+        choices=["normal", "runoff", "void"],
         default="normal",
-        help="runoff: one unit splits its vote in round 1 and holds a runoff",
+        help="runoff: one unit splits its vote in round 1 and holds a runoff; void: one unit "
+        "lacks quorum (a third of its electors vote), so its round is void and not decrypted",
     )
     parser.add_argument("--clients", type=int, default=16, help="concurrent HTTP clients")
     parser.add_argument(

@@ -54,9 +54,10 @@ def test_small_demo_with_runoff(tmp_path: Path) -> None:
     assert json.loads(again.stdout)["ok"] is True
 
 
-def test_demo_quiet_prints_only_results(tmp_path: Path) -> None:
+def test_demo_quiet_prints_only_results_and_copes_with_a_void_unit(tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, str(TOP / "scripts" / "demo.py"), "--small", "--quiet"],
+        [sys.executable, str(TOP / "scripts" / "demo.py"), "--small", "--quiet", "--scenario",
+         "void"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -67,3 +68,8 @@ def test_demo_quiet_prints_only_results(tmp_path: Path) -> None:
     # without --out the working directory is removed, and the last lines do not point into it
     assert "record: removed (keep it with --out DIR)" in result.stdout
     assert result.stderr == ""
+    # one unit had no quorum: not decrypted, yet the results were published and all checks pass
+    table = result.stdout.split("final result")[1]
+    void = [line for line in table.splitlines() if line.rstrip().endswith("void")]
+    assert len(void) == 1 and " no " in void[0]
+    assert "verifier: every check passed; receipts: verified" in result.stdout
