@@ -352,6 +352,19 @@ def test_the_pages_receipt_check_accepts_a_round_without_quorum(built: Built, se
     assert elected["ok"] and not elected["void"], elected
 
 
+def test_cli_tally_over_http_leaves_a_round_without_quorum_encrypted(
+    built: Built, server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tally_service.cli import main
+    from tally_service.keys import commission_key_path, guardian_share_path
+
+    capsys.readouterr()
+    args = ["tally", "--url", server, "--key", str(commission_key_path(built.data_dir)),
+            "--unit", "CCC", "--share", str(guardian_share_path(built.data_dir, 1))]
+    assert main(args) == 0
+    assert "CCC round 1: 5 ballots, no quorum: void, not decrypted" in capsys.readouterr().out
+
+
 def test_unreachable_service_is_a_failure(built: Built) -> None:
     verdict = check(receipt_of(built, "AAA-E0001"), "http://127.0.0.1:9", url=True)
     assert failed(verdict) == ["R2"]
