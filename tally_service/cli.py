@@ -131,7 +131,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from tally_service.server import lock_data_dir, serve
 
     configure_logging(args.log_level)
-    lock_data_dir(args.data)
+    lock_data_dir(args.data)  # held until the process exits
     config = Config(
         checkpoint_every=args.checkpoint_every,
         checkpoint_seconds=args.checkpoint_seconds,

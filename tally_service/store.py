@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +51,11 @@ class DuplicateElector(StoreError):
     """The elector already has a ballot in this round."""
 
 
+class StoreUnavailable(Exception):
+    """The disk refused a write (full, read-only, an I/O error, locked): the transaction was
+    rolled back, nothing of it was written, and the same write may succeed later."""
+
+
 @dataclass(frozen=True)
 class RoundRow:
     unit: str
@@ -67,6 +72,13 @@ class CheckpointRow:
     note: str
     issued_at: str
     final: bool
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back what is left of a transaction (SQLite may have rolled it back already)."""
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):  # if this fails too, SQLite rolls back on the next BEGIN
+            conn.execute("ROLLBACK")
 
 
 class Store:
@@ -98,13 +110,16 @@ class Store:
         """One write transaction, committed durably on exit (rolled back on error)."""
         with self._write_lock:
             conn = self._writer
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    _rollback(conn)
+                    raise
+            except sqlite3.OperationalError as exc:  # SQLITE_FULL, READONLY, IOERR, BUSY
+                raise StoreUnavailable(f"the database refused a write: {exc}") from exc
 
     def close(self) -> None:
         with self._write_lock:
