@@ -43,13 +43,15 @@ def promise_text(origin: str, index: int, leaf: bytes) -> str:
 
 
 class Election:
-    def __init__(self, data_dir: Path, config: Config | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, config: Config | None = None, read_only: bool = False
+    ) -> None:
         self.data_dir = data_dir
         self.config = config or Config()
         db = data_dir / "election.db"
         if not db.exists():
             raise StartupError(f"no election in {data_dir} (run `tally-service init` first)")
-        self.store = Store(db)
+        self.store = Store(db, read_only=read_only)
         signed = self.store.get_meta("manifest")
         if signed is None:
             raise StartupError("the election is not sealed yet (run `tally-service seal`)")

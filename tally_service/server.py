@@ -42,6 +42,10 @@ class NoElection(Exception):
     pass
 
 
+class ServeError(Exception):
+    pass
+
+
 def lock_data_dir(data_dir: Path) -> int:
     """Take the data directory's lock: one server (or one offline command) at a time.
 
@@ -101,19 +105,29 @@ def serve(
     from waitress.channel import HTTPChannel
     from waitress.server import BaseWSGIServer
 
-    election.start_check_pool(check_workers)
     app = create_app(election)
-    server = create_server(
-        app,
-        host=host,
-        port=port,
-        threads=threads,
-        # waitress's own limit sits above the app's so that Flask answers an oversized body
-        # with its own problem+json; waitress cuts off anything far larger (chunked bodies too)
-        max_request_body_size=4 * election.config.max_body_bytes,
-        ident="tally-service",
-        clear_untrusted_proxy_headers=True,
-    )
+    try:
+        server = create_server(
+            app,
+            host=host,
+            port=port,
+            threads=threads,
+            # waitress's own limit sits above the app's so that Flask answers an oversized body
+            # with its own problem+json; waitress cuts off anything far larger (chunked too)
+            max_request_body_size=4 * election.config.max_body_bytes,
+            ident="tally-service",
+            clear_untrusted_proxy_headers=True,
+        )
+    except OSError as exc:
+        election.stop()
+        reason = exc.strerror or str(exc)
+        hint = (
+            "another program listens there: stop it or choose another --port"
+            if exc.errno == errno.EADDRINUSE
+            else "check --host and --port"
+        )
+        raise ServeError(f"cannot listen on {host}:{port}: {reason.lower()} ({hint})") from exc
+    election.start_check_pool(check_workers)
     socket_map: dict[int, Any] = server.map if hasattr(server, "map") else server._map
     listeners = [d for d in socket_map.values() if isinstance(d, BaseWSGIServer)]
     channel_class = _problem_channel_class(HTTPChannel)

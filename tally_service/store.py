@@ -82,15 +82,31 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        """``read_only``: the database on read-only media (or in a read-only directory, where
+        SQLite cannot make its WAL index): reads work, every write is ``StoreUnavailable``."""
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
         self._write_lock = threading.Lock()
         self._writer = self._connect()
-        self._writer.executescript(SCHEMA)
+        if not read_only:
+            self._writer.executescript(SCHEMA)
         self._local = threading.local()
 
     def _connect(self) -> sqlite3.Connection:
+        if self.read_only:
+            wal = self.path.with_name(self.path.name + "-wal")
+            # immutable: no WAL index, no locks (a directory no one can write does not change);
+            # a WAL left by a crash holds committed data, so it must be read through SQLite
+            flags = "mode=ro" if wal.exists() and wal.stat().st_size else "immutable=1"
+            return sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?{flags}",
+                uri=True,
+                check_same_thread=False,
+                isolation_level=None,
+            )
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
