@@ -233,6 +233,8 @@ def create_app(election: Election) -> Flask:
     def commission_action(action: str) -> Any:
         from tally_service.commission import authorise, perform
 
+        if not request.is_json:
+            raise problems.Problem(415, "media-type", "send the request as application/json")
         params = authorise(election, action, parse_body(request.get_data(cache=False)))
         return jsonify(perform(election, action, params))
 
