@@ -100,3 +100,17 @@ def test_405_names_the_allowed_methods(election: Election) -> None:
     r = client.delete(f"{API}/turnout")
     assert r.status_code == 405 and r.mimetype == "application/problem+json"
     assert set(r.headers["Allow"].split(", ")) >= {"GET"}
+
+
+def test_log_lines_carry_utc_rfc3339_times() -> None:
+    import json
+    import logging
+    import re
+
+    from tally_service.logsetup import JsonFormatter
+
+    record = logging.LogRecord("tally_service", logging.INFO, "", 0, "serving", None, None)
+    record.created = 1673690400.25  # 2023-01-14T10:00:00.250Z
+    line = json.loads(JsonFormatter().format(record))
+    assert line["time"] == "2023-01-14T10:00:00.250Z"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", line["time"])
