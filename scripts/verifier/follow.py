@@ -572,9 +572,15 @@ class Follower:
         data = self._get(f"{RECORD}/{lg.rel}/tally.json")
         if data is None:
             return
+        assert self.manifest is not None
+        unit = self.manifest.units.get(lg.unit)
+        registered = unit.registered if unit is not None else 0
         try:
-            complete = strict_loads(data).get("counts") is not None
-        except (ValueError, AttributeError):
+            doc = strict_loads(data)
+            # complete once decrypted, or at once for a round without quorum, which is never
+            # decrypted (rules.md): its counts stay null
+            complete = doc.get("counts") is not None or 2 * int(doc["took_part"]) <= registered
+        except (ValueError, AttributeError, KeyError, TypeError):
             complete = True  # unreadable: V5 says why
         if not complete and "final" not in self.state.results:
             return  # decryption under way
