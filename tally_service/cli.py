@@ -447,6 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--publish", choices=["preliminary", "final"])
     p = add("export", cmd_export, "write the election record", data="optional", url=True)
     p.add_argument("--out", required=True)
+    from tally_service.witness.cli import add_witness_commands
+
+    add_witness_commands(sub)
     return parser
 
 
