@@ -1,4 +1,4 @@
-"""Starting and stopping a real ``tally-service witness serve`` process (tests, demo, benchmarks)."""
+"""A real ``tally-service witness serve`` process, started and stopped (tests, demo, benchmarks)."""
 
 from __future__ import annotations
 
