@@ -158,7 +158,7 @@ def create_app(election: Election) -> Flask:
     @app.get(f"{base}/proof/inclusion")
     def inclusion(unit: str, round_no: int) -> Any:
         lg = _log(unit, round_no)
-        size = _int_arg("size", lg.checkpoint_size)
+        size = _int_arg("size", lg.published()[1])
         if request.args.get("leaf_hash") is not None:
             try:
                 wanted = hex_decode(request.args["leaf_hash"], 32)
@@ -190,7 +190,7 @@ def create_app(election: Election) -> Flask:
     @app.get(f"{base}/proof/consistency")
     def consistency(unit: str, round_no: int) -> Any:
         lg = _log(unit, round_no)
-        size1, size2 = _int_arg("from"), _int_arg("to", lg.checkpoint_size)
+        size1, size2 = _int_arg("from"), _int_arg("to", lg.published()[1])
         with lg.lock:
             try:
                 proof = lg.tree.consistency_proof(size1, size2)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from crypto.signing import SigningKey
 from tally_service.rolls import RollEntry
@@ -32,6 +33,7 @@ def build_election(
     threshold: int = 2,
     election_id: str = "test-election",
     origin: str = "tally.example/test-election",
+    witnesses: dict[str, Any] | None = None,
 ) -> dict[str, SigningKey]:
     """Init, import generated rolls, hold the key ceremony and seal; return the electors' keys."""
     draft = draft_manifest(
@@ -54,6 +56,8 @@ def build_election(
         guardian_names=[f"Guardian {i + 1}" for i in range(guardians)],
         threshold=threshold,
     )
+    if witnesses is not None:  # the manifest's witnesses section (docs/record.md)
+        draft["witnesses"] = witnesses
     init_election(data_dir, draft)
     keys: dict[str, SigningKey] = {}
     for u in units:

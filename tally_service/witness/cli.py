@@ -22,6 +22,17 @@ def read_cosigner(path: Path) -> Cosigner:
         raise Problem(400, "usage", f"{path}: not a witness key file ({exc})") from exc
 
 
+def witness_urls(pairs: list[str]) -> dict[str, str]:
+    """``NAME=URL`` arguments as a dict."""
+    urls = {}
+    for pair in pairs:
+        name, sep, url = pair.partition("=")
+        if not sep or not name or not url.startswith(("http://", "https://")):
+            raise Problem(400, "usage", f"--witness takes NAME=URL, not {pair!r}")
+        urls[name] = url
+    return urls
+
+
 def cmd_keygen(args: argparse.Namespace) -> int:
     cosigner = Cosigner.generate(args.name, TYPES[args.type])
     path = Path(args.out)
