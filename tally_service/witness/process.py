@@ -17,6 +17,7 @@ class WitnessProcess:
         self.log_path = log or state.parent / f"{state.name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
+        self.port = 0  # chosen by the OS at the first start, kept on restarts
 
     def start(self, timeout: float = 30.0) -> WitnessProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the process's life
@@ -32,7 +33,7 @@ class WitnessProcess:
                 "--host",
                 "127.0.0.1",
                 "--port",
-                "0",
+                str(self.port),
                 "--log-level",
                 "warning",
             ],
@@ -46,6 +47,7 @@ class WitnessProcess:
             line = self.proc.stdout.readline().decode()
             if line.startswith("witness ") and " on http://" in line:
                 self.url = line.rsplit(" on ", 1)[1].strip()
+                self.port = int(self.url.rsplit(":", 1)[1])
                 return self
             if not line and self.proc.poll() is not None:
                 raise RuntimeError(
