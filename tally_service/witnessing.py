@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -31,7 +31,7 @@ from crypto.witness_policy import WitnessPolicy
 from tally_service import problems
 from tally_service.logs import UnitLog
 from tally_service.store import CheckpointRow
-from tally_service.witness.core import SIZE_CONTENT_TYPE, add_checkpoint_body
+from tally_service.witness.core import SIZE_CONTENT_TYPE, Witness, add_checkpoint_body
 
 if TYPE_CHECKING:
     from tally_service.election import Election
@@ -72,10 +72,15 @@ def require_witnessed_final(election: Election, unit: str, round_no: int) -> Non
         )
 
 
+#: How a request reaches a witness: the add-checkpoint body in, (status, content type, body) out.
+Transport = Callable[[bytes], tuple[int, str, str]]
+
+
 @dataclass
 class _WitnessState:
     key: CosignerKey
-    url: str
+    url: str  # for messages; the transport does the sending
+    post: Transport | None = None
     # per log origin: the size this witness last cosigned, and the note text it cosigned
     sizes: dict[str, int] = field(default_factory=dict)
     done: dict[str, str] = field(default_factory=dict)
@@ -91,7 +96,12 @@ class Witnessing:
         urls: Mapping[str, str],
         timeout: float = 5.0,
         interval: float = 0.05,
+        local: Mapping[str, Witness] | None = None,
     ) -> None:
+        """Witnesses over HTTP (``urls``: name -> URL prefix) or, for simulations and tests,
+        in this process (``local``: name -> witness core; then call ``sync``)."""
+        urls = dict(urls)
+        urls.update({name: f"local:{name}" for name in local or {}})
         policy = election.manifest.witness_policy
         if policy is None:
             raise ValueError("the manifest names no witnesses")
@@ -107,6 +117,10 @@ class Witnessing:
             for key in policy.witnesses
             if key.name in urls
         ]
+        for witness in self.witnesses:
+            core = (local or {}).get(witness.key.name)
+            if core is not None:
+                witness.post = _local_transport(core)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._store_lock = threading.Lock()
@@ -140,12 +154,32 @@ class Witnessing:
         for thread in self._threads:
             thread.join(timeout=self.timeout + 1)
 
+    def sync(self) -> None:
+        """One pass over every witness and log, in this thread (simulations and tests)."""
+        for witness in self.witnesses:
+            try:
+                self._round_of(witness, self._transport(witness, requests.Session()))
+            except (requests.RequestException, _WitnessRefused) as exc:
+                log.warning("witness %s: %s", witness.key.name, exc)
+
+    def _transport(self, witness: _WitnessState, session: requests.Session) -> Transport:
+        if witness.post is not None:
+            return witness.post
+
+        def post(body: bytes) -> tuple[int, str, str]:
+            answer = session.post(
+                f"{witness.url}/add-checkpoint", data=body, timeout=self.timeout
+            )
+            return answer.status_code, answer.headers.get("Content-Type", ""), answer.text
+
+        return post
+
     def _run(self, witness: _WitnessState) -> None:
-        session = requests.Session()
+        post = self._transport(witness, requests.Session())
         wait = self.interval
         while not self._stop.wait(wait):
             try:
-                self._round_of(witness, session)
+                self._round_of(witness, post)
                 witness.failures = 0
                 wait = self.interval
             except (requests.RequestException, _WitnessRefused) as exc:
@@ -159,7 +193,7 @@ class Witnessing:
                 log.exception("witness %s: unexpected error", witness.key.name)
                 wait = 5.0
 
-    def _round_of(self, witness: _WitnessState, session: requests.Session) -> None:
+    def _round_of(self, witness: _WitnessState, post: Transport) -> None:
         for unit_log in list(self.election.logs.values()):
             if self._stop.is_set():
                 return
@@ -171,12 +205,12 @@ class Witnessing:
             identity = _identity(note, closed)
             if witness.done.get(unit_log.origin) == identity:
                 continue
-            self._submit(witness, session, unit_log, note, size, identity)
+            self._submit(witness, post, unit_log, note, size, identity)
 
     def _submit(
         self,
         witness: _WitnessState,
-        session: requests.Session,
+        post: Transport,
         unit_log: UnitLog,
         note: str,
         size: int,
@@ -190,25 +224,18 @@ class Witnessing:
                 )
             with unit_log.lock:
                 proof = unit_log.tree.consistency_proof(old, size) if old else []
-            answer = session.post(
-                f"{witness.url}/add-checkpoint",
-                data=add_checkpoint_body(old, proof, note),
-                timeout=self.timeout,
-            )
-            if answer.status_code == 409 and answer.headers.get("Content-Type", "").startswith(
-                SIZE_CONTENT_TYPE
-            ):
+            status, content_type, text = post(add_checkpoint_body(old, proof, note))
+            if status == 409 and content_type.startswith(SIZE_CONTENT_TYPE):
                 try:
-                    witness.sizes[unit_log.origin] = int(answer.text.strip())
+                    witness.sizes[unit_log.origin] = int(text.strip())
                 except ValueError as exc:
                     raise _WitnessRefused("answered 409 without a size") from exc
                 continue
-            if answer.status_code != 200:
+            if status != 200:
                 raise _WitnessRefused(
-                    f"refused {unit_log.origin} size {size}: HTTP {answer.status_code} "
-                    f"{answer.text[:300].strip()}"
+                    f"refused {unit_log.origin} size {size}: HTTP {status} {text[:300].strip()}"
                 )
-            lines = [line + "\n" for line in answer.text.split("\n") if line]
+            lines = [line + "\n" for line in text.split("\n") if line]
             try:
                 cosigned = add_cosignatures(note, lines)
                 _, valid = note_cosignatures(cosigned, [witness.key])
@@ -243,6 +270,14 @@ class Witnessing:
         with unit_log.lock:
             if size >= unit_log.current_size:
                 unit_log.current_note, unit_log.current_size = note, size
+
+
+def _local_transport(core: Witness) -> Transport:
+    def post(body: bytes) -> tuple[int, str, str]:
+        answer = core.add_checkpoint(body)
+        return answer.status, answer.content_type, answer.body
+
+    return post
 
 
 def _identity(note: str, final: bool) -> str:

@@ -11,6 +11,7 @@ from crypto.group import Point, point_from_public_hex
 from crypto.guardians import check_transcript
 from crypto.note import NoteError, NoteVerifier
 from crypto.signing import Context, VerifyKey
+from crypto.witness_policy import PolicyError, WitnessPolicy
 from schemas.manifest import ManifestSchema
 
 from .model import ManifestInfo, UnitInfo
@@ -175,6 +176,11 @@ def _manifest_info(
         except (EncodingError, TypeError):
             check.fail(f"{MANIFEST} election_key", "not a ristretto255 point (or the identity)")
     guardians = payload["guardians"]
+    witness_policy = None
+    try:
+        witness_policy = WitnessPolicy.from_manifest(payload.get("witnesses"))
+    except PolicyError as exc:
+        check.fail(f"{MANIFEST} witnesses", str(exc))
     return ManifestInfo(
         payload=payload,
         hash=hash_json(MANIFEST_HASH_TAG, payload),
@@ -187,6 +193,7 @@ def _manifest_info(
         n=int(guardians["n"]),
         k=int(guardians["k"]),
         units=units,
+        witness_policy=witness_policy,
     )
 
 
