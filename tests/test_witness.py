@@ -144,6 +144,32 @@ def test_state_is_durable(tmp_path: Path, cosigner: Cosigner, log_key: SigningKe
     assert again.add_checkpoint(fork.body(3)).status == 409
 
 
+def test_torn_write_keeps_the_previous_state(
+    tmp_path: Path, cosigner: Cosigner, log_key: SigningKey
+) -> None:
+    log, fork = Log(log_key), Log(log_key, b"fork")
+    log.grow(3)
+    w = _witness(cosigner, tmp_path / "w", log_key)
+    assert w.add_checkpoint(log.body(0)).status == 200  # seq 1, both slots
+    log.grow(2)
+    assert w.add_checkpoint(log.body(3)).status == 200  # seq 2, slot 0
+    slots = sorted((tmp_path / "w" / "logs").glob("*.json"))
+    assert [p.name[-7:] for p in slots] == [".0.json", ".1.json"]
+    assert _witness(cosigner, tmp_path / "w", log_key).latest(ORIGIN).size == 5  # type: ignore[union-attr]
+    # a crash tore the write of seq 2: the witness is back at size 3 (it never answered for 5)
+    slots[0].write_text(slots[0].read_text(encoding="utf-8")[:40], encoding="utf-8")
+    again = _witness(cosigner, tmp_path / "w", log_key)
+    assert again.latest(ORIGIN).size == 3  # type: ignore[union-attr]
+    fork.grow(5)
+    assert again.add_checkpoint(fork.body(3)).status == 422
+    # both slots unreadable: the witness refuses to start rather than forget
+    slots[1].write_text("garbage", encoding="utf-8")
+    from tally_service.witness.core import WitnessError
+
+    with pytest.raises(WitnessError, match="no intact"):
+        _witness(cosigner, tmp_path / "w", log_key)
+
+
 def test_final_ends_the_log(tmp_path: Path, cosigner: Cosigner, log_key: SigningKey) -> None:
     w = _witness(cosigner, tmp_path / "w", log_key)
     log = Log(log_key)
