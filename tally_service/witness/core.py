@@ -198,9 +198,10 @@ class Witness:
         fd = os.open(slot, os.O_WRONLY)
         try:
             data = text.encode("utf-8")
-            os.ftruncate(fd, 0)
             os.pwrite(fd, data, 0)
-            os.fdatasync(fd)
+            if os.fstat(fd).st_size > len(data):  # rare: slots are padded to 4 KiB blocks
+                os.ftruncate(fd, len(data))
+            os.fdatasync(fd)  # overwriting blocks of the same size: no metadata to journal
         finally:
             os.close(fd)
 
@@ -296,8 +297,12 @@ class Witness:
 
 
 def _slot_text(state: LogState) -> str:
+    """The JSON, its SHA-256 and spaces up to a multiple of 4 KiB (so that an update of the
+    same size is a plain overwrite, the cheapest durable write)."""
     body = state.to_json()
-    return body + "\n" + sha256(body.encode("utf-8")).hexdigest() + "\n"
+    text = body + "\n" + sha256(body.encode("utf-8")).hexdigest() + "\n"
+    size = len(text.encode("utf-8"))
+    return text + " " * (-size % 4096)
 
 
 def _read_slots(folder: Path, stem: str) -> LogState:
@@ -307,8 +312,8 @@ def _read_slots(folder: Path, stem: str) -> LogState:
     for number in (0, 1):
         path = folder / f"{stem}.{number}.json"
         try:
-            body, digest, rest = path.read_text(encoding="utf-8").split("\n")
-            if rest or sha256(body.encode("utf-8")).hexdigest() != digest:
+            body, digest, padding = path.read_text(encoding="utf-8").split("\n")
+            if padding.strip(" ") or sha256(body.encode("utf-8")).hexdigest() != digest:
                 raise ValueError("checksum mismatch (a torn write?)")
             raw = json.loads(body)
             entry = LogState(
