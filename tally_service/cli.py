@@ -210,8 +210,13 @@ def cmd_tally(args: argparse.Namespace) -> int:
     if args.url:
         client = _client(args)
         doc = client.commission("start-tally", unit=args.unit, round=args.round)
-        for path in args.share or []:
-            partial = _partial_from_share(client, doc, Path(path))
+        shares = args.share or []
+        states = args.state or []
+        if states and len(states) != len(shares):
+            raise SystemExit("tally-service: error: give one --state per --share, in order")
+        for i, path in enumerate(shares):
+            state = Path(states[i]) if states else None
+            partial = _partial_from_share(client, doc, Path(path), state_dir=state)
             doc = client.commission(
                 "submit-partial", unit=args.unit, round=args.round, partial=partial
             )
@@ -235,22 +240,50 @@ def cmd_tally(args: argparse.Namespace) -> int:
 
 
 def _partial_from_share(
-    client: Any, doc: dict[str, Any], share_file: Path, jobs: int = 1
+    client: Any,
+    doc: dict[str, Any],
+    share_file: Path,
+    jobs: int = 1,
+    state_dir: Path | None = None,
 ) -> dict[str, Any]:
     """A guardian's partial decryption, computed locally from their own share file, after the
-    guardian has recomputed the tally from the signed log (tally_service/guardian.py)."""
+    guardian has recomputed the tally from the signed log and checked it against its own state
+    (tally_service/guardian.py, guardian_state.py). The state directory defaults to the one
+    beside the share file, where the key ceremony pinned the joint key."""
     from crypto.canonical import hex_decode
-    from crypto.decryption import decryption_context, partial_decrypt
-    from crypto.elgamal import Ciphertext
     from crypto.group import Scalar
-    from tally_service.guardian import fetch_and_check
+    from tally_service.guardian import decrypt_as_guardian
+    from tally_service.guardian_state import GuardianState
+    from tally_service.keys import guardian_state_dir
 
-    fetch_and_check(client, doc, jobs=jobs)
     share = json.loads(share_file.read_text(encoding="utf-8"))
     secret = Scalar.from_bytes(hex_decode(share["secret_share"], 32))
-    cts = [Ciphertext.from_json(c) for c in doc["encrypted"]]
-    context = decryption_context(bytes.fromhex(doc["election"]), doc["unit"], doc["round"])
-    return partial_decrypt(secret, int(share["guardian"]), cts, context)
+    state = GuardianState(state_dir or guardian_state_dir(share_file))
+    return decrypt_as_guardian(client, doc, int(share["guardian"]), secret, state, jobs=jobs)
+
+
+def cmd_guardian_watch(args: argparse.Namespace) -> int:
+    import time
+
+    from tally_service.client import ServiceClient
+    from tally_service.guardian_state import GuardianState
+    from tally_service.guardian_watch import watch_once
+
+    state = GuardianState(Path(args.state))
+    client = ServiceClient(args.url)
+    refused = False
+    while True:
+        report = watch_once(client, state)
+        for line in report.accepted:
+            if not args.quiet:
+                print(f"checkpoint {line}: consistent, remembered")
+        for line in report.refusals:
+            refused = True
+            print(f"tally-service: REFUSED: {line}", file=sys.stderr)
+        if args.once:
+            break
+        time.sleep(args.interval)
+    return 2 if refused else 0
 
 
 def results_table(signed: dict[str, Any], names: dict[str, str] | None = None) -> str:
@@ -447,6 +480,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         help="with --url: a guardian's share file (repeat for k guardians)",
     )
+    p.add_argument(
+        "--state",
+        action="append",
+        help="with --share: that guardian's state directory (default: beside the share file, "
+        "guardian-N.state)",
+    )
     p = add(
         "results",
         cmd_results,
@@ -458,10 +497,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--publish", choices=["preliminary", "final"])
     p = add("export", cmd_export, "write the election record", data="optional", url=True)
     p.add_argument("--out", required=True)
+    _guardian_commands(sub)
     from tally_service.witness.cli import add_witness_commands
 
     add_witness_commands(sub)
     return parser
+
+
+def _guardian_commands(sub: Any) -> None:
+    """``tally-service guardian ...``: what a guardian runs on its own machine."""
+    group = sub.add_parser("guardian", help="a guardian's own commands (run on its machine)")
+    gsub = group.add_subparsers(dest="guardian_command", required=True, metavar="ACTION")
+    p = gsub.add_parser(
+        "watch",
+        help="follow the logs' checkpoints and remember them in the guardian state",
+        description="Poll every log's newest signed checkpoint, check it against the largest "
+        "one seen with a consistency proof, and remember it; conflicting checkpoints are kept "
+        "as evidence. Exit 2 if anything was refused.",
+    )
+    p.add_argument("--state", required=True, help="the guardian's state directory")
+    p.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8080")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
+    p.add_argument("--once", action="store_true", help="poll once and exit")
+    p.add_argument("--quiet", action="store_true", help="print only refusals")
+    p.set_defaults(handler=cmd_guardian_watch)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

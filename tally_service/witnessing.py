@@ -254,16 +254,18 @@ class Witnessing:
         cosigned) and make it current once it has the quorum."""
         store = self.election.store
         with self._store_lock, store.transaction() as conn:
-            row = conn.execute(
-                "SELECT note FROM checkpoints WHERE unit=? AND round=? AND size=?",
+            rows = conn.execute(  # the final and an earlier checkpoint may share a size
+                "SELECT note, final FROM checkpoints WHERE unit=? AND round=? AND size=?",
                 (unit_log.unit, unit_log.round, size),
-            ).fetchone()
-            if row is None or parse_note(row[0]).text != text:
-                return  # superseded (the final replaced this checkpoint of the same size)
-            note = add_cosignatures(str(row[0]), [line])
+            ).fetchall()
+            match = [(str(n), f) for n, f in rows if parse_note(str(n)).text == text]
+            if not match:
+                return  # not a stored checkpoint (any more): nothing to attach it to
+            stored, final = match[0]
+            note = add_cosignatures(stored, [line])
             conn.execute(
-                "UPDATE checkpoints SET note=? WHERE unit=? AND round=? AND size=?",
-                (note, unit_log.unit, unit_log.round, size),
+                "UPDATE checkpoints SET note=? WHERE unit=? AND round=? AND size=? AND final=?",
+                (note, unit_log.unit, unit_log.round, size, final),
             )
         if not self.policy.has_quorum(note):
             return
