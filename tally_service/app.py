@@ -201,6 +201,14 @@ def create_app(election: Election) -> Flask:
                 raise problems.bad_request("range", str(exc)) from exc
         return jsonify({"size1": size1, "size2": size2, "proof": [p.hex() for p in proof]})
 
+    @app.post(f"{base}/cosignatures")
+    def post_cosignatures(unit: str, round_no: int) -> Any:
+        # pull-mode witnesses (guardians): a checkpoint note with their cosignature lines
+        from tally_service.witnessing import accept_posted
+
+        body = request.get_data(cache=False).decode("utf-8", errors="replace")
+        return jsonify({"attached": accept_posted(election, unit, round_no, body)})
+
     @app.get(f"{base}/receipts/<int:index>")
     def receipt_proof(unit: str, round_no: int, index: int) -> Any:
         lg = _log(unit, round_no)

@@ -271,9 +271,17 @@ def cmd_guardian_watch(args: argparse.Namespace) -> int:
 
     state = GuardianState(Path(args.state))
     client = ServiceClient(args.url)
+    cosigner = None
+    if args.witness_key:
+        from tally_service.witness.cli import read_cosigner
+
+        cosigner = read_cosigner(Path(args.witness_key))
     refused = False
     while True:
-        report = watch_once(client, state)
+        report = watch_once(client, state, cosigner)
+        for line in report.cosigned:
+            if not args.quiet:
+                print(f"checkpoint {line}: cosigned as a witness, posted")
         for line in report.accepted:
             if not args.quiet:
                 print(f"checkpoint {line}: consistent, remembered")
@@ -520,6 +528,11 @@ def _guardian_commands(sub: Any) -> None:
     p.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
     p.add_argument("--once", action="store_true", help="poll once and exit")
     p.add_argument("--quiet", action="store_true", help="print only refusals")
+    p.add_argument(
+        "--witness-key",
+        help="the guardian's witness key (tally-service witness keygen): if the manifest lists "
+        "it among the witnesses, cosign every accepted checkpoint and post it back",
+    )
     p.set_defaults(handler=cmd_guardian_watch)
 
 

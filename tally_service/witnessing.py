@@ -123,7 +123,6 @@ class Witnessing:
                 witness.post = _local_transport(core)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._store_lock = threading.Lock()
         for witness in self.witnesses:
             self._restore_sizes(witness)
 
@@ -250,28 +249,77 @@ class Witnessing:
         raise _WitnessRefused(f"kept answering 409 for {unit_log.origin}")
 
     def _keep(self, unit_log: UnitLog, size: int, text: str, line: str) -> None:
-        """Append the cosignature line to the stored checkpoint (if it is still the one that was
-        cosigned) and make it current once it has the quorum."""
-        store = self.election.store
-        with self._store_lock, store.transaction() as conn:
-            rows = conn.execute(  # the final and an earlier checkpoint may share a size
-                "SELECT note, final FROM checkpoints WHERE unit=? AND round=? AND size=?",
-                (unit_log.unit, unit_log.round, size),
-            ).fetchall()
-            match = [(str(n), f) for n, f in rows if parse_note(str(n)).text == text]
-            if not match:
-                return  # not a stored checkpoint (any more): nothing to attach it to
-            stored, final = match[0]
-            note = add_cosignatures(stored, [line])
-            conn.execute(
-                "UPDATE checkpoints SET note=? WHERE unit=? AND round=? AND size=? AND final=?",
-                (note, unit_log.unit, unit_log.round, size, final),
-            )
-        if not self.policy.has_quorum(note):
-            return
+        keep_cosignature(self.election, unit_log, size, text, line)
+
+
+_STORE_LOCK = threading.Lock()
+
+
+def keep_cosignature(
+    election: Election, unit_log: UnitLog, size: int, text: str, line: str
+) -> bool:
+    """Append a (checked) cosignature line to the stored checkpoint whose text was cosigned and
+    make it current once it has the quorum. False if no stored checkpoint has that text."""
+    policy = election.manifest.witness_policy
+    assert policy is not None
+    store = election.store
+    with _STORE_LOCK, store.transaction() as conn:  # one writer: read, append, write back
+        rows = conn.execute(  # the final and an earlier checkpoint may share a size
+            "SELECT note, final FROM checkpoints WHERE unit=? AND round=? AND size=?",
+            (unit_log.unit, unit_log.round, size),
+        ).fetchall()
+        match = [(str(n), f) for n, f in rows if parse_note(str(n)).text == text]
+        if not match:
+            return False  # not a stored checkpoint: nothing to attach it to
+        stored, final = match[0]
+        signer = _signer(line)
+        if any((sig.name, sig.key_hash) == signer for sig in parse_note(stored).signatures):
+            return True  # this witness's cosignature is on it already: one per witness
+        note = add_cosignatures(stored, [line])
+        conn.execute(
+            "UPDATE checkpoints SET note=? WHERE unit=? AND round=? AND size=? AND final=?",
+            (note, unit_log.unit, unit_log.round, size, final),
+        )
+    if policy.has_quorum(note):
         with unit_log.lock:
             if size >= unit_log.current_size:
                 unit_log.current_note, unit_log.current_size = note, size
+    return True
+
+
+def accept_posted(election: Election, unit: str, round_no: int, body: str) -> list[str]:
+    """``POST .../cosignatures`` (pull-mode witnesses, e.g. guardians): ``body`` is a stored
+    checkpoint note with cosignature lines; the lines of the manifest's witnesses that verify are
+    attached. Returns their names; refuses (422) a note without one."""
+    policy = election.manifest.witness_policy
+    if policy is None:
+        raise problems.conflict("no-witnesses", "the manifest names no witnesses")
+    unit_log = election.log(unit, round_no)
+    try:
+        checkpoint, valid = note_cosignatures(body, policy.witnesses)
+        text = parse_note(body).text
+    except (CosignatureError, ValueError) as exc:
+        raise problems.unprocessable("cosignature", f"not a cosigned checkpoint: {exc}") from exc
+    if checkpoint.origin != unit_log.origin:
+        raise problems.unprocessable("cosignature", f"the checkpoint is not of {unit_log.origin}")
+    if not valid:
+        raise problems.unprocessable(
+            "cosignature", "no valid cosignature by a witness the manifest names"
+        )
+    for cosignature in valid:
+        if not keep_cosignature(election, unit_log, checkpoint.size, text, cosignature.line):
+            raise problems.not_found(
+                "no-checkpoint", f"{unit_log.origin} has no checkpoint with that text"
+            )
+    return [c.cosigner.name for c in valid]
+
+
+def _signer(line: str) -> tuple[str, bytes]:
+    """(key name, key ID) of a signature line."""
+    from crypto.note import parse_note as _parse
+
+    sig = _parse("x\n\n" + line).signatures[0]
+    return sig.name, sig.key_hash
 
 
 def _local_transport(core: Witness) -> Transport:

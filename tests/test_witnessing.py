@@ -277,3 +277,85 @@ def _tallies(tally: Any, election: Any) -> bool:
     except Problem:
         return False
     return True
+
+
+@pytest.mark.slow
+def test_a_guardian_witnesses_in_pull_mode(tmp_path: Path) -> None:
+    """Two push witnesses are not a quorum of 3; the guardian's watch, which serves nothing,
+    cosigns what it accepted and posts it back, and the checkpoint becomes current. A key the
+    manifest does not list is refused."""
+    import requests
+
+    from tally_service.client import ServiceClient
+    from tally_service.config import Config
+    from tally_service.election import Election
+    from tally_service.guardian_state import GuardianState
+    from tally_service.guardian_watch import watch_once
+    from tally_service.process import ServerProcess
+    from tally_service.sample import UnitSpec, build_election
+
+    cosigners = _cosigners(4)
+    guardian_key = cosigners[3]
+    section = manifest_section(3, 1, [c.public for c in cosigners])
+    data = tmp_path / "election"
+    keys = build_election(data, [UnitSpec("AAA", "A", 2, 4)], witnesses=section)
+    election = Election(data, Config())
+    election.open_round("AAA", 1)
+    manifest = election.manifest
+    ballot = _ballot(election, keys, sorted(keys)[0])
+    logs = tmp_path / "logs.txt"
+    logs.write_text(
+        f"{manifest.origin('AAA', 1)} {manifest.log_verifiers['AAA']}\n", encoding="utf-8"
+    )
+    election.stop()
+    push = []
+    for i, cosigner in enumerate(cosigners[:2]):
+        key = tmp_path / f"w{i}.key"
+        key.write_text(cosigner.private_text(), encoding="ascii")
+        push.append(WitnessProcess(key, tmp_path / f"w{i}", logs).start())
+    args = [
+        a for c, w in zip(cosigners, push, strict=False) for a in ("--witness", f"{c.name}={w.url}")
+    ]
+    state = GuardianState(tmp_path / "guardian")
+    state.pin_ceremony(
+        manifest.election_id, manifest.body["election_key"], manifest.body["ceremony_hash"]
+    )
+    try:
+        with ServerProcess(data, "--checkpoint-every", "1", *args) as server:
+            base = f"{server.url}/api/v1/units/AAA/rounds/1"
+            assert requests.post(f"{server.url}/api/v1/ballots", json=ballot, timeout=30).ok
+
+            def cosigned_by_two() -> bool:
+                rows = requests.get(f"{base}/checkpoints", timeout=30).json()["checkpoints"]
+                last = rows[-1]["note"]
+                return rows[-1]["size"] == 1 and sum(
+                    1 for line in last.split("\n") if line.startswith("— w")
+                ) == 2
+
+            assert _wait(cosigned_by_two)
+            assert requests.get(f"{base}/checkpoint", timeout=30).status_code == 404
+            client = ServiceClient(server.url)
+            stranger = watch_once(client, state, Cosigner.generate("x.example/g", TYPE_ED25519))
+            assert stranger.cosigned == []
+            report = watch_once(client, state, guardian_key)
+            assert report.refusals == [] and report.cosigned
+            current = requests.get(f"{base}/checkpoint", timeout=30)
+            assert current.status_code == 200
+            assert f"— {guardian_key.name} " in current.text
+            assert manifest.witness_policy is not None
+            assert manifest.witness_policy.has_quorum(current.text)
+            # a cosignature by a key the manifest does not list is refused
+            note = requests.get(f"{base}/checkpoints", timeout=30).json()["checkpoints"][-1]
+            other = Cosigner.generate(guardian_key.name, TYPE_ED25519)
+            line = other.cosign(Checkpoint.parse(note["note"].split("\n\n")[0] + "\n"), 1).line()
+            log_only = note["note"].split("\n— w")[0] + "\n"  # the log's signature only
+            refused = requests.post(
+                f"{base}/cosignatures", data=(log_only + line).encode(), timeout=30
+            )
+            assert refused.status_code == 422
+            assert refused.headers["Content-Type"] == "application/problem+json"
+            after = requests.get(f"{base}/checkpoints", timeout=30).json()["checkpoints"][-1]
+            assert line.split(" ")[2] not in after["note"]
+    finally:
+        for w in push:
+            w.stop()
