@@ -84,6 +84,7 @@ class _WitnessState:
     # per log origin: the size this witness last cosigned, and the note text it cosigned
     sizes: dict[str, int] = field(default_factory=dict)
     done: dict[str, str] = field(default_factory=dict)
+    last_sent: dict[str, tuple[str, bool]] = field(default_factory=dict)
     failures: int = 0
 
 
@@ -95,7 +96,7 @@ class Witnessing:
         election: Election,
         urls: Mapping[str, str],
         timeout: float = 5.0,
-        interval: float = 0.05,
+        interval: float = 0.2,
         local: Mapping[str, Witness] | None = None,
     ) -> None:
         """Witnesses over HTTP (``urls``: name -> URL prefix) or, for simulations and tests,
@@ -199,12 +200,12 @@ class Witnessing:
             with unit_log.lock:
                 note, size = unit_log.checkpoint_note, unit_log.checkpoint_size
                 closed = not unit_log.open
-            if note is None:
-                continue
+            if note is None or witness.last_sent.get(unit_log.origin) == (note, closed):
+                continue  # the same note as last time: nothing to parse (polled often)
             identity = _identity(note, closed)
-            if witness.done.get(unit_log.origin) == identity:
-                continue
-            self._submit(witness, post, unit_log, note, size, identity)
+            if witness.done.get(unit_log.origin) != identity:
+                self._submit(witness, post, unit_log, note, size, identity)
+            witness.last_sent[unit_log.origin] = (note, closed)
 
     def _submit(
         self,
