@@ -124,6 +124,23 @@ class WitnessPolicy:
         earliest = not_before(checkpoint)
         return checkpoint, [c for c in valid if c.timestamp >= earliest]
 
+    def counted_unverified(self, note: str) -> int:
+        """How many listed witnesses have a line on ``note`` with a timestamp that counts,
+        WITHOUT verifying the signatures: only for notes whose every line was verified when it
+        was added (the service's own store). Anyone else uses ``has_quorum``."""
+        from crypto.cosignature import split_timestamp
+        from crypto.note import parse_note
+
+        parsed = parse_note(note)
+        earliest = not_before(Checkpoint.parse(parsed.text))
+        listed = {(w.name, w.key_id) for w in self.witnesses}
+        counted = set()
+        for sig in parsed.signatures:
+            ident = (sig.name, sig.key_hash)
+            if ident in listed and split_timestamp(sig)[0] >= earliest:
+                counted.add(ident)
+        return len(counted)
+
     def has_quorum(self, note: str) -> bool:
         try:
             return len(self.cosignatures(note)[1]) >= self.quorum

@@ -281,7 +281,7 @@ def keep_cosignature(
             "UPDATE checkpoints SET note=? WHERE unit=? AND round=? AND size=? AND final=?",
             (note, unit_log.unit, unit_log.round, size, final),
         )
-    if policy.has_quorum(note):
+    if policy.counted_unverified(note) >= policy.quorum:  # every line was checked on arrival
         with unit_log.lock:
             if size >= unit_log.current_size:
                 unit_log.current_note, unit_log.current_size = note, size

@@ -158,8 +158,10 @@ def test_final_counts_only_fresh_cosignatures(tmp_path: Path) -> None:
     note = sign_checkpoint(final, [(KEY_NAME, key)])
     stale = add_cosignatures(note, [c.cosign(final, close - 1).line() for c in cosigners])
     assert not policy.has_quorum(stale)
+    assert policy.counted_unverified(stale) == 0
     fresh = add_cosignatures(note, [c.cosign(final, close).line() for c in cosigners[:3]])
     assert policy.has_quorum(fresh)
+    assert policy.counted_unverified(fresh) == 3
 
 
 # --- the service with witnesses over HTTP -----------------------------------------------------
