@@ -14,7 +14,12 @@ import requests
 class ServerProcess:
     """A server on 127.0.0.1 with an OS-chosen port; ``url`` once it is up."""
 
-    def __init__(self, data_dir: Path, *extra: str, log: Path | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, *extra: str, log: Path | None = None, own_session: bool = False
+    ) -> None:
+        # own_session: the server does not receive the terminal's Ctrl-C, so that a caller that
+        # catches it (the demo's --serve-open) can still close the rounds through it
+        self.own_session = own_session
         self.data_dir = data_dir
         self.extra = extra
         self.log_path = log or data_dir.parent / "server.log"
@@ -41,6 +46,7 @@ class ServerProcess:
             stdout=subprocess.PIPE,
             stderr=log,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=self.own_session,
         )
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout

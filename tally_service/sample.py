@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crypto.credentials import derive_key, new_code
 from crypto.signing import SigningKey
 from tally_service.rolls import RollEntry
 from tally_service.setup import draft_manifest, import_roll, init_election, key_ceremony, seal
@@ -33,9 +34,14 @@ def build_election(
     threshold: int = 2,
     election_id: str = "test-election",
     origin: str = "tally.example/test-election",
+    codes: dict[str, str] | None = None,
     witnesses: dict[str, Any] | None = None,
 ) -> dict[str, SigningKey]:
-    """Init, import generated rolls, hold the key ceremony and seal; return the electors' keys."""
+    """Init, import generated rolls, hold the key ceremony and seal; return the electors' keys.
+
+    With ``codes`` (a dict to fill), each elector's key is derived from a fresh credential code
+    (crypto/credentials.py), as a credential authority would make it, and the codes go there.
+    """
     draft = draft_manifest(
         election_id=election_id,
         title={"en": "Test election", "ru": None, "kk": None},
@@ -64,7 +70,11 @@ def build_election(
         entries = []
         for i in range(u.electors):
             elector_id = f"{u.code}-E{i + 1:04d}"
-            key = SigningKey.generate()
+            if codes is None:
+                key = SigningKey.generate()
+            else:
+                codes[elector_id] = new_code()
+                key = derive_key(codes[elector_id], election_id, elector_id)
             keys[elector_id] = key
             entries.append(RollEntry(elector_id, f"Elector {i + 1} of {u.code}", key.public.hex()))
         import_roll(data_dir, u.code, entries)
