@@ -26,7 +26,7 @@ Prints one figure per line as ``name value unit`` (names get a ``_tN`` suffix wh
   last receipt the log's current (witnessed) checkpoint reached the final size (checkpoints
   come every --checkpoint-every ballots or 5 s, then the witnesses cosign).
 
-The design's target (DESIGN.md section 7): at least 300 accepted ballots/s with p99 under 50 ms
+The target (docs/benchmarks.md): at least 300 accepted ballots/s with p99 under 50 ms
 (the closed-loop run gives the throughput; --rate 300 gives the latency at that load).
 
 Run from the top of the checkout:
