@@ -169,6 +169,8 @@ class Demo:
         left = total_took_part - sum(u.took_part for u in units)
         for _, u in sorted(quotas, key=lambda q: q[0] - int(q[0]), reverse=True)[:left]:
             u.took_part += 1
+        if self.args.scenario == "void":  # the first unit lacks quorum: void, never decrypted
+            units[0].took_part = max(1, units[0].registered // 3)
         return units
 
     def votes(self, unit: Unit, candidates: list[str], round_no: int) -> list[str | None]:
@@ -324,11 +326,16 @@ class Demo:
         )
 
     def tally(self, client: ServiceClient, units: list[Unit], round_no: int) -> None:
+        from crypto.rules import has_quorum
         from tally_service.cli import _partial_from_share
 
         self.wait_for_witnessed_finals(client, units, round_no)
+        void = []
         for u in bar(units, len(units), f"tally round {round_no}", self.quiet):
             doc = client.commission("start-tally", unit=u.code, round=round_no)
+            if not has_quorum(doc["took_part"], u.registered):
+                void.append(u.code)  # void whatever the votes: never decrypted
+                continue
             for guardian in DECRYPTING:
                 # each guardian first recomputes the tally from the signed log
                 partial = _partial_from_share(
@@ -342,9 +349,10 @@ class Demo:
                     "submit-partial", unit=u.code, round=round_no, partial=partial
                 )
         self.say(
-            f"round {round_no}: {len(units)} tallies recomputed from the signed logs by each "
-            f"guardian, then decrypted by guardians "
+            f"round {round_no}: {len(units) - len(void)} tallies recomputed from the signed logs "
+            f"by each guardian, then decrypted by guardians "
             f"{', '.join(map(str, DECRYPTING))} of {GUARDIANS}"
+            + (f"; no quorum, not decrypted: {', '.join(void)}" if void else "")
         )
 
     def start_watchers(self, url: str) -> GuardianWatchers:
@@ -680,9 +688,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=2023, help="random seed (reproducible run)")
     parser.add_argument(
         "--scenario",
-        choices=["normal", "runoff"],
+        choices=["normal", "runoff", "void"],
         default="normal",
-        help="runoff: one unit splits its vote in round 1 and holds a runoff",
+        help="runoff: one unit splits its vote in round 1 and holds a runoff; void: one unit "
+        "lacks quorum (a third of its electors vote), so its round is void and not decrypted",
     )
     parser.add_argument(
         "--clients", type=_positive, default=16, help="concurrent HTTP clients (1 or more)"
