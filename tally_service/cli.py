@@ -142,7 +142,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         request_window_seconds=args.request_window,
     )
     workers = args.check_workers if args.check_workers is not None else (os.cpu_count() or 1)
-    serve(Election(args.data, config), args.host, args.port, args.threads, workers)
+    election = Election(args.data, config)
+    if args.witness:
+        from tally_service.witness.cli import witness_urls
+
+        election.start_witnessing(witness_urls(args.witness))
+    serve(election, args.host, args.port, args.threads, workers)
     return 0
 
 
@@ -288,16 +293,24 @@ def cmd_guardian_watch(args: argparse.Namespace) -> int:
 
     state = GuardianState(Path(args.state))
     client = ServiceClient(args.url)
+    cosigner = None
+    if args.witness_key:
+        from tally_service.witness.cli import read_cosigner
+
+        cosigner = read_cosigner(Path(args.witness_key))
     refused = False
     while True:
         try:
-            report = watch_once(client, state)
+            report = watch_once(client, state, cosigner)
         except Exception as exc:  # the service is down or answers nonsense: say so, go on
             if args.once:
                 raise
             print(f"tally-service: watch: {exc}; trying again", file=sys.stderr)
             time.sleep(args.interval)
             continue
+        for line in report.cosigned:
+            if not args.quiet:
+                print(f"checkpoint {line}: cosigned as a witness, posted")
         for line in report.accepted:
             if not args.quiet:
                 print(f"checkpoint {line}: consistent, remembered")
@@ -548,6 +561,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a commission request's timestamp may be off",
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--witness",
+        action="append",
+        metavar="NAME=URL",
+        help="a witness of the manifest and its add-checkpoint URL prefix (repeat for each)",
+    )
     for name, handler, help_ in [
         ("open-round", cmd_open_round, "open a round of a unit (round 2: the runoff)"),
         ("close-round", cmd_close_round, "close a round: final checkpoint, countersigned"),
@@ -622,6 +641,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="receipt file; the ballot goes next to it")
     p.add_argument("--commission-key", metavar="HEX", help="pin the commission's public key")
     _guardian_commands(sub)
+    from tally_service.witness.cli import add_witness_commands
+
+    add_witness_commands(sub)
     return parser
 
 
@@ -641,6 +663,11 @@ def _guardian_commands(sub: Any) -> None:
     p.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
     p.add_argument("--once", action="store_true", help="poll once and exit")
     p.add_argument("--quiet", action="store_true", help="print only refusals")
+    p.add_argument(
+        "--witness-key",
+        help="the guardian's witness key (tally-service witness keygen): if the manifest lists "
+        "it among the witnesses, cosign every accepted checkpoint and post it back",
+    )
     p.set_defaults(handler=cmd_guardian_watch)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from crypto.credentials import derive_key, new_code
 from crypto.signing import SigningKey
@@ -34,6 +35,7 @@ def build_election(
     election_id: str = "test-election",
     origin: str = "tally.example/test-election",
     codes: dict[str, str] | None = None,
+    witnesses: dict[str, Any] | None = None,
 ) -> dict[str, SigningKey]:
     """Init, import generated rolls, hold the key ceremony and seal; return the electors' keys.
 
@@ -60,6 +62,8 @@ def build_election(
         guardian_names=[f"Guardian {i + 1}" for i in range(guardians)],
         threshold=threshold,
     )
+    if witnesses is not None:  # the manifest's witnesses section (docs/record.md)
+        draft["witnesses"] = witnesses
     init_election(data_dir, draft)
     keys: dict[str, SigningKey] = {}
     for u in units:
