@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from crypto.canonical import EncodingError, hex_decode
 from crypto.merkle import ProofError
-from tally_service import problems
+from tally_service import problems, record_files
 from tally_service.election import Election
 from tally_service.http_json import parse_body
 from tally_service.problems import Problem
@@ -24,6 +24,7 @@ from tally_service.store import StoreUnavailable
 
 log = logging.getLogger("tally_service.http")
 API = "/api/v1"
+RESULT_KINDS = ("preliminary", "final")
 
 
 def problem_response(problem: Problem) -> Response:
@@ -286,6 +287,59 @@ def create_app(election: Election) -> Flask:
     @app.get(f"{API}/health")
     def health() -> Any:
         return jsonify(election.health.snapshot())
+
+    # -- the election record, file by file, with the exported bytes (docs/api.md "The record,
+    # file by file"): what an observer's monitor mirrors (scripts/verify.py --follow).
+    files = f"{API}/record"
+
+    def _file(data: bytes | None, mimetype: str, missing: str) -> Response:
+        if data is None:
+            raise problems.not_found("not-published", missing)
+        return Response(data, mimetype=mimetype)
+
+    @app.get(f"{files}/manifest.json")
+    def record_manifest() -> Any:
+        return _file(record_files.manifest_bytes(election), "application/json", "")
+
+    @app.get(f"{files}/key_ceremony.json")
+    def record_ceremony() -> Any:
+        data = record_files.ceremony_bytes(election)
+        return _file(data, "application/json", "the key ceremony is not finished")
+
+    @app.get(f"{files}/audit.jsonl")
+    def record_audit() -> Any:
+        data = b"".join(record_files.audit_lines(election, _int_arg("start", 0)))
+        return _file(data, "application/jsonl", "")
+
+    record_log = f"{files}/units/<unit>/<int:round_no>"
+
+    @app.get(f"{record_log}/checkpoints.txt")
+    def record_checkpoints(unit: str, round_no: int) -> Any:
+        _log(unit, round_no)
+        notes = record_files.checkpoint_notes(election, unit, round_no)
+        start = _int_arg("start", 0)
+        return _file(record_files.checkpoints_text(notes[start:]), "text/plain", "")
+
+    @app.get(f"{record_log}/ballots.jsonl")
+    def record_ballots(unit: str, round_no: int) -> Any:
+        lg = _log(unit, round_no)
+        start = _int_arg("start", 0)
+        end = min(_int_arg("end", lg.tree.size), start + election.config.page_size)
+        rows = election.store.entries(unit, round_no, start, end) if end > start else []
+        response = _file(b"".join(row + b"\n" for row in rows), "application/jsonl", "")
+        response.headers["Tree-Size"] = str(lg.tree.size)
+        return response
+
+    @app.get(f"{record_log}/tally.json")
+    def record_tally(unit: str, round_no: int) -> Any:
+        _log(unit, round_no)
+        data = record_files.tally_bytes(election, unit, round_no)
+        return _file(data, "application/json", f"round {round_no} of {unit} is not tallied")
+
+    @app.get(f"{files}/results/<kind>.json")
+    def record_result(kind: str) -> Any:
+        data = record_files.result_bytes(election, kind) if kind in RESULT_KINDS else None
+        return _file(data, "application/json", f"no {kind} result is published")
 
     from tally_service.pages import register_pages
 

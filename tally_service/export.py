@@ -16,12 +16,12 @@ Layout (docs/record.md describes every file):
 from __future__ import annotations
 
 import io
-import json
 import os
 import tarfile
 import tempfile
 from pathlib import Path
 
+from tally_service import record_files
 from tally_service.election import Election
 
 RECORD_README = """# Election record
@@ -54,40 +54,28 @@ def export_record(election: Election, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     store = election.store
     _write(out / "README.md", RECORD_README.encode())
-    _write(out / "manifest.json", _json(election.manifest.signed))
-    ceremony = store.get_meta("ceremony")
+    _write(out / "manifest.json", record_files.manifest_bytes(election))
+    ceremony = record_files.ceremony_bytes(election)
     assert ceremony is not None
-    _write(out / "key_ceremony.json", _json(json.loads(ceremony)))
+    _write(out / "key_ceremony.json", ceremony)
     for unit, round_no in sorted(election.logs):
         folder = out / "units" / unit / str(round_no)
         folder.mkdir(parents=True, exist_ok=True)
         with open(folder / "ballots.jsonl", "wb") as lines:
             for entry in store.iter_entries(unit, round_no):
                 lines.write(entry + b"\n")
-        notes = [row.note for row in store.checkpoints(unit, round_no)]
-        _write(folder / "checkpoints.txt", "\n".join(notes).encode())
-        tally = store.get_tally(unit, round_no)
+        notes = record_files.checkpoint_notes(election, unit, round_no)
+        _write(folder / "checkpoints.txt", record_files.checkpoints_text(notes))
+        tally = record_files.tally_bytes(election, unit, round_no)
         if tally is not None:
-            _write(folder / "tally.json", _json(json.loads(tally)))
+            _write(folder / "tally.json", tally)
     for kind in ("preliminary", "final"):
-        doc = store.get_result(kind)
+        doc = record_files.result_bytes(election, kind)
         if doc is not None:
-            _write(out / "results" / f"{kind}.json", _json(json.loads(doc)))
+            _write(out / "results" / f"{kind}.json", doc)
     with open(out / "audit.jsonl", "wb") as audit:
-        for seq, at, key_id, action, request in store.audit():
-            line = {
-                "seq": seq,
-                "at": at,
-                "key_id": key_id,
-                "action": action,
-                "request": json.loads(request),
-            }
-            audit.write(json.dumps(line, ensure_ascii=False, sort_keys=True).encode() + b"\n")
+        audit.writelines(record_files.audit_lines(election))
     return out
-
-
-def _json(value: object) -> bytes:
-    return (json.dumps(value, ensure_ascii=False, indent=1) + "\n").encode("utf-8")
 
 
 def export_archive(election: Election) -> bytes:

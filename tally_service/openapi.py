@@ -41,6 +41,19 @@ def _query(name: str, description: str, required: bool = False) -> dict[str, Any
     }
 
 
+def _index(name: str, description: str) -> dict[str, Any]:
+    """A query parameter that is a count or a position: decimal digits, at most 18."""
+    return {
+        **_query(name, description),
+        "schema": {"type": "integer", "minimum": 0, "maximum": 10**18 - 1},
+    }
+
+
+def _file_schema(mimetype: str) -> dict[str, Any]:
+    """A record file's answer: any JSON document, or text."""
+    return {} if mimetype == "application/json" else {"type": "string"}
+
+
 def build_spec() -> dict[str, Any]:
     spec = APISpec(
         title="kz-tally: verifiable ballot tallying",
@@ -290,6 +303,65 @@ def build_spec() -> dict[str, Any]:
             }
         },
     )
+    # the record, file by file (the same bytes as the exported record)
+    record_files = [
+        ("manifest.json", [], "application/json", "the signed manifest"),
+        ("key_ceremony.json", [], "application/json", "the key ceremony transcript"),
+        (
+            "audit.jsonl",
+            [_index("start", "first line (0-based)")],
+            "application/jsonl",
+            "the commission's signed requests, from line start",
+        ),
+        (
+            "units/{unit}/{round}/checkpoints.txt",
+            [*unit_round, _index("start", "first note")],
+            "text/plain",
+            "every signed checkpoint, from note start",
+        ),
+        (
+            "units/{unit}/{round}/ballots.jsonl",
+            [
+                *unit_round,
+                _index("start", "first index"),
+                _index("end", "index after the last"),
+            ],
+            "application/jsonl",
+            "log entries start..end (at most 1000), one a line",
+        ),
+        ("units/{unit}/{round}/tally.json", unit_round, "application/json", "the round's tally"),
+        (
+            "results/{kind}.json",
+            [
+                {
+                    "name": "kind",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"enum": ["preliminary", "final"]},
+                }
+            ],
+            "application/json",
+            "a commission-signed result",
+        ),
+    ]
+    for rel, parameters, mimetype, summary in record_files:
+        spec.path(
+            f"/api/v1/record/{rel}",
+            operations={
+                "get": {
+                    "summary": f"Record file {rel}: {summary} (the exported bytes)",
+                    "parameters": parameters,
+                    "responses": {
+                        "200": {
+                            "description": summary,
+                            "content": {mimetype: {"schema": _file_schema(mimetype)}},
+                        },
+                        "400": PROBLEM,
+                        "404": PROBLEM,
+                    },
+                }
+            },
+        )
     spec.path(
         "/api/v1/commission/{action}",
         operations={

@@ -1,4 +1,5 @@
-"""Command line: verify.py RECORD [--json] [--quiet] [--jobs N] [--commission-key HEX]."""
+"""Command line: verify.py RECORD [--json] [--quiet] [--jobs N] [--commission-key HEX], or
+verify.py --follow URL [--state DIR] [--interval S] [--until-final] (the live monitor)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ def _parser() -> argparse.ArgumentParser:
             "total and winner (checks V1-V9). Exit status 0 only if every check passes."
         ),
     )
-    parser.add_argument("record", type=Path, help="the record directory (or a .tar.gz / .zip)")
+    parser.add_argument(
+        "record", type=Path, nargs="?", help="the record directory (or a .tar.gz / .zip)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
@@ -37,6 +40,31 @@ def _parser() -> argparse.ArgumentParser:
         help="the commission's Ed25519 public key as published elsewhere: the manifest must "
         "be signed by it",
     )
+    follow = parser.add_argument_group("live monitor (instead of RECORD)")
+    follow.add_argument(
+        "--follow",
+        metavar="URL",
+        help="follow the service at URL while the election runs and check everything as it "
+        "is published (same checks V1-V9; docs/record.md)",
+    )
+    follow.add_argument(
+        "--state",
+        type=Path,
+        default=Path("kz-follow-state"),
+        help="folder for the monitor's state, mirror and evidence (default: ./kz-follow-state); "
+        "a restarted monitor resumes from it",
+    )
+    follow.add_argument(
+        "--interval",
+        type=float,
+        default=5.0,
+        help="seconds between polls (default 5, the service's default checkpoint period)",
+    )
+    follow.add_argument(
+        "--until-final",
+        action="store_true",
+        help="exit once the final result is published and checked: 0 if every check passed",
+    )
     return parser
 
 
@@ -49,6 +77,13 @@ def main(argv: list[str] | None = None) -> int:
         except EncodingError as exc:
             print(f"verify.py: --commission-key: {exc}", file=sys.stderr)
             return 2
+    if args.follow is not None:
+        from .follow_cli import run_follow
+
+        return run_follow(args, pinned)
+    if args.record is None:
+        print("verify.py: give a RECORD to check, or --follow URL", file=sys.stderr)
+        return 2
     if args.jobs < 1:
         print("verify.py: --jobs must be at least 1", file=sys.stderr)
         return 2

@@ -191,21 +191,7 @@ class Record:
             return [], error
         if not text:
             return [], "empty: a log has at least the checkpoint issued when it opened"
-        parts = text.split("\n\n")
-        if len(parts) % 2:
-            return [], (
-                "does not split into signed notes (expected note text and signature blocks "
-                "separated by single blank lines)"
-            )
-        notes: list[NoteEntry] = []
-        line = 1
-        for i in range(0, len(parts), 2):
-            body, sigs = parts[i], parts[i + 1]
-            last = i + 2 == len(parts)
-            note = body + "\n\n" + (sigs if last else sigs + "\n")
-            notes.append(NoteEntry(len(notes), line, note))
-            line += body.count("\n") + sigs.count("\n") + 4 - (1 if last else 0)
-        return notes, None
+        return split_notes(text)
 
     def layout(self) -> Layout:
         out = Layout()
@@ -228,6 +214,25 @@ class Record:
         if results.is_dir():
             out.results = sorted(_names(results))
         return out
+
+
+def split_notes(text: str) -> tuple[list[NoteEntry], str | None]:
+    """The signed notes of a checkpoints.txt text (one blank line between notes), or why not."""
+    parts = text.split("\n\n")
+    if len(parts) % 2:
+        return [], (
+            "does not split into signed notes (expected note text and signature blocks "
+            "separated by single blank lines)"
+        )
+    notes: list[NoteEntry] = []
+    line = 1
+    for i in range(0, len(parts), 2):
+        body, sigs = parts[i], parts[i + 1]
+        last = i + 2 == len(parts)
+        note = body + "\n\n" + (sigs if last else sigs + "\n")
+        notes.append(NoteEntry(len(notes), line, note))
+        line += body.count("\n") + sigs.count("\n") + 4 - (1 if last else 0)
+    return notes, None
 
 
 def _names(folder: Path) -> list[str]:

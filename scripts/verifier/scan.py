@@ -37,7 +37,7 @@ class LogJob:
 
 
 @dataclass
-class _LogState:
+class LogState:
     job: LogJob
     facts: LogFacts
     tracker: LogTracker
@@ -69,10 +69,10 @@ class Scanner:
         self.pool = pool
         self.window = max(2, jobs * IN_FLIGHT_PER_WORKER)
         self.progress = progress
-        self._pending: deque[tuple[_LogState, AsyncResult[BatchResult] | BatchResult]] = deque()
+        self._pending: deque[tuple[LogState, AsyncResult[BatchResult] | BatchResult]] = deque()
 
     def scan(self, jobs: list[LogJob]) -> dict[tuple[str, int], LogFacts]:
-        states: list[_LogState] = []
+        states: list[LogState] = []
         for job in jobs:
             state = self._stream(job)
             states.append(state)
@@ -86,13 +86,13 @@ class Scanner:
 
     # -- streaming
 
-    def _stream(self, job: LogJob) -> _LogState:
+    def _stream(self, job: LogJob) -> LogState:
         facts = LogFacts(job.unit, job.round, job.candidates)
         rel = log_dir(job.unit, job.round)
         tracker = LogTracker(rel, facts, self.v4)
         unit = self.manifest.units.get(job.unit)
         registered = unit.registered if unit is not None else 0
-        state = _LogState(job, facts, tracker, array("q", bytes(8 * registered)))
+        state = LogState(job, facts, tracker, array("q", bytes(8 * registered)))
         tracker.prepare(self.record, self.manifest)
         self.v4.count("logs")
         self.progress.describe(f"{job.unit} round {job.round}")
@@ -116,7 +116,7 @@ class Scanner:
         tracker.finish()
         return state
 
-    def _submit(self, state: _LogState, lines: list[tuple[int, bytes | None]]) -> None:
+    def _submit(self, state: LogState, lines: list[tuple[int, bytes | None]]) -> None:
         task = BatchTask(state.job.unit, state.job.round, state.job.candidates, lines)
         if self.pool is None:
             self._pending.append((state, check_batch(task)))
@@ -132,56 +132,64 @@ class Scanner:
         result = pending if isinstance(pending, BatchResult) else pending.get()
         self._merge(state, result)
 
-    def _merge(self, state: _LogState, result: BatchResult) -> None:
-        where = f"{state.rel}/ballots.jsonl"
-        v3 = self.v3
-        v3.count("ballots", result.ballots)
-        v3.count("signatures", result.signatures)
-        v3.count("proofs", result.proofs)
-        for line, why in result.failures:
-            v3.fail(f"{where}:{line}", why)
-        hidden = result.failure_count - len(result.failures)
-        if hidden > 0:
-            v3.failure_count += hidden
-        first = state.first_line
-        for line, position, elector in result.voters:
-            earlier = first[position]
-            if earlier:
-                v3.fail(
-                    f"{where}:{line}",
-                    f"a second ballot from elector {elector} in this round (the first is on "
-                    f"line {earlier})",
-                )
-            else:
-                first[position] = line
-        state.unreadable_count += len(result.unreadable)
-        state.unreadable.extend(result.unreadable[: max(0, 5 - len(state.unreadable))])
-        if result.sums is not None:
-            try:
-                sums = [
-                    Ciphertext(Point.from_bytes(a), Point.from_bytes(b)) for a, b in result.sums
-                ]
-            except EncodingError:  # pragma: no cover - workers send valid points
-                state.unreadable_count += result.ballots
-                return
-            if state.sums is None:
-                state.sums = sums
-            elif len(sums) != len(state.sums):
-                state.unreadable_count += result.ballots
-            else:
-                state.sums = [s + c for s, c in zip(state.sums, sums, strict=True)]
+    def _merge(self, state: LogState, result: BatchResult) -> None:
+        merge_batch(self.v3, state, result)
 
-    def _finish(self, state: _LogState) -> None:
-        facts = state.facts
-        facts.unreadable = state.unreadable_count
-        if state.unreadable_count:
-            lines = ", ".join(str(n) for n in state.unreadable)
-            more = ", ..." if state.unreadable_count > len(state.unreadable) else ""
-            facts.sums = None
-            facts.unreadable_lines = f"{lines}{more}"
-        elif state.sums is None:
-            width = len(state.job.candidates) if state.job.candidates else 0
-            facts.sums = [Ciphertext.zero() for _ in range(width)] if width else None
+    def _finish(self, state: LogState) -> None:
+        finish_sums(state)
+
+
+def merge_batch(v3: Check, state: LogState, result: BatchResult) -> None:
+    """Fold one batch's V3 results into a log's running state (also used by the monitor)."""
+    where = f"{state.rel}/ballots.jsonl"
+    v3.count("ballots", result.ballots)
+    v3.count("signatures", result.signatures)
+    v3.count("proofs", result.proofs)
+    for line, why in result.failures:
+        v3.fail(f"{where}:{line}", why)
+    hidden = result.failure_count - len(result.failures)
+    if hidden > 0:
+        v3.failure_count += hidden
+    first = state.first_line
+    for line, position, elector in result.voters:
+        earlier = first[position]
+        if earlier:
+            v3.fail(
+                f"{where}:{line}",
+                f"a second ballot from elector {elector} in this round (the first is on "
+                f"line {earlier})",
+            )
         else:
-            facts.sums = state.sums
+            first[position] = line
+    state.unreadable_count += len(result.unreadable)
+    state.unreadable.extend(result.unreadable[: max(0, 5 - len(state.unreadable))])
+    if result.sums is not None:
+        try:
+            sums = [
+                Ciphertext(Point.from_bytes(a), Point.from_bytes(b)) for a, b in result.sums
+            ]
+        except EncodingError:  # pragma: no cover - workers send valid points
+            state.unreadable_count += result.ballots
+            return
+        if state.sums is None:
+            state.sums = sums
+        elif len(sums) != len(state.sums):
+            state.unreadable_count += result.ballots
+        else:
+            state.sums = [s + c for s, c in zip(state.sums, sums, strict=True)]
 
+
+def finish_sums(state: LogState) -> None:
+    """Hand a log's running sums (or why there are none) on to V5."""
+    facts = state.facts
+    facts.unreadable = state.unreadable_count
+    if state.unreadable_count:
+        lines = ", ".join(str(n) for n in state.unreadable)
+        more = ", ..." if state.unreadable_count > len(state.unreadable) else ""
+        facts.sums = None
+        facts.unreadable_lines = f"{lines}{more}"
+    elif state.sums is None:
+        width = len(state.job.candidates) if state.job.candidates else 0
+        facts.sums = [Ciphertext.zero() for _ in range(width)] if width else None
+    else:
+        facts.sums = state.sums

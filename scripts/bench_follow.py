@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Benchmark the live monitor (scripts/verify.py --follow) on a full-size demo election.
+
+Runs ``scripts/demo --out DIR`` (20 units, about 2,900 ballots through a real server, on the
+same cores as the monitor) and, as soon as the demo says where its service is, a monitor
+``verify.py --follow URL --json --until-final`` polling every --interval seconds. Prints one
+figure per line as ``name value unit``:
+
+- verdict delay: from the demo's "final result signed" line to the monitor's verdict;
+- how far behind the log the monitor got: the most checkpoints of one log that were already
+  signed when a poll fetched them (1 = it was never behind by more than the newest one), and
+  the largest and median time from a checkpoint's signed ``time`` line to its acceptance;
+- CPU per ballot: the monitor's CPU time (its whole run with its worker processes: polling,
+  mirroring, every check) over the ballots it checked, against ``verify.py --jobs 1`` on the
+  exported record; and the batch verifier's wall time (all cores) after the export.
+
+Run from the top of the checkout:
+    .venv/bin/python scripts/bench_follow.py [--small] [--interval 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+TOP = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def figure(name: str, value: float | int | str, unit: str = "") -> None:
+    print(f"{name} {value} {unit}".rstrip(), flush=True)
+
+
+def seconds_since(stamp: str, at: float) -> float:
+    """Seconds from a signed ``time`` line (whole seconds, UTC) to ``at``."""
+    return at - datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def run_demo(
+    out: Path, small: bool, url_ready: threading.Event, box: dict[str, Any]
+) -> subprocess.Popen[str]:
+    # --serve keeps the service up after the final result, so the monitor's last polls find it
+    command = [str(TOP / "scripts" / "demo"), "--out", str(out), "--serve", "--close-after", "20"]
+    if small:
+        command.append("--small")
+    demo = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+    def read() -> None:
+        assert demo.stdout is not None
+        for line in demo.stdout:
+            if "service running at " in line:
+                box["url"] = line.split("service running at ", 1)[1].strip()
+                url_ready.set()
+            if "final result signed by the commission" in line:
+                box["final_at"] = time.time()
+            box.setdefault("lines", []).append(line)
+        url_ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    return demo
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", action="store_true", help="the demo's small election")
+    parser.add_argument("--interval", type=float, default=1.0, help="the monitor's poll period")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kz-bench-follow-") as tmp:
+        out, state = Path(tmp) / "out", Path(tmp) / "state"
+        ready, box = threading.Event(), dict[str, Any]()
+        demo = run_demo(out, args.small, ready, box)
+        ready.wait(timeout=600)
+        if "url" not in box:
+            demo.wait()
+            sys.exit("the demo did not start its service:\n" + "".join(box.get("lines", [])))
+        monitor = subprocess.Popen(
+            [
+                PYTHON,
+                str(TOP / "scripts" / "verify.py"),
+                "--follow",
+                box["url"],
+                "--state",
+                str(state),
+                "--interval",
+                str(args.interval),
+                "--json",
+                "--until-final",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+        def stop_monitor_if_the_demo_failed() -> None:
+            demo.wait()
+            time.sleep(60)  # --close-after 20: the service is gone, a verdict cannot come
+            if monitor.poll() is None:
+                monitor.terminate()
+
+        threading.Thread(target=stop_monitor_if_the_demo_failed, daemon=True).start()
+        events: list[dict[str, Any]] = []
+        assert monitor.stdout is not None
+        for line in monitor.stdout:
+            event = json.loads(line)
+            event["seen"] = time.time()
+            events.append(event)
+        # wait4: the monitor's CPU, with its worker processes (reaped when it closed its pool)
+        _, status, usage = os.wait4(monitor.pid, 0)
+        monitor.returncode = os.waitstatus_to_exitcode(status)
+        demo.wait()
+        verdict = events[-1] if events else {}
+        if verdict.get("event") != "verdict":
+            tail = "".join(box.get("lines", [])[-20:])
+            sys.exit(f"the monitor ended without a verdict (exit {monitor.returncode}):\n{tail}")
+        checkpoints = [e for e in events if e["event"] == "checkpoint"]
+        lags = [seconds_since(e["signed_at"], e["at"]) for e in checkpoints]
+        ballots = int(verdict["report"]["checks"][2]["checked"].get("ballots", 0))
+        figure("monitor_verdict", "PASS" if verdict["ok"] else "FAIL")
+        figure("ballots", ballots)
+        figure("checkpoints_followed", len(checkpoints))
+        if "final_at" in box:
+            figure("verdict_after_final_result", f"{verdict['at'] - box['final_at']:.2f}", "s")
+        figure("max_checkpoints_behind", max(1 + e["pending"] for e in checkpoints))
+        figure("checkpoint_to_acceptance_max", f"{max(lags):.2f}", "s")
+        figure("checkpoint_to_acceptance_median", f"{statistics.median(lags):.2f}", "s")
+        monitor_cpu = usage.ru_utime + usage.ru_stime
+        figure("monitor_cpu", f"{monitor_cpu:.2f}", "s")
+        figure("monitor_cpu_per_ballot", f"{1000 * monitor_cpu / max(1, ballots):.2f}", "ms")
+        record = out / "record"
+        for jobs, label in ((1, "batch_jobs1"), (os.cpu_count() or 1, "batch_all_cores")):
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            began = time.monotonic()
+            subprocess.run(
+                [
+                    PYTHON,
+                    str(TOP / "scripts" / "verify.py"),
+                    str(record),
+                    "--quiet",
+                    "--jobs",
+                    str(jobs),
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
+            wall = time.monotonic() - began
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            figure(f"{label}_wall", f"{wall:.2f}", "s")
+            figure(f"{label}_cpu", f"{cpu:.2f}", "s")
+            figure(f"{label}_cpu_per_ballot", f"{1000 * cpu / max(1, ballots):.2f}", "ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

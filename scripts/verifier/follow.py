@@ -1,0 +1,721 @@
+"""The live monitor: ``scripts/verify.py --follow URL`` checks an election while it runs.
+
+It polls the service's record files (``/api/v1/record/...``, docs/api.md), keeps a mirror of the
+record under ``--state``, and runs the batch verifier's own checks on each piece as it appears:
+
+- V1, V2 once the manifest and the key ceremony are published;
+- for each new signed checkpoint of each log: its log signature and extension lines, then the
+  entries it adds. The monitor recomputes the root over every entry it has accepted plus the new
+  ones; a root that differs from the signed one is a rejected checkpoint. To tell a rewritten
+  history from wrong entries it asks the service for an RFC 9162 consistency proof from the last
+  checkpoint it accepted: if none verifies, the two signed notes contradict each other, and both
+  are kept under ``evidence/`` (what a witness keeps). Each new ballot goes through V3
+  (``checks_ballots.check_batch``, as the batch verifier's workers) and into the running sums;
+- when a log's final checkpoint is accepted: V4 over the whole log (``LogTracker``);
+- when a round's tally is complete: V5-V8 (``checks_tally``, ``checks_rules``), which also
+  gives a runoff's candidates, and the monitor starts following round 2;
+- when the final result is published and every log is tallied: V8's rounds and V9
+  (``checks_results``), then the verdict.
+
+A rejected checkpoint stops the following of its log (what comes after it cannot be trusted);
+the rest of the election is still checked. Durable state: ``follow_state``.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from array import array
+from collections.abc import Callable
+from datetime import UTC, datetime
+from multiprocessing.pool import Pool
+from pathlib import Path
+from typing import Any
+
+from crypto.checkpoint import Checkpoint, CheckpointError, checkpoint_facts, open_checkpoint
+from crypto.elgamal import Ciphertext
+from crypto.group import Point
+from crypto.merkle import leaf_hash, verify_consistency
+from crypto.signing import VerifyKey
+
+from .checks_ballots import BatchTask, ElectionContext, check_batch, init_worker
+from .checks_logs import LogTracker
+from .checks_manifest import check_ceremony, check_manifest
+from .checks_results import check_results
+from .checks_rules import check_unit_rounds, decide_round, runoff_pair
+from .checks_tally import check_counts, check_decryption, check_sum
+from .compact import CompactRange
+from .follow_state import (
+    EVIDENCE,
+    MIRROR,
+    FollowedLog,
+    FollowState,
+    cut_mirror,
+    load_state,
+    report_from_json,
+    report_to_json,
+    save_state,
+)
+from .model import LogFacts, ManifestInfo, RoundFacts
+from .record import MAX_LINE_BYTES, Record, split_notes, strict_loads
+from .report import Report
+from .run import _context
+from .scan import BATCH_LINES, LogJob, LogState, finish_sums, merge_batch
+
+Emit = Callable[[dict[str, Any]], None]
+RECORD = "/api/v1/record"
+FULL_POLL_EVERY = 10  # polls between two that ask every log, whatever the turnout hints say
+CONSISTENCY_NOTE = (
+    "successive checkpoints are consistent because every signed root equals the root of a "
+    "prefix of the one log recomputed from ballots.jsonl; each step is also checked with an "
+    "RFC 9162 consistency proof built from that recomputation"
+)
+
+
+class FetchError(Exception):
+    """The service did not answer (network, 5xx): try again at the next poll."""
+
+
+class Follower:
+    """One monitor over one service; ``poll()`` does one round of work."""
+
+    def __init__(
+        self,
+        url: str,
+        state_dir: Path,
+        *,
+        commission_key: VerifyKey | None = None,
+        emit: Emit | None = None,
+        jobs: int = 1,
+    ) -> None:
+        self.jobs = jobs
+        self._pool: Pool | None = None
+        self._hints: dict[str, Any] | None = None
+        self._polls = 0
+        self._context: ElectionContext | None = None
+        self.url = url.rstrip("/")
+        self.dir = state_dir
+        self.commission_key = commission_key
+        self.emit: Emit = emit or (lambda event: None)
+        (state_dir / MIRROR / "units").mkdir(parents=True, exist_ok=True)
+        (state_dir / MIRROR / "results").mkdir(parents=True, exist_ok=True)
+        self.mirror = Record(state_dir / MIRROR)
+        loaded = load_state(state_dir)
+        if loaded is not None and loaded.url != self.url:
+            raise ValueError(f"{state_dir} follows {loaded.url}, not {self.url}")
+        self.state = loaded or FollowState(self.url)
+        self.report = report_from_json(self.url, self.state.report)
+        cut_mirror(self.mirror.root, self.state.mirror)
+        self._dirty: set[Path] = set()
+        self._seen = {cid: c.failure_count for cid, c in self.report.checks.items()}
+        self.manifest: ManifestInfo | None = None
+        self.running: dict[str, LogState] = {}
+        self.compact: dict[str, CompactRange] = {}
+        self.rounds: dict[tuple[str, int], RoundFacts] = {}
+        self.final_published_at: float | None = None
+        if self.state.setup_checked:
+            self._restore()
+
+    # -- one poll
+
+    def poll(self) -> None:
+        if not self.state.setup_checked:
+            self._setup()
+            if not self.state.setup_checked:
+                return
+        if self.manifest is None or self.state.verdict:
+            return
+        # the results first: every log that exists when the final result does is then seen
+        # below, so a log still missing after that pass was never opened
+        self._results()
+        hints, changed = self._turnout_hints()
+        followed = -1
+        while followed != len(self.state.logs):  # a round 1 tally can start a runoff's log
+            followed = len(self.state.logs)
+            for lg in list(self.state.logs.values()):
+                if changed is None or lg.unit in changed or not lg.opened:
+                    self._follow_log(lg)
+            for lg in list(self.state.logs.values()):
+                self._tally(lg)
+        self._audit()
+        self._hints = hints  # only now: a poll cut short must look at those units again
+        self._polls += 1
+        if self._all_done():
+            self._verdict()
+        self._save()
+
+    def _turnout_hints(self) -> tuple[dict[str, Any] | None, set[str] | None]:
+        """Which units' logs may have changed since the last poll, from the service's turnout
+        (one request instead of one per log). Only a hint to save work: every
+        ``FULL_POLL_EVERY``-th poll, and whenever the turnout is not available, asks every log;
+        a service that hides a checkpoint there only delays its check until then."""
+        if self._polls % FULL_POLL_EVERY == 0:
+            return None, None
+        try:
+            doc = strict_loads(self._get("/api/v1/turnout") or b"null")
+            hints = {
+                u["unit"]: (u["round"], u["state"], u["checkpoint_size"]) for u in doc["units"]
+            }
+        except (ValueError, KeyError, TypeError):
+            return None, None
+        if self._hints is None:
+            return hints, None
+        return hints, {u for u, h in hints.items() if self._hints.get(u) != h}
+
+    @property
+    def done(self) -> bool:
+        return self.state.verdict
+
+    # -- HTTP
+
+    def _get(self, path: str) -> bytes | None:
+        """The bytes at ``path`` (under the service's URL), None for a 404."""
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=30) as response:
+                return bytes(response.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise FetchError(f"{path}: HTTP {exc.code}") from exc
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise FetchError(f"{path}: {exc}") from exc
+
+    # -- the mirror and the state
+
+    def _write(self, rel: str, data: bytes, append: bool = False) -> None:
+        path = self.mirror.path(rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab" if append else "wb") as out:
+            out.write(data)
+        self.state.mirror[rel] = path.stat().st_size
+        self._dirty.add(path)
+
+    def _save(self) -> None:
+        for key, running in self.running.items():
+            lg = self.state.logs[key]
+            lg.first_line = {str(p): n for p, n in enumerate(running.first_line) if n}
+            lg.sums = (
+                None
+                if running.sums is None
+                else [[s.a.to_bytes().hex(), s.b.to_bytes().hex()] for s in running.sums]
+            )
+            lg.unreadable = list(running.unreadable)
+            lg.unreadable_count = running.unreadable_count
+        self.state.report = report_to_json(self.report)
+        save_state(self.dir, self.state, self._dirty)
+        self._announce_failures()
+
+    def _event(self, event: str, message: str, **fields: Any) -> None:
+        self.emit({"event": event, "message": message, **fields})
+
+    def _announce_failures(self) -> None:
+        for cid, check in self.report.checks.items():
+            seen = self._seen.get(cid, 0)
+            for failure in check.failures[seen:]:
+                self._event(
+                    "fail",
+                    f"{cid} FAIL {failure.where}: {failure.why}",
+                    check=cid,
+                    where=failure.where,
+                    why=failure.why,
+                )
+            self._seen[cid] = max(seen, len(check.failures))
+
+    # -- V1, V2
+
+    def _setup(self) -> None:
+        manifest = self._get(f"{RECORD}/manifest.json")
+        ceremony = self._get(f"{RECORD}/key_ceremony.json")
+        if manifest is None or ceremony is None:
+            return
+        self._write("manifest.json", manifest)
+        self._write("key_ceremony.json", ceremony)
+        self.manifest = check_manifest(self.mirror, self.report["V1"], self.commission_key)
+        check_ceremony(self.mirror, self.manifest, self.report["V2"])
+        self.state.setup_checked = True
+        if self.manifest is not None:
+            for code, unit in self.manifest.units.items():
+                lg = FollowedLog(code, 1, list(unit.candidates))
+                self.state.logs[lg.key] = lg
+                self._start_running(lg)
+            self._start_workers()
+        self._event(
+            "setup", "manifest and key ceremony checked (V1, V2)", units=len(self.state.logs)
+        )
+        self._save()
+
+    def _restore(self) -> None:
+        """Rebuild what is kept in memory from the mirror and the state, without checking again
+        (the checks' findings are in the saved report; a scratch report takes the repeats)."""
+        scratch = Report.new("scratch")
+        self.manifest = check_manifest(self.mirror, scratch["V1"], self.commission_key)
+        check_ceremony(self.mirror, self.manifest, scratch["V2"])
+        if self.manifest is None:
+            return
+        self._start_workers()
+        for lg in self.state.logs.values():
+            running = self._start_running(lg)
+            compact = self.compact[lg.key]
+            for line in self.mirror.iter_lines(f"{lg.rel}/ballots.jsonl"):
+                if compact.size == lg.size:  # beyond: a never-closed log's unsigned rest
+                    break
+                compact.append(line.leaf)
+            if compact.size != lg.size or (lg.size and compact.root().hex() != lg.root):
+                raise ValueError(f"{self.dir}: the mirror of {lg.key} does not match the state")
+            for position, line_no in lg.first_line.items():
+                running.first_line[int(position)] = line_no
+            if lg.sums is not None:
+                running.sums = [_ciphertext(a, b) for a, b in lg.sums]
+            running.unreadable = list(lg.unreadable)
+            running.unreadable_count = lg.unreadable_count
+            if lg.closed_checked:
+                self._check_closed_log(lg, scratch)
+            if lg.tallied:
+                self._check_tally(lg, scratch)
+
+    def _start_running(self, lg: FollowedLog) -> LogState:
+        facts = LogFacts(lg.unit, lg.round, lg.candidates)
+        assert self.manifest is not None
+        unit = self.manifest.units.get(lg.unit)
+        registered = unit.registered if unit is not None else 0
+        tracker = LogTracker(lg.rel, facts, self.report["V4"])
+        running = LogState(
+            LogJob(lg.unit, lg.round, lg.candidates),
+            facts,
+            tracker,
+            array("q", bytes(8 * registered)),
+        )
+        self.running[lg.key] = running
+        self.compact[lg.key] = CompactRange()
+        return running
+
+    # -- V4 and V3, checkpoint by checkpoint
+
+    def _follow_log(self, lg: FollowedLog) -> None:
+        if lg.final or lg.broken is not None:
+            return
+        data = self._get(f"{RECORD}/{lg.rel}/checkpoints.txt?start={lg.notes}")
+        if data is None:
+            return  # the round is not open (yet)
+        if not lg.opened:
+            lg.opened = True
+            self._write(f"{lg.rel}/ballots.jsonl", b"", append=True)
+            self._event("open", f"{lg.key}: the log is open", log=lg.key)
+        if not data:
+            return
+        where = f"{lg.rel}/checkpoints.txt"
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            self._reject(lg, where, "the new checkpoints are not UTF-8", {"served.txt": data})
+            return
+        notes, error = split_notes(text)
+        if error is not None:
+            self._reject(lg, where, error, {"served.txt": data})
+            return
+        for note in notes:
+            if not self._accept(lg, note.text, pending=len(notes) - 1 - note.position):
+                return
+
+    def _accept(self, lg: FollowedLog, note: str, pending: int = 0) -> bool:
+        """Check one new signed checkpoint (``pending``: how many newer ones the same answer
+        brought, i.e. how far behind the log the monitor was)."""
+        assert self.manifest is not None
+        where = f"{lg.rel}/checkpoints.txt note {lg.notes + 1}"
+        unit = self.manifest.units.get(lg.unit)
+        origin = self.manifest.origin_of(lg.unit, lg.round)
+        if unit is None or unit.log_verifier is None:
+            self._reject(lg, where, "no usable log key for this unit (see V1)", {})
+            return False
+        if lg.final:
+            self._reject(
+                lg,
+                where,
+                "a checkpoint after the final one: nothing may follow the final checkpoint",
+                {"accepted.txt": lg.last_note, "new.txt": note},
+            )
+            return False
+        try:
+            checkpoint = open_checkpoint(note, unit.log_verifier, origin)
+            facts = checkpoint_facts(checkpoint)
+        except CheckpointError as exc:
+            self._reject(lg, where, f"not a valid checkpoint of {origin}: {exc}", {"new.txt": note})
+            return False
+        if checkpoint.size < lg.size:
+            self._reject(
+                lg,
+                where,
+                f"size {checkpoint.size} after size {lg.size}: checkpoints "
+                "are not in increasing order",
+                {"accepted.txt": lg.last_note, "new.txt": note},
+            )
+            return False
+        lines = self._entries(lg, checkpoint.size) if checkpoint.size > lg.size else []
+        if lines is None:
+            return False
+        if len(lines) < checkpoint.size - lg.size:
+            self._reject(
+                lg,
+                where,
+                f"the checkpoint covers {checkpoint.size} entries, but the "
+                f"service serves only {lg.size + len(lines)}: entries are missing",
+                {"new.txt": note, "served-entries.jsonl": _joined(lines)},
+            )
+            return False
+        compact = self.compact[lg.key]
+        for line in lines:
+            compact.append(leaf_hash(line))
+        if compact.root() != checkpoint.root:
+            self._mismatch(lg, where, note, checkpoint, lines)
+            return False
+        # accepted: into the mirror, then V3 on the new ballots
+        first_line = lg.size + 1
+        if lines:
+            self._write(f"{lg.rel}/ballots.jsonl", _joined(lines), append=True)
+        self._write(
+            f"{lg.rel}/checkpoints.txt",
+            (note if lg.notes == 0 else "\n" + note).encode(),
+            append=True,
+        )
+        self._check_ballots(lg, first_line, lines)
+        lg.notes += 1
+        lg.size = checkpoint.size
+        lg.root = checkpoint.root.hex()
+        lg.last_note = note
+        self._event(
+            "checkpoint",
+            f"{lg.key}: checkpoint {lg.notes} of size {lg.size} accepted, "
+            f"{len(lines)} new ballot(s) checked",
+            log=lg.key,
+            size=lg.size,
+            new=len(lines),
+            final=facts.final,
+            signed_at=facts.time,
+            pending=pending,
+        )
+        if facts.final:
+            lg.final = True
+            self._check_closed_log(lg, self.report)
+            lg.closed_checked = True
+            self._event(
+                "closed",
+                f"{lg.key}: closed at size {lg.size}; log checked (V4)",
+                log=lg.key,
+                size=lg.size,
+            )
+        self._save()
+        return True
+
+    def _entries(self, lg: FollowedLog, size: int) -> list[bytes] | None:
+        """Entries lg.size..size-1 as served (fewer if the service has fewer)."""
+        out: list[bytes] = []
+        while lg.size + len(out) < size:
+            start = lg.size + len(out)
+            data = self._get(f"{RECORD}/{lg.rel}/ballots.jsonl?start={start}&end={size}")
+            if not data:
+                break
+            if not data.endswith(b"\n"):
+                self._reject(
+                    lg,
+                    f"{lg.rel}/ballots.jsonl",
+                    "the service's entries do not end with a newline",
+                    {"served-entries.jsonl": data},
+                )
+                return None
+            out.extend(data[:-1].split(b"\n"))
+        return out[: size - lg.size]
+
+    def _fetch_unsigned_rest(self, lg: FollowedLog) -> None:
+        """A log that was never closed: its entries beyond the last signed checkpoint, which the
+        record holds too, get V3 as the batch verifier would give them."""
+        lines: list[bytes] = []
+        while True:
+            data = self._get(f"{RECORD}/{lg.rel}/ballots.jsonl?start={lg.size + len(lines)}")
+            if not data or not data.endswith(b"\n"):
+                break
+            lines.extend(data[:-1].split(b"\n"))
+        if lines:
+            self._write(f"{lg.rel}/ballots.jsonl", _joined(lines), append=True)
+            self._check_ballots(lg, lg.size + 1, lines)
+
+    def _mismatch(
+        self, lg: FollowedLog, where: str, note: str, checkpoint: Checkpoint, lines: list[bytes]
+    ) -> None:
+        """The root signed for the new size is not the root of what the monitor holds: either
+        the history was rewritten (no consistency proof links the two signed roots) or the
+        service serves other entries than those it signed."""
+        old_size, old_root = lg.size, bytes.fromhex(lg.root) if lg.root else b""
+        proof_json: bytes | None = None
+        consistent = False
+        if old_size > 0:
+            try:
+                proof_json = self._get(
+                    f"/api/v1/units/{urllib.parse.quote(lg.unit)}/rounds/"
+                    f"{lg.round}/proof/consistency?from={old_size}"
+                    f"&to={checkpoint.size}"
+                )
+                doc = strict_loads(proof_json) if proof_json is not None else None
+                proof = [bytes.fromhex(h) for h in doc["proof"]] if isinstance(doc, dict) else []
+                consistent = verify_consistency(
+                    old_size, checkpoint.size, proof, old_root, checkpoint.root
+                )
+            except (ValueError, KeyError, TypeError):
+                consistent = False
+        files: dict[str, str | bytes] = {"new.txt": note, "served-entries.jsonl": _joined(lines)}
+        if proof_json is not None:
+            files["consistency-proof.json"] = proof_json
+        if old_size and not consistent:
+            files["accepted.txt"] = lg.last_note
+            why = (
+                f"history rewritten: the signed checkpoint of size {checkpoint.size} is not "
+                f"consistent with the signed checkpoint of size {old_size} accepted before "
+                f"(note {lg.notes}); no consistency proof links them"
+            )
+        else:
+            why = (
+                f"the entries served for indexes {old_size}-{checkpoint.size - 1} do not give "
+                f"the root signed for size {checkpoint.size}"
+            )
+        self._reject(lg, where, why, files)
+
+    def _reject(self, lg: FollowedLog, where: str, why: str, files: dict[str, str | bytes]) -> None:
+        self.state.evidence += 1
+        name = f"{self.state.evidence:03d}-{lg.unit}-{lg.round}"
+        folder = self.dir / EVIDENCE / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for file, content in files.items():
+            data = content.encode() if isinstance(content, str) else content
+            (folder / file).write_bytes(data)
+        seen = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        (folder / "why.txt").write_text(
+            f"{where}: {why}\nservice: {self.url}\nseen: {seen}\n", encoding="utf-8"
+        )
+        self.report["V4"].fail(where, f"{why} (evidence: {EVIDENCE}/{name})")
+        lg.broken = why
+        self._event(
+            "evidence", f"{lg.key}: evidence saved in {folder}", log=lg.key, evidence=str(folder)
+        )
+        self._save()
+
+    def _check_ballots(self, lg: FollowedLog, first_line: int, lines: list[bytes]) -> None:
+        """V3 on new ballots, in batches (in the worker pool when there is more than one),
+        merged in log order as the batch verifier merges them."""
+        running = self.running[lg.key]
+        v3 = self.report["V3"]
+        tasks = [
+            BatchTask(
+                lg.unit,
+                lg.round,
+                lg.candidates,
+                [
+                    (first_line + i + j, line if len(line) <= MAX_LINE_BYTES else None)
+                    for j, line in enumerate(lines[i : i + BATCH_LINES])
+                ],
+            )
+            for i in range(0, len(lines), BATCH_LINES)
+        ]
+        pool = self._worker_pool()
+        done = pool.map(check_batch, tasks) if pool is not None and len(tasks) > 1 else None
+        for result in done if done is not None else map(check_batch, tasks):
+            merge_batch(v3, running, result)
+
+    def _start_workers(self) -> None:
+        assert self.manifest is not None
+        context = _context(self.manifest)
+        init_worker(context)  # for small batches, checked here
+        self._context = context
+
+    def _worker_pool(self) -> Pool | None:
+        if self.jobs <= 1:
+            return None
+        if self._pool is None:
+            method = "fork" if sys.platform.startswith("linux") else "spawn"
+            self._pool = multiprocessing.get_context(method).Pool(
+                self.jobs, initializer=init_worker, initargs=(self._context,)
+            )
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the worker processes, if any."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
+            self._pool = None
+
+    def _check_closed_log(self, lg: FollowedLog, report: Report) -> None:
+        """V4 over the whole closed log, exactly as the batch verifier runs it."""
+        assert self.manifest is not None
+        running = self.running[lg.key]
+        running.facts = LogFacts(lg.unit, lg.round, lg.candidates)
+        tracker = LogTracker(lg.rel, running.facts, report["V4"])
+        running.tracker = tracker
+        tracker.prepare(self.mirror, self.manifest)
+        report["V4"].count("logs")
+        report["V3"].count("logs")
+        for line in self.mirror.iter_lines(f"{lg.rel}/ballots.jsonl"):
+            tracker.add(line.leaf)
+            if not line.terminated:
+                tracker.unterminated = True
+        tracker.finish()
+        finish_sums(running)
+
+    # -- V5-V8 per round
+
+    def _tally(self, lg: FollowedLog) -> None:
+        if not lg.closed_checked or lg.tallied or lg.broken is not None:
+            return
+        data = self._get(f"{RECORD}/{lg.rel}/tally.json")
+        if data is None:
+            return
+        assert self.manifest is not None
+        unit = self.manifest.units.get(lg.unit)
+        registered = unit.registered if unit is not None else 0
+        try:
+            doc = strict_loads(data)
+            # complete once decrypted, or at once for a round without quorum, which is never
+            # decrypted (rules.md): its counts stay null
+            complete = doc.get("counts") is not None or 2 * int(doc["took_part"]) <= registered
+        except (ValueError, AttributeError, KeyError, TypeError):
+            complete = True  # unreadable: V5 says why
+        if not complete and "final" not in self.state.results:
+            return  # decryption under way
+        self._write(f"{lg.rel}/tally.json", data)
+        rf = self._check_tally(lg, self.report)
+        lg.tallied = True
+        outcome = rf.outcome
+        self._event(
+            "tally",
+            f"{lg.key}: tally checked (V5-V8): {outcome.status if outcome else 'no outcome'}",
+            log=lg.key,
+            counts=rf.counts,
+            blank=rf.blank,
+            status=outcome.status if outcome else None,
+        )
+        pair = runoff_pair(rf) if lg.round == 1 else None
+        if pair is not None and f"{lg.unit}/2" not in self.state.logs:
+            runoff = FollowedLog(lg.unit, 2, pair)
+            self.state.logs[runoff.key] = runoff
+            self._start_running(runoff)
+            self._event("runoff", f"{lg.unit}: runoff between {', '.join(pair)}", log=runoff.key)
+        self._save()
+
+    def _check_tally(self, lg: FollowedLog, report: Report) -> RoundFacts:
+        assert self.manifest is not None
+        facts = self.running[lg.key].facts
+        rf = check_sum(self.mirror, self.manifest, facts, report["V5"])
+        check_decryption(self.manifest, facts, rf, report["V6"])
+        check_counts(self.manifest, facts, rf, report["V7"])
+        decide_round(self.manifest, facts, rf, report["V8"])
+        self.rounds[(lg.unit, lg.round)] = rf
+        return rf
+
+    # -- results, audit, verdict
+
+    def _results(self) -> None:
+        for kind in ("preliminary", "final"):
+            if kind in self.state.results:
+                continue
+            data = self._get(f"{RECORD}/results/{kind}.json")
+            if data is None:
+                continue
+            self._write(f"results/{kind}.json", data)
+            self.state.results.append(kind)
+            if kind == "final":
+                self.final_published_at = time.time()
+            self._event("result", f"the {kind} result is published", kind=kind)
+
+    def _audit(self) -> None:
+        data = self._get(f"{RECORD}/audit.jsonl?start={self.state.audit_lines}")
+        if data is not None:  # an empty answer still says the service publishes its audit
+            self._write("audit.jsonl", data, append=True)
+            self.state.audit_lines += data.count(b"\n")
+
+    def _all_done(self) -> bool:
+        """The final result was there before this poll's pass over the logs, so every log and
+        tally the service will ever publish has been seen (a final result needs them all)."""
+        return "final" in self.state.results
+
+    def _verdict(self) -> None:
+        assert self.manifest is not None
+        present = {(lg.unit, lg.round) for lg in self.state.logs.values() if lg.opened}
+        for lg in self.state.logs.values():
+            if lg.opened and lg.broken is None and not lg.tallied:
+                # never closed, or its tally never completed: check what there is, as the batch
+                # verifier would on the record as it stands
+                if not lg.closed_checked:
+                    self._fetch_unsigned_rest(lg)
+                    self._check_closed_log(lg, self.report)
+                    lg.closed_checked = True
+                data = self._get(f"{RECORD}/{lg.rel}/tally.json")
+                if data is not None:
+                    self._write(f"{lg.rel}/tally.json", data)
+                self._check_tally(lg, self.report)
+                lg.tallied = True
+            if lg.broken is not None:
+                self.report["V5"].fail(
+                    f"{lg.rel}/tally.json",
+                    "not checked: the monitor stopped following this log (see V4)",
+                )
+        derived = {lg.unit: lg.candidates for lg in self.state.logs.values() if lg.round == 2}
+        for code in self.manifest.units:
+            check_unit_rounds(code, present, self.rounds, derived.get(code), self.report["V8"])
+        check_results(self.mirror, self.manifest, present, self.rounds, self.report["V9"])
+        self.report["V4"].note(CONSISTENCY_NOTE)
+        self.state.verdict = True
+        self._save()
+        failed = self.report.failed()
+        verdict = f"RESULT: FAIL ({', '.join(failed)})" if failed else "RESULT: PASS"
+        self._event(
+            "verdict",
+            verdict,
+            ok=not failed,
+            cpu_seconds=round(time.process_time(), 3),
+            report=self.report.to_json(),
+        )
+
+
+def _ciphertext(a: str, b: str) -> Ciphertext:
+    return Ciphertext(Point.from_bytes(bytes.fromhex(a)), Point.from_bytes(bytes.fromhex(b)))
+
+
+def _joined(lines: list[bytes]) -> bytes:
+    return b"".join(line + b"\n" for line in lines)
+
+
+def follow(
+    url: str,
+    state_dir: Path,
+    *,
+    interval: float,
+    until_final: bool,
+    commission_key: VerifyKey | None,
+    emit: Emit,
+    jobs: int = 1,
+) -> Report:
+    """Poll until the verdict (with ``until_final``) or forever; the report so far."""
+    follower = Follower(url, state_dir, commission_key=commission_key, emit=emit, jobs=jobs)
+    try:
+        return _poll_until(follower, interval, until_final, emit)
+    finally:
+        follower.close()
+
+
+def _poll_until(follower: Follower, interval: float, until_final: bool, emit: Emit) -> Report:
+    while True:
+        began = time.monotonic()
+        try:
+            follower.poll()
+        except FetchError as exc:
+            emit({"event": "unreachable", "message": f"the service did not answer: {exc}"})
+        if follower.done and until_final:
+            return follower.report
+        time.sleep(max(0.0, interval - (time.monotonic() - began)))
+
+
+def as_json_line(event: dict[str, Any]) -> str:
+    return json.dumps(event, ensure_ascii=False, sort_keys=True)

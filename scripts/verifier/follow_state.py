@@ -1,0 +1,145 @@
+"""The live monitor's durable state: what it has accepted and checked, so that a monitor killed
+at any moment (even with SIGKILL) resumes where it stopped and checks nothing twice.
+
+``--state DIR`` holds:
+
+    state.json      the state below, replaced atomically (write, fsync, rename)
+    record/         the mirror: the election record as far as it is accepted, with the bytes
+                    the service's /api/v1/record/ files gave (the same layout as an export)
+    evidence/NNN-*  what proves a misbehaviour: the signed notes, proofs and entries involved
+
+Mirror files are only appended to (or written whole) before ``state.json`` records their new
+lengths; on start, anything a mirror file holds beyond its recorded length was written by a
+monitor that died before it recorded it, and is cut off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .report import Check, Failure, Report
+
+STATE_FILE = "state.json"
+MIRROR = "record"
+EVIDENCE = "evidence"
+FORMAT = "kz-tally/follow-state/v1"
+
+
+@dataclass
+class FollowedLog:
+    """One log (unit, round) as far as the monitor has followed it."""
+
+    unit: str
+    round: int
+    candidates: list[str] | None
+    opened: bool = False  # the service has answered for this log at least once
+    notes: int = 0  # signed checkpoints accepted (the mirror's checkpoints.txt holds them)
+    size: int = 0  # the size of the last accepted checkpoint (= entries in the mirror)
+    root: str = ""  # its root, hex
+    last_note: str = ""  # its signed note, kept as evidence for a later inconsistent one
+    final: bool = False  # the last accepted checkpoint says 'final'
+    broken: str | None = None  # why the monitor stopped following this log
+    closed_checked: bool = False  # V4 has run over the closed log
+    tallied: bool = False  # V5-V8 have run over its tally
+    first_line: dict[str, int] = field(default_factory=dict)  # roll position -> line (V3)
+    sums: list[list[str]] | None = None  # running encrypted sums [[a, b] hex] (V5)
+    unreadable: list[int] = field(default_factory=list)
+    unreadable_count: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.unit}/{self.round}"
+
+    @property
+    def rel(self) -> str:
+        return f"units/{self.unit}/{self.round}"
+
+
+@dataclass
+class FollowState:
+    url: str
+    setup_checked: bool = False  # V1 and V2 have run
+    audit_lines: int = 0
+    results: list[str] = field(default_factory=list)  # result kinds mirrored
+    logs: dict[str, FollowedLog] = field(default_factory=dict)
+    mirror: dict[str, int] = field(default_factory=dict)  # mirror file -> committed length
+    report: dict[str, Any] = field(default_factory=dict)
+    evidence: int = 0
+    verdict: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["format"] = FORMAT
+        return out
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> FollowState:
+        if doc.get("format") != FORMAT:
+            raise ValueError(f"not a {FORMAT} state file")
+        doc = dict(doc)
+        del doc["format"]
+        logs = {k: FollowedLog(**v) for k, v in doc.pop("logs").items()}
+        return cls(logs=logs, **doc)
+
+
+def load_state(folder: Path) -> FollowState | None:
+    path = folder / STATE_FILE
+    if not path.exists():
+        return None
+    try:
+        return FollowState.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ValueError(
+            f"{path} is not a usable monitor state ({type(exc).__name__}: {exc}); "
+            "give another --state folder"
+        ) from None
+
+
+def save_state(folder: Path, state: FollowState, dirty: set[Path]) -> None:
+    """Make the mirror's new bytes durable, then replace state.json in one rename."""
+    for path in dirty:
+        with open(path, "rb") as handle:
+            os.fsync(handle.fileno())
+    dirty.clear()
+    tmp = folder / (STATE_FILE + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as out:
+        json.dump(state.to_json(), out, ensure_ascii=False)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, folder / STATE_FILE)
+
+
+def cut_mirror(mirror: Path, lengths: dict[str, int]) -> None:
+    """Cut each mirror file back to the length the state recorded (see the module docstring)."""
+    for rel, length in lengths.items():
+        path = mirror / rel
+        if path.exists() and path.stat().st_size > length:
+            with open(path, "r+b") as handle:
+                handle.truncate(length)
+
+
+def report_to_json(report: Report) -> dict[str, Any]:
+    return {
+        cid: {
+            "checked": dict(c.checked),
+            "failures": [[f.where, f.why] for f in c.failures],
+            "failure_count": c.failure_count,
+            "notes": list(c.notes),
+        }
+        for cid, c in report.checks.items()
+    }
+
+
+def report_from_json(name: str, doc: dict[str, Any]) -> Report:
+    report = Report.new(name)
+    for cid, saved in doc.items():
+        check: Check = report.checks[cid]
+        check.checked = dict(saved["checked"])
+        check.failures = [Failure(where, why) for where, why in saved["failures"]]
+        check.failure_count = int(saved["failure_count"])
+        check.notes = list(saved["notes"])
+    return report

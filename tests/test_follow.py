@@ -1,0 +1,351 @@
+"""The live monitor (scripts/verify.py --follow): it follows an election from open to final
+result and agrees with the batch verifier; it catches a rewritten history, a dropped entry and a
+wrong count within one poll, with the evidence saved; it resumes after kill -9."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crypto.merkle import MerkleTree, leaf_hash
+from crypto.note import parse_note
+from tally_service import results, tally
+from tally_service.app import create_app
+from tally_service.config import Config
+from tally_service.election import Election
+from tally_service.export import export_record
+from tally_service.sample import build_election
+from tally_service.simulate import SimulatedElection, cast_round
+from tests.follow_helpers import Follower, RecordService, Report, ThreadServer
+from tests.verify_helpers import (
+    PYTHON,
+    SCRIPTS,
+    TURNOUT,
+    UNITS,
+    Built,
+    build_record,
+    checkpoint_of,
+    lines_of,
+    make_chooser,
+    notes_of,
+    read_json,
+    resign_result,
+    sign_log_checkpoint,
+    verify,
+    write_json,
+    write_lines,
+    write_notes,
+)
+
+
+def agree(live: Report, batch: Report) -> None:
+    """The same verdict, check by check, with the same failures and the same counts."""
+    for cid, check in batch.checks.items():
+        mine = live.checks[cid]
+        assert mine.ok == check.ok, (cid, mine.failures, check.failures)
+        assert mine.failures == check.failures, cid
+        assert mine.checked == check.checked, cid
+        assert mine.notes == check.notes, cid
+
+
+def run_election_followed(
+    data: Path, election: Election, follower: Follower, sim: SimulatedElection
+) -> None:
+    rng, chooser = random.Random(3), make_chooser()
+    follower.poll()
+    for u in UNITS:
+        election.open_round(u.code, 1)
+        follower.poll()
+        cast_round(election, sim, u.code, 1, TURNOUT[u.code], chooser, rng)
+        follower.poll()
+        election.close_round(u.code, 1)
+        follower.poll()
+        tally.tally_in_process(election, u.code, 1, [1, 2])
+        follower.poll()
+    results.publish(election, "preliminary")
+    for u in UNITS:
+        doc = tally.start_tally(election, u.code, 1)
+        if tally.outcome(election, doc).status == "runoff":
+            tally.open_runoff(election, u.code)
+            follower.poll()
+            cast_round(election, sim, u.code, 2, TURNOUT[u.code], chooser, rng)
+            election.close_round(u.code, 2)
+            follower.poll()
+            tally.tally_in_process(election, u.code, 2, [1, 2])
+    follower.poll()
+    assert not follower.done
+    results.publish(election, "final")
+    follower.poll()
+
+
+@pytest.mark.slow
+def test_a_monitor_following_an_election_agrees_with_the_batch_verifier(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    keys = build_election(data, UNITS, guardians=3, threshold=2)
+    election = Election(data, Config(checkpoint_every=4, checkpoint_seconds=3600))
+    server = ThreadServer(create_app(election))
+    events: list[dict[str, Any]] = []
+    try:
+        follower = Follower(server.url, tmp_path / "state", emit=events.append)
+        run_election_followed(data, election, follower, SimulatedElection(data, keys))
+        assert follower.done, "the verdict comes with the final result's first poll"
+        record = export_record(election, tmp_path / "record")
+    finally:
+        server.stop()
+        election.stop()
+    batch = verify(record)
+    assert batch.ok, batch.failed()
+    agree(follower.report, batch)
+    # the mirror is the exported record, byte for byte
+    mirror = tmp_path / "state" / "record"
+    for path in record.rglob("*"):
+        if path.is_file() and path.name != "README.md":
+            assert (mirror / path.relative_to(record)).read_bytes() == path.read_bytes(), path
+    kinds = [e["event"] for e in events]
+    assert kinds.count("verdict") == 1 and events[-1]["ok"] is True
+    assert {"setup", "open", "checkpoint", "closed", "tally", "runoff", "result"} <= set(kinds)
+
+
+# -- a hostile service: a record directory served file by file, edited between polls ------------
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    return build_record(tmp_path_factory.mktemp("follow"))
+
+
+def staged(built: Built, base: Path, unit_lines: int, notes: int) -> Path:
+    """What the service showed part-way: the manifest, the ceremony, and AAA round 1 up to its
+    ``notes``-th checkpoint with ``unit_lines`` ballots (other logs not opened yet)."""
+    served = base / "served"
+    served.mkdir()
+    for name in ("manifest.json", "key_ceremony.json"):
+        shutil.copy(built.record / name, served / name)
+    folder = served / "units" / "AAA" / "1"
+    folder.mkdir(parents=True)
+    source = built.record / "units" / "AAA" / "1"
+    write_lines(folder / "ballots.jsonl", lines_of(source / "ballots.jsonl")[:unit_lines])
+    write_notes(folder / "checkpoints.txt", notes_of(source / "checkpoints.txt")[:notes])
+    return served
+
+
+def evidence_of(state: Path) -> Path:
+    folders = sorted((state / "evidence").iterdir())
+    assert len(folders) == 1
+    return folders[0]
+
+
+def v4_failures(follower: Follower) -> list[str]:
+    return [f"{f.where}: {f.why}" for f in follower.report["V4"].failures]
+
+
+def test_a_rewritten_history_is_caught_at_the_next_poll_with_both_notes_kept(
+    finished: Built, tmp_path: Path
+) -> None:
+    served = staged(finished, tmp_path, 8, 3)  # checkpoints of size 0, 4 and 8
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state")
+        follower.poll()
+        follower.poll()
+        assert follower.state.logs["AAA/1"].size == 8 and follower.report.ok
+        # the operator swaps two ballots it had already logged and signs on from there
+        folder = served / "units" / "AAA" / "1"
+        lines = lines_of(finished.record / "units" / "AAA" / "1" / "ballots.jsonl")[:12]
+        lines[0], lines[1] = lines[1], lines[0]
+        write_lines(folder / "ballots.jsonl", lines)
+        root = MerkleTree(leaf_hash(line) for line in lines).root()
+        notes = notes_of(folder / "checkpoints.txt")
+        write_notes(
+            folder / "checkpoints.txt",
+            [*notes, sign_log_checkpoint(finished, "AAA", 1, 12, root, at="2023-01-14T05:10:00Z")],
+        )
+        follower.poll()
+    finally:
+        server.stop()
+    failures = v4_failures(follower)
+    assert len(failures) == 1 and "history rewritten" in failures[0], failures
+    assert "units/AAA/1/checkpoints.txt note 4" in failures[0]
+    evidence = evidence_of(tmp_path / "state")
+    accepted = checkpoint_of((evidence / "accepted.txt").read_text())
+    rewritten = checkpoint_of((evidence / "new.txt").read_text())
+    assert (accepted.size, rewritten.size) == (8, 12)
+    # both are signed by the unit's log key: the pair itself proves the rewrite
+    for name in ("accepted.txt", "new.txt"):
+        signers = parse_note((evidence / name).read_text()).signatures
+        assert [s.name for s in signers] == ["tally.example/test-election/AAA"]
+    assert (evidence / "consistency-proof.json").exists()
+    assert "history rewritten" in (evidence / "why.txt").read_text()
+    # the monitor stops trusting that log and does not report it again
+    follower_again = Follower(server.url, tmp_path / "state")
+    assert v4_failures(follower_again) == failures
+
+
+def test_a_dropped_entry_is_caught_at_the_next_checkpoint(finished: Built, tmp_path: Path) -> None:
+    served = staged(finished, tmp_path, 8, 3)
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state")
+        follower.poll()
+        assert follower.state.logs["AAA/1"].size == 8 and follower.report.ok
+        # the operator drops the third ballot (covered by the checkpoints of size 4 and 8)
+        folder = served / "units" / "AAA" / "1"
+        source = finished.record / "units" / "AAA" / "1"
+        lines = lines_of(source / "ballots.jsonl")[:12]
+        write_lines(folder / "ballots.jsonl", lines[:2] + lines[3:])
+        write_notes(folder / "checkpoints.txt", notes_of(source / "checkpoints.txt")[:4])
+        follower.poll()
+    finally:
+        server.stop()
+    failures = v4_failures(follower)
+    assert len(failures) == 1, failures
+    assert "covers 12 entries, but the service serves only 11" in failures[0]
+    evidence = evidence_of(tmp_path / "state")
+    assert checkpoint_of((evidence / "new.txt").read_text()).size == 12
+
+
+def test_a_wrong_count_is_caught_when_the_result_appears_and_the_batch_verifier_agrees(
+    finished: Built, tmp_path: Path
+) -> None:
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served)
+    shutil.move(served / "results", tmp_path / "results")
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state")
+        for _ in range(3):  # round 1, then the runoff it calls for
+            follower.poll()
+        # every round is checked, the void one (CCC, never decrypted) included
+        assert all(lg.tallied for lg in follower.state.logs.values())
+        assert follower.report.ok and not follower.done
+        # the commission publishes a final result with one vote moved
+        final = tmp_path / "results" / "final.json"
+        doc = read_json(final)
+        unit = next(u for u in doc["payload"]["units"] if u["unit"] == "AAA")
+        unit["rounds"][0]["votes"]["AAA-C2"] += 1
+        write_json(final, doc)
+        resign_result(finished, final)
+        shutil.copytree(tmp_path / "results", served / "results")
+        follower.poll()
+    finally:
+        server.stop()
+    assert follower.done
+    assert follower.report.failed() == ["V9"]
+    agree(follower.report, verify(served))
+    assert json.dumps([f.why for f in follower.report["V9"].failures])
+
+
+def wait_for(condition: Any, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def accepted_size(state: Path, log: str) -> int:
+    try:
+        doc = json.loads((state / "state.json").read_text())
+    except (OSError, ValueError):
+        return 0
+    entry = doc["logs"].get(log)
+    return int(entry["size"]) if entry else 0
+
+
+@pytest.mark.slow
+def test_a_monitor_killed_mid_election_resumes_and_still_agrees(tmp_path: Path) -> None:
+    data, state = tmp_path / "data", tmp_path / "state"
+    keys = build_election(data, UNITS, guardians=3, threshold=2)
+    sim = SimulatedElection(data, keys)
+    election = Election(data, Config(checkpoint_every=4, checkpoint_seconds=3600))
+    server = ThreadServer(create_app(election))
+    command = [
+        PYTHON,
+        str(SCRIPTS / "verify.py"),
+        "--follow",
+        server.url,
+        "--state",
+        str(state),
+        "--interval",
+        "0.1",
+        "--json",
+    ]
+    monitor = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rng, chooser = random.Random(5), make_chooser()
+    try:
+        for u in UNITS:
+            election.open_round(u.code, 1)
+        cast_round(election, sim, "AAA", 1, TURNOUT["AAA"], chooser, rng)
+        wait_for(lambda: accepted_size(state, "AAA/1") >= 8, "the monitor to follow AAA")
+        cast_round(election, sim, "BBB", 1, TURNOUT["BBB"], chooser, rng)
+        time.sleep(0.15)  # likely in the middle of checking BBB's ballots
+        monitor.kill()
+        monitor.wait()
+        for u in UNITS:
+            if u.code == "CCC":
+                cast_round(election, sim, "CCC", 1, TURNOUT["CCC"], chooser, rng)
+            election.close_round(u.code, 1)
+            tally.tally_in_process(election, u.code, 1, [1, 2])
+        results.publish(election, "preliminary")
+        monitor = subprocess.Popen([*command, "--until-final"], stdout=subprocess.PIPE, text=True)
+        tally.open_runoff(election, "BBB")
+        cast_round(election, sim, "BBB", 2, TURNOUT["BBB"], chooser, rng)
+        election.close_round("BBB", 2)
+        tally.tally_in_process(election, "BBB", 2, [1, 2])
+        results.publish(election, "final")
+        out, _ = monitor.communicate(timeout=120)
+        record = export_record(election, tmp_path / "record")
+    finally:
+        if monitor.poll() is None:
+            monitor.kill()
+            monitor.wait()
+        server.stop()
+        election.stop()
+    assert monitor.returncode == 0, out[-2000:]
+    verdict = json.loads(out.strip().splitlines()[-1])
+    assert verdict["event"] == "verdict" and verdict["ok"] is True
+    batch = verify(record)
+    assert batch.ok
+    assert verdict["report"]["checks"] == batch.to_json()["checks"]
+
+
+def test_a_log_never_closed_is_reported_as_the_batch_verifier_reports_it(
+    finished: Built, tmp_path: Path
+) -> None:
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served)
+    checkpoints = served / "units" / "CCC" / "1" / "checkpoints.txt"
+    write_notes(checkpoints, notes_of(checkpoints)[:-1])  # the final checkpoint never came
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state")
+        follower.poll()  # the final result is there: one poll follows everything, runoff included
+    finally:
+        server.stop()
+    assert follower.done
+    batch = verify(served)
+    assert "V4" in batch.failed()
+    agree(follower.report, batch)
+
+
+def test_the_command_line_refuses_what_it_cannot_follow(tmp_path: Path) -> None:
+    from scripts.verifier.follow_state import FollowState
+    from tests.verify_helpers import run_script
+
+    nothing = run_script("verify.py")
+    assert nothing.returncode == 2 and "--follow URL" in nothing.stderr
+    still = run_script("verify.py", "--follow", "http://127.0.0.1:9", "--interval", "0")
+    assert still.returncode == 2 and "--interval" in still.stderr
+    (tmp_path / "state.json").write_text(json.dumps({"format": "kz-tally/follow-state/v1"}))
+    garbled = run_script("verify.py", "--follow", "http://127.0.0.1:9", "--state", str(tmp_path))
+    assert garbled.returncode == 2 and "not a usable monitor state" in garbled.stderr
+    (tmp_path / "state.json").write_text(json.dumps(FollowState("http://elsewhere").to_json()))
+    other = run_script("verify.py", "--follow", "http://127.0.0.1:9", "--state", str(tmp_path))
+    assert other.returncode == 2 and "follows http://elsewhere" in other.stderr
