@@ -102,12 +102,39 @@ def cmd_import_roll(args: argparse.Namespace) -> int:
 
 
 def cmd_ceremony(args: argparse.Namespace) -> int:
-    from tally_service.setup import key_ceremony
+    import os
 
-    transcript = key_ceremony(args.data)
+    from tally_service.ceremony_board import CeremonyBoard, serve_board
+    from tally_service.server import lock_data_dir
+    from tally_service.setup import _store, key_ceremony
+
+    if args.insecure_in_process:  # every guardian's share lands in DATA: tests only
+        transcript = key_ceremony(args.data)
+        print(
+            f"INSECURE in-process key ceremony held: {transcript['n']} guardians, threshold "
+            f"{transcript['k']}; every share is in {args.data / 'guardians'}"
+        )
+        return 0
+    exclude = [int(i) for i in args.exclude.split(",")] if args.exclude else []
+    fd = lock_data_dir(args.data)
+    store = _store(args.data)
+    try:
+        board = CeremonyBoard(store, exclude=exclude, timeout=args.timeout)
+        print(
+            f"key ceremony attempt {board.header.attempt}: guardians "
+            f"{board.header.participants}, threshold {board.header.k}",
+            flush=True,
+        )
+        status = serve_board(board, args.host, args.port, linger=args.linger)
+        if status != "done":
+            raise Problem(409, "ceremony-failed", str(board.state["failure"]))
+        transcript = board.transcript()
+    finally:
+        store.close()
+        os.close(fd)
     print(
-        f"key ceremony held: {transcript['n']} guardians, threshold {transcript['k']}; "
-        f"joint key {transcript['joint_key']}"
+        f"key ceremony complete: QUAL {transcript['qual']}, joint key {transcript['joint_key']}; "
+        "next: tally-service seal"
     )
     return 0
 
@@ -376,7 +403,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("import-roll", cmd_import_roll, "import (replace) one unit's roll from a CSV file")
     p.add_argument("--unit", required=True)
     p.add_argument("file")
-    add("ceremony", cmd_ceremony, "hold the guardians' key ceremony in-process (demo path)")
+    p = add(
+        "ceremony",
+        cmd_ceremony,
+        "serve the key ceremony's bulletin board to the guardians until it ends",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (0: any free port)")
+    p.add_argument(
+        "--timeout", type=float, default=600, help="seconds a phase waits for a guardian"
+    )
+    p.add_argument("--exclude", help="guardians left out of this attempt, e.g. 4 or 2,5")
+    p.add_argument("--linger", type=float, default=5, help="seconds served after the end")
+    p.add_argument("--insecure-in-process", action="store_true", help=argparse.SUPPRESS)
     add("seal", cmd_seal, "seal and sign the manifest: no change after this")
     p = add("serve", cmd_serve, "serve the HTTP API under waitress")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
@@ -447,6 +486,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--publish", choices=["preliminary", "final"])
     p = add("export", cmd_export, "write the election record", data="optional", url=True)
     p.add_argument("--out", required=True)
+    from tally_service.guardian_cli import add_guardian_commands
+
+    add_guardian_commands(sub)
     return parser
 
 

@@ -32,8 +32,14 @@ def build_election(
     threshold: int = 2,
     election_id: str = "test-election",
     origin: str = "tally.example/test-election",
+    guardian_keys: list[dict[str, str]] | None = None,
 ) -> dict[str, SigningKey]:
-    """Init, import generated rolls, hold the key ceremony and seal; return the electors' keys."""
+    """Init, import generated rolls, hold the key ceremony and seal; return the electors' keys.
+
+    With ``guardian_keys`` (from each guardian's guardian.json) the draft lists the guardians
+    and nothing more happens after the rolls: they hold the ceremony from their own machines.
+    Without, the ceremony runs in this process, INSECURELY (every share lands in the data
+    directory): tests and benchmarks only."""
     draft = draft_manifest(
         election_id=election_id,
         title={"en": "Test election", "ru": None, "kk": None},
@@ -53,6 +59,7 @@ def build_election(
         ],
         guardian_names=[f"Guardian {i + 1}" for i in range(guardians)],
         threshold=threshold,
+        guardian_keys=guardian_keys,
     )
     init_election(data_dir, draft)
     keys: dict[str, SigningKey] = {}
@@ -64,6 +71,7 @@ def build_election(
             keys[elector_id] = key
             entries.append(RollEntry(elector_id, f"Elector {i + 1} of {u.code}", key.public.hex()))
         import_roll(data_dir, u.code, entries)
-    key_ceremony(data_dir)
-    seal(data_dir)
+    if guardian_keys is None:
+        key_ceremony(data_dir)
+        seal(data_dir)
     return keys
