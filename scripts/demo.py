@@ -38,12 +38,13 @@ from crypto.group import Point
 from crypto.signing import SigningKey
 from tally_service.cli import results_table
 from tally_service.client import ServiceClient
+from tally_service.demo_guardians import Guardians
 from tally_service.elector import make_ballot
-from tally_service.keys import commission_key_path, guardian_share_path, read_private_key
+from tally_service.keys import commission_key_path, read_private_key
 from tally_service.process import ServerProcess
 from tally_service.progress import bar
 from tally_service.rolls import RollEntry, parse_roll, roll_to_csv
-from tally_service.setup import draft_manifest, import_roll, init_election, key_ceremony, seal
+from tally_service.setup import draft_manifest, import_roll, init_election, seal
 
 TOP = Path(__file__).resolve().parent.parent
 DATA = TOP / "tally_service" / "data" / "senate2023.json"
@@ -143,6 +144,10 @@ class Demo:
             f"candidates, {sum(u.registered for u in units)} electors, "
             f"{GUARDIANS} guardians (threshold {THRESHOLD})"
         )
+        # each guardian is its own process with its own directory (its "machine")
+        self.guardians = Guardians(self.workdir / "guardians", GUARDIANS)
+        guardian_keys = self.guardians.init()
+        self.say(f"{GUARDIANS} guardians made their identity and share keys, each in its own dir")
         draft = draft_manifest(
             "kz-senate-2023-demo",
             {
@@ -166,6 +171,7 @@ class Demo:
             ],
             [f"Guardian {i + 1}" for i in range(GUARDIANS)],
             THRESHOLD,
+            guardian_keys=guardian_keys,
         )
         init_election(self.data_dir, draft)
         for u in bar(units, len(units), "rolls", self.quiet):
@@ -178,10 +184,13 @@ class Demo:
             # through the CSV importer, as a commission's files would go
             imported = parse_roll(roll_to_csv(entries), u.code)
             import_roll(self.data_dir, u.code, list(imported.entries))
-        transcript = key_ceremony(self.data_dir)
+        confirmed = self.guardians.ceremony(self.data_dir, self.workdir / "ceremony.log")
         signed = seal(self.data_dir)
         self.manifest = signed["payload"]
-        self.say(f"key ceremony held, joint key {transcript['joint_key'][:16]}..., manifest sealed")
+        self.say(
+            f"key ceremony held by {GUARDIANS} guardian processes over HTTP: QUAL "
+            f"{confirmed['qual']}, joint key {confirmed['joint_key'][:16]}..., manifest sealed"
+        )
 
     def encrypt_all(
         self,
@@ -259,18 +268,17 @@ class Demo:
         )
 
     def tally(self, client: ServiceClient, units: list[Unit], round_no: int) -> None:
-        from tally_service.cli import _partial_from_share
-
-        for u in bar(units, len(units), f"tally round {round_no}", self.quiet):
-            doc = client.commission("start-tally", unit=u.code, round=round_no)
-            for guardian in DECRYPTING:
-                # each guardian first recomputes the tally from the signed log
-                partial = _partial_from_share(
-                    client, doc, guardian_share_path(self.data_dir, guardian), jobs=self.jobs
-                )
-                doc = client.commission(
-                    "submit-partial", unit=u.code, round=round_no, partial=partial
-                )
+        for u in units:
+            client.commission("start-tally", unit=u.code, round=round_no)
+        # each decrypting guardian, in its own process, recomputes every tally from the signed
+        # log and posts its partial decryption signed by its identity key
+        self.guardians.decrypt(
+            client.url.removesuffix("/api/v1"),
+            DECRYPTING,
+            [u.code for u in units],
+            round_no,
+            jobs=max(1, self.jobs // len(DECRYPTING)),
+        )
         self.say(
             f"round {round_no}: {len(units)} tallies recomputed from the signed logs by each "
             f"guardian, then decrypted by guardians "

@@ -115,19 +115,19 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
 
     gdir = _open(args)
     client = ServiceClient(args.url)
-    doc = decrypt_and_post(gdir, client, args.unit, args.round, jobs=args.jobs, say=_say(args))
-    counts = doc.get("counts")
-    if counts is None:
-        print(
-            f"posted your partial decryption of {args.unit} round {args.round}; "
-            f"{len(doc['partials'])} so far"
-        )
-    else:
-        print(
-            f"posted your partial decryption of {args.unit} round {args.round}; decrypted: "
-            + ", ".join(f"{c} {n}" for c, n in counts.items())
-            + f", blank {doc['blank']}"
-        )
+    for unit in args.unit:
+        doc = decrypt_and_post(gdir, client, unit, args.round, jobs=args.jobs, say=_say(args))
+        counts = doc.get("counts")
+        done = f"posted your partial decryption of {unit} round {args.round}; "
+        if counts is None:
+            print(done + f"{len(doc['partials'])} so far")
+        else:
+            print(
+                done
+                + "decrypted: "
+                + ", ".join(f"{c} {n}" for c, n in counts.items())
+                + f", blank {doc['blank']}"
+            )
     return 0
 
 
@@ -167,7 +167,7 @@ def add_guardian_commands(sub: Any) -> None:
     p.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the board")
     p.add_argument("--retries", type=int, default=30, help="tries while the board is unreachable")
     p = add("decrypt", cmd_decrypt, "check a closed round and post this guardian's partial")
-    p.add_argument("--unit", required=True)
+    p.add_argument("--unit", required=True, action="append", help="a unit (repeat for several)")
     p.add_argument("--round", type=int, default=1)
     p.add_argument(
         "--jobs", type=int, default=os.cpu_count() or 1, help="processes for the log check"
