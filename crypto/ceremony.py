@@ -51,7 +51,7 @@ from crypto.guardians import (
     resolve_complaint,
     verify_share,
 )
-from crypto.sealing import SealingError, box_open, box_seal
+from crypto.sealing import SealingError, box_seal, box_unseal
 from crypto.signing import Context, SigningKey, VerifyKey
 
 __all__ = [
@@ -65,7 +65,7 @@ __all__ = [
     "decrypt_share",
     "derive_outcome",
     "encrypt_share",
-    "fingerprint",
+    "fingerprint_of",
     "list_hash",
     "members_from_manifest",
     "proof_context",
@@ -128,7 +128,7 @@ def _is_int(value: object) -> bool:
 # -- the guardian list ------------------------------------------------------------------------
 
 
-def fingerprint(identity_key: str, share_key: str) -> str:
+def fingerprint_of(identity_key: str, share_key: str) -> str:
     """What a guardian reads out to the others: 16 bytes of a tagged hash of both public keys,
     as eight groups of four hex digits."""
     digest = tagged_hash(TAG_FINGERPRINT, hex_decode(identity_key, 32), hex_decode(share_key, 32))
@@ -136,7 +136,7 @@ def fingerprint(identity_key: str, share_key: str) -> str:
     return " ".join(text[i : i + 4] for i in range(0, 32, 4))
 
 
-def normalise_fingerprint(text: str) -> str:
+def fingerprint_digits(text: str) -> str:
     """Lowercase hex digits only: "ab12 CD34:..." and "ab12cd34..." compare equal."""
     return re.sub(r"[^0-9a-f]", "", text.lower())
 
@@ -266,7 +266,7 @@ def decrypt_share(box: object, share_private: bytes, aad: bytes) -> Scalar | Non
     try:
         if not isinstance(box, Mapping):
             return None
-        plain = box_open(
+        plain = box_unseal(
             share_private, hex_decode(box["ephemeral"], 32), hex_decode(box["ciphertext"]), aad
         )
         return Scalar.from_bytes(plain)
@@ -375,7 +375,7 @@ class Header:
         self.list_hash = list_hash(election_id, k, self.members)
         self.context = proof_context(election_id, self.list_hash, attempt, self.n, k)
 
-    def open(self, message: object, phase: str) -> tuple[int, dict[str, Any]]:
+    def read(self, message: object, phase: str) -> tuple[int, dict[str, Any]]:
         guardian, body = open_message(
             message, self.members, self.election_id, self.list_hash, self.attempt, phase
         )
@@ -392,7 +392,7 @@ def check_message(
 ) -> tuple[int, dict[str, Any]]:
     """(guardian, body) of a message that may join ``board`` ({phase: {guardian: body}} of the
     messages accepted so far); CeremonyError naming the guardian and the reason otherwise."""
-    guardian, body = header.open(message, phase)
+    guardian, body = header.read(message, phase)
     label = f"guardian {guardian}'s {phase}"
     others = [j for j in header.participants if j != guardian]
     if phase == "commit":

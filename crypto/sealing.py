@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 __all__ = [
     "SCRYPT_N",
     "SealingError",
-    "box_open",
     "box_seal",
+    "box_unseal",
     "derive_key",
     "open_sealed",
     "seal",
@@ -109,7 +109,7 @@ def box_seal(recipient_public: bytes, plaintext: bytes, aad: bytes) -> tuple[byt
     return ephemeral_public, ChaCha20Poly1305(key).encrypt(bytes(NONCE_BYTES), plaintext, aad)
 
 
-def box_open(
+def box_unseal(
     recipient_private: bytes, ephemeral_public: bytes, ciphertext: bytes, aad: bytes
 ) -> bytes:
     """The inverse of ``box_seal``; SealingError if anything does not match."""

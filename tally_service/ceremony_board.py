@@ -40,6 +40,7 @@ from crypto.ceremony import (
     outcome_of,
     qual_problem,
 )
+from schemas.ceremony import CeremonyMessageSchema
 from tally_service import problems
 from tally_service.problems import Problem
 from tally_service.store import Store
@@ -207,14 +208,14 @@ class CeremonyBoard:
             phase_now = self.tick()
             if phase_now == "failed":
                 raise problems.conflict("ceremony-failed", str(self.state["failure"]))
-            payload = message.get("payload") if isinstance(message, dict) else None
-            phase = payload.get("phase") if isinstance(payload, dict) else None
-            if phase not in PHASES:
+            errors = CeremonyMessageSchema().validate(message) if isinstance(message, dict) else 1
+            if errors:
                 raise problems.bad_request(
-                    "schema", f"a ceremony message names a phase of {PHASES}"
+                    "schema", f"not a ceremony message (schemas/ceremony.py): {errors}"
                 )
-            assert isinstance(phase, str)
-            guardian = payload.get("guardian") if isinstance(payload, dict) else None
+            assert isinstance(message, dict)
+            payload = message["payload"]
+            phase, guardian = payload["phase"], payload["guardian"]
             existing = self.state["messages"][phase].get(str(guardian))
             if existing is not None:
                 if existing == message:

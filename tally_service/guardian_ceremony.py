@@ -30,9 +30,9 @@ from crypto.ceremony import (
     commit_hash,
     decrypt_share,
     encrypt_share,
-    fingerprint,
+    fingerprint_digits,
+    fingerprint_of,
     list_hash,
-    normalise_fingerprint,
     outcome_of,
     share_aad,
     sign_message,
@@ -57,11 +57,11 @@ def check_fingerprints(
     for member in members:
         if member["index"] == me:
             continue
-        listed = fingerprint(member["identity_key"], member["share_key"])
+        listed = fingerprint_of(member["identity_key"], member["share_key"])
         if isinstance(given, set):
-            ok = normalise_fingerprint(listed) in given
+            ok = fingerprint_digits(listed) in given
         else:
-            ok = normalise_fingerprint(given(member)) == normalise_fingerprint(listed)
+            ok = fingerprint_digits(given(member)) == fingerprint_digits(listed)
         if not ok:
             raise CeremonyRefusal(
                 f"phase 0: the list gives guardian {member['index']} ({member['name']}) keys "
@@ -75,7 +75,7 @@ def read_fingerprints(text: str) -> set[str]:
     found = set()
     for line in text.splitlines():
         line = line.split("#", 1)[0]
-        value = normalise_fingerprint(line.rsplit(":", 1)[-1]) if line.strip() else ""
+        value = fingerprint_digits(line.rsplit(":", 1)[-1]) if line.strip() else ""
         if value:
             found.add(value)
     return found

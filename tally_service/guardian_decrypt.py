@@ -19,6 +19,7 @@ from crypto.decryption import decryption_context, partial_decrypt
 from crypto.elgamal import Ciphertext
 from crypto.envelope import EnvelopeError, open_document, sign_document
 from crypto.signing import Context, VerifyKey
+from schemas.ceremony import GuardianPartialSchema
 from tally_service import problems
 from tally_service.guardian import GuardianRefusal, fetch_and_check
 from tally_service.guardian_ceremony import read_key_share
@@ -69,6 +70,17 @@ def decrypt_and_post(
         raise
     say(f"checking every ballot of {unit} round {round_no} against the signed log")
     fetch_and_check(client, doc, jobs=jobs, expected_manifest_hash=manifest_hash)
+    # one final per round, ever: a second, different "final" would let k guardians' partials
+    # reveal the difference between the two logs (issue 13; its guardian state supersedes this)
+    ledger = f"ceremony/{election_id}/decrypted/{unit}-{round_no}.json"
+    decrypted = gdir.read_json(ledger)
+    if decrypted is None:
+        gdir.write_json(ledger, {"final_checkpoint": doc["final_checkpoint"]})
+    elif decrypted["final_checkpoint"] != doc["final_checkpoint"]:
+        raise GuardianRefusal(
+            f"you decrypted another final checkpoint of {unit} round {round_no} before "
+            f"({gdir.path / ledger}); refusing this one"
+        )
     cts = [Ciphertext.from_json(c) for c in doc["encrypted"]]
     context = decryption_context(bytes.fromhex(manifest_hash), unit, round_no)
     partial = partial_decrypt(share, me, cts, context)
@@ -83,6 +95,9 @@ def accept_guardian_partial(election: Any, signed: object) -> dict[str, Any]:
     """The service's side: check the guardian's signature, then ``tally.submit_partial``."""
     from tally_service.tally import submit_partial
 
+    errors = GuardianPartialSchema().validate(signed) if isinstance(signed, dict) else 1
+    if errors:
+        raise problems.bad_request("schema", f"not a guardian's signed partial: {errors}")
     keys: dict[str, tuple[int, VerifyKey]] = {}
     for index, entry in enumerate(election.manifest.body["guardians"]["keys"], start=1):
         key = VerifyKey.from_hex(entry["identity_key"])

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from crypto.canonical import hex_decode
-from crypto.ceremony import fingerprint
+from crypto.ceremony import fingerprint_of
 from crypto.sealing import (
     SCRYPT_N,
     SealingError,
@@ -102,7 +102,7 @@ class GuardianDir:
             "fingerprint": "",
             "kdf": {"name": "scrypt", "n": scrypt_n, "r": 8, "p": 1, "salt": salt.hex()},
         }
-        public["fingerprint"] = fingerprint(identity.public.hex(), str(public["share_key"]))
+        public["fingerprint"] = fingerprint_of(identity.public.hex(), str(public["share_key"]))
         secret = json.dumps(
             {"identity_seed": identity.seed().hex(), "share_private": share_private.hex()}
         ).encode()

@@ -277,4 +277,55 @@ def build_spec() -> dict[str, Any]:
             }
         },
     )
+    _guardian_paths(spec)
     return spec.to_dict()
+
+
+def _guardian_paths(spec: APISpec) -> None:
+    """A guardian's signed partial, and the key ceremony's board (served by `ceremony`)."""
+    from schemas.ceremony import BoardViewSchema, CeremonyMessageSchema, GuardianPartialSchema
+
+    for name, schema in [
+        ("GuardianPartial", GuardianPartialSchema),
+        ("CeremonyMessage", CeremonyMessageSchema),
+        ("CeremonyBoard", BoardViewSchema),
+    ]:
+        spec.components.schema(name, schema=schema)
+    spec.path(
+        "/api/v1/guardian/partials",
+        operations={
+            "post": {
+                "summary": "A guardian's partial decryption, signed by its identity key",
+                "requestBody": {"required": True, **_json("GuardianPartial")},
+                "responses": {
+                    "200": {"description": "the tally document"},
+                    **{code: PROBLEM for code in ("400", "403", "404", "409", "422")},
+                },
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/ceremony",
+        operations={
+            "get": {
+                "summary": "The key ceremony's board (tally-service ceremony, before sealing)",
+                "responses": {
+                    "200": {"description": "header and messages", **_json("CeremonyBoard")}
+                },
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/ceremony/messages",
+        operations={
+            "post": {
+                "summary": "Post a guardian's signed key-ceremony message",
+                "requestBody": {"required": True, **_json("CeremonyMessage")},
+                "responses": {
+                    "201": {"description": "accepted"},
+                    "200": {"description": "the same message again"},
+                    **{code: PROBLEM for code in ("400", "409", "422")},
+                },
+            }
+        },
+    )

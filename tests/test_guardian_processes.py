@@ -174,6 +174,25 @@ def test_five_guardian_processes(tmp_path: Path) -> None:
             is None
         )
         assert "decrypted: AAA-C1 3, AAA-C2 2, blank 0" in decrypt(dirs[2])
+        # a guardian that remembers another final for this round refuses to decrypt again
+        ledger = dirs[0] / "ceremony" / "test-election" / "decrypted" / "AAA-1.json"
+        ledger.parent.mkdir(parents=True)
+        ledger.write_text(json.dumps({"final_checkpoint": {"size": 4, "root": "00" * 32}}))
+        refused = guardian(
+            "decrypt",
+            "--dir",
+            dirs[0],
+            "--url",
+            server.url,
+            "--passphrase-file",
+            secret,
+            "--unit",
+            "AAA",
+            "--jobs",
+            "1",
+        )
+        _, err = refused.communicate(timeout=120)
+        assert refused.returncode == 1 and "another final checkpoint" in err.decode()
 
         # a partial signed by a key that is no guardian's is refused
         bogus = {"payload": {}, "key_id": SigningKey.generate().public.key_id, "signature": "00"}

@@ -12,6 +12,7 @@ from crypto.envelope import EnvelopeError, open_document
 from crypto.group import Point, point_from_public_hex
 from crypto.note import NoteError, NoteVerifier
 from crypto.signing import Context, VerifyKey
+from schemas.ceremony import CeremonyTranscriptSchema
 from schemas.manifest import ManifestSchema
 
 from .model import ManifestInfo, UnitInfo
@@ -203,7 +204,9 @@ def check_ceremony(record: Record, manifest: ManifestInfo | None, check: Check) 
     if error is not None:
         check.fail(CEREMONY, error)
         return
-    reason = check_ceremony_transcript(transcript)
+    reason = schema_problem(CeremonyTranscriptSchema(), transcript)
+    if reason is None:
+        reason = check_ceremony_transcript(transcript)
     if reason is not None:
         check.fail(CEREMONY, reason)
     if not isinstance(transcript, dict):
