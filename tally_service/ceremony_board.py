@@ -59,8 +59,10 @@ class CeremonyBoard:
         exclude: list[int] | None = None,
         timeout: float = 600.0,
         clock: Callable[[], float] = time.time,
-        new_attempt: bool = True,
+        new_attempt: bool | None = None,
     ) -> None:
+        """``new_attempt`` None: resume a running attempt (a restarted board) unless guardians
+        are excluded, else start the next one."""
         self.store = store
         self.clock = clock
         self.lock = threading.Lock()
@@ -71,8 +73,11 @@ class CeremonyBoard:
             raise CeremonyError("no draft manifest: run `tally-service init` first")
         members = members_from_manifest(draft["guardians"])
         previous = json.loads(store.get_meta(STATE_KEY) or "null")
+        if new_attempt is None:
+            new_attempt = bool(exclude)
         if previous is not None and not new_attempt and previous["status"] == "running":
             self.state: dict[str, Any] = previous
+            self.state["timeout"] = timeout
         else:
             excluded = sorted(set(exclude or []))
             unknown = [i for i in excluded if not 1 <= i <= len(members)]

@@ -380,6 +380,17 @@ def test_a_killed_guardian_resumes_from_its_directory(ceremony: Ceremony) -> Non
     assert commit_hash(record["payload"]["body"]["record"]) == first[0]["payload"]["body"]["hash"]
 
 
+def test_a_restarted_board_resumes_its_attempt(ceremony: Ceremony) -> None:
+    board = ceremony.board()
+    ceremony.round(board)
+    ceremony.round(board)
+    assert board.view()["phase"] == "shares"
+    board = ceremony.board()  # the commission's process restarted
+    assert board.view()["attempt"] == 1 and board.view()["phase"] == "shares"
+    ceremony.run(board)
+    assert check_ceremony(_transcript(ceremony)) is None
+
+
 def test_shares_are_unreadable_without_the_passphrase(ceremony: Ceremony) -> None:
     ceremony.run(ceremony.board())
     g = ceremony.dirs[0]
