@@ -261,6 +261,9 @@ class CeremonyParty:
         board: dict[str, dict[int, Any]],
         view: Mapping[str, Any],
     ) -> dict[str, Any]:
+        for phase in ("commit", "reveal", "shares", "complaints"):
+            if set(board[phase]) != set(header.participants):
+                raise CeremonyRefusal(f"the board asks for confirmations before every {phase}")
         outcome = outcome_of(header, board)
         if me not in outcome.qual:
             why = next(d for d in outcome.disqualified if d["guardian"] == me)

@@ -244,6 +244,19 @@ def test_a_bad_share_disqualifies_its_dealer(ceremony: Ceremony) -> None:
     )
 
 
+def test_too_many_cheaters_fail_the_attempt(ceremony: Ceremony) -> None:
+    for dealer, victim in ((0, 2), (1, 3), (3, 5)):
+        ceremony.parties[dealer] = CheatingParty(ceremony.parties[dealer], victim=victim)
+    board = ceremony.board()
+    with pytest.raises(CeremonyRefusal, match="the board reports: attempt 1 failed"):
+        for _ in range(6):
+            ceremony.round(board)
+    assert board.view()["failure"] == (
+        "attempt 1 failed: only 2 guardians qualified (QUAL [3, 5]), fewer than k = 3"
+    )
+    assert ceremony.store.get_meta("ceremony") is None
+
+
 def test_an_unfounded_complaint_is_dismissed(ceremony: Ceremony) -> None:
     """The dealer's share box was garbled but its public answer fits its commitments: it stays
     in QUAL and the complainant uses the revealed share."""
