@@ -17,6 +17,13 @@
       <the signed checkpoint note, verbatim>
 
 Tree sizes and indexes are bounded by 2**63 - 1, as in the Go implementations.
+
+kz-tally's checkpoints carry two extension lines of their own (``checkpoint_facts``):
+
+      time <UTC time the log key signed it, RFC 3339 to the second, e.g. 2023-01-14T04:45:00Z>
+      final                                  (only on the round's final checkpoint)
+
+so that the time a checkpoint was made, and which checkpoint closed the log, are signed.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from crypto.canonical import EncodingError, b64_decode, b64_encode
 from crypto.merkle import verify_inclusion
@@ -38,7 +46,13 @@ MAX_PROOF_HASHES = 63
 #: Largest tlog proof accepted, in UTF-8 bytes (a maximal note plus a generous extra line).
 MAX_TLOG_PROOF_SIZE = 2 * MAX_NOTE_SIZE
 
+#: Extension line prefix of the signed time (kz-tally's checkpoint profile).
+TIME_PREFIX = "time "
+#: Extension line of a round's final checkpoint: nothing is appended or checkpointed after it.
+FINAL_LINE = "final"
+
 _DECIMAL = re.compile(r"0|[1-9][0-9]*")
+_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
 _CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")  # ASCII controls but newline
 
 
@@ -137,6 +151,51 @@ class Checkpoint:
             _hash(root, "checkpoint root hash"),
             tuple(extensions),
         )
+
+
+@dataclass(frozen=True)
+class CheckpointFacts:
+    """What kz-tally's extension lines of a checkpoint say: when it was signed, and whether it
+    is the round's final checkpoint."""
+
+    time: str
+    final: bool
+
+
+def profile_extensions(time: str, final: bool) -> tuple[str, ...]:
+    """The extension lines of a kz-tally checkpoint signed at ``time`` (RFC 3339 UTC, seconds)."""
+    if not isinstance(time, str) or not _TIME.fullmatch(time):
+        raise CheckpointError("the checkpoint time must be RFC 3339 UTC to the second, e.g. "
+                              "2023-01-14T04:45:00Z")
+    return (TIME_PREFIX + time, FINAL_LINE) if final else (TIME_PREFIX + time,)
+
+
+def checkpoint_facts(cp: Checkpoint) -> CheckpointFacts:
+    """Read kz-tally's extension lines: exactly ``time <T>``, then ``final`` or nothing.
+
+    Raises CheckpointError for any other set of extension lines (a checkpoint without a signed
+    time, an unknown line, ``final`` before the time, a time that is not a real UTC instant)."""
+    ext = cp.extensions
+    if not ext or not ext[0].startswith(TIME_PREFIX):
+        raise CheckpointError("the checkpoint has no signed 'time' extension line")
+    time = ext[0][len(TIME_PREFIX) :]
+    if not _TIME.fullmatch(time):
+        raise CheckpointError(
+            f"the checkpoint time {time[:40]!r} is not RFC 3339 UTC to the second"
+        )
+    try:
+        datetime.strptime(time, "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError as exc:
+        raise CheckpointError(f"the checkpoint time {time!r} is not a real date") from exc
+    rest = ext[1:]
+    if rest == ():
+        return CheckpointFacts(time, False)
+    if rest == (FINAL_LINE,):
+        return CheckpointFacts(time, True)
+    raise CheckpointError(
+        f"unexpected checkpoint extension lines {[line[:40] for line in rest]!r} "
+        f"(only 'time' and then 'final')"
+    )
 
 
 def sign_checkpoint(cp: Checkpoint, signers: Sequence[tuple[str, SigningKey]]) -> str:

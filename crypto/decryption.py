@@ -32,7 +32,7 @@ __all__ = [
     "share_context",
 ]
 
-TAG_DECRYPTION = "kz-tally/v1/decryption"
+TAG_DECRYPTION = "kz-tally/v1/decryption-final"
 TAG_SHARE = "kz-tally/v1/decryption-share"
 PARTIAL_FIELDS = frozenset({"guardian", "shares", "proofs"})
 MAX_GUARDIAN_INDEX = 1000
@@ -48,15 +48,36 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def decryption_context(manifest_hash: bytes, unit: str, round_no: int) -> bytes:
-    """The tagged hash binding partial decryptions to the election, unit and round."""
+def decryption_context(
+    manifest_hash: bytes, unit: str, round_no: int, origin: str, size: int, root: bytes
+) -> bytes:
+    """The tagged hash binding partial decryptions to the election, unit and round, and to the
+    final checkpoint (log origin, tree size, root) of the log whose tally they decrypt.
+
+    A partial decryption made for one closed log is worthless for any other: another "final"
+    log (a fork, a prefix, a reordering) needs fresh partials, which a guardian that remembers
+    the final it decrypted refuses (tally_service/guardian_state.py)."""
     if not isinstance(manifest_hash, bytes) or len(manifest_hash) != 32:
         raise ValueError("the manifest hash is 32 bytes")
     if not isinstance(unit, str) or not unit:
         raise ValueError("the unit is a non-empty string")
     if not _is_int(round_no) or not 1 <= round_no < 2**63:
         raise ValueError("the round is a positive integer")
-    return tagged_hash(TAG_DECRYPTION, manifest_hash, unit.encode("utf-8"), _u64(round_no))
+    if not isinstance(origin, str) or not origin:
+        raise ValueError("the log origin is a non-empty string")
+    if not _is_int(size) or not 0 <= size < 2**63:
+        raise ValueError("the final tree size is a non-negative integer")
+    if not isinstance(root, bytes) or len(root) != 32:
+        raise ValueError("the final root hash is 32 bytes")
+    return tagged_hash(
+        TAG_DECRYPTION,
+        manifest_hash,
+        unit.encode("utf-8"),
+        _u64(round_no),
+        origin.encode("utf-8"),
+        _u64(size),
+        root,
+    )
 
 
 def share_context(context: bytes, guardian: int, position: int, ct: Ciphertext) -> bytes:

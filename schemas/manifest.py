@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import Hex, Int, StrictSchema, identifier, text
 
 MANIFEST_FORMAT = "kz-tally/manifest/v2"
+#: The election's own time zone when the manifest names none (the 2023 election used UTC+6).
+DEFAULT_TIME_ZONE = "Asia/Almaty"
+
+
+def _iana_zone(name: str) -> None:
+    """Pages show times in this zone; records and APIs keep UTC."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(f"not an IANA time zone: {name[:60]!r}") from exc
 
 
 class NamesSchema(StrictSchema):
@@ -78,6 +89,7 @@ class ManifestSchema(StrictSchema):
     election_id = identifier(required=True)
     title = fields.Nested(NamesSchema, required=True)
     date = fields.String(required=True, validate=validate.Regexp(r"^\d{4}-\d{2}-\d{2}$"))
+    time_zone = fields.String(load_default=DEFAULT_TIME_ZONE, validate=_iana_zone)
     origin = text(required=True)  # log origins are "<origin>/<unit>/<round>"
     rules = fields.Nested(RulesSchema, required=True)
     commission = fields.Nested(CommissionSchema, required=True)

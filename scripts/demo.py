@@ -51,11 +51,68 @@ DATA = TOP / "tally_service" / "data" / "senate2023.json"
 GUARDIANS, THRESHOLD, DECRYPTING = 5, 3, (1, 3, 5)
 
 
+class GuardianWatchers:
+    """The guardians' `tally-service guardian watch`, one thread each, polling every second."""
+
+    def __init__(self, url: str, states: list[Path]) -> None:
+        import threading
+
+        from tally_service.guardian_state import GuardianState
+
+        self.url = url
+        self.states = [GuardianState(p) for p in states]
+        self.accepted = 0
+        self.refusals: list[str] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._polling = threading.RLock()
+        self.paused = False
+        self._threads = [
+            threading.Thread(target=self._loop, args=(s,), daemon=True) for s in self.states
+        ]
+
+    def _poll(self, state: Any) -> None:
+        from tally_service.guardian_watch import watch_once
+
+        report = watch_once(ServiceClient(self.url), state)
+        with self._lock:
+            self.accepted += len(report.accepted)
+            self.refusals += report.refusals
+
+    def _loop(self, state: Any) -> None:
+        while not self._stop.wait(1.0):
+            with self._polling:
+                if not self.paused:
+                    self._poll(state)
+
+    def pause(self) -> None:
+        """While the guardians' own decrypt processes write their states, the threads wait."""
+        with self._polling:
+            self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
+
+    def start(self) -> None:
+        for t in self._threads:
+            t.start()
+
+    def poll_all(self) -> None:
+        for state in self.states:
+            self._poll(state)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=30)
+
+
 @dataclass
 class Unit:
     code: str
     name_en: str
     name_ru: str
+    name_kk: str
     kind: str
     candidates: list[str]
     registered: int
@@ -90,6 +147,7 @@ class Demo:
                     u["code"],
                     u["name_en"],
                     u["name_ru"],
+                    u["name_kk"],
                     kind,
                     [f"{u['code']}-C{i + 1}" for i in range(u["candidates"])],
                     u["electors_registered"],
@@ -161,7 +219,7 @@ class Demo:
                 {
                     "code": u.code,
                     "kind": u.kind,
-                    "name": {"en": u.name_en, "ru": u.name_ru, "kk": None},
+                    "name": {"en": u.name_en, "ru": u.name_ru, "kk": u.name_kk},
                     "candidates": [
                         {"id": c, "name": f"Candidate {i + 1} ({u.code})"}
                         for i, c in enumerate(u.candidates)
@@ -171,6 +229,7 @@ class Demo:
             ],
             [f"Guardian {i + 1}" for i in range(GUARDIANS)],
             THRESHOLD,
+            time_zone=json.loads(DATA.read_text(encoding="utf-8"))["timezone"],
             guardian_keys=guardian_keys,
         )
         init_election(self.data_dir, draft)
@@ -285,6 +344,16 @@ class Demo:
             f"{', '.join(map(str, DECRYPTING))} of {GUARDIANS}"
         )
 
+    def start_watchers(self, url: str) -> GuardianWatchers:
+        """Every guardian follows the logs from the state in its own directory (G/state) while
+        the rounds are open."""
+        from tally_service.guardian_cli import state_dir
+
+        states = [state_dir(self.guardians.dir(g)) for g in range(1, GUARDIANS + 1)]
+        watchers = GuardianWatchers(url, states)
+        watchers.start()
+        return watchers
+
     def run(self) -> int:
         units = self.units()
         self.runoff_unit = max(units, key=lambda u: (len(u.candidates), u.registered)).code
@@ -295,12 +364,16 @@ class Demo:
         ) as server:
             client = ServiceClient(server.url, commission)
             self.say(f"service running at {server.url}")
+            watchers = self.start_watchers(server.url)
             for u in units:
                 client.commission("open-round", unit=u.code, round=1)
             self.vote(client, units, 1, {u.code: u.candidates for u in units})
             for u in units:
                 client.commission("close-round", unit=u.code, round=1)
+            watchers.poll_all()  # every guardian sees the final checkpoints before decrypting
+            watchers.pause()
             self.tally(client, units, 1)
+            watchers.resume()
             client.commission("publish-results", kind="preliminary")
             self.say("preliminary result signed by the commission")
             prelim = client.get("/results/preliminary")["payload"]
@@ -317,9 +390,19 @@ class Demo:
                 self.vote(client, second, 2, runoff)
                 for u in second:
                     client.commission("close-round", unit=u.code, round=2)
+                watchers.poll_all()
+                watchers.pause()
                 self.tally(client, second, 2)
+                watchers.resume()
             client.commission("publish-results", kind="final")
             self.say("final result signed by the commission")
+            watchers.stop()
+            self.say(
+                f"guardians watched the logs: {watchers.accepted} checkpoints accepted with "
+                f"consistency proofs, {len(watchers.refusals)} refused"
+            )
+            if watchers.refusals:
+                raise RuntimeError(f"a guardian refused a checkpoint: {watchers.refusals[0]}")
             final = client.get("/results/final")
             self.upgrade_receipts(client)
             archive = client.get_bytes("/record.tar.gz")

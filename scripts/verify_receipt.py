@@ -10,11 +10,13 @@ Checks (V10 of the design), each PASS or FAIL with a reason:
   R2 the manifest is signed by a commission key it lists, its hash is the receipt's election,
      and the elector is on the roll of the receipt's unit
   R3 the promise is a note signed by the unit's log key for exactly this origin, index and leaf
-  R4 the log's entry at that index has the receipt's leaf hash (and names this elector)
+  R4 the log's entry at that index has the receipt's leaf hash, names this elector, unit and
+     round, is signed by the elector's roll key and has valid proofs; with --ballot FILE (the
+     ballot the elector's device kept when casting) it is exactly that ballot
   R5 inclusion: the entry is in a checkpoint signed by the log key (the receipt's tlog-proof if
      it has one, else a proof computed from the record or fetched from the service)
-  R6 consistency: that checkpoint is a prefix of the final checkpoint, which carries the
-     commission's signature
+  R6 consistency: that checkpoint is a prefix of the final checkpoint, which says it is final
+     and carries the commission's signature
   R7 the round's tally (and the final result, when published) counted that final checkpoint
 
 Every signature and proof is checked here; nothing the service says is taken on trust. Imports
@@ -49,15 +51,18 @@ from verifier.checks_results import RESULTS_FORMAT
 from verifier.record import JSONProblem, Record, RecordOpenError, open_record, strict_loads
 from verifier.schema import schema_problem
 
+from crypto.ballot import check_ballot, verify_ballot_signature
 from crypto.canonical import EncodingError, b64_encode, canonical_json, hash_json
 from crypto.checkpoint import (
     Checkpoint,
     CheckpointError,
+    checkpoint_facts,
     open_checkpoint,
     parse_tlog_proof,
     verify_tlog_proof,
 )
 from crypto.envelope import EnvelopeError, open_document
+from crypto.group import Point
 from crypto.merkle import MerkleTree, leaf_hash, verify_consistency
 from crypto.note import NoteError, NoteVerifier, parse_note, verify_note
 from crypto.signing import Context, VerifyKey
@@ -69,7 +74,7 @@ TITLES = {
     "R1": "receipt well formed",
     "R2": "manifest signed by the commission; election, unit and elector match",
     "R3": "promise signed by the unit's log key for this index and leaf hash",
-    "R4": "the log's entry at that index is this ballot",
+    "R4": "the log's entry at that index is this elector's signed, valid ballot",
     "R5": "inclusion in a signed checkpoint",
     "R6": "consistency with the final checkpoint (countersigned by the commission)",
     "R7": "the tally counted that final checkpoint",
@@ -342,14 +347,25 @@ class Facts:
     leaf: bytes = b""
     included: Checkpoint | None = None
     final: Checkpoint | None = None
+    manifest_hash: bytes = b""
+    roll_key: str = ""
+    unit_candidates: list[str] = field(default_factory=list)
+    election_key: str = ""
+    kept_ballot: bytes | None = None  # --ballot: the exact ballot the elector's device sent
+    candidates: list[str] = field(default_factory=list)  # the round's, as the entry names them
 
 
 def check_receipt(
-    receipt: object, source: Source, verdict: Verdict, pinned: VerifyKey | None = None
+    receipt: object,
+    source: Source,
+    verdict: Verdict,
+    pinned: VerifyKey | None = None,
+    kept_ballot: bytes | None = None,
 ) -> None:
     current = "R1"
     try:
         facts = _r1_receipt(receipt, verdict)
+        facts.kept_ballot = kept_ballot
         steps: list[tuple[str, Callable[[], None]]] = [
             ("R2", lambda: _r2_manifest(facts, source, verdict, pinned)),
             ("R3", lambda: _r3_promise(facts, verdict)),
@@ -420,8 +436,15 @@ def _r2_manifest(facts: Facts, source: Source, verdict: Verdict, pinned: VerifyK
     roll = unit.get("roll") if isinstance(unit, dict) else None
     if not isinstance(roll, list):
         raise verdict.stop("R2", f"the manifest's unit {r['unit']} has no roll list")
-    if not any(isinstance(e, dict) and e.get("elector") == r["elector"] for e in roll):
+    entry = next(
+        (e for e in roll if isinstance(e, dict) and e.get("elector") == r["elector"]), None
+    )
+    if entry is None:
         raise verdict.stop("R2", f"{r['elector']} is not on the roll of {r['unit']}")
+    facts.roll_key = str(entry.get("public_key"))
+    facts.unit_candidates = [str(c.get("id")) for c in unit.get("candidates", [])]
+    facts.election_key = str(payload.get("election_key"))
+    facts.manifest_hash = manifest_hash
     try:
         facts.log_key = NoteVerifier.parse(unit["log_key"])
     except (NoteError, KeyError) as exc:
@@ -466,7 +489,51 @@ def _r4_entry(facts: Facts, source: Source, verdict: Verdict) -> None:
         "round"
     )) != (r["elector"], r["unit"], r["round"]):
         raise verdict.stop("R4", "the entry is not this elector's ballot for this unit and round")
-    verdict.passed("R4", f"entry {r['index']} has leaf hash {facts.leaf.hex()[:16]}...")
+    # the log could hold, in the elector's name, a ballot the elector never signed
+    try:
+        roll_key = VerifyKey.from_hex(facts.roll_key)
+    except EncodingError as exc:
+        raise verdict.stop("R4", f"the elector's roll key is unusable: {exc}") from None
+    if not verify_ballot_signature(entry, roll_key):
+        raise verdict.stop(
+            "R4", "the logged entry is not signed by the elector's key: the elector did not cast it"
+        )
+    selections = entry.get("selections")
+    named = [
+        str(s.get("candidate"))
+        for s in (selections if isinstance(selections, list) else [])
+        if isinstance(s, dict)
+    ]
+    facts.candidates = named
+    if r["round"] == 1 and named != facts.unit_candidates:
+        raise verdict.stop("R4", "the entry does not run every candidate of round 1")
+    if not named or not set(named) <= set(facts.unit_candidates) or len(set(named)) != len(named):
+        raise verdict.stop("R4", "the entry names candidates that are not the unit's")
+    try:
+        election_key = Point.from_hex(facts.election_key)
+    except EncodingError as exc:
+        raise verdict.stop("R4", f"the manifest's election key is unusable: {exc}") from None
+    reason = check_ballot(
+        facts.manifest_hash, r["unit"], r["round"], r["elector"], named, entry, election_key
+    )
+    if reason is not None:
+        raise verdict.stop("R4", f"the logged ballot is invalid: {reason}")
+    kept = ""
+    if facts.kept_ballot is not None:
+        try:
+            mine = canonical_json(strict_loads(facts.kept_ballot))
+        except JSONProblem as exc:
+            raise verdict.stop("R4", f"the kept ballot file is not JSON: {exc}") from None
+        if mine != data:
+            raise verdict.stop(
+                "R4", "the logged entry is not the ballot your device kept: it was replaced"
+            )
+        kept = ", and is byte for byte the ballot you kept"
+    verdict.passed(
+        "R4",
+        f"entry {r['index']} has leaf hash {facts.leaf.hex()[:16]}..., is signed by "
+        f"{r['elector']}'s key and its proofs hold{kept}",
+    )
 
 
 def _r5_inclusion(facts: Facts, source: Source, verdict: Verdict) -> None:
@@ -512,8 +579,11 @@ def _r6_consistency(facts: Facts, source: Source, verdict: Verdict) -> None:
     final_note = notes[-1]
     try:
         final = open_checkpoint(final_note, facts.log_key, facts.origin)
+        is_final = checkpoint_facts(final).final
     except CheckpointError as exc:
         raise verdict.stop("R6", f"the last checkpoint does not verify: {exc}") from None
+    if not is_final:
+        raise verdict.stop("R6", "the last checkpoint has no 'final' line: the round is not closed")
     try:
         verify_note(final_note, facts.commission)
     except NoteError as exc:
@@ -557,6 +627,8 @@ def _r7_tally(facts: Facts, source: Source, verdict: Verdict) -> None:
         raise verdict.stop("R7", str(exc)) from None
     if not isinstance(tally, dict) or tally.get("final_checkpoint") != final:
         raise verdict.stop("R7", "the round's tally was not computed over the final checkpoint")
+    if tally.get("candidates") != facts.candidates:
+        raise verdict.stop("R7", "the round's tally runs other candidates than your ballot")
     detail = f"the tally of {r['unit']} round {r['round']} covers the final checkpoint"
     try:
         result = source.final_result()
@@ -622,6 +694,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--quiet", action="store_true", help="print only the verdict")
     parser.add_argument("--commission-key", metavar="HEX", help="pin the commission's key")
+    parser.add_argument(
+        "--ballot",
+        type=Path,
+        metavar="FILE",
+        help="the ballot your device kept when casting: the logged entry must be exactly it",
+    )
     args = parser.parse_args(argv)
 
     verdict = Verdict(str(args.receipt))
@@ -633,6 +711,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"verify_receipt.py: --commission-key: {exc}", file=sys.stderr)
             return 2
     receipt: object = None
+    kept: bytes | None = None
+    if args.ballot is not None:
+        try:
+            kept = args.ballot.read_bytes()
+        except OSError as exc:
+            print(f"verify_receipt.py: --ballot: {exc}", file=sys.stderr)
+            return 2
     try:
         receipt = strict_loads(args.receipt.read_bytes())
     except (OSError, JSONProblem) as exc:
@@ -650,7 +735,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     source = RecordSource(args.record)
                     verdict.failed("R2", str(exc))
             if verdict.items["R2"].ok is None:
-                check_receipt(receipt, source, verdict, pinned)
+                check_receipt(receipt, source, verdict, pinned, kept)
             else:
                 _r1_receipt_only(receipt, verdict)
         finally:

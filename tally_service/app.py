@@ -18,6 +18,8 @@ from tally_service import problems
 from tally_service.election import Election
 from tally_service.http_json import parse_body
 from tally_service.problems import Problem
+from tally_service.public.pages import cached_response
+from tally_service.public.pages import register as register_public
 
 log = logging.getLogger("tally_service.http")
 API = "/api/v1"
@@ -53,6 +55,7 @@ def create_app(election: Election) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = election.config.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["election"] = election
+    public = register_public(app, election)
 
     @app.before_request
     def started() -> None:
@@ -233,10 +236,11 @@ def create_app(election: Election) -> Flask:
 
     @app.get(f"{API}/results/<kind>")
     def results_doc(kind: str) -> Any:
-        doc = election.store.get_result(kind) if kind in ("preliminary", "final") else None
+        # signed and immutable once published: served with its ETag from the public snapshot
+        doc = public.snapshot().results.get(kind)
         if doc is None:
-            raise problems.not_found("no-results", f"no {kind} result is published")
-        return Response(doc, mimetype="application/json")
+            raise problems.not_found("no-results", f"no {kind[:20]} result is published")
+        return cached_response(doc.etag, doc.body, "application/json")
 
     @app.get(f"{API}/record.tar.gz")
     def record() -> Any:

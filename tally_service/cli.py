@@ -232,8 +232,13 @@ def cmd_tally(args: argparse.Namespace) -> int:
     if args.url:
         client = _client(args)
         doc = client.commission("start-tally", unit=args.unit, round=args.round)
-        for path in args.share or []:
-            partial = _partial_from_share(client, doc, Path(path))
+        shares = args.share or []
+        states = args.state or []
+        if states and len(states) != len(shares):
+            raise SystemExit("tally-service: error: give one --state per --share, in order")
+        for i, path in enumerate(shares):
+            state = Path(states[i]) if states else None
+            partial = _partial_from_share(client, doc, Path(path), state_dir=state)
             doc = client.commission(
                 "submit-partial", unit=args.unit, round=args.round, partial=partial
             )
@@ -257,22 +262,26 @@ def cmd_tally(args: argparse.Namespace) -> int:
 
 
 def _partial_from_share(
-    client: Any, doc: dict[str, Any], share_file: Path, jobs: int = 1
+    client: Any,
+    doc: dict[str, Any],
+    share_file: Path,
+    jobs: int = 1,
+    state_dir: Path | None = None,
 ) -> dict[str, Any]:
     """A guardian's partial decryption, computed locally from their own share file, after the
-    guardian has recomputed the tally from the signed log (tally_service/guardian.py)."""
+    guardian has recomputed the tally from the signed log and checked it against its own state
+    (tally_service/guardian.py, guardian_state.py). The state directory defaults to the one
+    beside the share file, where the key ceremony pinned the joint key."""
     from crypto.canonical import hex_decode
-    from crypto.decryption import decryption_context, partial_decrypt
-    from crypto.elgamal import Ciphertext
     from crypto.group import Scalar
-    from tally_service.guardian import fetch_and_check
+    from tally_service.guardian import decrypt_as_guardian
+    from tally_service.guardian_state import GuardianState
+    from tally_service.keys import guardian_state_dir
 
-    fetch_and_check(client, doc, jobs=jobs)
     share = json.loads(share_file.read_text(encoding="utf-8"))
     secret = Scalar.from_bytes(hex_decode(share["secret_share"], 32))
-    cts = [Ciphertext.from_json(c) for c in doc["encrypted"]]
-    context = decryption_context(bytes.fromhex(doc["election"]), doc["unit"], doc["round"])
-    return partial_decrypt(secret, int(share["guardian"]), cts, context)
+    state = GuardianState(state_dir or guardian_state_dir(share_file))
+    return decrypt_as_guardian(client, doc, int(share["guardian"]), secret, state, jobs=jobs)
 
 
 def results_table(signed: dict[str, Any], names: dict[str, str] | None = None) -> str:
@@ -474,6 +483,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--share",
         action="append",
         help="with --url: a guardian's share file (repeat for k guardians)",
+    )
+    p.add_argument(
+        "--state",
+        action="append",
+        help="with --share: that guardian's state directory (default: beside the share file, "
+        "guardian-N.state)",
     )
     p = add(
         "results",

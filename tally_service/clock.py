@@ -9,5 +9,10 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def to_second(stamp: str) -> str:
+    """A ``now()`` stamp cut to the second, as signed in a checkpoint's ``time`` line."""
+    return parse(stamp).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))

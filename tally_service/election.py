@@ -7,6 +7,7 @@ and a receipt exists only once its ballot is committed to disk.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -59,6 +60,10 @@ class Election:
         self._logs_lock = threading.Lock()
         for row in self.store.rounds():
             self._restore_log(row.unit, row.round, json.loads(row.candidates), row.state == "open")
+        # bumped whenever something public is signed (a checkpoint, a close, a result): the
+        # public pages rebuild their signed snapshot when it moves (tally_service/public/)
+        self._signed_counter = itertools.count(1)
+        self.signed_generation = 0
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
         self.check_pool: CheckPool | None = None
@@ -105,7 +110,12 @@ class Election:
         checkpoints = self.store.checkpoints(unit, round_no)
         try:
             if checkpoints:
-                log.check_against(checkpoints[-1].note, self.manifest.log_verifiers[unit])
+                facts = log.check_against(checkpoints[-1].note, self.manifest.log_verifiers[unit])
+                if facts.final != checkpoints[-1].final:
+                    raise StartupError(
+                        f"log {log.origin}: the last stored checkpoint's 'final' line does not "
+                        "match the round's state in the store"
+                    )
         except LogMismatch as exc:
             raise StartupError(str(exc)) from exc
         final = checkpoints[-1] if checkpoints and checkpoints[-1].final else None
@@ -162,15 +172,21 @@ class Election:
         with log.lock:
             if not log.open:
                 raise problems.conflict("round-closed", f"round {round_no} of {unit} is closed")
-            note = log.sign(log.tree.size, self.log_keys[unit])
+            at = clock.now()
+            note = log.sign(log.tree.size, self.log_keys[unit], at, final=True)
             note = add_signatures(
                 note, [(self.manifest.body["commission"]["name"], self.commission_key)]
             )
-            self.store.close_round(unit, round_no, log.tree.size, note, clock.now())
+            self.store.close_round(unit, round_no, log.tree.size, note, at)
             log.open = False
             log.checkpoint_size, log.checkpoint_note = log.tree.size, note
             log.checkpoint_time = time.monotonic()
+        self.signed_something()
         return note
+
+    def signed_something(self) -> None:
+        """Note that a new signed checkpoint or result is stored (count() is thread-safe)."""
+        self.signed_generation = next(self._signed_counter)
 
     # checkpoints
     def issue_checkpoint(self, unit: str, round_no: int) -> str:
@@ -185,10 +201,12 @@ class Election:
         if not log.open:
             raise problems.conflict("round-closed", f"{log.origin} is closed")
         size = log.tree.size
-        note = log.sign(size, self.log_keys[log.unit])
-        self.store.add_checkpoint(log.unit, log.round, size, note, clock.now())
+        at = clock.now()
+        note = log.sign(size, self.log_keys[log.unit], at)
+        self.store.add_checkpoint(log.unit, log.round, size, note, at)
         log.checkpoint_size, log.checkpoint_note = size, note
         log.checkpoint_time = time.monotonic()
+        self.signed_something()
         return note
 
     def checkpoint_due_logs(self) -> None:
@@ -366,7 +384,8 @@ class Election:
             if log.checkpoint_note is None:
                 raise problems.not_found("no-checkpoint", f"{log.origin} has no checkpoint yet")
             return log.checkpoint_note
-        for row in self.store.checkpoints(log.unit, log.round):
+        # the final checkpoint, when it has that size, else the (one) earlier one
+        for row in reversed(self.store.checkpoints(log.unit, log.round)):
             if row.size == size:
                 return row.note
         raise problems.not_found("no-checkpoint", f"{log.origin} has no checkpoint of size {size}")

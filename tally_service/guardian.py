@@ -6,13 +6,17 @@ proof built to cancel every other ballot but one. Either would reveal a single v
 decrypting, the guardian recomputes the tally from the closed log itself:
 
 - the manifest is signed by a commission key it lists (and, if given, has the expected hash);
-- the final checkpoint is signed by the unit's log key and countersigned by the commission;
+- the final checkpoint is signed by the unit's log key, countersigned by the commission, and
+  says it is final (its ``final`` line);
 - the log's entries hash to that checkpoint's root, and there are exactly that many;
 - every entry is a ballot for this election, unit and round, from an elector on the unit's roll,
   at most one per elector, with a valid signature and valid proofs (so each encrypts 0 or 1);
 - the encrypted sums and the count the service presents equal the ones recomputed here.
 
-Only then does it compute its partial decryption. The proofs are checked on all cores.
+Only then does it consult its own state (tally_service/guardian_state.py: the joint key and
+ceremony hash it pinned, the checkpoints it has seen, the final it may already have decrypted),
+records the final durably, and computes its partial decryption, bound to that final checkpoint.
+The proofs are checked on all cores.
 """
 
 from __future__ import annotations
@@ -25,16 +29,17 @@ from typing import Any
 
 from crypto.ballot import ballot_ciphertexts, check_ballot, verify_ballot_signature
 from crypto.canonical import EncodingError, canonical_json, hash_json
-from crypto.checkpoint import Checkpoint, CheckpointError
+from crypto.checkpoint import Checkpoint, CheckpointError, checkpoint_facts
 from crypto.elgamal import Ciphertext
 from crypto.envelope import EnvelopeError, open_document
 from crypto.merkle import MerkleTree, leaf_hash
 from crypto.note import NoteError, NoteVerifier, verifier_key, verify_note
 from crypto.signing import Context, VerifyKey
+from tally_service.guardian_state import GuardianRefusal, GuardianState
 
+__all__ = ["GuardianRefusal", "check_tally_inputs", "decrypt_as_guardian", "fetch_and_check"]
 
-class GuardianRefusal(Exception):
-    """The guardian will not decrypt: what the service presented does not check out."""
+MANIFEST_HASH_TAG = "kz-tally/v1/manifest"
 
 
 def _verify_chunk(
@@ -84,16 +89,19 @@ def check_tally_inputs(
     *,
     expected_manifest_hash: str | None = None,
     jobs: int = 1,
-) -> None:
+) -> tuple[dict[str, Any], Checkpoint, MerkleTree]:
     """Raise GuardianRefusal unless ``doc`` (a tally document) is the honest tally of the
-    closed log whose ``entries`` (exact bytes, in order) and final checkpoint are given."""
+    closed log whose ``entries`` (exact bytes, in order) and final checkpoint are given.
+
+    Returns the manifest payload, the verified final checkpoint and the log's tree as
+    recomputed from the entries."""
     try:
         payload = manifest_signed["payload"]
         keys = {k.key_id: k for k in (VerifyKey.from_hex(h) for h in payload["commission"]["keys"])}
         manifest = open_document(manifest_signed, keys, Context.MANIFEST)
     except (EnvelopeError, EncodingError, KeyError, TypeError) as exc:
         raise GuardianRefusal(f"the manifest does not check: {exc}") from exc
-    mh = hash_json("kz-tally/v1/manifest", manifest)
+    mh = hash_json(MANIFEST_HASH_TAG, manifest)
     if expected_manifest_hash is not None and mh.hex() != expected_manifest_hash:
         raise GuardianRefusal("the manifest is not the one the key ceremony was held for")
     if doc.get("election") != mh.hex():
@@ -116,8 +124,11 @@ def check_tally_inputs(
     try:
         verified = verify_note(final_note, [log_key, *commission])
         final = Checkpoint.parse(verified.text)
+        is_final = checkpoint_facts(final).final
     except (NoteError, CheckpointError) as exc:
         raise GuardianRefusal(f"the final checkpoint does not check: {exc}") from exc
+    if not is_final:
+        raise GuardianRefusal("the checkpoint shown as final does not say it is final")
     if log_key.name not in verified.verified_by or len(verified.verified_by) < 2:
         raise GuardianRefusal("the final checkpoint lacks the log's or the commission's signature")
     if final.origin != origin:
@@ -166,13 +177,14 @@ def check_tally_inputs(
         raise GuardianRefusal("the tally names another final checkpoint")
     if [c.to_json() for c in sums] != doc.get("encrypted"):
         raise GuardianRefusal("the encrypted tally is not the sum of the log's ballots")
+    return manifest, final, tree
 
 
 def fetch_and_check(
     client: Any, doc: dict[str, Any], jobs: int = 1, expected_manifest_hash: str | None = None
-) -> None:
+) -> tuple[dict[str, Any], Checkpoint, MerkleTree, str]:
     """The HTTP path: fetch the manifest, the final checkpoint and every entry from the
-    service, then check_tally_inputs."""
+    service, then check_tally_inputs. Returns its results and the final note."""
     unit, round_no = doc["unit"], doc["round"]
     base = f"/units/{unit}/rounds/{round_no}"
     rows = client.get(f"{base}/checkpoints")["checkpoints"]
@@ -190,11 +202,41 @@ def fetch_and_check(
                 return
             start += len(page)
 
-    check_tally_inputs(
+    note = finals[0]["note"]
+    manifest, final, tree = check_tally_inputs(
         client.get("/manifest"),
-        finals[0]["note"],
+        note,
         entries(),
         doc,
         expected_manifest_hash=expected_manifest_hash,
         jobs=jobs,
     )
+    return manifest, final, tree, note
+
+
+def decrypt_as_guardian(
+    client: Any,
+    doc: dict[str, Any],
+    guardian: int,
+    secret_share: Any,
+    state: GuardianState,
+    jobs: int = 1,
+) -> dict[str, Any]:
+    """Everything a guardian does before its partial decryption leaves it, in order:
+    recompute and check the tally from the signed log, check the manifest against its pins,
+    check the final against every checkpoint it has seen and the final it may have decrypted,
+    record the final durably, then decrypt in the context bound to that final checkpoint."""
+    from crypto.decryption import decryption_context, partial_decrypt
+
+    manifest, final, tree, note = fetch_and_check(
+        client, doc, jobs=jobs, expected_manifest_hash=state.pins().get("manifest_hash")
+    )
+    state.check_manifest(manifest, doc["election"])
+    state.check_final(final, note, tree.root)
+    state.record_decrypted(final, note)
+    cts = [Ciphertext.from_json(c) for c in doc["encrypted"]]
+    context = decryption_context(
+        bytes.fromhex(doc["election"]), doc["unit"], doc["round"], final.origin, final.size,
+        final.root,
+    )
+    return partial_decrypt(secret_share, guardian, cts, context)

@@ -40,6 +40,7 @@ from crypto.ceremony import (
 from crypto.group import Point, Scalar, base_mul
 from crypto.guardians import GuardianSecret, record_commitments, verify_share
 from tally_service.guardian_identity import GuardianDir
+from tally_service.guardian_state import GuardianState
 
 
 class CeremonyRefusal(Exception):
@@ -229,6 +230,12 @@ class CeremonyParty:
         if phase == "done":
             self.done = True
             self.confirmed = self.gdir.read_json(f"{self._attempt(header)}/confirmed.json")
+            if self.confirmed is not None:  # the pins every later decryption is checked against
+                GuardianState(self.gdir.path / "state").pin_ceremony(
+                    header.election_id,
+                    self.confirmed["joint_key"],
+                    self.confirmed["transcript_hash"],
+                )
         return []
 
     def _receive(

@@ -131,6 +131,37 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    import time
+
+    from tally_service.client import ServiceClient
+    from tally_service.guardian_state import GuardianState
+    from tally_service.guardian_watch import watch_once
+
+    if (args.dir is None) == (args.state is None):
+        raise Problem(400, "usage", "give --dir G (or, for a share file's state, --state DIR)")
+    state = GuardianState(Path(args.state) if args.state else state_dir(Path(args.dir)))
+    client = ServiceClient(args.url)
+    refused = False
+    while True:
+        report = watch_once(client, state)
+        for line in report.accepted:
+            if not args.quiet:
+                print(f"checkpoint {line}: consistent, remembered")
+        for line in report.refusals:
+            refused = True
+            print(f"tally-service: REFUSED: {line}", file=sys.stderr)
+        if args.once:
+            break
+        time.sleep(args.interval)
+    return 2 if refused else 0
+
+
+def state_dir(gdir: Path) -> Path:
+    """Where a guardian directory keeps its guardian state (tally_service/guardian_state.py)."""
+    return gdir / "state"
+
+
 def add_guardian_commands(sub: Any) -> None:
     """Attach ``guardian`` and its subcommands to the main parser's subparsers."""
     import os
@@ -172,3 +203,17 @@ def add_guardian_commands(sub: Any) -> None:
     p.add_argument(
         "--jobs", type=int, default=os.cpu_count() or 1, help="processes for the log check"
     )
+    p = gsub.add_parser(
+        "watch",
+        help="follow the logs' checkpoints and remember them in the guardian state",
+        description="Poll every log's newest signed checkpoint, check it against the largest "
+        "one seen with a consistency proof, and remember it in G's state; conflicting "
+        "checkpoints are kept as evidence. Exit 2 if anything was refused.",
+    )
+    p.add_argument("--dir", type=Path, help="the guardian's directory G (its state: G/state)")
+    p.add_argument("--state", help="a guardian state directory (share files of the tests)")
+    p.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8080")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
+    p.add_argument("--once", action="store_true", help="poll once and exit")
+    p.add_argument("--quiet", action="store_true", help="print only refusals")
+    p.set_defaults(handler=cmd_watch)

@@ -1,11 +1,13 @@
 """A guardian's partial decryption, computed on its own machine and posted signed.
 
-``decrypt_and_post`` (``tally-service guardian decrypt``): fetch the sealed manifest and check
-that it carries the joint key and transcript hash this guardian confirmed at the ceremony, and
-that its hash is the one the guardian pinned when it first saw it; fetch the round's tally
-document and recompute it from the closed, signed log (tally_service/guardian.py); only then
-compute the partial decryption with its proofs from the key share sealed in G, and post it in
-an envelope signed by the guardian's identity key (context ``guardian``). The service checks
+``decrypt_and_post`` (``tally-service guardian decrypt``): the guardian state in G/state
+(tally_service/guardian_state.py) pins the joint key and transcript hash this guardian
+confirmed at the ceremony and the sealed manifest's hash; the round's tally is recomputed from
+the closed, signed log, its final checkpoint checked against every checkpoint the guardian has
+seen and recorded as the one final of the round (tally_service/guardian.py:
+``decrypt_as_guardian``); only then is the partial decryption computed, in the context bound to
+that final checkpoint, from the key share sealed in G, and posted in an envelope signed by the
+guardian's identity key (context ``guardian``). The service checks
 that signature against the manifest (``accept_guardian_partial``) and combines any k.
 """
 
@@ -15,15 +17,14 @@ from collections.abc import Callable
 from typing import Any
 
 from crypto.canonical import hash_json
-from crypto.decryption import decryption_context, partial_decrypt
-from crypto.elgamal import Ciphertext
 from crypto.envelope import EnvelopeError, open_document, sign_document
 from crypto.signing import Context, VerifyKey
 from schemas.ceremony import GuardianPartialSchema
 from tally_service import problems
-from tally_service.guardian import GuardianRefusal, fetch_and_check
+from tally_service.guardian import GuardianRefusal, decrypt_as_guardian
 from tally_service.guardian_ceremony import read_key_share
 from tally_service.guardian_identity import GuardianDir
+from tally_service.guardian_state import GuardianState
 from tally_service.problems import Problem
 
 MANIFEST_HASH_TAG = "kz-tally/v1/manifest"
@@ -51,14 +52,10 @@ def decrypt_and_post(
     if keys[me - 1]["identity_key"] != gdir.public["identity_key"]:
         raise GuardianRefusal(f"the manifest does not list your identity key as guardian {me}'s")
     manifest_hash = hash_json(MANIFEST_HASH_TAG, payload).hex()
-    pin = f"ceremony/{election_id}/manifest.json"
-    pinned = gdir.read_json(pin)
-    if pinned is None:
-        gdir.write_json(pin, {"election_id": election_id, "manifest_hash": manifest_hash})
-    elif pinned["manifest_hash"] != manifest_hash:
-        raise GuardianRefusal(
-            f"the service shows another manifest than the one you pinned ({gdir.path / pin})"
-        )
+    state = GuardianState(gdir.path / "state")
+    # the pins of the ceremony this guardian confirmed (written when it ended; again here, in
+    # case the guardian never saw the end): a different key or transcript is refused
+    state.pin_ceremony(election_id, confirmed["joint_key"], confirmed["transcript_hash"])
     try:
         doc = client.get(f"/units/{unit}/rounds/{round_no}/tally")
     except Problem as exc:
@@ -68,22 +65,12 @@ def decrypt_and_post(
                 "`tally-service tally --url ... --unit ... --round ...` first"
             ) from exc
         raise
+    if doc.get("election") != manifest_hash:
+        raise GuardianRefusal("the tally is for another manifest than the service's")
     say(f"checking every ballot of {unit} round {round_no} against the signed log")
-    fetch_and_check(client, doc, jobs=jobs, expected_manifest_hash=manifest_hash)
-    # one final per round, ever: a second, different "final" would let k guardians' partials
-    # reveal the difference between the two logs (issue 13; its guardian state supersedes this)
-    ledger = f"ceremony/{election_id}/decrypted/{unit}-{round_no}.json"
-    decrypted = gdir.read_json(ledger)
-    if decrypted is None:
-        gdir.write_json(ledger, {"final_checkpoint": doc["final_checkpoint"]})
-    elif decrypted["final_checkpoint"] != doc["final_checkpoint"]:
-        raise GuardianRefusal(
-            f"you decrypted another final checkpoint of {unit} round {round_no} before "
-            f"({gdir.path / ledger}); refusing this one"
-        )
-    cts = [Ciphertext.from_json(c) for c in doc["encrypted"]]
-    context = decryption_context(bytes.fromhex(manifest_hash), unit, round_no)
-    partial = partial_decrypt(share, me, cts, context)
+    # the log check, the pins, the one final per round (recorded before anything leaves G),
+    # and the decryption context bound to that final checkpoint: tally_service/guardian.py
+    partial = decrypt_as_guardian(client, doc, me, share, state, jobs=jobs)
     body = {"election": manifest_hash, "unit": unit, "round": round_no, "partial": partial}
     signed = sign_document(body, gdir.identity, Context.GUARDIAN)
     response = client.session.post(f"{client.url}/guardian/partials", json=signed, timeout=120)

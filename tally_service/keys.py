@@ -47,3 +47,8 @@ def log_key_path(data_dir: Path, unit: str) -> Path:
 
 def guardian_share_path(data_dir: Path, guardian: int) -> Path:
     return data_dir / "guardians" / f"guardian-{guardian}.json"
+
+
+def guardian_state_dir(share_file: Path) -> Path:
+    """A guardian's state directory: beside its share file (guardian-N.json -> guardian-N.state)."""
+    return share_file.with_suffix(".state")

@@ -10,10 +10,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint, sign_checkpoint
+from crypto.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointFacts,
+    checkpoint_facts,
+    open_checkpoint,
+    profile_extensions,
+    sign_checkpoint,
+)
 from crypto.merkle import MerkleTree
 from crypto.note import NoteVerifier
 from crypto.signing import SigningKey
+from tally_service import clock
 
 
 class LogMismatch(Exception):
@@ -35,10 +44,11 @@ class UnitLog:
     checkpoint_note: str | None = None
     checkpoint_time: float = field(default_factory=time.monotonic)
 
-    def check_against(self, note: str, verifier: NoteVerifier) -> None:
+    def check_against(self, note: str, verifier: NoteVerifier) -> CheckpointFacts:
         """Check the rebuilt tree against a signed checkpoint of this log."""
         try:
             cp = open_checkpoint(note, verifier, self.origin)
+            facts = checkpoint_facts(cp)
         except CheckpointError as exc:
             raise LogMismatch(
                 f"log {self.origin}: stored checkpoint does not verify: {exc}"
@@ -54,7 +64,11 @@ class UnitLog:
             )
         self.checkpoint_size = cp.size
         self.checkpoint_note = note
+        return facts
 
-    def sign(self, size: int, key: SigningKey) -> str:
-        cp = Checkpoint(self.origin, size, self.tree.root(size))
+    def sign(self, size: int, key: SigningKey, at: str, final: bool = False) -> str:
+        """A checkpoint note of ``size`` signed at ``at`` (a clock.now() stamp), with the
+        ``time`` line and, for the round's final checkpoint, the ``final`` line."""
+        extensions = profile_extensions(clock.to_second(at), final)
+        cp = Checkpoint(self.origin, size, self.tree.root(size), extensions)
         return sign_checkpoint(cp, [(self.key_name, key)])

@@ -16,10 +16,12 @@ from crypto.ceremony import check_ceremony, members_from_manifest
 from crypto.envelope import sign_document
 from crypto.note import verifier_key
 from crypto.signing import Context, SigningKey
-from schemas.manifest import MANIFEST_FORMAT
+from schemas.manifest import DEFAULT_TIME_ZONE, MANIFEST_FORMAT
+from tally_service.guardian_state import GuardianState
 from tally_service.keys import (
     commission_key_path,
     guardian_share_path,
+    guardian_state_dir,
     log_key_path,
     read_private_key,
     write_private_key,
@@ -55,6 +57,7 @@ def draft_manifest(
     guardian_names: list[str],
     threshold: int,
     commission_name: str | None = None,
+    time_zone: str = DEFAULT_TIME_ZONE,
     guardian_keys: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """A draft manifest with empty keys and rolls, to be filled by ``init`` and the imports."""
@@ -63,6 +66,7 @@ def draft_manifest(
         "election_id": election_id,
         "title": title,
         "date": date,
+        "time_zone": time_zone,
         "origin": origin,
         "rules": dict(RULES),
         "commission": {"name": commission_name or f"{origin}/commission", "keys": []},
@@ -114,11 +118,18 @@ def init_election(data_dir: Path, draft: dict[str, Any]) -> dict[str, Any]:
         raise SetupError(f"{data_dir} holds an election already")
     draft = json.loads(json.dumps(draft))
     k = (draft.get("guardians") or {}).get("k")
+    n = (draft.get("guardians") or {}).get("n")
     if isinstance(k, int) and k < MIN_THRESHOLD:
         raise SetupError(
             f"guardians.k is {k}: with a threshold below {MIN_THRESHOLD} one guardian alone "
             f"could decrypt every ballot; name at least {MIN_THRESHOLD} guardians and set "
             f"k >= {MIN_THRESHOLD}"
+        )
+    if isinstance(k, int) and isinstance(n, int) and 2 * k <= n:
+        raise SetupError(
+            f"guardians.k is {k} of n = {n}: the threshold must be more than half the guardians "
+            f"(k >= {n // 2 + 1}), so that any two groups of k share an honest guardian and no "
+            "two different final logs of a round can both be decrypted"
         )
     commission = _key(commission_key_path(data_dir))
     draft["commission"]["keys"] = [commission.public.hex()]
@@ -220,8 +231,13 @@ def key_ceremony(data_dir: Path) -> dict[str, Any]:
             transcript: dict[str, Any] = json.loads(text)
             for index, g in enumerate(dirs, start=1):
                 _, share = read_key_share(g, draft["election_id"])
+                share_file = guardian_share_path(data_dir, index)
+                # the state the tests' `tally --share` uses, pinned as the guardian pinned it
+                GuardianState(guardian_state_dir(share_file)).pin_ceremony(
+                    draft["election_id"], transcript["joint_key"], transcript["transcript_hash"]
+                )
                 write_secret_json(
-                    guardian_share_path(data_dir, index),
+                    share_file,
                     json.dumps(
                         {
                             "election_id": draft["election_id"],

@@ -29,7 +29,7 @@ CREATE INDEX IF NOT EXISTS ballots_by_leaf ON ballots (unit, round, leaf_hash);
 CREATE TABLE IF NOT EXISTS checkpoints (
     unit TEXT NOT NULL, round INTEGER NOT NULL, size INTEGER NOT NULL, note TEXT NOT NULL,
     issued_at TEXT NOT NULL, final INTEGER NOT NULL,
-    PRIMARY KEY (unit, round, size));
+    PRIMARY KEY (unit, round, size, final));
 CREATE TABLE IF NOT EXISTS tallies (
     unit TEXT NOT NULL, round INTEGER NOT NULL, doc TEXT NOT NULL, PRIMARY KEY (unit, round));
 CREATE TABLE IF NOT EXISTS partials (
@@ -159,8 +159,7 @@ class Store:
             )
             conn.execute(
                 "INSERT INTO checkpoints (unit, round, size, note, issued_at, final) "
-                "VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (unit, round, size) "
-                "DO UPDATE SET note=excluded.note, issued_at=excluded.issued_at, final=1",
+                "VALUES (?, ?, ?, ?, ?, 1)",
                 (unit, round_no, final_size, note, at),
             )
 
@@ -264,7 +263,7 @@ class Store:
     def checkpoints(self, unit: str, round_no: int) -> list[CheckpointRow]:
         rows = self._reader().execute(
             "SELECT size, note, issued_at, final FROM checkpoints WHERE unit=? AND round=? "
-            "ORDER BY size",
+            "ORDER BY size, final",
             (unit, round_no),
         )
         return [CheckpointRow(int(s), str(n), str(a), bool(f)) for s, n, a, f in rows]

@@ -29,7 +29,7 @@ from tally_service import problems
 from tally_service.election import Election
 from tally_service.keys import guardian_share_path
 
-TALLY_FORMAT = "kz-tally/tally/v1"
+TALLY_FORMAT = "kz-tally/tally/v2"
 TALLY_HASH_TAG = "kz-tally/v1/tally"
 
 
@@ -93,6 +93,21 @@ def start_tally(election: Election, unit: str, round_no: int) -> dict[str, Any]:
     return doc
 
 
+def final_context(election: Election, doc: dict[str, Any]) -> bytes:
+    """The decryption context of a tally document: its election, unit, round and the final
+    checkpoint (origin, size, root) of the closed log it sums."""
+    unit, round_no = doc["unit"], doc["round"]
+    final = doc["final_checkpoint"]
+    return decryption_context(
+        election.manifest.hash,
+        unit,
+        round_no,
+        election.log(unit, round_no).origin,
+        final["size"],
+        bytes.fromhex(final["root"]),
+    )
+
+
 def submit_partial(election: Election, unit: str, round_no: int, partial: object) -> dict[str, Any]:
     """Check one guardian's partial decryption and store it; decrypt once k are in."""
     doc = start_tally(election, unit, round_no)
@@ -102,7 +117,7 @@ def submit_partial(election: Election, unit: str, round_no: int, partial: object
         raise problems.bad_request("schema", "a partial decryption names its guardian")
     guardian = partial["guardian"]
     cts = [Ciphertext.from_json(c) for c in doc["encrypted"]]
-    context = decryption_context(election.manifest.hash, unit, round_no)
+    context = final_context(election, doc)
     reason = check_partial(partial, public_share(election, guardian), cts, context)
     if reason is not None:
         raise problems.unprocessable(
@@ -131,7 +146,7 @@ def guardian_partial(
     """What guardian ``guardian`` computes on their own machine from the published tally."""
     doc = start_tally(election, unit, round_no)
     cts = [Ciphertext.from_json(c) for c in doc["encrypted"]]
-    context = decryption_context(election.manifest.hash, unit, round_no)
+    context = final_context(election, doc)
     return partial_decrypt(secret_share, guardian, cts, context)
 
 

@@ -30,7 +30,9 @@ from crypto.proofs import EqualDlogProof
 
 G = Point.generator()
 MH = tagged_hash("test/manifest", b"m")
-CTX = decryption_context(MH, "AST", 1)
+ROOT = tagged_hash("test/root", b"r")
+ORIGIN = "tally.example/test/AST/1"
+CTX = decryption_context(MH, "AST", 1, ORIGIN, 7, ROOT)
 
 
 def _public(transcript: dict[str, Any], j: int) -> Point:
@@ -110,8 +112,16 @@ def test_wrong_partials_are_caught(election: dict[str, Any]) -> None:
     assert check_partial({**good, "guardian": 3}, _public(t, 3), cts, CTX) is not None
     assert check_partial(good, _public(t, 3), cts, CTX) is not None
     # replayed for another round or unit
-    assert check_partial(good, pub, cts, decryption_context(MH, "AST", 2)) is not None
-    assert check_partial(good, pub, cts, decryption_context(MH, "ALM", 1)) is not None
+    assert check_partial(good, pub, cts, decryption_context(MH, "AST", 2, ORIGIN, 7, ROOT))
+    assert check_partial(good, pub, cts, decryption_context(MH, "ALM", 1, ORIGIN, 7, ROOT))
+    # replayed for another final checkpoint of the same round: another log, size or root
+    other_root = tagged_hash("test/root", b"other")
+    for ctx in (
+        decryption_context(MH, "AST", 1, ORIGIN + "x", 7, ROOT),
+        decryption_context(MH, "AST", 1, ORIGIN, 6, ROOT),
+        decryption_context(MH, "AST", 1, ORIGIN, 7, other_root),
+    ):
+        assert check_partial(good, pub, cts, ctx) is not None
     # for other ciphertexts (b differs only: b is bound too)
     moved = [Ciphertext(c.a, c.b + G) for c in cts]
     assert check_partial(good, pub, moved, CTX) is not None
@@ -254,7 +264,15 @@ def test_partial_decrypt_refuses_bad_arguments(election: dict[str, Any]) -> None
     with pytest.raises(ValueError):
         partial_decrypt(Scalar.random(), 0, election["cts"], CTX)
     with pytest.raises(ValueError):
-        decryption_context(b"x", "AST", 1)
+        decryption_context(b"x", "AST", 1, ORIGIN, 7, ROOT)
+    for bad in (
+        (MH, "AST", 1, "", 7, ROOT),
+        (MH, "AST", 1, ORIGIN, -1, ROOT),
+        (MH, "AST", 1, ORIGIN, True, ROOT),
+        (MH, "AST", 1, ORIGIN, 7, ROOT[:31]),
+    ):
+        with pytest.raises(ValueError):
+            decryption_context(*bad)  # type: ignore[arg-type]
 
 
 def test_secret_shares_do_not_leak_into_partials(election: dict[str, Any]) -> None:

@@ -120,7 +120,11 @@ def test_every_decryption_proof_verifies(sim: SimulatedElection) -> None:
         assert sorted(p["guardian"] for p in doc["partials"]) == [1, 3]
         for partial in doc["partials"]:
             share = Point.from_hex(ceremony["public_shares"][str(partial["guardian"])])
-            context = decryption_context(mh, doc["unit"], doc["round"])
+            final = doc["final_checkpoint"]
+            origin = f"{manifest['origin']}/{doc['unit']}/{doc['round']}"
+            context = decryption_context(
+                mh, doc["unit"], doc["round"], origin, final["size"], bytes.fromhex(final["root"])
+            )
             assert check_partial(partial, share, cts, context) is None
 
 

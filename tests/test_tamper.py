@@ -240,6 +240,63 @@ def t_early_countersign(built: Built, record: Path) -> None:
     edit_notes(record, change)
 
 
+def _resign(built: Built, note: str, final: bool, at: str | None = None,
+            countersign: bool = False) -> str:
+    cp = checkpoint_of(note)
+    signed = sign_log_checkpoint(built, "AAA", 1, cp.size, cp.root, final=final,
+                                 at=at or "2023-01-14T05:00:00Z")
+    if countersign:
+        signed = add_signatures(signed, [(COMMISSION_NAME, built.commission_key())])
+    return signed
+
+
+def t_final_line_dropped(built: Built, record: Path) -> None:
+    # the last checkpoint, re-signed by both keys, but without the 'final' line
+    def change(notes: list[str]) -> None:
+        notes[-1] = _resign(built, notes[-1], final=False, countersign=True)
+
+    edit_notes(record, change)
+
+
+def t_final_before_the_end(built: Built, record: Path) -> None:
+    # an earlier checkpoint passed off as final: re-signed with a 'final' line
+    def change(notes: list[str]) -> None:
+        notes[1] = _resign(built, notes[1], final=True)
+
+    edit_notes(record, change)
+
+
+def t_checkpoint_without_time(built: Built, record: Path) -> None:
+    def change(notes: list[str]) -> None:
+        cp = checkpoint_of(notes[1])
+        bare = Checkpoint(cp.origin, cp.size, cp.root)
+        notes[1] = sign_checkpoint(bare, [(f"{ORIGIN}/AAA", built.log_key("AAA"))])
+
+    edit_notes(record, change)
+
+
+def t_time_goes_back(built: Built, record: Path) -> None:
+    def change(notes: list[str]) -> None:
+        notes[1] = _resign(built, notes[1], final=False, at="2099-01-01T00:00:00Z")
+
+    edit_notes(record, change)
+
+
+def t_reordered_and_resealed(built: Built, record: Path) -> None:
+    # the lot-grinding attack: reorder entries, re-sign every checkpoint and keep the
+    # guardians' partial decryptions; they were made for the old final checkpoint
+    path = log(record) / "ballots.jsonl"
+    lines = lines_of(path)
+    lines[-1], lines[-2] = lines[-2], lines[-1]
+    write_lines(path, lines)
+    reseal_log(built, record, "AAA", 1)
+    folder = log(record)
+    final = checkpoint_of(notes_of(folder / "checkpoints.txt")[-1])
+    doc = read_json(folder / "tally.json")
+    doc["final_checkpoint"] = {"size": final.size, "root": final.root.hex()}
+    write_json(folder / "tally.json", doc)
+
+
 def t_truncate_after_final(built: Built, record: Path) -> None:
     path = log(record) / "ballots.jsonl"
     write_lines(path, lines_of(path)[:-1])
@@ -363,6 +420,16 @@ def t_manifest_candidate(built: Built, record: Path) -> None:
     )
 
 
+def t_manifest_threshold_half(built: Built, record: Path) -> None:
+    # a threshold of half the guardians (or fewer), signed by the commission
+    doc = read_json(record / "manifest.json")
+    doc["payload"]["guardians"]["n"] = 4
+    write_json(
+        record / "manifest.json",
+        sign_document(doc["payload"], built.commission_key(), Context.MANIFEST),
+    )
+
+
 def t_manifest_roll_key_resigned(built: Built, record: Path) -> None:
     doc = read_json(record / "manifest.json")
     doc["payload"]["units"][0]["roll"][0]["public_key"] = SigningKey.generate().public.hex()
@@ -461,8 +528,14 @@ CASES = [
     case(t_elector_of_other_unit, "V3 V4", says="roll of BBB"),
     case(t_drop_ballot, "V4 V5", exact=False, passes="V1 V2 V3 V6 V7"),
     case(t_not_on_roll, "V3 V4 V5", exact=False, passes="V1 V2 V6", says="not on the roll"),
-    case(t_second_ballot_signed_and_resealed, "V3 V5", exact=False, passes="V1 V2 V4 V6",
+    case(t_second_ballot_signed_and_resealed, "V3 V5 V6", exact=False, passes="V1 V2 V4",
          says="second ballot"),
+    case(t_final_line_dropped, "V4", exact=False, passes="V1 V2 V3 V5", says="'final' line"),
+    case(t_final_before_the_end, "V4", says="nothing may follow the final"),
+    case(t_checkpoint_without_time, "V4", says="no signed 'time'"),
+    case(t_time_goes_back, "V4", says="must not go back"),
+    case(t_reordered_and_resealed, "V6", exact=False, passes="V1 V2 V3 V4 V5",
+         says="proof of correct decryption fails"),
     case(t_reorder, "V4", says="root"),
     case(t_checkpoint_root, "V4", says="signature"),
     case(t_checkpoint_other_key, "V4", says="no signature from a known key"),
@@ -496,6 +569,7 @@ CASES = [
     case(t_ceremony_joint_key_resealed, "V2", exact=False, says="joint_key is not what"),
     case(t_manifest_candidate, "V1", exact=False, says="signature"),
     case(t_manifest_roll_key_resigned, "V3", exact=False, passes="V1 V2"),
+    case(t_manifest_threshold_half, "V1", exact=False, says="not more than half"),
     case(t_results_count, "V9", says="signature"),
     case(t_results_count_resigned, "V9", says="recomputed"),
     case(t_winner_changed, "V9", says="recomputed"),

@@ -299,3 +299,72 @@ def test_export_over_http_gives_a_record_that_verifies(
     capsys.readouterr()
     assert main(["export", "--url", server, "--out", str(out)]) == 1  # never over a record
     assert "not empty" in capsys.readouterr().err
+
+
+# -- issue 13.3: an entry the elector never signed ---------------------------------------------
+
+
+def _forged_in_the_name_of(built: Built, record: Path, victim: str) -> dict[str, Any]:
+    """The hostile operator's attack: replace the victim's logged ballot by one for another
+    candidate, with valid proofs but a signature the victim never made, re-seal the log with the
+    real log and commission keys, point the tally at the new final, and hand out a receipt for
+    the forged entry (promise signed by the log key)."""
+    from crypto.merkle import leaf_hash
+    from tally_service.election import promise_text
+    from tests.test_tamper import new_ballot
+    from tests.verify_helpers import checkpoint_of, notes_of
+
+    folder = record / "units" / "AAA" / "1"
+    lines = lines_of(folder / "ballots.jsonl")
+    index = next(i for i, line in enumerate(lines) if json.loads(line)["elector"] == victim)
+    forged = json.loads(new_ballot(built, record, victim))
+    forged["signature"] = "00" * 64  # valid proofs, garbage signature
+    lines[index] = canonical_json(forged)
+    write_lines(folder / "ballots.jsonl", lines)
+    reseal_log(built, record, "AAA", 1)
+    final = checkpoint_of(notes_of(folder / "checkpoints.txt")[-1])
+    tally_doc = read_json(folder / "tally.json")
+    tally_doc["final_checkpoint"] = {"size": final.size, "root": final.root.hex()}
+    write_json(folder / "tally.json", tally_doc)
+    leaf = leaf_hash(lines[index])
+    key = SigningKey.from_pem((built.data_dir / "keys" / "log-AAA.pem").read_bytes())
+    promise = sign_note(promise_text(f"{ORIGIN}/AAA/1", index, leaf), [(f"{ORIGIN}/AAA", key)])
+    receipt = dict(receipt_of(built, victim), leaf_hash=leaf.hex(), promise=promise, proof=None)
+    return receipt
+
+
+def test_entry_the_elector_never_signed_fails_r4(built: Built, tmp_path: Path) -> None:
+    record = tmp_path / "record"
+    shutil.copytree(built.record, record)
+    receipt = _forged_in_the_name_of(built, record, "AAA-E0002")
+    verdict = check(receipt, record)
+    assert failed(verdict) == ["R4"]
+    assert "not signed by the elector's key" in (verdict.items["R4"].detail or "")
+
+
+def test_kept_ballot_is_compared_byte_for_byte(built: Built, tmp_path: Path) -> None:
+    receipt = receipt_of(built, "AAA-E0003")
+    folder = built.record / "units" / "AAA" / "1"
+    logged = lines_of(folder / "ballots.jsonl")[receipt["index"]]
+    mine = tmp_path / "ballot.json"
+    mine.write_bytes(logged + b"\n")
+    verdict = verify_receipt.Verdict("test")
+    verify_receipt.check_receipt(
+        receipt, verify_receipt.RecordSource(built.record), verdict, None, mine.read_bytes()
+    )
+    assert verdict.ok and "byte for byte" in (verdict.items["R4"].detail or "")
+    # another ballot of the same elector (validly signed, e.g. replayed from another device)
+    other = json.loads(logged)
+    other["selections"][0], other["selections"][1] = other["selections"][1], other["selections"][0]
+    mine.write_bytes(canonical_json(other))
+    verdict = verify_receipt.Verdict("test")
+    verify_receipt.check_receipt(
+        receipt, verify_receipt.RecordSource(built.record), verdict, None, mine.read_bytes()
+    )
+    assert failed(verdict) == ["R4"] and "replaced" in (verdict.items["R4"].detail or "")
+    receipt_file = tmp_path / "receipt.json"
+    receipt_file.write_text(json.dumps(receipt), encoding="utf-8")
+    out = run_script(
+        "verify_receipt.py", str(receipt_file), "--record", str(built.record), "--ballot", str(mine)
+    )
+    assert out.returncode == 1 and "R4 FAIL" in out.stdout, out.stdout

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from crypto.canonical import b64_encode
-from crypto.checkpoint import Checkpoint, sign_checkpoint
+from crypto.checkpoint import Checkpoint, profile_extensions, sign_checkpoint
 from crypto.envelope import sign_document
 from crypto.merkle import MerkleTree, leaf_hash
 from crypto.note import add_signatures, parse_note
@@ -141,8 +141,17 @@ def checkpoint_of(note: str) -> Checkpoint:
     return Checkpoint.parse(parse_note(note).text)
 
 
-def sign_log_checkpoint(built: Built, unit: str, round_no: int, size: int, root: bytes) -> str:
-    cp = Checkpoint(f"{ORIGIN}/{unit}/{round_no}", size, root)
+def sign_log_checkpoint(
+    built: Built,
+    unit: str,
+    round_no: int,
+    size: int,
+    root: bytes,
+    final: bool = False,
+    at: str = "2023-01-14T05:00:00Z",
+) -> str:
+    """A checkpoint signed with the unit's real log key, as a dishonest operator could."""
+    cp = Checkpoint(f"{ORIGIN}/{unit}/{round_no}", size, root, profile_extensions(at, final))
     return sign_checkpoint(cp, [(f"{ORIGIN}/{unit}", built.log_key(unit))])
 
 
@@ -153,7 +162,8 @@ def reseal_log(built: Built, record: Path, unit: str, round_no: int) -> None:
     tree = MerkleTree(leaf_hash(line) for line in lines_of(folder / "ballots.jsonl"))
     sizes = sorted({*range(0, tree.size, 4), tree.size})
     notes = [sign_log_checkpoint(built, unit, round_no, s, tree.root(s)) for s in sizes]
-    notes[-1] = add_signatures(notes[-1], [(COMMISSION_NAME, built.commission_key())])
+    final = sign_log_checkpoint(built, unit, round_no, tree.size, tree.root(), final=True)
+    notes.append(add_signatures(final, [(COMMISSION_NAME, built.commission_key())]))
     write_notes(folder / "checkpoints.txt", notes)
 
 

@@ -8,8 +8,15 @@ captures the subtree hashes for the consistency proofs between successive checkp
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 
-from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from crypto.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    CheckpointFacts,
+    checkpoint_facts,
+    open_checkpoint,
+)
 from crypto.merkle import empty_root, verify_consistency
 from crypto.note import NoteError, parse_note, verify_note
 
@@ -67,6 +74,7 @@ class CheckpointEntry:
     line: int
     checkpoint: Checkpoint | None  # None if the note does not verify
     countersigned: bool  # carries a (valid) commission signature
+    facts: CheckpointFacts | None = None  # its signed time and final line, if well formed
 
 
 @dataclass
@@ -108,6 +116,11 @@ class LogTracker:
                     entry.checkpoint = open_checkpoint(note.text, verifier, origin)
                 except CheckpointError as exc:
                     self.check.fail(self.where(entry), f"not a valid checkpoint of {origin}: {exc}")
+                if entry.checkpoint is not None:
+                    try:
+                        entry.facts = checkpoint_facts(entry.checkpoint)
+                    except CheckpointError as exc:
+                        self.check.fail(self.where(entry), f"extension lines: {exc}")
             try:
                 signers = {(s.name, s.key_hash) for s in parse_note(note.text).signatures}
             except NoteError:
@@ -141,11 +154,14 @@ class LogTracker:
                     f"{self.rel}/checkpoints.txt notes {positions}",
                     f"fork: signed checkpoints of the same size {size} with different roots",
                 )
-            elif len(same) > 1:
-                self.check.fail(
-                    self.where(same[1]),
-                    f"duplicate checkpoint: size {size} was already checkpointed",
-                )
+            else:
+                # the final checkpoint is a note of its own and may repeat the last size
+                repeats = [e for e in same[1:] if not (e is self.entries[-1] and _final(e))]
+                if repeats:
+                    self.check.fail(
+                        self.where(repeats[0]),
+                        f"duplicate checkpoint: size {size} was already checkpointed",
+                    )
         previous: CheckpointEntry | None = None
         wanted: list[tuple[int, int]] = []
         for e in valid:
@@ -236,10 +252,30 @@ class LogTracker:
                     self.where(e),
                     "countersigned by the commission, but only the final (last) checkpoint is",
                 )
+            if _final(e):
+                self.check.fail(
+                    self.where(e),
+                    "a checkpoint says 'final' but is not the last: nothing may follow the "
+                    "final checkpoint",
+                )
+        timed = [e for e in self.entries if e.facts is not None]
+        for before, after in pairwise(timed):
+            assert before.facts is not None and after.facts is not None
+            if after.facts.time < before.facts.time:
+                self.check.fail(
+                    self.where(after),
+                    f"signed at {after.facts.time}, before the previous checkpoint "
+                    f"({before.facts.time}): checkpoint times must not go back",
+                )
         if last.checkpoint is None:
             self.check.fail(self.where(last), "the final checkpoint does not verify")
             return
         self.facts.final = last.checkpoint
+        if last.facts is not None and not last.facts.final:
+            self.check.fail(
+                self.where(last),
+                "the last checkpoint has no 'final' line: the log was not closed",
+            )
         if not last.countersigned:
             self.check.fail(
                 self.where(last),
@@ -253,3 +289,6 @@ class LogTracker:
                 f"{lines} lines",
             )
 
+
+def _final(entry: CheckpointEntry) -> bool:
+    return entry.facts is not None and entry.facts.final

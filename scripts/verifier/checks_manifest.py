@@ -176,6 +176,13 @@ def _manifest_info(
         except (EncodingError, TypeError):
             check.fail(f"{MANIFEST} election_key", "not a ristretto255 point (or the identity)")
     guardians = payload["guardians"]
+    k, n = guardians.get("k"), guardians.get("n")
+    if _is_int(k) and _is_int(n) and 2 * k <= n:
+        check.fail(
+            f"{MANIFEST} guardians",
+            f"threshold k = {k} of n = {n} is not more than half: two groups of k guardians "
+            "could decrypt two different final logs of a round",
+        )
     return ManifestInfo(
         payload=payload,
         hash=hash_json(MANIFEST_HASH_TAG, payload),

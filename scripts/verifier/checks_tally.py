@@ -21,7 +21,7 @@ from .model import LogFacts, ManifestInfo, RoundFacts
 from .record import Record
 from .report import Check
 
-TALLY_FORMAT = "kz-tally/tally/v1"
+TALLY_FORMAT = "kz-tally/tally/v2"
 TALLY_HASH_TAG = "kz-tally/v1/tally"
 TALLY_FIELDS = frozenset(
     {
@@ -155,7 +155,14 @@ def check_decryption(manifest: ManifestInfo, facts: LogFacts, rf: RoundFacts, v6
     if cts is None or not isinstance(candidates, list) or len(candidates) != len(cts):
         v6.fail(rel, "not checked: the encrypted sums or the candidates are unreadable (see V5)")
         return
-    context = decryption_context(manifest.hash, unit, round_no)
+    final = facts.final
+    if final is None:
+        v6.fail(rel, "not checked: the log has no valid final checkpoint (see V4)")
+        return
+    # the partials must have been made for this very final checkpoint (origin, size, root)
+    context = decryption_context(
+        manifest.hash, unit, round_no, final.origin, final.size, final.root
+    )
     partials = doc.get("partials")
     if not isinstance(partials, list):
         v6.fail(f"{rel} partials", "not a list")

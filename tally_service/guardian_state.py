@@ -1,0 +1,289 @@
+"""A guardian's own durable memory: what it pinned, what it has seen, what it has decrypted.
+
+The service holds every log key and, in practice, the commission key: it can sign any number of
+"final" checkpoints for a round. A guardian that decrypted whatever final it was shown could be
+made to decrypt a fork holding one elector's ballot, or two honest prefixes that differ by one
+entry; either reveals a vote. So each guardian keeps, in a directory of its own:
+
+- ``pins.json``: the election id, the joint election key and the key ceremony hash it computed
+  at the key ceremony, and the sealed manifest's hash once it has seen it;
+- ``logs/<id>.json``, one per log (origin): the largest checkpoint it has seen of that log (with
+  the signed note) and the one final checkpoint it has decrypted, if any;
+- ``evidence/<time>-<log>/``: any two signed checkpoints that cannot both be honest, with a line
+  saying why. They prove the service misbehaved, to anyone, since both carry its signatures.
+
+It refuses to decrypt a final other than the one it decrypted for that round, a final smaller
+than a checkpoint it has seen, and a final whose log does not extend a checkpoint it has seen.
+With k > n/2 (enforced at ``init``) any two sets of k guardians share one, so only one final per
+round can ever be decrypted. Every write is atomic and fsync'd before the guardian acts on it:
+the final is recorded *before* the partial decryption leaves the guardian.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from crypto.checkpoint import Checkpoint
+from crypto.merkle import verify_consistency
+
+STATE_FORMAT = "kz-tally/guardian-state/v1"
+
+
+class GuardianRefusal(Exception):
+    """The guardian will not decrypt (or accept a checkpoint): what it was shown does not hold."""
+
+
+class StateError(Exception):
+    """The state directory is unreadable or was written by something else."""
+
+
+@dataclass(frozen=True)
+class Seen:
+    """A signed checkpoint the guardian accepted: size, root, and the note itself."""
+
+    size: int
+    root: bytes
+    note: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"size": self.size, "root": self.root.hex(), "note": self.note}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Seen:
+        try:
+            return cls(int(data["size"]), bytes.fromhex(data["root"]), str(data["note"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateError(f"a checkpoint in the guardian state is unreadable: {exc}") from exc
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` by ``text`` so that a crash leaves the old or the new file, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _slug(origin: str) -> str:
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", origin)[-60:].strip("_.")
+    digest = hashlib.sha256(origin.encode("utf-8")).hexdigest()[:16]
+    return f"{digest}-{readable}" if readable else digest
+
+
+class GuardianState:
+    """The state directory of one guardian (mode 0700)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StateError(f"cannot use {self.path} as the guardian state: {exc}") from exc
+
+    # pins --------------------------------------------------------------------------------
+    @property
+    def _pins_path(self) -> Path:
+        return self.path / "pins.json"
+
+    def pins(self) -> dict[str, Any]:
+        return self._read(self._pins_path) or {}
+
+    def pin_ceremony(self, election_id: str, joint_key: str, ceremony_hash: str) -> None:
+        """Remember the joint key and transcript hash computed at the key ceremony."""
+        pins = self.pins()
+        wanted = {
+            "election_id": election_id,
+            "joint_key": joint_key,
+            "ceremony_hash": ceremony_hash,
+        }
+        for name, value in wanted.items():
+            if name in pins and pins[name] != value:
+                raise GuardianRefusal(
+                    f"this guardian state already pins another {name.replace('_', ' ')} "
+                    f"({pins[name][:16]}...): use a new state directory for another election"
+                )
+        self._write(self._pins_path, {"format": STATE_FORMAT, **pins, **wanted})
+
+    def check_manifest(self, manifest: dict[str, Any], manifest_hash: str) -> None:
+        """The sealed manifest must carry the pinned joint key and ceremony hash; its hash is
+        pinned the first time and must never change afterwards."""
+        pins = self.pins()
+        if "joint_key" not in pins:
+            raise GuardianRefusal(
+                f"{self.path} pins no key ceremony: a guardian decrypts only for the election "
+                "whose key ceremony it took part in"
+            )
+        if manifest.get("election_id") != pins["election_id"]:
+            raise GuardianRefusal("the manifest is for another election than the key ceremony")
+        if manifest.get("election_key") != pins["joint_key"]:
+            raise GuardianRefusal(
+                "the manifest's election key is not the joint key of the ceremony"
+            )
+        if manifest.get("ceremony_hash") != pins["ceremony_hash"]:
+            raise GuardianRefusal("the manifest's ceremony hash is not the ceremony's transcript")
+        if pins.get("manifest_hash", manifest_hash) != manifest_hash:
+            raise GuardianRefusal(
+                "the service shows a manifest other than the sealed one this guardian has seen"
+            )
+        if "manifest_hash" not in pins:
+            self._write(self._pins_path, {**pins, "manifest_hash": manifest_hash})
+
+    # logs --------------------------------------------------------------------------------
+    def _log_path(self, origin: str) -> Path:
+        return self.path / "logs" / f"{_slug(origin)}.json"
+
+    def _log(self, origin: str) -> dict[str, Any]:
+        data = self._read(self._log_path(origin)) or {"origin": origin}
+        if data.get("origin") != origin:
+            raise StateError(f"{self._log_path(origin)} holds another log's state")
+        return data
+
+    def seen(self, origin: str) -> Seen | None:
+        data = self._log(origin).get("seen")
+        return None if data is None else Seen.from_json(data)
+
+    def decrypted(self, origin: str) -> Seen | None:
+        data = self._log(origin).get("decrypted")
+        return None if data is None else Seen.from_json(data)
+
+    def observe(
+        self,
+        cp: Checkpoint,
+        note: str,
+        consistency: Callable[[int, int], list[bytes]],
+    ) -> bool:
+        """Accept a signed checkpoint (already verified with the log key) if it is consistent
+        with the largest one seen, fetching the proof with ``consistency(size1, size2)``.
+
+        Returns True if it is new and larger (then remembered). On a conflict the two notes are
+        kept as evidence and GuardianRefusal is raised."""
+        data = self._log(cp.origin)
+        seen = self.seen(cp.origin)
+        done = self.decrypted(cp.origin)
+        if done is not None and cp.size > done.size:
+            self._conflict(cp.origin, done.note, note, "a checkpoint larger than the final one")
+        if seen is None:
+            data["seen"] = Seen(cp.size, cp.root, note).to_json()
+            self._write(self._log_path(cp.origin), data)
+            return True
+        if cp.size == seen.size:
+            if cp.root != seen.root:
+                self._conflict(cp.origin, seen.note, note, "two roots for the same tree size")
+            return False
+        small, large = (seen, cp) if cp.size > seen.size else (cp, seen)
+        small_root = small.root
+        large_root = large.root
+        try:
+            proof = consistency(small.size, large.size)
+            ok = verify_consistency(small.size, large.size, proof, small_root, large_root)
+        except (ValueError, TypeError):
+            ok = False
+        if not ok:
+            self._conflict(
+                cp.origin, seen.note, note, f"no consistency proof from size {small.size} to "
+                f"{large.size}: the log's history was rewritten"
+            )
+        if cp.size > seen.size:
+            data["seen"] = Seen(cp.size, cp.root, note).to_json()
+            self._write(self._log_path(cp.origin), data)
+            return True
+        return False
+
+    def check_final(self, final: Checkpoint, note: str, root_at: Callable[[int], bytes]) -> None:
+        """Refuse to decrypt ``final`` unless it is the final this guardian decrypted for the
+        round, or the round has none yet and ``final`` extends every checkpoint seen.
+
+        ``root_at(size)`` is the root of the first ``size`` entries of the final log, as the
+        guardian recomputed it from the entries themselves."""
+        done = self.decrypted(final.origin)
+        if done is not None:
+            if (done.size, done.root) != (final.size, final.root):
+                self._conflict(
+                    final.origin, done.note, note,
+                    f"a second final checkpoint (size {final.size}) for a round whose final "
+                    f"(size {done.size}) this guardian has decrypted",
+                )
+            return
+        seen = self.seen(final.origin)
+        if seen is None:
+            return
+        if seen.size > final.size:
+            self._conflict(
+                final.origin, seen.note, note,
+                f"a final checkpoint of size {final.size}, smaller than the checkpoint of size "
+                f"{seen.size} this guardian has seen",
+            )
+        if root_at(seen.size) != seen.root:
+            self._conflict(
+                final.origin, seen.note, note,
+                f"the final log does not extend the checkpoint of size {seen.size} this guardian "
+                "has seen",
+            )
+
+    def record_decrypted(self, final: Checkpoint, note: str) -> None:
+        """Remember, durably and before any partial decryption is sent, the final decrypted."""
+        data = self._log(final.origin)
+        entry = Seen(final.size, final.root, note).to_json()
+        data["decrypted"] = entry
+        seen = self.seen(final.origin)
+        if seen is None or final.size >= seen.size:
+            data["seen"] = entry
+        self._write(self._log_path(final.origin), data)
+
+    # evidence ----------------------------------------------------------------------------
+    def _conflict(self, origin: str, first: str, second: str, why: str) -> None:
+        where = self.save_evidence(origin, first, second, why)
+        raise GuardianRefusal(f"{origin}: {why}; evidence kept in {where}")
+
+    def save_evidence(self, origin: str, first: str, second: str, why: str) -> Path:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        folder = self.path / "evidence" / f"{stamp}-{_slug(origin)}"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_atomic(folder / "first.note", first)
+        write_atomic(folder / "second.note", second)
+        write_atomic(folder / "reason.txt", f"{origin}\n{why}\n")
+        return folder
+
+    def evidence(self) -> list[Path]:
+        folder = self.path / "evidence"
+        return sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+    # files -------------------------------------------------------------------------------
+    def _read(self, path: Path) -> dict[str, Any] | None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            raise StateError(f"cannot read {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise StateError(f"{path} is not a JSON object")
+        return data
+
+    def _write(self, path: Path, data: dict[str, Any]) -> None:
+        write_atomic(path, json.dumps(data, indent=1, sort_keys=True) + "\n")

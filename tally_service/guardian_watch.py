@@ -1,0 +1,97 @@
+"""A guardian follows the logs while rounds are open (``tally-service guardian watch``).
+
+Every poll fetches the sealed manifest (checked against the guardian's pins), then the newest
+signed checkpoint of every log the service lists. Each checkpoint is verified with the unit's
+log key and handed to the guardian state, which asks the service for a consistency proof from
+the largest checkpoint it has seen and keeps any conflicting pair as evidence. The more a
+guardian has seen, the less room the service has to show it a different "final" log later.
+
+The guardian only makes outgoing requests: it serves nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from crypto.canonical import hash_json
+from crypto.checkpoint import CheckpointError, open_checkpoint
+from crypto.envelope import EnvelopeError, open_document
+from crypto.note import NoteError, NoteVerifier, verifier_key, verify_note
+from crypto.signing import Context, VerifyKey
+from tally_service.guardian_state import GuardianRefusal, GuardianState
+
+MANIFEST_HASH_TAG = "kz-tally/v1/manifest"
+
+
+@dataclass
+class WatchReport:
+    """What one poll saw: checkpoints accepted, and refusals (each with evidence saved)."""
+
+    accepted: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    refusals: list[str] = field(default_factory=list)
+
+
+def checked_manifest(client: Any, state: GuardianState) -> dict[str, Any]:
+    """The service's sealed manifest, signed by a commission key it lists, checked against the
+    guardian's pins (joint key, ceremony hash, and the manifest hash once pinned)."""
+    signed = client.get("/manifest")
+    try:
+        payload = signed["payload"]
+        keys = {k.key_id: k for k in (VerifyKey.from_hex(h) for h in payload["commission"]["keys"])}
+        manifest = open_document(signed, keys, Context.MANIFEST)
+    except (EnvelopeError, KeyError, TypeError, ValueError) as exc:
+        raise GuardianRefusal(f"the manifest does not check: {exc}") from exc
+    state.check_manifest(manifest, hash_json(MANIFEST_HASH_TAG, manifest).hex())
+    return manifest
+
+
+def watch_once(client: Any, state: GuardianState) -> WatchReport:
+    """One poll over every log of the election."""
+    manifest = checked_manifest(client, state)
+    units = {u["code"]: u for u in manifest["units"]}
+    commission = [
+        NoteVerifier.parse(verifier_key(manifest["commission"]["name"], VerifyKey.from_hex(k)))
+        for k in manifest["commission"]["keys"]
+    ]
+    report = WatchReport()
+    for unit in client.get("/units")["units"]:
+        code = unit.get("code")
+        if code not in units:
+            continue
+        log_key = NoteVerifier.parse(units[code]["log_key"])
+        for r in unit.get("rounds", []):
+            round_no = r["round"]
+            origin = f"{manifest['origin']}/{code}/{round_no}"
+            base = f"/units/{code}/rounds/{round_no}"
+            note = client.get_text(f"{base}/checkpoint")
+            try:
+                cp = open_checkpoint(note, log_key, origin)
+            except CheckpointError as exc:
+                report.refusals.append(f"{origin}: the newest checkpoint does not verify: {exc}")
+                continue
+            if "final" in cp.extensions:
+                try:  # a final checkpoint must carry the commission's signature too
+                    verify_note(note, commission)
+                except NoteError as exc:
+                    report.refusals.append(f"{origin}: final checkpoint: {exc}")
+                    continue
+            proof = _consistency(client, base)
+            try:
+                if state.observe(cp, note, proof):
+                    report.accepted.append(f"{origin} size {cp.size}")
+                else:
+                    report.unchanged += 1
+            except GuardianRefusal as exc:
+                report.refusals.append(str(exc))
+    return report
+
+
+def _consistency(client: Any, base: str) -> Callable[[int, int], list[bytes]]:
+    def fetch(size1: int, size2: int) -> list[bytes]:
+        answer = client.get(f"{base}/proof/consistency", **{"from": size1, "to": size2})
+        return [bytes.fromhex(h) for h in answer["proof"]]
+
+    return fetch

@@ -1,0 +1,323 @@
+"""Issue 13.1-13.2: a hostile service cannot get guardians to decrypt a fork, a prefix or a
+reordering of a closed log; the guardian state remembers what it saw and what it decrypted.
+
+The service here is hostile: it holds the log key and the commission key (read from the data
+directory, as an operator could) and shows each guardian whatever "closed" log it likes.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crypto.ballot import ballot_ciphertexts
+from crypto.checkpoint import Checkpoint, profile_extensions, sign_checkpoint
+from crypto.decryption import decrypt_counts
+from crypto.elgamal import Ciphertext
+from crypto.group import Point
+from crypto.merkle import MerkleTree, leaf_hash
+from crypto.note import add_signatures
+from crypto.signing import SigningKey
+from tally_service import tally
+from tally_service.app import create_app
+from tally_service.config import Config
+from tally_service.election import Election
+from tally_service.guardian import check_tally_inputs, decrypt_as_guardian
+from tally_service.guardian_state import GuardianRefusal, GuardianState
+from tally_service.guardian_watch import watch_once
+from tally_service.keys import guardian_share_path, guardian_state_dir
+from tally_service.sample import UnitSpec, build_election
+from tally_service.setup import SetupError, draft_manifest, init_election
+from tally_service.simulate import SimulatedElection, cast_round, uniform_choice
+
+ORIGIN = "tally.example/test-election"
+LOG = f"{ORIGIN}/AAA/1"
+
+
+class AppClient:
+    """The honest service, through Flask's test client (what ServiceClient does over HTTP)."""
+
+    def __init__(self, election: Election) -> None:
+        self.http = create_app(election).test_client()
+
+    def get(self, path: str, **params: Any) -> Any:
+        answer = self.http.get("/api/v1" + path, query_string=params)
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        return answer.get_json()
+
+    def get_text(self, path: str, **params: Any) -> str:
+        answer = self.http.get("/api/v1" + path, query_string=params)
+        assert answer.status_code == 200
+        return answer.get_data(as_text=True)
+
+
+@dataclass
+class Forged:
+    """A "closed" log the hostile service shows: its entries and final checkpoint."""
+
+    entries: list[bytes]
+    note: str
+    doc: dict[str, Any]
+
+
+class HostileClient(AppClient):
+    """Serves the real manifest, but another log for AAA round 1."""
+
+    def __init__(self, election: Election, forged: Forged) -> None:
+        super().__init__(election)
+        self.forged = forged
+
+    def get(self, path: str, **params: Any) -> Any:
+        if path == "/units/AAA/rounds/1/checkpoints":
+            return {"checkpoints": [{"size": len(self.forged.entries), "final": True,
+                                     "note": self.forged.note, "issued_at": "x"}]}
+        if path == "/units/AAA/rounds/1/entries":
+            start = int(params.get("start", 0))
+            return {"entries": [json.loads(e) for e in self.forged.entries[start:start + 50]]}
+        return super().get(path, **params)
+
+
+@dataclass
+class Closed:
+    data: Path
+    election: Election
+    sim: SimulatedElection
+
+    def key(self, name: str) -> SigningKey:
+        return SigningKey.from_pem((self.data / "keys" / f"{name}.pem").read_bytes())
+
+    def entries(self) -> list[bytes]:
+        return list(self.election.store.iter_entries("AAA", 1))
+
+    def forge(self, entries: list[bytes]) -> Forged:
+        """A final checkpoint over ``entries``, signed with the real log and commission keys,
+        and the tally document of that log, as the hostile service would present them."""
+        tree = MerkleTree(leaf_hash(e) for e in entries)
+        cp = Checkpoint(LOG, tree.size, tree.root(), profile_extensions("2023-01-14T09:00:00Z",
+                                                                       True))
+        note = sign_checkpoint(cp, [(f"{ORIGIN}/AAA", self.key("log-AAA"))])
+        note = add_signatures(note, [(f"{ORIGIN}/commission", self.key("commission"))])
+        sums = [Ciphertext.zero() for _ in range(3)]
+        for e in entries:
+            sums = [s + c for s, c in zip(sums, ballot_ciphertexts(json.loads(e)), strict=True)]
+        doc = dict(tally.start_tally(self.election, "AAA", 1))
+        doc.update(
+            final_checkpoint={"size": cp.size, "root": cp.root.hex()},
+            took_part=cp.size,
+            encrypted=[s.to_json() for s in sums],
+        )
+        return Forged(entries, note, doc)
+
+    def state(self, guardian: int, tmp: Path) -> GuardianState:
+        """A fresh copy of guardian ``guardian``'s state (pins from the key ceremony only)."""
+        import shutil
+
+        src = guardian_state_dir(guardian_share_path(self.data, guardian))
+        dst = tmp / f"g{guardian}"
+        shutil.copytree(src, dst)
+        return GuardianState(dst)
+
+    def share(self, guardian: int) -> Any:
+        return tally.read_share(self.data, guardian)
+
+
+@pytest.fixture(scope="module")
+def closed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Closed]:
+    """One unit, 12 electors, 5 guardians with threshold 3; round 1 cast and closed, watched by
+    nobody yet, not tallied."""
+    data = tmp_path_factory.mktemp("gstate") / "data"
+    keys = build_election(data, [UnitSpec("AAA", "A", 3, 12)], guardians=5, threshold=3)
+    election = Election(data, Config(checkpoint_every=4))
+    sim = SimulatedElection(data, keys)
+    election.open_round("AAA", 1)
+    cast_round(election, sim, "AAA", 1, 1.0, uniform_choice, random.Random(5))
+    election.close_round("AAA", 1)
+    try:
+        yield Closed(data, election, sim)
+    finally:
+        election.stop()
+
+
+def _honest_doc(c: Closed) -> dict[str, Any]:
+    return tally.start_tally(c.election, "AAA", 1)
+
+
+def test_honest_final_is_decrypted_and_remembered(closed: Closed, tmp_path: Path) -> None:
+    state = closed.state(1, tmp_path)
+    doc = _honest_doc(closed)
+    partial = decrypt_as_guardian(AppClient(closed.election), doc, 1, closed.share(1), state)
+    assert partial["guardian"] == 1
+    done = state.decrypted(LOG)
+    assert done is not None and done.size == 12
+    assert state.pins()["manifest_hash"] == doc["election"]
+    # asked again for the same final (a retry): fine
+    decrypt_as_guardian(AppClient(closed.election), doc, 1, closed.share(1), state)
+
+
+def test_fork_holding_one_ballot_is_refused_by_a_guardian_that_watched(
+    closed: Closed, tmp_path: Path
+) -> None:
+    """The audit's attack: a second "closed" log with only the victim's genuine ballot, its
+    size-1 final signed by the log key and countersigned by the commission key."""
+    victim = closed.entries()[4]
+    fork = closed.forge([victim])
+    manifest = closed.election.manifest.signed
+    # every per-log check passes: without the guardian state this would reveal the vote
+    check_tally_inputs(manifest, fork.note, fork.entries, fork.doc)
+
+    state = closed.state(2, tmp_path)
+    report = watch_once(AppClient(closed.election), state)
+    assert report.refusals == [] and f"{LOG} size 12" in report.accepted
+    with pytest.raises(GuardianRefusal, match="smaller than the checkpoint of size 12") as exc:
+        decrypt_as_guardian(HostileClient(closed.election, fork), fork.doc, 2, closed.share(2),
+                            state)
+    assert state.decrypted(LOG) is None
+    (evidence,) = state.evidence()
+    assert str(evidence) in str(exc.value)
+    assert (evidence / "first.note").read_text() != (evidence / "second.note").read_text()
+    assert "/commission " in (evidence / "second.note").read_text()  # it carries both keys
+
+
+def test_fork_is_refused_by_a_guardian_that_decrypted_the_real_final(
+    closed: Closed, tmp_path: Path
+) -> None:
+    state = closed.state(3, tmp_path)
+    decrypt_as_guardian(AppClient(closed.election), _honest_doc(closed), 3, closed.share(3), state)
+    fork = closed.forge([closed.entries()[4]])
+    with pytest.raises(GuardianRefusal, match="a second final checkpoint"):
+        decrypt_as_guardian(HostileClient(closed.election, fork), fork.doc, 3, closed.share(3),
+                            state)
+
+
+def test_two_honest_prefixes_can_never_both_be_decrypted(closed: Closed, tmp_path: Path) -> None:
+    """The variant: two "final" checkpoints, both honest prefixes, one entry apart. With k > n/2
+    the two groups of k guardians share one, who refuses the second final: its vote stays
+    secret even when no guardian watched the round."""
+    entries = closed.entries()
+    short, full = closed.forge(entries[:-1]), closed.forge(entries)
+    states = {g: closed.state(g, tmp_path) for g in range(1, 6)}
+    first = {
+        g: decrypt_as_guardian(HostileClient(closed.election, short), short.doc, g,
+                               closed.share(g), states[g])
+        for g in (1, 2, 3)
+    }
+    assert len(first) == 3
+    second = {}
+    for g in (3, 4, 5):
+        try:
+            second[g] = decrypt_as_guardian(
+                HostileClient(closed.election, full), full.doc, g, closed.share(g), states[g]
+            )
+        except GuardianRefusal as exc:
+            assert g == 3 and "a second final checkpoint" in str(exc)
+    assert sorted(second) == [4, 5]
+    cts = [Ciphertext.from_json(c) for c in full.doc["encrypted"]]
+    shares = {g: [Point.from_hex(h) for h in p["shares"]] for g, p in second.items()}
+    with pytest.raises(ValueError):
+        decrypt_counts(shares, cts, 3, len(entries))  # 2 partials, k = 3
+
+
+def test_reordered_log_needs_fresh_partials_that_guardians_refuse(
+    closed: Closed, tmp_path: Path
+) -> None:
+    """The lot-grinding attack: reorder the last entries so that the root (and the lot)
+    changes, re-sign the checkpoints. The old partials are bound to the old root, and a
+    guardian that decrypted the real final refuses the reordered one."""
+    state = closed.state(4, tmp_path)
+    decrypt_as_guardian(AppClient(closed.election), _honest_doc(closed), 4, closed.share(4), state)
+    entries = closed.entries()
+    reordered = closed.forge([*entries[:-2], entries[-1], entries[-2]])
+    with pytest.raises(GuardianRefusal, match="a second final checkpoint"):
+        decrypt_as_guardian(HostileClient(closed.election, reordered), reordered.doc, 4,
+                            closed.share(4), state)
+    # and a guardian that only watched refuses it too: it does not extend what it saw
+    watcher = closed.state(5, tmp_path)
+    watch_once(AppClient(closed.election), watcher)
+    with pytest.raises(GuardianRefusal, match="does not extend"):
+        decrypt_as_guardian(HostileClient(closed.election, reordered), reordered.doc, 5,
+                            closed.share(5), watcher)
+
+
+def test_a_manifest_with_another_key_is_refused(closed: Closed, tmp_path: Path) -> None:
+    state = closed.state(1, tmp_path)
+    pins = state.pins()
+    manifest = dict(closed.election.manifest.body)
+    with pytest.raises(GuardianRefusal, match="joint key"):
+        state.check_manifest({**manifest, "election_key": "00" * 32}, "ab" * 32)
+    with pytest.raises(GuardianRefusal, match="ceremony hash"):
+        state.check_manifest({**manifest, "ceremony_hash": "00" * 32}, "ab" * 32)
+    state.check_manifest(manifest, "ab" * 32)
+    with pytest.raises(GuardianRefusal, match="other than the sealed one"):
+        state.check_manifest(manifest, "cd" * 32)
+    with pytest.raises(GuardianRefusal, match="another joint key"):
+        state.pin_ceremony(pins["election_id"], "11" * 32, pins["ceremony_hash"])
+
+
+def test_watch_catches_a_rewritten_history(closed: Closed, tmp_path: Path) -> None:
+    state = closed.state(2, tmp_path)
+    watch_once(AppClient(closed.election), state)
+    entries = closed.entries()
+    other = closed.forge([*entries[:-1], entries[0]])  # same size, another root
+
+    class Rewriting(AppClient):
+        def get_text(self, path: str, **params: Any) -> str:
+            if path == "/units/AAA/rounds/1/checkpoint":
+                return other.note
+            return super().get_text(path, **params)
+
+    report = watch_once(Rewriting(closed.election), state)
+    assert len(report.refusals) == 1 and "two roots for the same tree size" in report.refusals[0]
+    assert len(state.evidence()) == 1
+
+
+def test_state_survives_a_restart(closed: Closed, tmp_path: Path) -> None:
+    state = closed.state(1, tmp_path)
+    watch_once(AppClient(closed.election), state)
+    again = GuardianState(state.path)
+    seen = again.seen(LOG)
+    assert seen is not None and seen.size == 12
+    assert not list(state.path.rglob(".tmp-*"))  # no half-written file left
+
+
+def test_init_requires_more_than_half_the_guardians(tmp_path: Path) -> None:
+    def draft(n: int, k: int) -> dict[str, Any]:
+        return draft_manifest(
+            election_id="e", title={"en": "E", "ru": None, "kk": None}, date="2023-01-14",
+            origin="tally.example/e",
+            units=[{"code": "AAA", "kind": "region", "name": {"en": "A", "ru": None, "kk": None},
+                    "candidates": [{"id": "C1", "name": "One"}]}],
+            guardian_names=[f"G{i}" for i in range(n)], threshold=k,
+        )
+
+    with pytest.raises(SetupError, match="more than half"):
+        init_election(tmp_path / "a", draft(4, 2))
+    with pytest.raises(SetupError, match="more than half"):
+        init_election(tmp_path / "b", draft(5, 2))
+    init_election(tmp_path / "c", draft(5, 3))
+
+
+def test_guardian_watch_command(closed: Closed, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from tally_service import cli, client
+
+    app = AppClient(closed.election)
+
+    class Fake:
+        def __init__(self, url: str) -> None:
+            assert url == "http://service.test"
+
+        get, get_text = app.get, app.get_text
+
+    monkeypatch.setattr(client, "ServiceClient", Fake)
+    state = closed.state(1, tmp_path)
+    argv = ["guardian", "watch", "--state", str(state.path), "--url", "http://service.test"]
+    assert cli.main([*argv, "--once"]) == 0
+    assert f"checkpoint {LOG} size 12: consistent, remembered" in capsys.readouterr().out
+    assert cli.main([*argv, "--once"]) == 0  # nothing new
+    assert capsys.readouterr().out == ""
