@@ -19,8 +19,8 @@ from crypto.ceremony import (
     Header,
     check_ceremony,
     commit_hash,
-    qual_problem,
     encrypt_share,
+    qual_problem,
     share_aad,
     sign_message,
 )

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import requests
 
-from crypto.signing import SigningKey
+from crypto.envelope import sign_document
+from crypto.signing import Context, SigningKey
 from tally_service.client import ServiceClient
 from tally_service.elector import make_ballot
 from tally_service.guardian_ceremony import read_key_share
@@ -174,28 +175,19 @@ def test_five_guardian_processes(tmp_path: Path) -> None:
             is None
         )
         assert "decrypted: AAA-C1 3, AAA-C2 2, blank 0" in decrypt(dirs[2])
-        # a guardian that remembers another final for this round refuses to decrypt again
-        ledger = dirs[0] / "ceremony" / "test-election" / "decrypted" / "AAA-1.json"
-        ledger.parent.mkdir(parents=True)
-        ledger.write_text(json.dumps({"final_checkpoint": {"size": 4, "root": "00" * 32}}))
-        refused = guardian(
-            "decrypt",
-            "--dir",
-            dirs[0],
-            "--url",
-            server.url,
-            "--passphrase-file",
-            secret,
-            "--unit",
-            "AAA",
-            "--jobs",
-            "1",
-        )
-        _, err = refused.communicate(timeout=120)
-        assert refused.returncode == 1 and "another final checkpoint" in err.decode()
-
+        # each decrypting guardian's own state (G/state) pins the ceremony it confirmed and the
+        # sealed manifest, and remembers the one final it decrypted for the round
+        pins = json.loads((dirs[4] / "state" / "pins.json").read_text())
+        assert pins["ceremony_hash"] == transcript["transcript_hash"]
+        assert pins["manifest_hash"] == commission.election_hash
+        logs = [json.loads(p.read_text()) for p in (dirs[4] / "state" / "logs").glob("*.json")]
+        assert any("decrypted" in json.dumps(log) for log in logs)
         # a partial signed by a key that is no guardian's is refused
-        bogus = {"payload": {}, "key_id": SigningKey.generate().public.key_id, "signature": "00"}
+        bogus = sign_document(
+            {"election": commission.election_hash, "unit": "AAA", "round": 1, "partial": {}},
+            SigningKey.generate(),
+            Context.GUARDIAN,
+        )
         r = requests.post(f"{server.url}/api/v1/guardian/partials", json=bogus, timeout=10)
         assert r.status_code == 403 and r.json()["check"] == "guardian-signature"
         record = tmp_path / "record"
