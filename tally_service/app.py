@@ -222,7 +222,7 @@ def create_app(election: Election) -> Flask:
 
     @app.post(f"{API}/guardian/partials")
     def guardian_partial() -> Any:
-        from tally_service.guardian_decrypt import accept_guardian_partial
+        from tally_service.guardian_partials import accept_guardian_partial
 
         return jsonify(accept_guardian_partial(election, parse_body(request.get_data(cache=False))))
 

@@ -8,7 +8,7 @@ seen and recorded as the one final of the round (tally_service/guardian.py:
 ``decrypt_as_guardian``); only then is the partial decryption computed, in the context bound to
 that final checkpoint, from the key share sealed in G, and posted in an envelope signed by the
 guardian's identity key (context ``guardian``). The service checks
-that signature against the manifest (``accept_guardian_partial``) and combines any k.
+that signature against the manifest (tally_service/guardian_partials.py) and combines any k.
 """
 
 from __future__ import annotations
@@ -17,10 +17,8 @@ from collections.abc import Callable
 from typing import Any
 
 from crypto.canonical import hash_json
-from crypto.envelope import EnvelopeError, open_document, sign_document
-from crypto.signing import Context, VerifyKey
-from schemas.ceremony import GuardianPartialSchema
-from tally_service import problems
+from crypto.envelope import sign_document
+from crypto.signing import Context
 from tally_service.guardian import GuardianRefusal, decrypt_as_guardian
 from tally_service.guardian_ceremony import read_key_share
 from tally_service.guardian_identity import GuardianDir
@@ -76,40 +74,3 @@ def decrypt_and_post(
     response = client.session.post(f"{client.url}/guardian/partials", json=signed, timeout=120)
     answer: dict[str, Any] = client._check(response).json()
     return answer
-
-
-def accept_guardian_partial(election: Any, signed: object) -> dict[str, Any]:
-    """The service's side: check the guardian's signature, then ``tally.submit_partial``."""
-    from tally_service.tally import submit_partial
-
-    errors = GuardianPartialSchema().validate(signed) if isinstance(signed, dict) else 1
-    if errors:
-        raise problems.bad_request("schema", f"not a guardian's signed partial: {errors}")
-    keys: dict[str, tuple[int, VerifyKey]] = {}
-    for index, entry in enumerate(election.manifest.body["guardians"]["keys"], start=1):
-        key = VerifyKey.from_hex(entry["identity_key"])
-        keys[key.key_id] = (index, key)
-    key_id = signed.get("key_id") if isinstance(signed, dict) else None
-    if not isinstance(key_id, str) or key_id not in keys:
-        raise problems.forbidden("guardian-signature", "not signed by a guardian's identity key")
-    index, key = keys[key_id]
-    try:
-        body = open_document(signed, {key_id: key}, Context.GUARDIAN)
-    except EnvelopeError as exc:
-        raise problems.forbidden("guardian-signature", str(exc)) from exc
-    if set(body) != PARTIAL_FIELDS:
-        raise problems.bad_request(
-            "schema", "a guardian's partial has: election, unit, round, partial"
-        )
-    if body["election"] != election.manifest.hash.hex():
-        raise problems.forbidden("wrong-election", "the partial is for another election")
-    partial = body["partial"]
-    if not isinstance(partial, dict) or partial.get("guardian") != index:
-        raise problems.forbidden(
-            "guardian-signature", f"signed by guardian {index} but names another guardian"
-        )
-    unit, round_no = body["unit"], body["round"]
-    if not isinstance(unit, str) or not isinstance(round_no, int) or isinstance(round_no, bool):
-        raise problems.bad_request("schema", "unit is a string and round an integer")
-    election.log(unit, round_no)  # 404 for an unknown round
-    return submit_partial(election, unit, round_no, partial)

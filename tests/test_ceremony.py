@@ -440,3 +440,22 @@ def test_the_board_answers_problems(ceremony: Ceremony) -> None:
         r = client.post("/api/v1/ceremony/messages", data=body, content_type="application/json")
         assert r.status_code == status and r.mimetype == "application/problem+json", r.data
     assert client.get("/api/v1/nothing").mimetype == "application/problem+json"
+
+
+def test_the_guardians_program_does_not_import_the_service() -> None:
+    """A guardian reads and runs its own program without the commission's: importing the
+    guardian's commands loads neither the service core, its HTTP app, its store nor the board."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tally_service.guardian_cli, tally_service.guardian_decrypt, "
+        "tally_service.guardian_watch; "
+        "print(' '.join(m for m in sys.modules if m.startswith('tally_service')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    service = {"election", "app", "store", "commission", "ceremony_board", "tally", "server"}
+    assert "tally_service.guardian_cli" in loaded
+    assert not [m for m in loaded if m.split(".")[-1] in service], loaded
