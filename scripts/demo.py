@@ -34,6 +34,7 @@ from typing import Any
 
 import requests
 
+from crypto.credentials import derive_key, new_code
 from crypto.group import Point
 from crypto.signing import SigningKey
 from tally_service.cli import results_table
@@ -49,6 +50,8 @@ from tally_service.setup import draft_manifest, import_roll, init_election, seal
 TOP = Path(__file__).resolve().parent.parent
 DATA = TOP / "tally_service" / "data" / "senate2023.json"
 GUARDIANS, THRESHOLD, DECRYPTING = 5, 3, (1, 3, 5)
+ELECTION_ID = "kz-senate-2023-demo"
+SERVE_OPEN_ELECTORS = 2  # per unit, left to vote in the booth with --serve-open
 
 
 class GuardianWatchers:
@@ -131,6 +134,7 @@ class Demo:
         self.keys: dict[str, SigningKey] = {}
         self.receipts: dict[str, dict[str, Any]] = {}
         self.jobs = os.cpu_count() or 1
+        self.codes: dict[str, str] = {}  # --serve-open: electors left to vote in the booth
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -207,7 +211,7 @@ class Demo:
         guardian_keys = self.guardians.init()
         self.say(f"{GUARDIANS} guardians made their identity and share keys, each in its own dir")
         draft = draft_manifest(
-            "kz-senate-2023-demo",
+            ELECTION_ID,
             {
                 "en": "Senate election of 14 January 2023 (simulation)",
                 "ru": "Выборы депутатов Сената 14 января 2023 года (симуляция)",
@@ -237,7 +241,7 @@ class Demo:
             entries = []
             for i in range(u.registered):
                 elector = f"{u.code}-E{i + 1:04d}"
-                key = SigningKey.generate()
+                key = self.elector_key(elector, i)
                 self.keys[elector] = key
                 entries.append(RollEntry(elector, f"Депутат {i + 1} ({u.code})", key.public.hex()))
             # through the CSV importer, as a commission's files would go
@@ -263,6 +267,8 @@ class Demo:
             e["elector"]
             for e in next(x for x in self.manifest["units"] if x["code"] == unit.code)["roll"]
         ]
+        electors = [e for e in electors if e not in self.codes]  # left for the booth
+        choices = choices[: len(electors)]
         voters = self.rng.sample(electors, len(choices))
         mh = bytes.fromhex(client.election_hash)
         jobs = [
@@ -360,7 +366,11 @@ class Demo:
         self.prepare(units)
         commission = read_private_key(commission_key_path(self.data_dir))
         with ServerProcess(
-            self.data_dir, "--checkpoint-every", "32", log=self.workdir / "server.log"
+            self.data_dir,
+            "--checkpoint-every",
+            "32",
+            log=self.workdir / "server.log",
+            own_session=self.args.serve_open,
         ) as server:
             client = ServiceClient(server.url, commission)
             self.say(f"service running at {server.url}")
@@ -368,6 +378,8 @@ class Demo:
             for u in units:
                 client.commission("open-round", unit=u.code, round=1)
             self.vote(client, units, 1, {u.code: u.candidates for u in units})
+            if self.args.serve_open:
+                self.serve_open(server.url)
             for u in units:
                 client.commission("close-round", unit=u.code, round=1)
             watchers.poll_all()  # every guardian sees the final checkpoints before decrypting
@@ -406,6 +418,8 @@ class Demo:
             final = client.get("/results/final")
             self.upgrade_receipts(client)
             archive = client.get_bytes("/record.tar.gz")
+            if self.args.serve:
+                self.serve_closed(server.url)
         record = self.save(archive)
         verdict = self.verify(record)
         receipts_ok = self.check_receipts(record)
@@ -420,9 +434,63 @@ class Demo:
             + (f"record: {record}" if self.args.out else "record: removed (keep it with --out DIR)")
         )
         print(f"total time {time.monotonic() - self.started:.1f}s")
-        if not self.args.out:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        # the working directory (the service's data, guardians' shares) never outlives the demo;
+        # what --out names is elsewhere
+        shutil.rmtree(self.workdir, ignore_errors=True)
         return 0 if ok else 1
+
+    # -- --serve and --serve-open ----------------------------------------------------------------
+    def elector_key(self, elector: str, position: int) -> SigningKey:
+        """A generated key; with --serve-open the first electors of each unit get a credential
+        code instead (as a credential authority would make it), left unused for the booth."""
+        if not self.args.serve_open or position >= SERVE_OPEN_ELECTORS:
+            return SigningKey.generate()
+        self.codes[elector] = new_code()
+        return derive_key(self.codes[elector], ELECTION_ID, elector)
+
+    def urls(self, url: str) -> str:
+        return (
+            f"  booth:        {url}/booth\n"
+            f"  receipt page: {url}/receipt\n"
+            f"  API:          {url}/api/v1/turnout (OpenAPI: {url}/api/v1/openapi.json)"
+        )
+
+    def serve_open(self, url: str) -> None:
+        """Stop before the close: hand out the unused credentials and wait for Ctrl-C or
+        --close-after seconds."""
+        folder = self.out / "private" / "credentials"
+        folder.mkdir(parents=True, exist_ok=True)
+        for elector, code in sorted(self.codes.items()):
+            (folder / f"{elector}.txt").write_text(code + "\n", "utf-8")
+        example = sorted(self.codes)[0]
+        unit = example.split("-E")[0]
+        print(
+            f"\nvoting is open; {len(self.codes)} electors have not voted yet, their credential "
+            f"codes are in {folder}\n{self.urls(url)}\n"
+            f"  for example unit {unit}, elector {example}, code {self.codes[example]}\n"
+            + (
+                f"the rounds close in {self.args.close_after:.0f} s"
+                if self.args.close_after
+                else "press Ctrl-C to close the rounds, tally, publish and export"
+            ),
+            flush=True,
+        )
+        try:
+            deadline = time.monotonic() + (self.args.close_after or float("inf"))
+            while time.monotonic() < deadline:
+                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        except KeyboardInterrupt:
+            print("\nclosing the rounds ...", flush=True)
+
+    def serve_closed(self, url: str) -> None:
+        """--serve: keep the service up after the election until Ctrl-C or --close-after."""
+        print(f"\nthe election is over; the service stays up:\n{self.urls(url)}", flush=True)
+        try:
+            deadline = time.monotonic() + (self.args.close_after or float("inf"))
+            while time.monotonic() < deadline:
+                time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+        except KeyboardInterrupt:
+            print("\nstopping the service ...", flush=True)
 
     def upgrade_receipts(self, client: ServiceClient) -> None:
         """After close every receipt can carry a full tlog-proof: fetch them for a sample."""
@@ -513,7 +581,27 @@ def main() -> int:
         "--small", action="store_true", help="a few units and tens of electors (what the tests run)"
     )
     parser.add_argument("--quiet", action="store_true", help="print only the results")
+    serving = parser.add_mutually_exclusive_group()
+    serving.add_argument(
+        "--serve",
+        action="store_true",
+        help="keep the service up after the election (booth, receipt page, API) until Ctrl-C",
+    )
+    serving.add_argument(
+        "--serve-open",
+        action="store_true",
+        help="stop before the close with a few electors' credentials unused (in "
+        "OUT/private/credentials/), for the booth; Ctrl-C closes, tallies and exports",
+    )
+    parser.add_argument(
+        "--close-after",
+        type=float,
+        metavar="SECONDS",
+        help="with --serve or --serve-open: go on by itself after this many seconds",
+    )
     args = parser.parse_args()
+    if args.close_after is not None and not (args.serve or args.serve_open):
+        parser.error("--close-after needs --serve or --serve-open")
     try:
         return Demo(args).run()
     except KeyboardInterrupt:

@@ -584,6 +584,18 @@ def _r6_consistency(facts: Facts, source: Source, verdict: Verdict) -> None:
         raise verdict.stop("R6", f"the last checkpoint does not verify: {exc}") from None
     if not is_final:
         raise verdict.stop("R6", "the last checkpoint has no 'final' line: the round is not closed")
+    for position, note in enumerate(notes[:-1], start=1):
+        # a second 'final' earlier in the log is the trace of a prefix passed off as closed
+        try:
+            early = checkpoint_facts(Checkpoint.parse(parse_note(note).text))
+        except (NoteError, CheckpointError) as exc:
+            why = f"checkpoint {position} of the log is malformed: {exc}"
+            raise verdict.stop("R6", why) from None
+        if early.final or _countersigned(note, facts.commission):
+            raise verdict.stop(
+                "R6", f"checkpoint {position} of the log is also final or countersigned: only the "
+                "last checkpoint may be"
+            )
     try:
         verify_note(final_note, facts.commission)
     except NoteError as exc:
@@ -615,6 +627,14 @@ def _r6_consistency(facts: Facts, source: Source, verdict: Verdict) -> None:
     verdict.passed(
         "R6", f"size {old.size} -> final size {final.size}, countersigned by the commission"
     )
+
+
+def _countersigned(note: str, commission: list[NoteVerifier]) -> bool:
+    try:
+        verify_note(note, commission)
+    except NoteError:
+        return False
+    return True
 
 
 def _r7_tally(facts: Facts, source: Source, verdict: Verdict) -> None:
@@ -687,7 +707,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="verify_receipt.py",
         description="Check an elector's receipt against an election record or the live service.",
     )
-    parser.add_argument("receipt", type=Path, help="the receipt JSON file")
+    parser.add_argument("receipt", type=Path, nargs="?", help="the receipt JSON file")
+    parser.add_argument(
+        "--audited",
+        type=Path,
+        metavar="FILE",
+        help="instead: check a ballot the booth revealed in an audit (kz-tally/audited-ballot/v1)",
+    )
     where = parser.add_mutually_exclusive_group(required=True)
     where.add_argument("--record", type=Path, help="an exported election record directory")
     where.add_argument("--url", help="the service's base URL, e.g. http://127.0.0.1:8080")
@@ -702,7 +728,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    verdict = Verdict(str(args.receipt))
     pinned: VerifyKey | None = None
     if args.commission_key:
         try:
@@ -710,6 +735,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         except EncodingError as exc:
             print(f"verify_receipt.py: --commission-key: {exc}", file=sys.stderr)
             return 2
+    if args.audited is not None:
+        return _main_audited(args, pinned)
+    if args.receipt is None:
+        parser.error("give a receipt file (or --audited FILE)")
+    verdict = Verdict(str(args.receipt))
     receipt: object = None
     kept: bytes | None = None
     if args.ballot is not None:
@@ -747,6 +777,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         _print_text(verdict, args.quiet)
     return 0 if verdict.ok else 1
+
+
+def _main_audited(args: argparse.Namespace, pinned: VerifyKey | None) -> int:
+    from verifier.audited import check_audited_file
+
+    scratch: list[Path] = []
+    try:
+        audited = strict_loads(args.audited.read_bytes())
+        source: Source = (
+            ServiceSource(args.url)
+            if args.record is None
+            else RecordSource(open_record(args.record, scratch).root)
+        )
+        ok, line = check_audited_file(audited, source.manifest(), pinned)
+    except (OSError, JSONProblem, RecordOpenError, SourceError) as exc:
+        ok, line = False, str(exc)
+    finally:
+        for folder in scratch:
+            shutil.rmtree(folder, ignore_errors=True)
+    print(f"AUDITED {'PASS' if ok else 'FAIL'} - {args.audited}: {line}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -260,4 +260,7 @@ def create_app(election: Election) -> Flask:
     def turnout() -> Any:
         return jsonify(election.turnout())
 
+    from tally_service.pages import register_pages
+
+    register_pages(app)
     return app

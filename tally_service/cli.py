@@ -238,7 +238,9 @@ def cmd_tally(args: argparse.Namespace) -> int:
             raise SystemExit("tally-service: error: give one --state per --share, in order")
         for i, path in enumerate(shares):
             state = Path(states[i]) if states else None
-            partial = _partial_from_share(client, doc, Path(path), state_dir=state)
+            partial = _partial_from_share(
+                client, doc, Path(path), state_dir=state, expect=(args.unit, args.round)
+            )
             doc = client.commission(
                 "submit-partial", unit=args.unit, round=args.round, partial=partial
             )
@@ -267,6 +269,7 @@ def _partial_from_share(
     share_file: Path,
     jobs: int = 1,
     state_dir: Path | None = None,
+    expect: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
     """A guardian's partial decryption, computed locally from their own share file, after the
     guardian has recomputed the tally from the signed log and checked it against its own state
@@ -281,7 +284,9 @@ def _partial_from_share(
     share = json.loads(share_file.read_text(encoding="utf-8"))
     secret = Scalar.from_bytes(hex_decode(share["secret_share"], 32))
     state = GuardianState(state_dir or guardian_state_dir(share_file))
-    return decrypt_as_guardian(client, doc, int(share["guardian"]), secret, state, jobs=jobs)
+    return decrypt_as_guardian(
+        client, doc, int(share["guardian"]), secret, state, jobs=jobs, expect=expect
+    )
 
 
 def results_table(signed: dict[str, Any], names: dict[str, str] | None = None) -> str:
@@ -359,6 +364,53 @@ def cmd_export(args: argparse.Namespace) -> int:
     with _offline(args) as election:
         export_record(election, out)
     print(f"exported the record to {out}; check it with: scripts/verify.py {out}")
+    return 0
+
+
+def cmd_credentials(args: argparse.Namespace) -> int:
+    from tally_service.credentials import make_credentials
+
+    count, codes, roll = make_credentials(
+        Path(args.roll).read_bytes(), args.election_id, Path(args.out)
+    )
+    print(
+        f"made {count} credentials: {codes} (mode 0600) holds the codes to print and seal; "
+        f"{roll} holds only public keys, for the commission's import-roll. "
+        "Never give the codes to the commission."
+    )
+    return 0
+
+
+def cmd_vote(args: argparse.Namespace) -> int:
+    from crypto.signing import VerifyKey
+    from tally_service.voting import vote
+
+    pinned = None
+    if args.commission_key:
+        pinned = VerifyKey.from_hex(args.commission_key.strip().lower())
+    credential = None
+    if args.credential_file:
+        credential = Path(args.credential_file).read_text(encoding="utf-8").strip()
+    if pinned is None:
+        print(
+            "warning: no --commission-key: the manifest's own keys are trusted; compare "
+            "them with the key the commission publishes",
+            file=sys.stderr,
+        )
+    cast = vote(
+        args.url,
+        args.unit,
+        args.elector,
+        None if args.choice == "blank" else args.choice,
+        Path(args.out),
+        credential=credential,
+        key_file=Path(args.key) if args.key else None,
+        pinned=pinned,
+    )
+    what = "a blank ballot" if cast.choice is None else f"a vote for {cast.choice}"
+    print(f"tracker {cast.tracker}")
+    print(f"cast {what} in round {cast.round}; receipt {cast.receipt}, ballot {cast.ballot}")
+    print(f"check it after the close: scripts/verify_receipt.py {cast.receipt} --url {args.url}")
     return 0
 
 
@@ -501,6 +553,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--publish", choices=["preliminary", "final"])
     p = add("export", cmd_export, "write the election record", data="optional", url=True)
     p.add_argument("--out", required=True)
+    p = add(
+        "credentials",
+        cmd_credentials,
+        "credential authority: a code per elector, and a roll of public keys for the commission",
+        data="none",
+    )
+    p.add_argument("--roll", required=True, help="CSV with the columns elector_id,full_name")
+    p.add_argument("--election-id", required=True, help="the manifest's election_id")
+    p.add_argument("--out", required=True, help="folder for codes.csv and roll.csv")
+    p = add("vote", cmd_vote, "elector: encrypt, sign and cast a ballot", data="none")
+    p.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8080")
+    p.add_argument("--unit", required=True)
+    p.add_argument("--elector", required=True, help="your elector id")
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--credential-file", help="a file holding your credential code")
+    who.add_argument("--key", help="your private key file (PEM)")
+    p.add_argument("--choice", required=True, help="a candidate id, or blank")
+    p.add_argument("--out", required=True, help="receipt file; the ballot goes next to it")
+    p.add_argument("--commission-key", metavar="HEX", help="pin the commission's public key")
     from tally_service.guardian_cli import add_guardian_commands
 
     add_guardian_commands(sub)

@@ -146,9 +146,11 @@ def check_tally_inputs(
                 elector = json.loads(entry).get("elector")
             except (ValueError, AttributeError):
                 elector = None
+            if not isinstance(elector, str):
+                elector = repr(elector)  # not a roll id: the chunk check refuses the entry
             if elector in seen:
                 failures.append(f"a second ballot from {elector}")
-            seen.add(str(elector))
+            seen.add(elector)
             yield entry
 
     # chunks small enough that every core gets several, even for a unit of a few dozen electors
@@ -191,15 +193,19 @@ def fetch_and_check(
     finals = [r for r in rows if r["final"]]
     if len(finals) != 1:
         raise GuardianRefusal(f"round {round_no} of {unit} has no final checkpoint")
+    try:  # the size bounds what is read; the signature is checked with the entries
+        size = Checkpoint.parse(verify_note_text(finals[0]["note"])).size
+    except (NoteError, CheckpointError) as exc:
+        raise GuardianRefusal(f"the final checkpoint does not check: {exc}") from exc
 
     def entries() -> Iterator[bytes]:
         start = 0
-        while True:
+        while start < size:
             page = client.get(f"{base}/entries", start=start)["entries"]
-            for entry in page:
-                yield canonical_json(entry)
             if not page:
-                return
+                return  # fewer entries than the final's size: refused by the root check
+            for entry in page[: size - start]:
+                yield canonical_json(entry)
             start += len(page)
 
     note = finals[0]["note"]
@@ -214,6 +220,13 @@ def fetch_and_check(
     return manifest, final, tree, note
 
 
+def verify_note_text(note: str) -> str:
+    """The text of a signed note (signatures not checked here)."""
+    from crypto.note import parse_note
+
+    return parse_note(note).text
+
+
 def decrypt_as_guardian(
     client: Any,
     doc: dict[str, Any],
@@ -221,6 +234,7 @@ def decrypt_as_guardian(
     secret_share: Any,
     state: GuardianState,
     jobs: int = 1,
+    expect: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
     """Everything a guardian does before its partial decryption leaves it, in order:
     recompute and check the tally from the signed log, check the manifest against its pins,
@@ -228,12 +242,25 @@ def decrypt_as_guardian(
     record the final durably, then decrypt in the context bound to that final checkpoint."""
     from crypto.decryption import decryption_context, partial_decrypt
 
+    if expect is not None and (doc.get("unit"), doc.get("round")) != expect:
+        raise GuardianRefusal(
+            f"asked to decrypt {expect[0]} round {expect[1]}, the service presents the tally of "
+            f"{doc.get('unit')!r} round {doc.get('round')!r}"
+        )
     manifest, final, tree, note = fetch_and_check(
         client, doc, jobs=jobs, expected_manifest_hash=state.pins().get("manifest_hash")
     )
     state.check_manifest(manifest, doc["election"])
-    state.check_final(final, note, tree.root)
-    state.record_decrypted(final, note)
+    units = {u["code"]: u for u in manifest["units"]}
+    registered = len(units[doc["unit"]]["roll"])
+    if 2 * final.size <= registered:
+        # the counts of a round without quorum decide nothing, and a round of a few ballots
+        # (one, say, closed right after a chosen elector voted) would reveal them
+        raise GuardianRefusal(
+            f"round {doc['round']} of {doc['unit']} has {final.size} ballots of {registered} "
+            "registered: without a quorum its tally is not decrypted"
+        )
+    state.check_and_record(final, note, tree.root)
     cts = [Ciphertext.from_json(c) for c in doc["encrypted"]]
     context = decryption_context(
         bytes.fromhex(doc["election"]), doc["unit"], doc["round"], final.origin, final.size,

@@ -144,7 +144,14 @@ def cmd_watch(args: argparse.Namespace) -> int:
     client = ServiceClient(args.url)
     refused = False
     while True:
-        report = watch_once(client, state)
+        try:
+            report = watch_once(client, state)
+        except Exception as exc:  # the service is down or answers nonsense: say so, go on
+            if args.once:
+                raise
+            print(f"tally-service: watch: {exc}; trying again", file=sys.stderr)
+            time.sleep(args.interval)
+            continue
         for line in report.accepted:
             if not args.quiet:
                 print(f"checkpoint {line}: consistent, remembered")

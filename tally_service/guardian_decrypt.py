@@ -68,7 +68,9 @@ def decrypt_and_post(
     say(f"checking every ballot of {unit} round {round_no} against the signed log")
     # the log check, the pins, the one final per round (recorded before anything leaves G),
     # and the decryption context bound to that final checkpoint: tally_service/guardian.py
-    partial = decrypt_as_guardian(client, doc, me, share, state, jobs=jobs)
+    partial = decrypt_as_guardian(
+        client, doc, me, share, state, jobs=jobs, expect=(unit, round_no)
+    )
     body = {"election": manifest_hash, "unit": unit, "round": round_no, "partial": partial}
     signed = sign_document(body, gdir.identity, Context.GUARDIAN)
     response = client.session.post(f"{client.url}/guardian/partials", json=signed, timeout=120)

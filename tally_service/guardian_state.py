@@ -16,17 +16,23 @@ It refuses to decrypt a final other than the one it decrypted for that round, a 
 than a checkpoint it has seen, and a final whose log does not extend a checkpoint it has seen.
 With k > n/2 (enforced at ``init``) any two sets of k guardians share one, so only one final per
 round can ever be decrypted. Every write is atomic and fsync'd before the guardian acts on it:
-the final is recorded *before* the partial decryption leaves the guardian.
+the final is recorded *before* the partial decryption leaves the guardian. Every
+read-check-write runs under an exclusive lock on ``STATE/lock`` (``flock``, and a thread lock
+within one process), so a watch poll and a decryption, or two decryptions, can never interleave
+and lose a record.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import json
 import os
 import re
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -95,6 +101,10 @@ def _slug(origin: str) -> str:
     return f"{digest}-{readable}" if readable else digest
 
 
+_THREAD_LOCKS: dict[str, threading.RLock] = {}
+_THREAD_LOCKS_GUARD = threading.Lock()
+
+
 class GuardianState:
     """The state directory of one guardian (mode 0700)."""
 
@@ -104,6 +114,33 @@ class GuardianState:
             self.path.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
             raise StateError(f"cannot use {self.path} as the guardian state: {exc}") from exc
+        with _THREAD_LOCKS_GUARD:
+            self._thread_lock = _THREAD_LOCKS.setdefault(
+                str(self.path.resolve()), threading.RLock()
+            )
+        self._depth = 0
+        self._lock_fd: int | None = None
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Exclusive use of the state: other threads of this process and other processes wait.
+
+        Reentrant within one thread, so a check and the record that follows it can be held as
+        one step (``decrypting``)."""
+        with self._thread_lock:
+            if self._depth == 0:
+                fd = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                self._lock_fd = fd
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._lock_fd is not None:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                    os.close(self._lock_fd)
+                    self._lock_fd = None
 
     # pins --------------------------------------------------------------------------------
     @property
@@ -115,6 +152,10 @@ class GuardianState:
 
     def pin_ceremony(self, election_id: str, joint_key: str, ceremony_hash: str) -> None:
         """Remember the joint key and transcript hash computed at the key ceremony."""
+        with self.locked():
+            self._pin_ceremony(election_id, joint_key, ceremony_hash)
+
+    def _pin_ceremony(self, election_id: str, joint_key: str, ceremony_hash: str) -> None:
         pins = self.pins()
         wanted = {
             "election_id": election_id,
@@ -132,6 +173,10 @@ class GuardianState:
     def check_manifest(self, manifest: dict[str, Any], manifest_hash: str) -> None:
         """The sealed manifest must carry the pinned joint key and ceremony hash; its hash is
         pinned the first time and must never change afterwards."""
+        with self.locked():
+            self._check_manifest(manifest, manifest_hash)
+
+    def _check_manifest(self, manifest: dict[str, Any], manifest_hash: str) -> None:
         pins = self.pins()
         if "joint_key" not in pins:
             raise GuardianRefusal(
@@ -176,31 +221,70 @@ class GuardianState:
         cp: Checkpoint,
         note: str,
         consistency: Callable[[int, int], list[bytes]],
+        final: bool = False,
     ) -> bool:
-        """Accept a signed checkpoint (already verified with the log key) if it is consistent
-        with the largest one seen, fetching the proof with ``consistency(size1, size2)``.
+        """Accept a signed checkpoint (already verified with the log key; ``final`` if it has the
+        ``final`` line and the commission's signature) if it is consistent with the largest one
+        seen, fetching the proof with ``consistency(size1, size2)``.
 
         Returns True if it is new and larger (then remembered). On a conflict the two notes are
-        kept as evidence and GuardianRefusal is raised."""
+        kept as evidence and GuardianRefusal is raised. The proof is fetched outside the lock;
+        the state is read again, and everything re-checked, under it."""
+        seen = self.seen(cp.origin)
+        proof: list[bytes] | None = None
+        if seen is not None and seen.size != cp.size:
+            try:
+                proof = consistency(min(seen.size, cp.size), max(seen.size, cp.size))
+            except Exception:  # any failure to prove is a failed proof
+                proof = None
+        with self.locked():
+            return self._observe(cp, note, seen, proof, consistency, final)
+
+    def _observe(
+        self,
+        cp: Checkpoint,
+        note: str,
+        fetched_for: Seen | None,
+        proof: list[bytes] | None,
+        consistency: Callable[[int, int], list[bytes]],
+        final: bool,
+    ) -> bool:
         data = self._log(cp.origin)
         seen = self.seen(cp.origin)
         done = self.decrypted(cp.origin)
-        if done is not None and cp.size > done.size:
-            self._conflict(cp.origin, done.note, note, "a checkpoint larger than the final one")
+        for closed in (done, self._final_seen(data)):
+            if (
+                closed is not None
+                and (cp.size, cp.root) != (closed.size, closed.root)
+                and cp.size >= closed.size
+            ):
+                self._conflict(
+                    cp.origin, closed.note, note,
+                    "two roots for the same tree size, one of them the final checkpoint's"
+                    if cp.size == closed.size
+                    else f"a checkpoint of size {cp.size} after the final checkpoint of size "
+                    f"{closed.size}: nothing may follow the final one",
+                )
         if seen is None:
-            data["seen"] = Seen(cp.size, cp.root, note).to_json()
-            self._write(self._log_path(cp.origin), data)
+            self._remember(data, cp, note, final)
             return True
         if cp.size == seen.size:
             if cp.root != seen.root:
                 self._conflict(cp.origin, seen.note, note, "two roots for the same tree size")
+            if final:
+                self._remember(data, cp, note, final)
             return False
+        if fetched_for is None or (fetched_for.size, fetched_for.root) != (seen.size, seen.root):
+            proof = None  # the state moved while the proof was fetched: fetch for the new one
+            try:
+                proof = consistency(min(seen.size, cp.size), max(seen.size, cp.size))
+            except Exception:  # any failure to prove is a failed proof
+                proof = None
         small, large = (seen, cp) if cp.size > seen.size else (cp, seen)
-        small_root = small.root
-        large_root = large.root
         try:
-            proof = consistency(small.size, large.size)
-            ok = verify_consistency(small.size, large.size, proof, small_root, large_root)
+            ok = proof is not None and verify_consistency(
+                small.size, large.size, proof, small.root, large.root
+            )
         except (ValueError, TypeError):
             ok = False
         if not ok:
@@ -209,10 +293,32 @@ class GuardianState:
                 f"{large.size}: the log's history was rewritten"
             )
         if cp.size > seen.size:
-            data["seen"] = Seen(cp.size, cp.root, note).to_json()
-            self._write(self._log_path(cp.origin), data)
+            self._remember(data, cp, note, final)
             return True
         return False
+
+    @staticmethod
+    def _final_seen(data: dict[str, Any]) -> Seen | None:
+        final = data.get("final_seen")
+        return None if final is None else Seen.from_json(final)
+
+    def _remember(self, data: dict[str, Any], cp: Checkpoint, note: str, final: bool) -> None:
+        entry = Seen(cp.size, cp.root, note).to_json()
+        seen = data.get("seen")
+        if seen is None or cp.size >= int(seen["size"]):
+            data["seen"] = entry
+        if final:
+            data["final_seen"] = entry
+        self._write(self._log_path(cp.origin), data)
+
+    def check_and_record(
+        self, final: Checkpoint, note: str, root_at: Callable[[int], bytes]
+    ) -> None:
+        """Check ``final`` (``check_final``) and record it (``record_decrypted``) as one step
+        under the lock: no other decryption or watch poll can run in between."""
+        with self.locked():
+            self.check_final(final, note, root_at)
+            self.record_decrypted(final, note)
 
     def check_final(self, final: Checkpoint, note: str, root_at: Callable[[int], bytes]) -> None:
         """Refuse to decrypt ``final`` unless it is the final this guardian decrypted for the
@@ -220,6 +326,10 @@ class GuardianState:
 
         ``root_at(size)`` is the root of the first ``size`` entries of the final log, as the
         guardian recomputed it from the entries themselves."""
+        with self.locked():
+            self._check_final(final, note, root_at)
+
+    def _check_final(self, final: Checkpoint, note: str, root_at: Callable[[int], bytes]) -> None:
         done = self.decrypted(final.origin)
         if done is not None:
             if (done.size, done.root) != (final.size, final.root):
@@ -229,6 +339,15 @@ class GuardianState:
                     f"(size {done.size}) this guardian has decrypted",
                 )
             return
+        final_seen = self._final_seen(self._log(final.origin))
+        if final_seen is not None and (final_seen.size, final_seen.root) != (
+            final.size,
+            final.root,
+        ):
+            self._conflict(
+                final.origin, final_seen.note, note,
+                "a final checkpoint other than the final one this guardian watched",
+            )
         seen = self.seen(final.origin)
         if seen is None:
             return
@@ -247,13 +366,14 @@ class GuardianState:
 
     def record_decrypted(self, final: Checkpoint, note: str) -> None:
         """Remember, durably and before any partial decryption is sent, the final decrypted."""
-        data = self._log(final.origin)
-        entry = Seen(final.size, final.root, note).to_json()
-        data["decrypted"] = entry
-        seen = self.seen(final.origin)
-        if seen is None or final.size >= seen.size:
-            data["seen"] = entry
-        self._write(self._log_path(final.origin), data)
+        with self.locked():
+            data = self._log(final.origin)
+            entry = Seen(final.size, final.root, note).to_json()
+            data["decrypted"] = entry
+            seen = self.seen(final.origin)
+            if seen is None or final.size >= seen.size:
+                data["seen"] = entry
+            self._write(self._log_path(final.origin), data)
 
     # evidence ----------------------------------------------------------------------------
     def _conflict(self, origin: str, first: str, second: str, why: str) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crypto.canonical import hash_json
-from crypto.checkpoint import CheckpointError, open_checkpoint
+from crypto.checkpoint import CheckpointError, checkpoint_facts, open_checkpoint
 from crypto.envelope import EnvelopeError, open_document
 from crypto.note import NoteError, NoteVerifier, verifier_key, verify_note
 from crypto.signing import Context, VerifyKey
@@ -66,24 +66,26 @@ def watch_once(client: Any, state: GuardianState) -> WatchReport:
             round_no = r["round"]
             origin = f"{manifest['origin']}/{code}/{round_no}"
             base = f"/units/{code}/rounds/{round_no}"
-            note = client.get_text(f"{base}/checkpoint")
+            try:
+                note = client.get_text(f"{base}/checkpoint")
+            except Exception as exc:  # a failed answer is reported; the next poll tries again
+                report.refusals.append(f"{origin}: no checkpoint from the service: {exc}")
+                continue
             try:
                 cp = open_checkpoint(note, log_key, origin)
             except CheckpointError as exc:
                 report.refusals.append(f"{origin}: the newest checkpoint does not verify: {exc}")
                 continue
-            if "final" in cp.extensions:
-                try:  # a final checkpoint must carry the commission's signature too
-                    verify_note(note, commission)
-                except NoteError as exc:
-                    report.refusals.append(f"{origin}: final checkpoint: {exc}")
-                    continue
-            proof = _consistency(client, base)
             try:
-                if state.observe(cp, note, proof):
+                final = checkpoint_facts(cp).final
+                if final:  # a final checkpoint must carry the commission's signature too
+                    verify_note(note, commission)
+                if state.observe(cp, note, _consistency(client, base), final=final):
                     report.accepted.append(f"{origin} size {cp.size}")
                 else:
                     report.unchanged += 1
+            except (CheckpointError, NoteError) as exc:
+                report.refusals.append(f"{origin}: the newest checkpoint: {exc}")
             except GuardianRefusal as exc:
                 report.refusals.append(str(exc))
     return report
@@ -92,6 +94,9 @@ def watch_once(client: Any, state: GuardianState) -> WatchReport:
 def _consistency(client: Any, base: str) -> Callable[[int, int], list[bytes]]:
     def fetch(size1: int, size2: int) -> list[bytes]:
         answer = client.get(f"{base}/proof/consistency", **{"from": size1, "to": size2})
-        return [bytes.fromhex(h) for h in answer["proof"]]
+        proof = answer.get("proof") if isinstance(answer, dict) else None
+        if not isinstance(proof, list) or not all(isinstance(h, str) for h in proof):
+            raise ValueError("the service's consistency proof is malformed")
+        return [bytes.fromhex(h) for h in proof]
 
     return fetch

@@ -19,9 +19,13 @@ class ServerProcess:
         data_dir: Path,
         *extra: str,
         log: Path | None = None,
+        own_session: bool = False,
         command: str = "serve",
         ready_path: str = "/api/v1/turnout",
     ) -> None:
+        # own_session: the server does not receive the terminal's Ctrl-C, so that a caller that
+        # catches it (the demo's --serve-open) can still close the rounds through it
+        self.own_session = own_session
         self.data_dir = data_dir
         self.extra = extra
         self.command = command  # "ceremony": the key ceremony's board
@@ -50,6 +54,7 @@ class ServerProcess:
             stdout=subprocess.PIPE,
             stderr=log,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=self.own_session,
         )
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout

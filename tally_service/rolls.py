@@ -349,20 +349,22 @@ def _sniff_delimiter(text: str) -> str:
     raise RollError(None, "the file is empty")
 
 
-def _read_header(fields: list[str], line: int) -> dict[str, int]:
+def _read_header(
+    fields: list[str], line: int, columns: tuple[str, ...] = COLUMNS
+) -> dict[str, int]:
     names = [field.strip().strip("\ufeff").lower() for field in fields]
-    if not set(names) & set(COLUMNS):
-        raise RollError(line, f"missing header row: expected the columns {', '.join(COLUMNS)}")
+    if not set(names) & set(columns):
+        raise RollError(line, f"missing header row: expected the columns {', '.join(columns)}")
     positions: dict[str, int] = {}
     for index, name in enumerate(names):
         if not name:
             raise RollError(line, "empty column name in the header (a stray delimiter?)")
-        if name not in COLUMNS:
+        if name not in columns:
             raise RollError(line, f"unknown column {fields[index].strip()!r} in the header")
         if name in positions:
             raise RollError(line, f"column {name!r} appears twice in the header")
         positions[name] = index
-    for column in COLUMNS:
+    for column in columns:
         if column not in positions:
             raise RollError(line, f"the header lacks the column {column!r}")
     return positions
@@ -434,6 +436,41 @@ def parse_roll(data: bytes, unit: str) -> RollImport:
     if not entries:
         raise RollError(None, f"the roll of unit {unit!r} has no electors")
     return RollImport(unit, tuple(entries), encoding, tuple(repaired_lines))
+
+
+NAME_COLUMNS = ("elector_id", "full_name")
+
+
+def parse_names(data: bytes) -> list[tuple[str, str]]:
+    """A roll without keys (columns ``elector_id,full_name``), as the credential authority
+    receives it: the same encodings, quoting and checks as ``parse_roll``; RollError otherwise."""
+    text, _ = _decode(data)
+    control = _CONTROL.search(text)
+    if control is not None:
+        line = len(_LINE_BREAK.findall(text, 0, control.start())) + 1
+        raise RollError(line, f"control character U+{ord(control.group()):04X} in the file")
+    records = _records(text, _sniff_delimiter(text))
+    first = next(records, None)
+    if first is None:
+        raise RollError(None, "the file has no header row")
+    positions = _read_header(first[1], first[0], NAME_COLUMNS)
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for line, fields in records:
+        if len(fields) != len(NAME_COLUMNS):
+            raise RollError(line, f"expected {len(NAME_COLUMNS)} fields, found {len(fields)}")
+        try:
+            elector_id = _check_elector_id(fields[positions["elector_id"]].strip())
+            name, _ = _clean_name(fields[positions["full_name"]])
+        except _FieldError as exc:
+            raise RollError(line, str(exc)) from None
+        if elector_id in seen:
+            raise RollError(line, f"duplicate elector id {elector_id!r}")
+        seen.add(elector_id)
+        out.append((elector_id, name))
+    if not out:
+        raise RollError(None, "the roll has no electors")
+    return out
 
 
 def load_roll_file(path: str | os.PathLike[str], unit: str | None = None) -> RollImport:

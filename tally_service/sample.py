@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from crypto.credentials import derive_key, new_code
 from crypto.signing import SigningKey
 from tally_service.rolls import RollEntry
 from tally_service.setup import draft_manifest, import_roll, init_election, key_ceremony, seal
@@ -33,13 +34,17 @@ def build_election(
     election_id: str = "test-election",
     origin: str = "tally.example/test-election",
     guardian_keys: list[dict[str, str]] | None = None,
+    codes: dict[str, str] | None = None,
 ) -> dict[str, SigningKey]:
     """Init, import generated rolls, hold the key ceremony and seal; return the electors' keys.
 
+    With ``codes`` (a dict to fill), each elector's key is derived from a fresh credential code
+    (crypto/credentials.py), as a credential authority would make it, and the codes go there.
     With ``guardian_keys`` (from each guardian's guardian.json) the draft lists the guardians
     and nothing more happens after the rolls: they hold the ceremony from their own machines.
     Without, the ceremony runs in this process, INSECURELY (every share lands in the data
-    directory): tests and benchmarks only."""
+    directory): tests and benchmarks only.
+    """
     draft = draft_manifest(
         election_id=election_id,
         title={"en": "Test election", "ru": None, "kk": None},
@@ -67,7 +72,11 @@ def build_election(
         entries = []
         for i in range(u.electors):
             elector_id = f"{u.code}-E{i + 1:04d}"
-            key = SigningKey.generate()
+            if codes is None:
+                key = SigningKey.generate()
+            else:
+                codes[elector_id] = new_code()
+                key = derive_key(codes[elector_id], election_id, elector_id)
             keys[elector_id] = key
             entries.append(RollEntry(elector_id, f"Elector {i + 1} of {u.code}", key.public.hex()))
         import_roll(data_dir, u.code, entries)

@@ -426,3 +426,24 @@ def test_property_receipt_byte_flip_is_rejected(data: st.DataObject) -> None:
     tampered = raw[:i] + bytes([raw[i] ^ mask]) + raw[i + 1 :]
     with pytest.raises(CheckpointError):
         verify_tlog_proof(tampered, _LEAVES[3], LOG, ORIGIN)
+
+
+def test_checkpoint_profile_vectors() -> None:
+    """kz-tally's extension lines, against the vector file the JS tests share."""
+    import json
+    from pathlib import Path
+
+    from crypto.checkpoint import checkpoint_facts, profile_extensions
+
+    path = Path(__file__).parent / "vectors" / "checkpoint_profile.json"
+    for case in json.loads(path.read_text("utf-8"))["cases"]:
+        cp = Checkpoint("o", 0, bytes(32), tuple(case["extensions"]))
+        if case["ok"]:
+            facts = checkpoint_facts(cp)
+            assert facts.final is case["final"]
+            assert profile_extensions(facts.time, facts.final) == cp.extensions
+        else:
+            with pytest.raises(CheckpointError):
+                checkpoint_facts(cp)
+    with pytest.raises(CheckpointError):
+        profile_extensions("2023-01-14T04:45:00.000Z", False)

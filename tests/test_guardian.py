@@ -84,3 +84,12 @@ def test_final_checkpoint_needs_the_commission(closed: Path) -> None:
         check_tally_inputs(manifest, note, entries, other)
     with pytest.raises(GuardianRefusal, match="ceremony"):
         check_tally_inputs(manifest, note, entries, doc, expected_manifest_hash="11" * 32)
+
+
+def test_an_entry_whose_elector_is_not_a_string_is_refused(closed: Path) -> None:
+    """Not a crash (unhashable type): a refusal naming the bad entry."""
+    manifest, note, entries, doc = inputs(closed)
+    odd = json.loads(entries[1])
+    odd["elector"] = ["AAA-E0001"]
+    with pytest.raises(GuardianRefusal, match="bad entries"):
+        check_tally_inputs(manifest, note, [entries[0], canonical_json(odd), *entries[2:]], doc)

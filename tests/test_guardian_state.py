@@ -163,10 +163,11 @@ def test_honest_final_is_decrypted_and_remembered(closed: Closed, tmp_path: Path
 def test_fork_holding_one_ballot_is_refused_by_a_guardian_that_watched(
     closed: Closed, tmp_path: Path
 ) -> None:
-    """The audit's attack: a second "closed" log with only the victim's genuine ballot, its
-    size-1 final signed by the log key and countersigned by the commission key."""
-    victim = closed.entries()[4]
-    fork = closed.forge([victim])
+    """The audit's attack: a second "closed" log of genuine ballots chosen by the service (the
+    victim's and just enough others for a quorum), its final signed by the log key and
+    countersigned by the commission key."""
+    entries = closed.entries()
+    fork = closed.forge([entries[4], *entries[6:12]])
     manifest = closed.election.manifest.signed
     # every per-log check passes: without the guardian state this would reveal the vote
     check_tally_inputs(manifest, fork.note, fork.entries, fork.doc)
@@ -174,7 +175,8 @@ def test_fork_holding_one_ballot_is_refused_by_a_guardian_that_watched(
     state = closed.state(2, tmp_path)
     report = watch_once(AppClient(closed.election), state)
     assert report.refusals == [] and f"{LOG} size 12" in report.accepted
-    with pytest.raises(GuardianRefusal, match="smaller than the checkpoint of size 12") as exc:
+    with pytest.raises(GuardianRefusal, match="other than the final one this guardian watched"
+                       ) as exc:
         decrypt_as_guardian(HostileClient(closed.election, fork), fork.doc, 2, closed.share(2),
                             state)
     assert state.decrypted(LOG) is None
@@ -184,12 +186,29 @@ def test_fork_holding_one_ballot_is_refused_by_a_guardian_that_watched(
     assert "/commission " in (evidence / "second.note").read_text()  # it carries both keys
 
 
+def test_fork_smaller_than_a_watched_checkpoint_is_refused(closed: Closed, tmp_path: Path) -> None:
+    """A guardian that watched the round while it was open (here: up to the size-8 checkpoint)
+    refuses a "final" log of 7 genuine ballots."""
+    from crypto.checkpoint import open_checkpoint
+
+    state = closed.state(2, tmp_path)
+    note = closed.election.checkpoint_at(closed.election.log("AAA", 1), 8)
+    cp = open_checkpoint(note, closed.election.manifest.log_verifiers["AAA"], LOG)
+    assert state.observe(cp, note, lambda a, b: [])
+    entries = closed.entries()
+    fork = closed.forge([entries[4], *entries[6:12]])
+    with pytest.raises(GuardianRefusal, match="smaller than the checkpoint of size 8"):
+        decrypt_as_guardian(HostileClient(closed.election, fork), fork.doc, 2, closed.share(2),
+                            state)
+
+
 def test_fork_is_refused_by_a_guardian_that_decrypted_the_real_final(
     closed: Closed, tmp_path: Path
 ) -> None:
     state = closed.state(3, tmp_path)
     decrypt_as_guardian(AppClient(closed.election), _honest_doc(closed), 3, closed.share(3), state)
-    fork = closed.forge([closed.entries()[4]])
+    entries = closed.entries()
+    fork = closed.forge([entries[4], *entries[6:12]])
     with pytest.raises(GuardianRefusal, match="a second final checkpoint"):
         decrypt_as_guardian(HostileClient(closed.election, fork), fork.doc, 3, closed.share(3),
                             state)
@@ -236,12 +255,99 @@ def test_reordered_log_needs_fresh_partials_that_guardians_refuse(
     with pytest.raises(GuardianRefusal, match="a second final checkpoint"):
         decrypt_as_guardian(HostileClient(closed.election, reordered), reordered.doc, 4,
                             closed.share(4), state)
-    # and a guardian that only watched refuses it too: it does not extend what it saw
+    # a guardian that watched the final refuses any other final
     watcher = closed.state(5, tmp_path)
     watch_once(AppClient(closed.election), watcher)
-    with pytest.raises(GuardianRefusal, match="does not extend"):
+    with pytest.raises(GuardianRefusal, match="other than the final one this guardian watched"):
         decrypt_as_guardian(HostileClient(closed.election, reordered), reordered.doc, 5,
                             closed.share(5), watcher)
+    # and one that saw the round only up to size 8 refuses a reordering inside those 8
+    from crypto.checkpoint import open_checkpoint
+
+    early = closed.state(5, tmp_path / "early")
+    note = closed.election.checkpoint_at(closed.election.log("AAA", 1), 8)
+    early.observe(open_checkpoint(note, closed.election.manifest.log_verifiers["AAA"], LOG),
+                  note, lambda a, b: [])
+    inside = closed.forge([*entries[:6], entries[7], entries[6], *entries[8:]])
+    with pytest.raises(GuardianRefusal, match="does not extend the checkpoint of size 8"):
+        decrypt_as_guardian(HostileClient(closed.election, inside), inside.doc, 5,
+                            closed.share(5), early)
+
+
+def test_a_round_without_quorum_is_never_decrypted(closed: Closed, tmp_path: Path) -> None:
+    """A round closed right after one chosen elector voted: its genuine final, even one the
+    guardian watched, is not decrypted (the counts of a void round decide nothing)."""
+    lone = closed.forge(closed.entries()[:1])
+    for count in (1, 6):  # 6 of 12 is not more than half
+        forged = closed.forge(closed.entries()[:count]) if count > 1 else lone
+        state = closed.state(1, tmp_path / str(count))
+        with pytest.raises(GuardianRefusal, match="without a quorum"):
+            decrypt_as_guardian(HostileClient(closed.election, forged), forged.doc, 1,
+                                closed.share(1), state)
+        assert state.decrypted(LOG) is None
+
+
+def test_the_tally_asked_for_is_the_one_decrypted(closed: Closed, tmp_path: Path) -> None:
+    state = closed.state(1, tmp_path)
+    with pytest.raises(GuardianRefusal, match="asked to decrypt ZZZ round 2"):
+        decrypt_as_guardian(AppClient(closed.election), _honest_doc(closed), 1, closed.share(1),
+                            state, expect=("ZZZ", 2))
+
+
+def test_watch_and_decrypt_never_lose_the_record(closed: Closed, tmp_path: Path) -> None:
+    """A watch poll whose consistency proof the service holds back while the guardian decrypts
+    must not write back a state without the decrypted final (the audit's race)."""
+    import threading
+
+    state = closed.state(2, tmp_path)
+    entries = closed.entries()
+    short = closed.forge(entries[:-1])
+    app = AppClient(closed.election)
+    released, asked = threading.Event(), threading.Event()
+
+    class Slow(AppClient):
+        def get(self, path: str, **params: Any) -> Any:
+            if path.endswith("/proof/consistency"):
+                asked.set()
+                released.wait(10)
+            return super().get(path, **params)
+
+    # the guardian saw the size-8 checkpoint; the poll then looks at the newest (size 12)
+    seen8 = closed.election.checkpoint_at(closed.election.log("AAA", 1), 8)
+    from crypto.checkpoint import open_checkpoint
+
+    log_key = closed.election.manifest.log_verifiers["AAA"]
+    state.observe(open_checkpoint(seen8, log_key, LOG), seen8, lambda a, b: [])
+    poll = threading.Thread(target=watch_once, args=(Slow(closed.election), state))
+    poll.start()
+    assert asked.wait(10)
+    decrypt_as_guardian(HostileClient(closed.election, short), short.doc, 2, closed.share(2),
+                        state)
+    released.set()
+    poll.join(10)
+    done = state.decrypted(LOG)
+    assert done is not None and done.size == 11  # the record survived the poll
+    full = closed.forge(entries)
+    with pytest.raises(GuardianRefusal, match="a second final checkpoint"):
+        decrypt_as_guardian(HostileClient(closed.election, full), full.doc, 2, closed.share(2),
+                            state)
+    del app
+
+
+def test_a_checkpoint_after_a_watched_final_is_evidence(closed: Closed, tmp_path: Path) -> None:
+    state = closed.state(3, tmp_path)
+    assert watch_once(AppClient(closed.election), state).refusals == []
+    log_key = closed.election.manifest.log_verifiers["AAA"]
+    from crypto.checkpoint import open_checkpoint
+
+    final_note = closed.election.checkpoint_at(closed.election.log("AAA", 1), 12)
+    state.observe(open_checkpoint(final_note, log_key, LOG), final_note, lambda a, b: [],
+                  final=True)
+    bigger = closed.forge([*closed.entries(), closed.entries()[0]])  # 13 > 12, after the final
+    cp = open_checkpoint(bigger.note, log_key, LOG)
+    with pytest.raises(GuardianRefusal, match="nothing may follow the final one"):
+        state.observe(cp, bigger.note, lambda a, b: [])
+    assert len(state.evidence()) == 1
 
 
 def test_a_manifest_with_another_key_is_refused(closed: Closed, tmp_path: Path) -> None:

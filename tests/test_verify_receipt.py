@@ -368,3 +368,25 @@ def test_kept_ballot_is_compared_byte_for_byte(built: Built, tmp_path: Path) -> 
         "verify_receipt.py", str(receipt_file), "--record", str(built.record), "--ballot", str(mine)
     )
     assert out.returncode == 1 and "R4 FAIL" in out.stdout, out.stdout
+
+
+def test_a_second_final_in_the_log_fails_r6(built: Built, tmp_path: Path) -> None:
+    """A countersigned 'final' checkpoint of an honest prefix, left in the middle of the log:
+    the trace of a prefix passed off as closed. The receipt checker refuses it (V4 does too)."""
+    from crypto.checkpoint import checkpoint_facts
+    from crypto.note import add_signatures
+    from tests.test_tamper import _resign
+    from tests.verify_helpers import COMMISSION_NAME, checkpoint_of, notes_of, write_notes
+
+    record = tmp_path / "record"
+    shutil.copytree(built.record, record)
+    path = record / "units" / "AAA" / "1" / "checkpoints.txt"
+    notes = notes_of(path)
+    early = _resign(built, notes[1], final=True)
+    notes[1] = add_signatures(early, [(COMMISSION_NAME, built.commission_key())])
+    assert checkpoint_facts(checkpoint_of(notes[1])).final
+    write_notes(path, notes)
+    receipt = receipt_of(built, "AAA-E0014")
+    verdict = check(receipt, record)
+    assert failed(verdict) == ["R6"], verdict.to_json()
+    assert "also final or countersigned" in (verdict.items["R6"].detail or "")
