@@ -212,3 +212,65 @@ def _meta(data: Path, key: str) -> Any:
         return store.get_meta(key)
     finally:
         store.close()
+
+
+def test_a_silent_guardian_process_fails_the_attempt_by_name(tmp_path: Path) -> None:
+    """Guardian 3 of 3 never starts: the board gives up after its timeout naming it and the
+    phase, both other guardians stop with that sentence, and nothing is stored for seal."""
+    secret = tmp_path / "passphrase"
+    secret.write_text(PASSPHRASE + "\n")
+    dirs = [tmp_path / f"guardian-{i}" for i in range(1, 4)]
+    for p in [guardian("init", "--dir", d, "--passphrase-file", secret) for d in dirs]:
+        finish(p)
+    publics = [json.loads((d / "guardian.json").read_text()) for d in dirs]
+    fingerprints = tmp_path / "fingerprints.txt"
+    fingerprints.write_text("".join(p["fingerprint"] + "\n" for p in publics))
+    data = tmp_path / "election"
+    build_election(
+        data,
+        [UnitSpec("AAA", "A", 2, 3)],
+        guardians=3,
+        threshold=2,
+        guardian_keys=[
+            {"identity_key": p["identity_key"], "share_key": p["share_key"]} for p in publics
+        ],
+    )
+    board = ServerProcess(
+        data,
+        "--timeout",
+        "3",
+        "--linger",
+        "2",
+        command="ceremony",
+        ready_path="/api/v1/ceremony",
+        log=tmp_path / "board.log",
+    ).start()
+    try:
+        procs = [
+            guardian(
+                "ceremony",
+                "--dir",
+                d,
+                "--url",
+                board.url,
+                "--passphrase-file",
+                secret,
+                "--fingerprints",
+                fingerprints,
+                "--poll",
+                "0.2",
+            )
+            for d in dirs[:2]
+        ]
+        failure = (
+            "attempt 1 failed: guardian 3 (Guardian 3) posted no commit message within 3 s; "
+            "start a new attempt without it (tally-service ceremony --exclude 3)"
+        )
+        for proc in procs:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 1 and failure in err.decode()
+        assert board.proc is not None and board.proc.wait(timeout=60) == 1
+    finally:
+        board.stop()
+    assert failure in (tmp_path / "board.log").read_text()
+    assert _meta(data, "ceremony") is None
