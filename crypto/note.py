@@ -138,11 +138,14 @@ class NoteVerifier:
             raise NoteError("a verifier key has three '+'-separated parts: name, key ID, key")
         name, hash_hex, key_b64 = parts
         _check_name(name)
-        if len(hash_hex) != 2 * _KEY_HASH_SIZE or any(
-            c not in "0123456789abcdef" for c in hash_hex
-        ):
-            raise NoteError("the key ID of a verifier key is 8 lowercase hex digits")
-        hash_bytes = bytes.fromhex(hash_hex)
+        try:  # fromhex alone would take upper case and spaces, and raise a bare ValueError
+            if len(hash_hex) != 2 * _KEY_HASH_SIZE or any(
+                c not in "0123456789abcdef" for c in hash_hex
+            ):
+                raise ValueError("not 8 lowercase hex digits")
+            hash_bytes = bytes.fromhex(hash_hex)
+        except ValueError:
+            raise NoteError("the key ID of a verifier key is 8 lowercase hex digits") from None
         try:
             material = b64_decode(key_b64)
         except EncodingError as exc:

@@ -88,8 +88,7 @@ def live_election(base: Path) -> tuple[Any, Any, str, dict[str, Any]]:
 
 
 def python_receipt(url: str, receipt: dict[str, Any], repeat: int) -> float:
-    sys.path.insert(0, str(TOP / "scripts"))
-    import verify_receipt as vr
+    from scripts import verify_receipt as vr
 
     best = float("inf")
     for _ in range(repeat):

@@ -10,14 +10,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# the checkout, for crypto/ and schemas/ (scripts/ itself is sys.path[0] when run directly)
+# the checkout, for crypto/, schemas/ and scripts.verifier (when run as a file, sys.path[0] is
+# scripts/ itself; `python -m scripts.verify` from the checkout needs no insert)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from verifier.environment import ensure_dependencies
+from scripts.verifier.environment import ensure_dependencies
 
 ensure_dependencies()
 
-from verifier.cli import main
+from scripts.verifier.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -38,18 +38,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# the checkout, for crypto/ and schemas/ (scripts/ itself is sys.path[0] when run directly)
+# the checkout, for crypto/, schemas/ and scripts.verifier (when run as a file, sys.path[0] is
+# scripts/ itself; `python -m scripts.verify_receipt` from the checkout needs no insert)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(1, str(Path(__file__).resolve().parent))
 
-from verifier.environment import ensure_dependencies
+from scripts.verifier.environment import ensure_dependencies
 
 ensure_dependencies()
-
-from verifier.checks_manifest import MANIFEST_HASH_TAG
-from verifier.checks_results import RESULTS_FORMAT
-from verifier.record import JSONProblem, Record, RecordOpenError, open_record, strict_loads
-from verifier.schema import schema_problem
 
 from crypto.ballot import check_ballot, verify_ballot_signature
 from crypto.canonical import EncodingError, b64_encode, canonical_json, hash_json
@@ -67,6 +62,10 @@ from crypto.merkle import MerkleTree, leaf_hash, verify_consistency
 from crypto.note import NoteError, NoteVerifier, parse_note, verify_note
 from crypto.signing import Context, VerifyKey
 from schemas.log import ReceiptSchema
+from scripts.verifier.checks_manifest import MANIFEST_HASH_TAG
+from scripts.verifier.checks_results import RESULTS_FORMAT
+from scripts.verifier.record import JSONProblem, Record, RecordOpenError, open_record, strict_loads
+from scripts.verifier.schema import schema_problem
 
 PROMISE_HEADER = "kz-tally/v1/promise"
 MAX_RESPONSE = 64 * 1024 * 1024
@@ -780,7 +779,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main_audited(args: argparse.Namespace, pinned: VerifyKey | None) -> int:
-    from verifier.audited import check_audited_file
+    from scripts.verifier.audited import check_audited_file
 
     scratch: list[Path] = []
     try:

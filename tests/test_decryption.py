@@ -158,11 +158,18 @@ def test_malformed_partials(election: dict[str, Any], mutate: Any, reason: str) 
     assert check_partial(bad, _public(election["transcript"], 2), election["cts"], CTX) == reason
 
 
-@pytest.mark.parametrize("bad", [None, [], "p", {"guardian": 1}])
-def test_check_partial_never_raises(election: dict[str, Any], bad: object) -> None:
-    assert isinstance(
-        check_partial(bad, _public(election["transcript"], 1), election["cts"], CTX), str
-    )
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (None, "a partial decryption is not an object"),
+        ([], "a partial decryption is not an object"),
+        ("p", "a partial decryption is not an object"),
+        ({"guardian": 1}, "a partial decryption has exactly the fields guardian, shares, proofs"),
+    ],
+)
+def test_check_partial_never_raises(election: dict[str, Any], bad: object, reason: str) -> None:
+    public = _public(election["transcript"], 1)
+    assert check_partial(bad, public, election["cts"], CTX) == reason
 
 
 @settings(max_examples=8, deadline=None)

@@ -181,9 +181,18 @@ def test_malformed_transcripts(
     assert check_transcript(t) == reason
 
 
-@pytest.mark.parametrize("bad", [None, [], "t", 5, {"n": float("nan")}])
-def test_check_transcript_never_raises(bad: object) -> None:
-    assert isinstance(check_transcript(bad), str)
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (None, "the transcript is not an object"),
+        ([], "the transcript is not an object"),
+        ("t", "the transcript is not an object"),
+        (5, "the transcript is not an object"),
+        ({"n": float("nan")}, "missing field 'election_id'"),
+    ],
+)
+def test_check_transcript_never_raises(bad: object, reason: str) -> None:
+    assert check_transcript(bad) == reason
 
 
 def test_public_record_checks() -> None:

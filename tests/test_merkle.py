@@ -582,6 +582,35 @@ def test_verifiers_reject_malformed_types() -> None:
         assert not verify_consistency(3, 10, bad_proof, TREE.root(3), r)  # type: ignore[arg-type]
 
 
+def test_verify_consistency_rejects_malformed_types() -> None:
+    """Each call below would pass (or raise) if the type checks were weakened: True is 1 and
+    3.0 == 3 in Python, and the size1 == size2 and size1 == 0 cases never hash the roots."""
+    r1, r3, r10 = TREE.root(1), TREE.root(3), TREE.root(10)
+    p1, p3 = TREE.consistency_proof(1, 10), TREE.consistency_proof(3, 10)
+    assert verify_consistency(1, 10, p1, r1, r10) is True
+    assert verify_consistency(3, 10, p3, r3, r10) is True
+    for bad_int in (True, 1.0, "1", None):
+        assert verify_consistency(bad_int, 10, p1, r1, r10) is False  # type: ignore[arg-type]
+        assert verify_consistency(1, 10, p1, r1, r10) is True
+    for bad_int in (3.0, "3", None, 3 + 0j):
+        assert verify_consistency(bad_int, 10, p3, r3, r10) is False  # type: ignore[arg-type]
+    for bad_int in (10.0, "10", None):
+        assert verify_consistency(3, bad_int, p3, r3, r10) is False  # type: ignore[arg-type]
+        assert verify_consistency(bad_int, bad_int, [], r10, r10) is False  # type: ignore[arg-type]
+    assert verify_consistency(True, True, [], r1, r1) is False  # type: ignore[arg-type]
+    assert verify_consistency(0, False, [], EMPTY, EMPTY) is False  # type: ignore[arg-type]
+    assert verify_consistency(False, 10, [], EMPTY, r10) is False  # type: ignore[arg-type]
+    for bad_hash in (r10.hex(), r10[:31], r10 + b"\x00", None, memoryview(r10), b""):
+        # size1 == size2 compares the roots only; size1 == 0 never looks at root2
+        assert verify_consistency(5, 5, [], bad_hash, bad_hash) is False  # type: ignore[arg-type]
+        assert verify_consistency(0, 10, [], EMPTY, bad_hash) is False  # type: ignore[arg-type]
+        assert verify_consistency(3, 10, p3, bad_hash, r10) is False  # type: ignore[arg-type]
+        assert verify_consistency(3, 10, p3, r3, bad_hash) is False  # type: ignore[arg-type]
+        bad_path = [bad_hash, *p3[1:]]
+        assert verify_consistency(3, 10, bad_path, r3, r10) is False  # type: ignore[arg-type]
+    assert verify_consistency(0, 0, [], bytearray(EMPTY), bytearray(EMPTY)) is True  # type: ignore[arg-type]
+
+
 # --------------------------------------------------------------------------------------------
 # Fuzzing: verifiers never raise, and agree with the model
 
@@ -616,6 +645,16 @@ _proofs = st.one_of(
 )
 
 
+def _well_formed(*ints: object, hashes: tuple[object, ...], proof: object) -> bool:
+    """The input types the verifiers take: ints (not bools), 32-byte hashes, a list of them."""
+    return (
+        all(type(n) is int for n in ints)
+        and all(isinstance(h, bytes | bytearray) and len(h) == 32 for h in hashes)
+        and isinstance(proof, list)
+        and all(isinstance(h, bytes | bytearray) and len(h) == 32 for h in proof)
+    )
+
+
 @settings(max_examples=250, deadline=None)
 @given(_anything, _anything, _anything, _proofs, _anything)
 def test_verify_inclusion_never_raises(
@@ -623,6 +662,8 @@ def test_verify_inclusion_never_raises(
 ) -> None:
     got = verify_inclusion(leaf, index, size, proof, r)  # type: ignore[arg-type]
     assert got is True or got is False
+    if not (_well_formed(index, size, hashes=(leaf, r), proof=proof) and 0 <= index < size):  # type: ignore[operator]
+        assert got is False
 
 
 @settings(max_examples=250, deadline=None)
@@ -632,6 +673,8 @@ def test_verify_consistency_never_raises(
 ) -> None:
     got = verify_consistency(size1, size2, proof, r1, r2)  # type: ignore[arg-type]
     assert got is True or got is False
+    if not (_well_formed(size1, size2, hashes=(r1, r2), proof=proof) and 0 <= size1 <= size2):  # type: ignore[operator]
+        assert got is False
 
 
 @settings(max_examples=250, deadline=None)

@@ -303,6 +303,60 @@ def test_limits_are_inclusive() -> None:
         sign_note(big, signers[:10])
 
 
+def _note_of_size(size: int, key: SigningKey) -> str:
+    """A note of exactly ``size`` bytes: lines of 1,000 bytes, then one that makes up the rest,
+    then the blank line and a signature by "k" (valid while the size is within the limit)."""
+    signature_line = sign_note("t\n", [("k", key)]).split("\n\n")[1]
+    room = size - len(signature_line.encode()) - 1  # the text, its last newline included
+    text = "y" * 999 + "\n"
+    text = text * (room // 1000 - 1) + "z" * (room % 1000 + 999) + "\n"
+    assert len(text) == room
+    if size <= MAX_NOTE_SIZE:
+        note = sign_note(text, [("k", key)])
+    else:  # the signature of a text one byte too long, made by hand: sign_note refuses it
+        note = sign_note(text[:-2] + "\n", [("k", key)])
+        note = text + "\n" + note.split("\n\n")[1]
+    assert len(note.encode()) == size
+    return note
+
+
+def test_note_size_limit_at_its_edge() -> None:
+    key = seeded(3)
+    v = NoteVerifier.from_key("k", key.public)
+    exactly = _note_of_size(MAX_NOTE_SIZE, key)
+    assert verify_note(exactly, [v]).verified_by == ("k",)
+    assert verify_note(exactly.encode(), [v]).verified_by == ("k",)
+    assert parse_note(exactly).signatures[0].name == "k"
+    one_more = _note_of_size(MAX_NOTE_SIZE + 1, key)
+    for form in (one_more, one_more.encode()):
+        with pytest.raises(NoteError, match=f"note is larger than {MAX_NOTE_SIZE} bytes"):
+            parse_note(form)
+        with pytest.raises(NoteError, match=f"note is larger than {MAX_NOTE_SIZE} bytes"):
+            verify_note(form, [v])
+    text = exactly.split("\n\n")[0] + "\n"
+    with pytest.raises(NoteError, match="larger than"):
+        sign_note(text + "x\n", [("k", key)])
+
+
+@pytest.mark.parametrize("filler", ["x", "x ", " x", "\u00e9 "])
+def test_line_limit_counts_every_byte_of_a_line(filler: str) -> None:
+    """Spaces are part of a line: only a newline ends one (a line of words is no shorter)."""
+    key = seeded(4)
+    v = NoteVerifier.from_key("k", key.public)
+    width = len(filler.encode())
+    line = filler * (MAX_LINE_SIZE // width)
+    line += "x" * (MAX_LINE_SIZE - len(line.encode()))
+    assert len(line.encode()) == MAX_LINE_SIZE
+    note = sign_note("origin\n" + line + "\n", [("k", key)])
+    assert verify_note(note, [v]).text == "origin\n" + line + "\n"
+    too_long = "origin\n" + line + "x\n"
+    with pytest.raises(NoteError, match=f"note text has a line longer than {MAX_LINE_SIZE} bytes"):
+        sign_note(too_long, [("k", key)])
+    forged = too_long + "\n" + note.split("\n\n")[1]
+    with pytest.raises(NoteError, match=f"note has a line longer than {MAX_LINE_SIZE} bytes"):
+        parse_note(forged)
+
+
 # --- verification rules ----------------------------------------------------------------------
 
 
@@ -460,6 +514,11 @@ def test_verifier_key_round_trip() -> None:
         ("Peter Neumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", "space"),
         ("PeterNeumann+C74F20A3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", "lowercase hex"),
         ("PeterNeumann+c74f20a+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", "lowercase hex"),
+        ("PeterNeumann+c74f20ag+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", "lowercase hex"),
+        ("PeterNeumann+c74f20aX+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", "lowercase hex"),
+        ("PeterNeumann+c74f 20a+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", "lowercase hex"),
+        ("PeterNeumann+c74f20a3 +ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", "lowercase hex"),
+        ("PeterNeumann+c74f20a\u0663+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", "lowercase"),
         ("PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10T", "base64"),
         ("PeterNeumann+c74f20a3+", "empty"),
         ("PeterNeumann+c74f20a4+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW", "does not match"),
@@ -467,8 +526,9 @@ def test_verifier_key_round_trip() -> None:
     ],
 )
 def test_verifier_key_rejects(text: str, reason: str) -> None:
-    with pytest.raises(NoteError, match=reason):
+    with pytest.raises(NoteError, match=reason) as raised:
         NoteVerifier.parse(text)
+    assert type(raised.value) is NoteError  # not a bare ValueError from a parser below
 
 
 def test_verifier_key_other_signature_type() -> None:

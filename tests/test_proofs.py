@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from crypto import proofs
+from crypto.ballot import ballot_context, check_ballot, selection_context, sum_context
 from crypto.canonical import EncodingError
-from crypto.elgamal import Ciphertext, encrypt
+from crypto.decryption import share_context
+from crypto.elgamal import Ciphertext, add_all, encrypt
 from crypto.group import ORDER, Point, Scalar, base_mul, hash_to_scalar
 from crypto.proofs import (
     EqualDlogProof,
@@ -96,35 +100,153 @@ def test_tampered_fields_fail() -> None:
         assert not verify_zero_or_one(ct, KEY, bad, CTX)
 
 
-def test_weak_fiat_shamir_forgery_is_rejected() -> None:
-    """Why the challenge hashes the statement (Bernhard, Pereira, Warinschi 2012).
+# --- forgeries that a weakened challenge would accept ---------------------------------------------
+# Each forgery below is made against the real tag and a real context, with a challenge that
+# leaves out one element; the test shows that such a weakened check (patched in) accepts it, and
+# that ours refuses it. So a change to crypto/proofs.py that drops that element fails here
+# (Bernhard, Pereira, Warinschi, "How not to prove yourself", 2012). Which elements every
+# challenge hashes is pinned by tests/test_fiat_shamir_vectors.py.
 
-    If the challenge hashed only the commitments, a prover who knows the key's secret (say a
-    coalition of guardians) could fix the commitments first and choose the ciphertext after
-    seeing the challenge, so that it encrypts a value that is neither 0 nor 1. The forgery below
-    passes such a weak verifier, and fails ours.
-    """
-    x = SECRET
+ZERO_OR_ONE_PARTS = ("key", "a", "b", "A0", "B0", "A1", "B1")
+EQUAL_DLOG_PARTS = ("public", "h", "m", "commit_g", "commit_h")
+
+
+def _weak_zero_or_one(left_out: str) -> Callable[..., Scalar]:
+    def challenge(
+        context: bytes, key: Point, ct: Ciphertext, commitments: tuple[Point, ...]
+    ) -> Scalar:
+        values = dict(zip(ZERO_OR_ONE_PARTS, (key, ct.a, ct.b, *commitments), strict=True))
+        kept = (values[n].to_bytes() for n in ZERO_OR_ONE_PARTS if n != left_out)
+        return hash_to_scalar(proofs.TAG_ZERO_OR_ONE, context, *kept)
+
+    return challenge
+
+
+def _weak_equal_dlog(left_out: str) -> Callable[..., Scalar]:
+    def challenge(context: bytes, *points: Point) -> Scalar:
+        values = dict(zip(EQUAL_DLOG_PARTS, points, strict=True))
+        kept = (values[n].to_bytes() for n in EQUAL_DLOG_PARTS if n != left_out)
+        return hash_to_scalar(proofs.TAG_EQUAL_DLOG, context, *kept)
+
+    return challenge
+
+
+BALLOT_ARGS = (bytes(range(32)), "AKM", 1, "AKM-0007", ["ALPHA", "BETA"])
+BALLOT_CTX = ballot_context(*BALLOT_ARGS[:4])
+SELECTION_CTX = selection_context(BALLOT_CTX, 0, "ALPHA")
+
+
+def _forge_after_challenge(left_out: str) -> tuple[Point, Ciphertext, ZeroOrOneProof, Scalar]:
+    """A 0-or-1 proof for a ciphertext of a value v that is neither 0 nor 1, by a party who
+    knows the election secret (a coalition of guardians) and fixes the commitments first, then
+    the element the weak challenge leaves out. Returns (key, ciphertext, proof, secret)."""
+    weak = _weak_zero_or_one(left_out)
     alpha0, beta0, alpha1 = Scalar.random(), Scalar.random(), Scalar.random()
+    if left_out == "key":  # the key is chosen last; branch 1 is trivial (c1 = 0, identities)
+        ident = Point.identity()
+        rho, beta = Scalar.random(), Scalar.random()
+        ct = Ciphertext(base_mul(rho), base_mul(beta))
+        commitments = (base_mul(alpha0), base_mul(beta0), ident, ident)
+        c = weak(SELECTION_CTX, G, ct, commitments)
+        x = (beta0 + c * beta) * (c * rho + alpha0).inverse()
+        return base_mul(x), ct, ZeroOrOneProof(c, Scalar.zero(), alpha0 + c * rho, Scalar.zero()), x
+    x = SECRET
     commitments = (base_mul(alpha0), base_mul(beta0), base_mul(alpha1), alpha1 * KEY)
-    c = hash_to_scalar("weak", *(p.to_bytes() for p in commitments))
-    # Now choose the statement: v = (alpha0*x - beta0)/c, a random value, not 0 or 1.
-    v = (alpha0 * x - beta0) * c.inverse()
-    assert v != Scalar.zero() and v != ONE
-    rho = Scalar.random()
-    ct = Ciphertext(base_mul(rho), base_mul(v) + rho * KEY)
-    forged = ZeroOrOneProof(c0=c, c1=Scalar.zero(), u0=alpha0 + c * rho, u1=alpha1)
+    if left_out == "b":  # a = rho*G first; b = v*G + rho*K after the challenge
+        rho = Scalar.random()
+        c = weak(SELECTION_CTX, KEY, Ciphertext(base_mul(rho), G), commitments)
+        v = (alpha0 * x - beta0) * c.inverse()
+        ct = Ciphertext(base_mul(rho), base_mul(v) + rho * KEY)
+    else:  # left_out == "a": b = beta*G first; a = rho*G after the challenge
+        beta = Scalar.random()
+        c = weak(SELECTION_CTX, KEY, Ciphertext(G, base_mul(beta)), commitments)
+        rho = ((beta0 + c * beta) * x.inverse() - alpha0) * c.inverse()
+        ct = Ciphertext(base_mul(rho), base_mul(beta))
+    return KEY, ct, ZeroOrOneProof(c, Scalar.zero(), alpha0 + c * rho, alpha1), x
 
-    def weak_verify(ct: Ciphertext, proof: ZeroOrOneProof) -> bool:
-        a0 = base_mul(proof.u0) - proof.c0 * ct.a
-        b0 = proof.u0 * KEY - proof.c0 * ct.b
-        a1 = base_mul(proof.u1) - proof.c1 * ct.a
-        b1 = proof.u1 * KEY - proof.c1 * (ct.b - G)
-        h = hash_to_scalar("weak", *(p.to_bytes() for p in (a0, b0, a1, b1)))
-        return proof.c0 + proof.c1 == h
 
-    assert weak_verify(ct, forged)
-    assert not verify_zero_or_one(ct, KEY, forged, CTX)
+@pytest.mark.parametrize("left_out", ["key", "a", "b"])
+def test_statement_chosen_after_the_challenge_is_rejected(
+    left_out: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key, ct, forged, x = _forge_after_challenge(left_out)
+    decrypted = ct.b - x * ct.a
+    assert decrypted not in (Point.identity(), G)  # neither 0 nor 1
+    with monkeypatch.context() as weakened:
+        weakened.setattr(proofs, "_zero_or_one_challenge", _weak_zero_or_one(left_out))
+        assert verify_zero_or_one(ct, key, forged, SELECTION_CTX) is True
+    assert verify_zero_or_one(ct, key, forged, SELECTION_CTX) is False
+
+
+def _forge_without_b1(ct: Ciphertext, nonce: Scalar, context: bytes) -> ZeroOrOneProof:
+    """Branch 0 simulated, branch 1 honest in A1 only; B1 is whatever the verifier recomputes."""
+    weak = _weak_zero_or_one("B1")
+    c0, u0, w = Scalar.random(), Scalar.random(), Scalar.random()
+    a0, b0 = base_mul(u0) - c0 * ct.a, u0 * KEY - c0 * ct.b
+    c = weak(context, KEY, ct, (a0, b0, base_mul(w), G))
+    c1 = c - c0
+    return ZeroOrOneProof(c0, c1, u0, w + c1 * nonce)
+
+
+def test_ballot_with_a_five_and_a_weak_challenge_is_rejected(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Any elector, knowing no secret, could cast 5 votes if a commitment went unhashed."""
+    r0, r1 = Scalar.random(), Scalar.random()
+    five, zero = encrypt(5, KEY, r0), encrypt(0, KEY, r1)
+    with monkeypatch.context() as weakened:  # the honest selection, as the weak code proves it
+        weakened.setattr(proofs, "_zero_or_one_challenge", _weak_zero_or_one("B1"))
+        honest = prove_zero_or_one(zero, 0, r1, KEY, selection_context(BALLOT_CTX, 1, "BETA"))
+    content = {
+        "selections": [
+            {
+                "candidate": "ALPHA",
+                "ciphertext": five.to_json(),
+                "proof": _forge_without_b1(five, r0, SELECTION_CTX).to_json(),
+            },
+            {"candidate": "BETA", "ciphertext": zero.to_json(), "proof": honest.to_json()},
+        ],
+        "sum_proof": _forge_without_b1(
+            add_all([five, zero]), r0 + r1, sum_context(BALLOT_CTX, BALLOT_ARGS[4])
+        ).to_json(),
+    }
+    with monkeypatch.context() as weakened:
+        weakened.setattr(proofs, "_zero_or_one_challenge", _weak_zero_or_one("B1"))
+        assert check_ballot(*BALLOT_ARGS, content, KEY) is None
+    assert check_ballot(*BALLOT_ARGS, content, KEY) == "selection 1: proof of 0-or-1 fails"
+
+
+SHARE_CTX = share_context(bytes(32), 2, 0, encrypt(3, KEY, Scalar.random()))
+
+
+def _forge_share(left_out: str, s: Scalar, h: Point) -> tuple[Point, EqualDlogProof]:
+    """A decryption share M != s*h with a proof for public = s*G, against a weak challenge.
+
+    Without ``m``: the guardian (who knows s) fixes the commitments, then M. Without
+    ``commit_g``: anyone, knowing no share at all, proves the share mu*h of their choice."""
+    weak = _weak_equal_dlog(left_out)
+    public = base_mul(s)
+    if left_out == "m":
+        w, t = Scalar.random(), Scalar.random()
+        c = weak(SHARE_CTX, public, h, G, base_mul(w), t * h)
+        u = w + c * s
+        return ((u - t) * c.inverse()) * h, EqualDlogProof(c, u)
+    mu, beta = Scalar.random(), Scalar.random()
+    c = weak(SHARE_CTX, public, h, mu * h, G, beta * h)
+    return mu * h, EqualDlogProof(c, beta + c * mu)
+
+
+@pytest.mark.parametrize("left_out", ["m", "commit_g"])
+def test_wrong_decryption_share_with_a_weak_challenge_is_rejected(
+    left_out: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    s, h = Scalar.random(), base_mul(Scalar.random())
+    share, forged = _forge_share(left_out, s, h)
+    assert share != s * h
+    with monkeypatch.context() as weakened:
+        weakened.setattr(proofs, "_equal_dlog_challenge", _weak_equal_dlog(left_out))
+        assert verify_equal_dlog(base_mul(s), h, share, forged, SHARE_CTX) is True
+    assert verify_equal_dlog(base_mul(s), h, share, forged, SHARE_CTX) is False
 
 
 def test_zero_or_one_json_round_trip_and_strictness() -> None:
@@ -156,11 +278,11 @@ def test_zero_or_one_json_round_trip_and_strictness() -> None:
 
 def test_verify_never_raises_on_wrong_types() -> None:
     ct, _, proof = _proof_for(1)
-    assert not verify_zero_or_one(ct, KEY, proof.to_json(), CTX)  # type: ignore[arg-type]
-    assert not verify_zero_or_one(ct, KEY, proof, "ctx")  # type: ignore[arg-type]
-    assert not verify_zero_or_one(ct.to_json(), KEY, proof, CTX)  # type: ignore[arg-type]
-    assert not verify_equal_dlog(KEY, G, G, proof, CTX)  # type: ignore[arg-type]
-    assert not verify_knowledge(KEY, proof, CTX)  # type: ignore[arg-type]
+    assert verify_zero_or_one(ct, KEY, proof.to_json(), CTX) is False  # type: ignore[arg-type]
+    assert verify_zero_or_one(ct, KEY, proof, "ctx") is False  # type: ignore[arg-type]
+    assert verify_zero_or_one(ct.to_json(), KEY, proof, CTX) is False  # type: ignore[arg-type]
+    assert verify_equal_dlog(KEY, G, G, proof, CTX) is False  # type: ignore[arg-type]
+    assert verify_knowledge(KEY, proof, CTX) is False  # type: ignore[arg-type]
 
 
 def test_identity_elements_do_not_break_verification() -> None:

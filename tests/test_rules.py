@@ -502,6 +502,93 @@ def test_lot_seed_refuses_bad_factors(factors: Any) -> None:
 # --- JSON ------------------------------------------------------------------------------------
 
 
+# --- the reason sentence, whole ------------------------------------------------------------------
+# Other implementations compare the result byte for byte, so every sentence decide() can write is
+# pinned here in full. The lot's order was worked out from lot_hash (the spec's framing, above),
+# and each case checks it: a sentence that names the wrong lot winner, the wrong counts or calls
+# the ballots blank when they are not fails.
+
+SEED_4 = b"\x04" * 32
+A, B, S = "Ahmetov", "Bekova", "Sadykov"
+
+REASONS = [
+    ("void", {A: 30, B: 10}, 5, 100, 1, SEED, None,
+     "Only 45 of 100 registered electors took part (45.00%), not more than half, so there is no "
+     "quorum and the round must be held again."),
+    ("elected", {A: 51, B: 30, S: 10}, 9, 100, 1, SEED, None,
+     "Ahmetov received 51 votes of 100 (51.00%), more than half of the ballots, and is elected "
+     "in the first round."),
+    ("elected by one vote", {A: 1}, 0, 1, 1, SEED, None,
+     "Ahmetov received 1 vote of 1 (100.00%), more than half of the ballots, and is elected in "
+     "the first round."),
+    ("no winner", {A: 10}, 10, 20, 1, SEED, None,
+     "The only candidate, Ahmetov, received 10 votes of 20 (50.00%), not more than half of the "
+     "ballots, and with no second candidate there can be no runoff, so the unit has no winner "
+     "and needs a new nomination."),
+    ("runoff", {A: 40, B: 35, S: 20}, 5, 100, 1, SEED, None,
+     "No candidate received more than half of the 100 ballots, so Ahmetov (40) and Bekova (35) "
+     "go to a runoff."),
+    ("runoff, all blank", {B: 0, A: 0}, 20, 20, 1, SEED, None,
+     "No candidate received more than half of the 20 ballots (all ballots were blank), so "
+     "Ahmetov (0) and Bekova (0) go to a runoff."),
+    ("runoff, lot for second", {A: 40, B: 25, S: 25}, 10, 100, 1, SEED, (B, S),
+     "No candidate received more than half of the 100 ballots; Bekova and Sadykov tied with 25 "
+     "votes each and the public lot drew them in the order Bekova, Sadykov, so Ahmetov and "
+     "Bekova go to a runoff."),
+    ("runoff, lot for second, other seed", {A: 40, B: 25, S: 25}, 10, 100, 1, SEED_4, (S, B),
+     "No candidate received more than half of the 100 ballots; Bekova and Sadykov tied with 25 "
+     "votes each and the public lot drew them in the order Sadykov, Bekova, so Ahmetov and "
+     "Sadykov go to a runoff."),
+    ("runoff, lot, all blank", {S: 0, A: 0, B: 0}, 20, 20, 1, SEED, (B, A, S),
+     "No candidate received more than half of the 20 ballots (all ballots were blank); Ahmetov, "
+     "Bekova and Sadykov tied with 0 votes each and the public lot drew them in the order "
+     "Bekova, Ahmetov, Sadykov, so Bekova and Ahmetov go to a runoff."),
+    ("round 2 won", {B: 40, A: 41}, 1, 100, 2, SEED, None,
+     "Ahmetov won the runoff with 41 votes of 82 (50.00%) against 40 for Bekova."),
+    ("round 2 won by one vote", {A: 0, B: 1}, 0, 1, 2, SEED, None,
+     "Bekova won the runoff with 1 vote of 1 (100.00%) against 0 for Ahmetov."),
+    ("round 2 tie", {A: 40, B: 40}, 3, 100, 2, SEED, (B, A),
+     "Ahmetov and Bekova tied in the runoff with 40 votes each, and the public lot elected "
+     "Bekova."),
+    ("round 2 tie, other seed", {A: 40, B: 40}, 3, 100, 2, SEED_4, (A, B),
+     "Ahmetov and Bekova tied in the runoff with 40 votes each, and the public lot elected "
+     "Ahmetov."),
+    ("round 2 tie at one vote", {A: 1, B: 1}, 0, 2, 2, SEED, (B, A),
+     "Ahmetov and Bekova tied in the runoff with 1 vote each, and the public lot elected Bekova."),
+    ("round 2, all blank", {A: 0, B: 0}, 20, 20, 2, SEED, (B, A),
+     "Ahmetov and Bekova tied in the runoff with 0 votes each (all ballots were blank), and the "
+     "public lot elected Bekova."),
+]
+
+
+@pytest.mark.parametrize(
+    ("votes", "blank", "registered", "round_no", "seed", "lot", "sentence"),
+    [case[1:] for case in REASONS],
+    ids=[case[0] for case in REASONS],
+)
+def test_reason_sentence(
+    votes: dict[str, int],
+    blank: int,
+    registered: int,
+    round_no: int,
+    seed: bytes,
+    lot: tuple[str, ...] | None,
+    sentence: str,
+) -> None:
+    if lot is not None:  # the order written above is the spec's lot
+        assert sorted(lot, key=lambda c: (lot_hash(seed, c), c)) == list(lot)
+    out = decide(counts(votes, blank=blank, registered=registered), round_no, seed)
+    assert out.lot == lot
+    assert out.reason == sentence
+
+
+def test_every_kind_of_sentence_is_pinned() -> None:
+    statuses = {
+        decide(counts(v, blank=b, registered=r), n, s).status for _, v, b, r, n, s, _, _ in REASONS
+    }
+    assert statuses == set(STATUSES)
+
+
 def test_to_json_is_stable_and_json_ready() -> None:
     out = decide(counts({"a": 30, "b": 30, "c": 30}, blank=10, registered=120), 1, SEED)
     data = out.to_json()

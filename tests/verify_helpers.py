@@ -25,11 +25,10 @@ from tally_service.simulate import SimulatedElection, run_election
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
 PYTHON = sys.executable
-sys.path.insert(0, str(SCRIPTS))  # the verifier's scripts import as top-level modules
 
-import verify_receipt as receipt_checker  # noqa: E402
-from verifier.report import Report  # noqa: E402
-from verifier.run import verify_record  # noqa: E402
+from scripts import verify_receipt as receipt_checker  # noqa: E402
+from scripts.verifier.report import Report  # noqa: E402
+from scripts.verifier.run import verify_record  # noqa: E402
 
 __all__ = ["Report", "receipt_checker"]
 

@@ -5,8 +5,9 @@ the numbered checks V1-V9 of the design (DESIGN.md section 6). It imports only t
 library, ``crypto``, ``schemas`` and ``tqdm``; never the service (``tally_service``), so that
 trusting its verdict does not mean trusting the code that produced the record.
 
-Entry points: ``scripts/verify.py RECORD`` and, from inside ``scripts/``, ``python -m verifier
-RECORD``. In code: ``verifier.run.verify_record(path)`` returns a ``verifier.report.Report``.
+Entry points: ``scripts/verify.py RECORD`` and, from the checkout, ``python -m scripts.verify
+RECORD`` or ``python -m scripts.verifier RECORD``. In code:
+``scripts.verifier.run.verify_record(path)`` returns a ``scripts.verifier.report.Report``.
 """
 
 from __future__ import annotations

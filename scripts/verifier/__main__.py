@@ -1,4 +1,4 @@
-"""``python -m verifier RECORD`` from inside scripts/ (the same as scripts/verify.py)."""
+"""``python -m scripts.verifier RECORD`` from the checkout (the same as scripts/verify.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the checkout: crypto/, schemas/
 
-from verifier.cli import main
+from .cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,243 @@
+#!/usr/bin/env python3
+"""Apply hand-written mutants to the core checks and see whether the fast tests kill them.
+
+    .venv/bin/python scripts/check_mutants.py [--only PREFIX] [--keep-going]
+
+Each mutant weakens one check the way an attacker or a careless edit would (a Fiat-Shamir
+challenge that leaves out a statement element, a type check dropped, a reason sentence that
+contradicts the decision, a size limit off by one). For each, the checkout's tracked files are
+copied to a temporary directory, the one edit is made there (the checkout itself is never
+touched), and the module's own tests run against the copy. A mutant is *killed* when they fail.
+Prints one line per mutant and exits 1 if any survived. Issue 13, section 4.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+TOP = Path(__file__).resolve().parent.parent
+
+PROOF_TESTS = (
+    "tests/test_proofs.py",
+    "tests/test_fiat_shamir_vectors.py",
+    "tests/test_ballot.py",
+    "tests/test_decryption.py",
+    "tests/test_guardians.py",
+)
+MERKLE_TESTS = ("tests/test_merkle.py",)
+RULES_TESTS = ("tests/test_rules.py",)
+NOTE_TESTS = ("tests/test_note.py",)
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+ZO = "crypto/proofs.py"
+KEY_ID_BLOCK = """\
+        try:  # fromhex alone would take upper case and spaces, and raise a bare ValueError
+            if len(hash_hex) != 2 * _KEY_HASH_SIZE or any(
+                c not in "0123456789abcdef" for c in hash_hex
+            ):
+                raise ValueError("not 8 lowercase hex digits")
+            hash_bytes = bytes.fromhex(hash_hex)
+        except ValueError:
+            raise NoteError("the key ID of a verifier key is 8 lowercase hex digits") from None
+"""
+KEY_ID_BEFORE_FIX = """\
+        if len(hash_hex) != 2 * _KEY_HASH_SIZE or any(
+            c not in "0123456789abcdef" for c in hash_hex
+        ):
+            raise NoteError("the key ID of a verifier key is 8 lowercase hex digits")
+        hash_bytes = bytes.fromhex(hash_hex)
+"""
+MUTANTS = [
+    # -- Fiat-Shamir challenges: leave one element out ------------------------------------------
+    Mutant("zero-or-one: no context", ZO, "        TAG_ZERO_OR_ONE,\n        context,\n",
+           "        TAG_ZERO_OR_ONE,\n", PROOF_TESTS),
+    Mutant("zero-or-one: no key", ZO, "        context,\n        key.to_bytes(),\n",
+           "        context,\n", PROOF_TESTS),
+    Mutant("zero-or-one: no ct.a", ZO, "        ct.a.to_bytes(),\n        ct.b", "        ct.b",
+           PROOF_TESTS),
+    Mutant("zero-or-one: no ct.b", ZO, "        ct.b.to_bytes(),\n        *(p", "        *(p",
+           PROOF_TESTS),
+    Mutant("zero-or-one: no B1", ZO, "*(p.to_bytes() for p in commitments),",
+           "*(p.to_bytes() for p in commitments[:3]),", PROOF_TESTS),
+    Mutant("zero-or-one: a and b swapped", ZO,
+           "        ct.a.to_bytes(),\n        ct.b.to_bytes(),\n",
+           "        ct.b.to_bytes(),\n        ct.a.to_bytes(),\n", PROOF_TESTS),
+    Mutant("equal-dlog: no context", ZO, "        TAG_EQUAL_DLOG,\n        context,\n",
+           "        TAG_EQUAL_DLOG,\n", PROOF_TESTS),
+    Mutant("equal-dlog: no public", ZO, "        public.to_bytes(),\n        h.to_bytes(),\n",
+           "        h.to_bytes(),\n", PROOF_TESTS),
+    Mutant("equal-dlog: no h", ZO, "        h.to_bytes(),\n        m.to_bytes(),\n",
+           "        m.to_bytes(),\n", PROOF_TESTS),
+    Mutant("equal-dlog: no m", ZO, "        m.to_bytes(),\n        commit_g.to_bytes(),\n",
+           "        commit_g.to_bytes(),\n", PROOF_TESTS),
+    Mutant("equal-dlog: no commit_g", ZO,
+           "        commit_g.to_bytes(),\n        commit_h.to_bytes(),\n",
+           "        commit_h.to_bytes(),\n", PROOF_TESTS),
+    Mutant("equal-dlog: no commit_h", ZO, "        commit_h.to_bytes(),\n    )\n", "    )\n",
+           PROOF_TESTS),
+    Mutant("schnorr: no context", ZO, "TAG_SCHNORR, context, public.to_bytes(),",
+           "TAG_SCHNORR, public.to_bytes(),", PROOF_TESTS),
+    Mutant("schnorr: no public", ZO, "TAG_SCHNORR, context, public.to_bytes(),",
+           "TAG_SCHNORR, context,", PROOF_TESTS),
+    Mutant("schnorr: no commitment", ZO, "public.to_bytes(), commitment.to_bytes())",
+           "public.to_bytes())", PROOF_TESTS),
+    # -- Merkle verifiers: type checks -----------------------------------------------------------
+    Mutant("consistency: sizes not type-checked", "crypto/merkle.py",
+           "    if not (_is_int(size1) and _is_int(size2)):\n        return False\n", "",
+           MERKLE_TESTS),
+    Mutant("consistency: roots not length-checked", "crypto/merkle.py",
+           "    if not (_is_hash(root1) and _is_hash(root2)):\n        return False\n", "",
+           MERKLE_TESTS),
+    Mutant("merkle: bool counts as an int", "crypto/merkle.py",
+           "return isinstance(value, int) and not isinstance(value, bool)",
+           "return isinstance(value, int)", MERKLE_TESTS),
+    # (Dropping the length check of proof hashes is an equivalent mutant: a hash of the wrong
+    # length is still hashed into the path and can only give a wrong root.)
+    # -- the reason sentence -----------------------------------------------------------------------
+    Mutant("reason: runoff lot names the loser", "crypto/rules.py",
+           "the public lot elected {drawn[0]}.", "the public lot elected {drawn[-1]}.",
+           RULES_TESTS),
+    Mutant("reason: runoff lot names the first ranked", "crypto/rules.py",
+           "the public lot elected {drawn[0]}.", "the public lot elected {first}.", RULES_TESTS),
+    Mutant("reason: blank note always", "crypto/rules.py",
+           'if counts.blank == took_part else ""', 'if counts.blank >= 0 else ""', RULES_TESTS),
+    Mutant("reason: blank note never", "crypto/rules.py",
+           'if counts.blank == took_part else ""', 'if counts.blank < 0 else ""', RULES_TESTS),
+    Mutant("reason: runoff pair's second count", "crypto/rules.py",
+           "and {pair[1]} ({votes[pair[1]]})", "and {pair[1]} ({votes[pair[0]]})", RULES_TESTS),
+    Mutant("reason: round-2 loser's count", "crypto/rules.py",
+           "against {votes[second]} for", "against {votes[first]} for", RULES_TESTS),
+    Mutant("reason: round-1 winner's name", "crypto/rules.py",
+           'f"{leader} received {_votes_phrase', 'f"{ranked[-1]} received {_votes_phrase',
+           RULES_TESTS),
+    Mutant("reason: lot order sorted", "crypto/rules.py", "order {', '.join(drawn_lot)}",
+           "order {', '.join(sorted(drawn_lot))}", RULES_TESTS),
+    Mutant("reason: tied names in lot order", "crypto/rules.py",
+           "{_names(sorted(drawn_lot))} tied", "{_names(drawn_lot)} tied", RULES_TESTS),
+    Mutant("reason: singular for zero", "crypto/rules.py", '"vote" if count == 1',
+           '"vote" if count <= 1', RULES_TESTS),
+    Mutant("reason: void counts", "crypto/rules.py", 'f"Only {took_part} of {counts.registered}',
+           'f"Only {took_part} of {took_part}', RULES_TESTS),
+    # -- note.py limits ----------------------------------------------------------------------------
+    Mutant("note: lines split on any whitespace", "crypto/note.py",
+           'for line in data.split(b"\\n"):', "for line in data.split():", NOTE_TESTS),
+    Mutant("note: line limit off by one", "crypto/note.py", "if len(line) > MAX_LINE_SIZE:",
+           "if len(line) >= MAX_LINE_SIZE:", NOTE_TESTS),
+    Mutant("note: bytes size limit off by one", "crypto/note.py",
+           "        data = bytes(note)\n        if len(data) > MAX_NOTE_SIZE:",
+           "        data = bytes(note)\n        if len(data) > MAX_NOTE_SIZE + 1:", NOTE_TESTS),
+    Mutant("note: str size limit off by one", "crypto/note.py",
+           '        data = _utf8(text, "note")\n        if len(data) > MAX_NOTE_SIZE:',
+           '        data = _utf8(text, "note")\n        if len(data) > MAX_NOTE_SIZE + 1:',
+           NOTE_TESTS),
+    Mutant("note: exactly 1 MiB refused", "crypto/note.py",
+           "        data = bytes(note)\n        if len(data) > MAX_NOTE_SIZE:",
+           "        data = bytes(note)\n        if len(data) >= MAX_NOTE_SIZE:", NOTE_TESTS),
+    Mutant("note: key ID upper case let through", "crypto/note.py",
+           'c not in "0123456789abcdef" for c in hash_hex',
+           'c not in "0123456789abcdefABCDEF" for c in hash_hex', NOTE_TESTS),
+    Mutant("note: key ID as before the fix, digits weakened", "crypto/note.py",
+           KEY_ID_BLOCK, KEY_ID_BEFORE_FIX.replace("abcdef", "abcdefXg"), NOTE_TESTS),
+]
+
+
+def tracked_files() -> list[str]:
+    out = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=TOP, check=True, capture_output=True
+    ).stdout.decode()
+    return [name for name in out.split("\0") if name]
+
+
+def copy_checkout(dest: Path) -> None:
+    for name in tracked_files():
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        source = TOP / name
+        if source.is_file():
+            shutil.copy2(source, target)
+
+
+def run_tests(tree: Path, tests: tuple[str, ...]) -> bool:
+    """True if the tests pass in ``tree``."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+    )
+    return result.returncode == 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--only", default="", help="run only mutants whose name starts so")
+    parser.add_argument(
+        "--tests-from",
+        metavar="REV",
+        help="run the tests as they were at git revision REV (to compare with older tests)",
+    )
+    args = parser.parse_args(argv)
+    chosen = [m for m in MUTANTS if m.name.startswith(args.only)]
+    survived: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="kz-mutants-") as tmp:
+        tree = Path(tmp)
+        copy_checkout(tree)
+        if args.tests_from:
+            shutil.rmtree(tree / "tests")
+            archive = subprocess.run(
+                ["git", "archive", args.tests_from, "tests"], cwd=TOP, check=True,
+                capture_output=True,
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+        probe = subprocess.run(
+            [sys.executable, "-c", "import crypto; print(crypto.__file__)"],
+            cwd=tree, capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        if not probe.startswith(str(tree)):
+            print(f"the copy imports crypto from {probe}, not from the copy", file=sys.stderr)
+            return 2
+        present = {str(p.relative_to(tree)) for p in (tree / "tests").glob("*.py")}
+        chosen = [replace(m, tests=tuple(t for t in m.tests if t in present)) for m in chosen]
+        suites = sorted({m.tests for m in chosen})
+        for tests in suites:
+            if not run_tests(tree, tests):
+                print(f"the unmutated tests fail: {' '.join(tests)}", file=sys.stderr)
+                return 2
+        for mutant in chosen:
+            path = tree / mutant.path
+            original = path.read_text(encoding="utf-8")
+            if original.count(mutant.old) != 1:
+                print(f"{mutant.name}: the text to mutate is not there once", file=sys.stderr)
+                return 2
+            path.write_text(original.replace(mutant.old, mutant.new), encoding="utf-8")
+            started = time.monotonic()
+            try:
+                killed = not run_tests(tree, mutant.tests)
+            finally:
+                path.write_text(original, encoding="utf-8")
+            verdict = "killed" if killed else "SURVIVED"
+            print(f"{verdict:8}  {time.monotonic() - started:5.1f} s  {mutant.name}", flush=True)
+            if not killed:
+                survived.append(mutant.name)
+    print(f"{len(chosen) - len(survived)} of {len(chosen)} mutants killed")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
