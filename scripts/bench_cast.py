@@ -22,7 +22,7 @@ Prints one figure per line as ``name value unit`` (names get a ``_tN`` suffix wh
   busy machine skews the figures);
 - the final log size (from the server's turnout) and the database's size on disk.
 
-The design's target (DESIGN.md section 7): at least 300 accepted ballots/s with p99 under 50 ms
+The target (docs/benchmarks.md): at least 300 accepted ballots/s with p99 under 50 ms
 (the closed-loop run gives the throughput; --rate 300 gives the latency at that load).
 
 Run from the top of the checkout:

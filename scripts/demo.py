@@ -128,8 +128,13 @@ class Demo:
         self.rng = random.Random(args.seed)
         self.quiet: bool = args.quiet
         self.started = time.monotonic()
+        # the working directory holds private keys (commission, logs, guardians' shares) and
+        # the database: it is removed however the demo ends (Demo.close)
         self.workdir = Path(tempfile.mkdtemp(prefix="kz-tally-demo-"))
         self.out = Path(args.out) if args.out else self.workdir / "out"
+        # what the demo keeps: the public record apart from what is private to electors
+        self.record_dir = self.out / "record"
+        self.private_dir = self.out / "private"
         self.data_dir = self.workdir / "election"
         self.keys: dict[str, SigningKey] = {}
         self.receipts: dict[str, dict[str, Any]] = {}
@@ -433,10 +438,13 @@ class Demo:
             f"receipts: {'verified' if receipts_ok else 'FAILED'}; "
             + (f"record: {record}" if self.args.out else "record: removed (keep it with --out DIR)")
         )
+        if self.args.out:
+            print(f"public: {record} (the election record: publish it, anyone may verify it)")
+            print(
+                f"private: {self.private_dir} (electors' receipts: each belongs to its elector "
+                "alone, never publish them)"
+            )
         print(f"total time {time.monotonic() - self.started:.1f}s")
-        # the working directory (the service's data, guardians' shares) never outlives the demo;
-        # what --out names is elsewhere
-        shutil.rmtree(self.workdir, ignore_errors=True)
         return 0 if ok else 1
 
     # -- --serve and --serve-open ----------------------------------------------------------------
@@ -492,6 +500,10 @@ class Demo:
         except KeyboardInterrupt:
             print("\nstopping the service ...", flush=True)
 
+    def close(self) -> None:
+        """Remove the working directory: its keys and database must not outlive the demo."""
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
     def upgrade_receipts(self, client: ServiceClient) -> None:
         """After close every receipt can carry a full tlog-proof: fetch them for a sample."""
         sample = self.rng.sample(sorted(self.receipts), min(5, len(self.receipts)))
@@ -508,16 +520,16 @@ class Demo:
 
         self.out.mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
-            tar.extractall(self.out, filter="data")
-        folder = self.out / "receipts"
-        folder.mkdir(exist_ok=True)
+            tar.extractall(self.out, filter="data")  # the archive's top folder is record/
+        folder = self.private_dir / "receipts"
+        folder.mkdir(parents=True, mode=0o700)
         for name, receipt in self.receipts.items():
             (folder / f"{name}.json").write_text(json.dumps(receipt, indent=1) + "\n", "utf-8")
         self.say(
-            f"record exported ({len(archive) // 1024} KiB) with {len(self.receipts)} "
-            f"receipts into {self.out}"
+            f"record exported ({len(archive) // 1024} KiB) into {self.record_dir}, "
+            f"{len(self.receipts)} electors' receipts into {folder}"
         )
-        return self.out / "record"
+        return self.record_dir
 
     def verify(self, record: Path) -> int:
         self.say("observer: scripts/verify.py over the record")
@@ -530,7 +542,7 @@ class Demo:
     def check_receipts(self, record: Path) -> bool:
         ok = True
         for name in self.sampled:
-            path = self.out / "receipts" / f"{name}.json"
+            path = self.private_dir / "receipts" / f"{name}.json"
             result = subprocess.run(
                 [
                     sys.executable,
@@ -566,9 +578,34 @@ def _encrypt(job: tuple[bytes, str, int, str, list[str], str | None, str, bytes]
     )
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("give 1 or more")
+    return value
+
+
+def _empty_dir(text: str) -> str:
+    """--out: a new or empty directory (two elections' records must never merge)."""
+    path = Path(text)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise argparse.ArgumentTypeError(
+            f"{path} exists and is not empty; give a new or empty directory"
+        )
+    return text
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--out", help="keep the record and the receipts in this directory")
+    parser.add_argument(
+        "--out",
+        type=_empty_dir,
+        help="keep the public record in DIR/record and the electors' receipts in DIR/private "
+        "(DIR must be new or empty)",
+    )
     parser.add_argument("--seed", type=int, default=2023, help="random seed (reproducible run)")
     parser.add_argument(
         "--scenario",
@@ -576,7 +613,9 @@ def main() -> int:
         default="normal",
         help="runoff: one unit splits its vote in round 1 and holds a runoff",
     )
-    parser.add_argument("--clients", type=int, default=16, help="concurrent HTTP clients")
+    parser.add_argument(
+        "--clients", type=_positive, default=16, help="concurrent HTTP clients (1 or more)"
+    )
     parser.add_argument(
         "--small", action="store_true", help="a few units and tens of electors (what the tests run)"
     )
@@ -602,12 +641,15 @@ def main() -> int:
     args = parser.parse_args()
     if args.close_after is not None and not (args.serve or args.serve_open):
         parser.error("--close-after needs --serve or --serve-open")
+    demo = Demo(args)
     try:
-        return Demo(args).run()
+        return demo.run()
     except KeyboardInterrupt:
         print("demo: interrupted", file=sys.stderr)
     except Exception as exc:
         print(f"demo: error: {exc}", file=sys.stderr)
+    finally:
+        demo.close()
     return 1
 
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Verify a kz-tally election record: scripts/verify.py RECORD [--json] [--quiet] [--jobs N].
 
-Runs the numbered checks V1-V9 (DESIGN.md section 6) and exits 0 only if all pass. It imports
-the standard library, the project's crypto/ and schemas/ packages and tqdm, never the service.
+Runs the numbered checks V1-V9 (docs/architecture.md, "The verifier and the receipt checker")
+and exits 0 only if all pass. It imports the standard library, the project's crypto/ and
+schemas/ packages and tqdm, never the service.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from tally_service.http_json import parse_body
 from tally_service.problems import Problem
 from tally_service.public.pages import cached_response
 from tally_service.public.pages import register as register_public
+from tally_service.store import StoreUnavailable
 
 log = logging.getLogger("tally_service.http")
 API = "/api/v1"
@@ -29,6 +30,8 @@ def problem_response(problem: Problem) -> Response:
     response = jsonify(problem.to_json())
     response.status_code = problem.status
     response.mimetype = "application/problem+json"
+    if problem.retry_after is not None:
+        response.headers["Retry-After"] = str(problem.retry_after)
     return response
 
 
@@ -79,13 +82,29 @@ def create_app(election: Election) -> Flask:
     def on_problem(problem: Problem) -> Response:
         return problem_response(problem)
 
+    @app.errorhandler(StoreUnavailable)
+    def on_store_unavailable(exc: StoreUnavailable) -> Response:
+        # a full or failing disk is temporary: nothing of the request was recorded
+        log.error("store unavailable", extra={"path": request.path, "error": str(exc)})
+        return problem_response(
+            problems.unavailable(
+                "storage-unavailable",
+                "the service cannot write to its disk just now; nothing was recorded; "
+                "send the same request again later",
+            )
+        )
+
     @app.errorhandler(HTTPException)
     def on_http(exc: HTTPException) -> Response:
         status = exc.code or 500
         checks = {404: "not-found", 405: "method", 413: "too-large"}
-        return problem_response(
+        response = problem_response(
             Problem(status, checks.get(status, "http"), exc.description or exc.name, exc.name)
         )
+        for name, value in exc.get_headers():  # e.g. a 405's Allow
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(Exception)
     def on_error(exc: Exception) -> Response:
@@ -217,6 +236,8 @@ def create_app(election: Election) -> Flask:
     def commission_action(action: str) -> Any:
         from tally_service.commission import authorise, perform
 
+        if not request.is_json:
+            raise problems.Problem(415, "media-type", "send the request as application/json")
         params = authorise(election, action, parse_body(request.get_data(cache=False)))
         return jsonify(perform(election, action, params))
 
@@ -259,6 +280,10 @@ def create_app(election: Election) -> Flask:
     @app.get(f"{API}/turnout")
     def turnout() -> Any:
         return jsonify(election.turnout())
+
+    @app.get(f"{API}/health")
+    def health() -> Any:
+        return jsonify(election.health.snapshot())
 
     from tally_service.pages import register_pages
 

@@ -10,7 +10,9 @@ process. ``Election.cast`` combines both and reports the first failure in the do
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -81,13 +83,29 @@ def _warm() -> None:
     """Import everything in a fresh worker before the first ballot arrives."""
 
 
+def _exit_with_parent(parent: int) -> None:
+    """The worker's initialiser: exit as soon as the server that started it is gone, even
+    killed by SIGKILL (no orphan is left behind; with the workers gone, multiprocessing's
+    resource tracker sees its pipe close and exits too)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 class CheckPool:
     """``check_stateless`` in worker processes (spawned, never forked from a threaded server),
     falling back to the calling thread if the pool breaks."""
 
     def __init__(self, workers: int) -> None:
         self._pool: ProcessPoolExecutor | None = ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn")
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent,
+            initargs=(os.getpid(),),
         )
         for future in [self._pool.submit(_warm) for _ in range(workers)]:
             future.result()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tally_service.problems import Problem
+from tally_service.store import StoreUnavailable
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -40,7 +41,8 @@ def _offline(args: argparse.Namespace) -> Iterator[Any]:
     if args.data is None:
         raise Problem(400, "usage", "give --data DIR (or --url URL with --key)")
     fd = lock_data_dir(args.data)
-    election = Election(args.data)
+    # a read-only data directory (a copy on read-only media): the reads work, writes refuse
+    election = Election(args.data, read_only=not os.access(args.data, os.W_OK))
     try:
         yield election
     finally:
@@ -59,7 +61,8 @@ def _client(args: argparse.Namespace) -> Any:
 def cmd_init(args: argparse.Namespace) -> int:
     from tally_service.setup import init_election
 
-    draft = json.loads(Path(args.manifest).read_text(encoding="utf-8"))
+    # utf-8-sig: a BOM, as editors on Windows write, is accepted as it is for rolls
+    draft = json.loads(Path(args.manifest).read_text(encoding="utf-8-sig"))
     init_election(args.data, draft)
     print(f"initialised the election in {args.data}; next: import-roll for each unit")
     return 0
@@ -158,7 +161,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from tally_service.server import lock_data_dir, serve
 
     configure_logging(args.log_level)
-    lock_data_dir(args.data)
+    lock_data_dir(args.data)  # held until the process exits
     config = Config(
         checkpoint_every=args.checkpoint_every,
         checkpoint_seconds=args.checkpoint_seconds,
@@ -414,6 +417,35 @@ def cmd_vote(args: argparse.Namespace) -> int:
     return 0
 
 
+def _whole(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number in [low, high]."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
+            raise argparse.ArgumentTypeError(f"{value} is out of range: give {bounds}")
+        return value
+
+    return parse
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds (at most a day)."""
+    import math
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (math.isfinite(value) and 0 < value <= 86400):
+        raise argparse.ArgumentTypeError(f"{text} is out of range: give more than 0, up to 86400")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tally-service",
@@ -480,21 +512,32 @@ def build_parser() -> argparse.ArgumentParser:
     add("seal", cmd_seal, "seal and sign the manifest: no change after this")
     p = add("serve", cmd_serve, "serve the HTTP API under waitress")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="port (0: any free port)")
-    p.add_argument("--threads", type=int, default=8)
+    p.add_argument(
+        "--port", type=_whole(0, 65535), default=8080, help="port, 0 to 65535 (0: any free port)"
+    )
+    p.add_argument("--threads", type=_whole(1, 1024), default=8, help="request threads")
     p.add_argument(
         "--check-workers",
-        type=int,
+        type=_whole(0, 1024),
         default=None,
         help="processes that check ballots' schema, signature and proofs "
         "(default: one per core; 0: in the request threads)",
     )
-    p.add_argument("--checkpoint-every", type=int, default=64, help="ballots per checkpoint")
-    p.add_argument("--checkpoint-seconds", type=float, default=5.0, help="checkpoint period")
-    p.add_argument("--max-body-bytes", type=int, default=64 * 1024)
+    p.add_argument(
+        "--checkpoint-every", type=_whole(1), default=64, help="ballots per checkpoint"
+    )
+    p.add_argument(
+        "--checkpoint-seconds", type=_seconds, default=5.0, help="checkpoint period in seconds"
+    )
+    p.add_argument(
+        "--max-body-bytes",
+        type=_whole(4096, 64 * 1024 * 1024),
+        default=64 * 1024,
+        help="largest request body (4096 to 64 MiB; a 10-candidate ballot is about 5.4 KiB)",
+    )
     p.add_argument(
         "--request-window",
-        type=int,
+        type=_whole(1, 86400),
         default=300,
         help="seconds a commission request's timestamp may be off",
     )
@@ -505,7 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
     ]:
         p = add(name, handler, help_, data="optional", url=True)
         p.add_argument("--unit", required=True)
-        p.add_argument("--round", type=int, default=1)
+        p.add_argument("--round", type=int, choices=[1, 2], default=1)
     add(
         "status", cmd_status, "turnout and quorum per unit", data="optional", url=True, as_json=True
     )
@@ -526,7 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
         as_json=True,
     )
     p.add_argument("--unit", required=True)
-    p.add_argument("--round", type=int, default=1)
+    p.add_argument("--round", type=int, choices=[1, 2], default=1)
     p.add_argument(
         "--guardians",
         help="offline: guardian numbers whose share files are in DATA/guardians, e.g. 1,2,3",
@@ -585,6 +628,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except Problem as exc:
         print(f"tally-service: error: {exc.detail}", file=sys.stderr)
+    except StoreUnavailable as exc:
+        print(
+            f"tally-service: error: {exc} (is the disk full, or the data directory "
+            "read-only? free space or use a writable copy, then run the command again)",
+            file=sys.stderr,
+        )
     except KeyboardInterrupt:
         print("tally-service: interrupted", file=sys.stderr)
     except Exception as exc:  # every other refusal: one line, never a traceback

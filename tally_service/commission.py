@@ -94,6 +94,7 @@ def authorise(election: Election, action: str, request: object) -> dict[str, Any
     if action not in ACTIONS:
         raise problems.not_found("unknown-action", f"no commission action {action!r}")
     payload = _payload(election, action, request)
+    _check_params(action, payload["params"])
     assert isinstance(request, dict)
     try:
         election.store.record_request(
@@ -105,10 +106,32 @@ def authorise(election: Election, action: str, request: object) -> dict[str, Any
     return params
 
 
+# the params each action takes: anything else is refused, never ignored (a signed open-round
+# with "candidates" must not open the round with all of them)
+PARAMS = {
+    "open-round": {"unit", "round"},
+    "close-round": {"unit", "round"},
+    "checkpoint": {"unit", "round"},
+    "start-tally": {"unit", "round"},
+    "submit-partial": {"unit", "round", "partial"},
+    "publish-results": {"kind"},
+}
+
+
+def _check_params(action: str, params: dict[str, Any]) -> None:
+    unknown = sorted(set(params) - PARAMS[action])
+    if unknown:
+        raise problems.bad_request(
+            "params",
+            f"{action} takes only {', '.join(sorted(PARAMS[action]))}; "
+            f"unknown: {', '.join(map(str, unknown))}",
+        )
+
+
 def _unit_round(params: dict[str, Any]) -> tuple[str, int]:
     unit, round_no = params.get("unit"), params.get("round", 1)
-    if not isinstance(unit, str) or not isinstance(round_no, int) or isinstance(round_no, bool):
-        raise problems.bad_request("params", "params needs unit (string) and round (integer)")
+    if not isinstance(unit, str) or type(round_no) is not int or round_no not in (1, 2):
+        raise problems.bad_request("params", "params needs unit (string) and round (1 or 2)")
     return unit, round_no
 
 

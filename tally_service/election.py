@@ -24,11 +24,12 @@ from schemas.log import RECEIPT_FORMAT
 from tally_service import clock, problems
 from tally_service.checking import Checked, CheckPool, check_stateless
 from tally_service.config import Config
+from tally_service.health import Health
 from tally_service.keys import commission_key_path, log_key_path, read_private_key
 from tally_service.logs import LogMismatch, UnitLog
 from tally_service.manifest import Elector, Manifest, log_key_name
 from tally_service.problems import Problem
-from tally_service.store import DuplicateElector, Store, StoreError
+from tally_service.store import DuplicateElector, Store, StoreError, StoreUnavailable
 
 PROMISE_HEADER = "kz-tally/v1/promise"
 
@@ -43,13 +44,15 @@ def promise_text(origin: str, index: int, leaf: bytes) -> str:
 
 
 class Election:
-    def __init__(self, data_dir: Path, config: Config | None = None) -> None:
+    def __init__(
+        self, data_dir: Path, config: Config | None = None, read_only: bool = False
+    ) -> None:
         self.data_dir = data_dir
         self.config = config or Config()
         db = data_dir / "election.db"
         if not db.exists():
             raise StartupError(f"no election in {data_dir} (run `tally-service init` first)")
-        self.store = Store(db)
+        self.store = Store(db, read_only=read_only)
         signed = self.store.get_meta("manifest")
         if signed is None:
             raise StartupError("the election is not sealed yet (run `tally-service seal`)")
@@ -64,6 +67,7 @@ class Election:
         # public pages rebuild their signed snapshot when it moves (tally_service/public/)
         self._signed_counter = itertools.count(1)
         self.signed_generation = 0
+        self.health = Health()
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
         self.check_pool: CheckPool | None = None
@@ -163,7 +167,7 @@ class Election:
             self.store.open_round(unit, round_no, json.dumps(candidates), clock.now())
             log = self._new_log(unit, round_no, list(candidates), True)
             self.logs[(unit, round_no)] = log
-        self.issue_checkpoint(unit, round_no)
+        self._try_checkpoint(log, "checkpoint-on-open")
         return log
 
     def close_round(self, unit: str, round_no: int) -> str:
@@ -209,6 +213,18 @@ class Election:
         self.signed_something()
         return note
 
+    def _try_checkpoint(self, log: UnitLog, task: str) -> None:
+        """A checkpoint that may fail without failing its caller (the ballot or the round is
+        committed already): the failure is counted, and the checkpointer retries it."""
+        try:
+            with log.lock:
+                if log.open:
+                    self._checkpoint_locked(log)
+        except StoreUnavailable as exc:
+            self.health.failed(task, exc)
+        else:
+            self.health.ok(task)
+
     def checkpoint_due_logs(self) -> None:
         """Issue the checkpoints whose time has come (called by the background thread)."""
         for log in list(self.logs.values()):
@@ -219,10 +235,22 @@ class Election:
                     if log.open:
                         self._checkpoint_locked(log)
 
+    def checkpoint_grown_logs(self) -> None:
+        """Checkpoint every open log that grew since its last checkpoint (on shutdown)."""
+        for log in list(self.logs.values()):
+            if log.open and log.tree.size != log.checkpoint_size:
+                self._try_checkpoint(log, "checkpoint-on-stop")
+
     def start_checkpointer(self) -> None:
         def loop() -> None:
+            # the loop survives every error: a full disk today, space freed tomorrow
             while not self._stop.wait(min(0.5, self.config.checkpoint_seconds / 2)):
-                self.checkpoint_due_logs()
+                try:
+                    self.checkpoint_due_logs()
+                except Exception as exc:
+                    self.health.failed("checkpointer", exc)
+                else:
+                    self.health.ok("checkpointer")
 
         self._checkpointer = threading.Thread(target=loop, name="checkpointer", daemon=True)
         self._checkpointer.start()
@@ -350,7 +378,7 @@ class Election:
                 return earlier, False
             log.tree.append(leaf)
             if log.tree.size - max(log.checkpoint_size, 0) >= self.config.checkpoint_every:
-                self._checkpoint_locked(log)
+                self._try_checkpoint(log, "checkpoint-on-cast")
         return self.receipt(log, elector, index, leaf), True
 
     # receipts and proofs

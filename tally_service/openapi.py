@@ -119,6 +119,7 @@ def build_spec() -> dict[str, Any]:
                     "413": PROBLEM,
                     "415": PROBLEM,
                     "422": PROBLEM,
+                    "503": PROBLEM,
                 },
             }
         },
@@ -129,7 +130,7 @@ def build_spec() -> dict[str, Any]:
             "get": {
                 "summary": "The latest signed checkpoint (C2SP signed note), or the one of ?size=",
                 "parameters": [*unit_round, _query("size", "tree size")],
-                "responses": {"200": _text("checkpoint note"), "404": PROBLEM},
+                "responses": {"200": _text("checkpoint note"), "400": PROBLEM, "404": PROBLEM},
             }
         },
     )
@@ -139,7 +140,7 @@ def build_spec() -> dict[str, Any]:
             "get": {
                 "summary": "Every checkpoint issued, in order",
                 "parameters": unit_round,
-                "responses": {"200": {"description": "checkpoints"}},
+                "responses": {"200": {"description": "checkpoints"}, "404": PROBLEM},
             }
         },
     )
@@ -153,7 +154,11 @@ def build_spec() -> dict[str, Any]:
                     _query("start", "first index"),
                     _query("limit", "count"),
                 ],
-                "responses": {"200": {"description": "entries", **_json("EntriesPage")}},
+                "responses": {
+                    "200": {"description": "entries", **_json("EntriesPage")},
+                    "400": PROBLEM,
+                    "404": PROBLEM,
+                },
             }
         },
     )
@@ -185,6 +190,7 @@ def build_spec() -> dict[str, Any]:
                 "responses": {
                     "200": {"description": "proof", **_json("ConsistencyProof")},
                     "400": PROBLEM,
+                    "404": PROBLEM,
                 },
             }
         },
@@ -223,6 +229,15 @@ def build_spec() -> dict[str, Any]:
             "get": {
                 "summary": "Live turnout and quorum per unit",
                 "responses": {"200": {"description": "turnout", **_json("Turnout")}},
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/health",
+        operations={
+            "get": {
+                "summary": "Background tasks: runs, errors, and whether the latest run failed",
+                "responses": {"200": {"description": "health"}},
             }
         },
     )
@@ -272,7 +287,10 @@ def build_spec() -> dict[str, Any]:
                     "403": PROBLEM,
                     "404": PROBLEM,
                     "409": PROBLEM,
+                    "413": PROBLEM,
+                    "415": PROBLEM,
                     "422": PROBLEM,
+                    "503": PROBLEM,
                 },
             }
         },

@@ -11,9 +11,17 @@ class Problem(Exception):
     """A refusal: turned into an ``application/problem+json`` answer by the HTTP layer and into
     one error line with a non-zero exit by the CLI."""
 
-    def __init__(self, status: int, check: str, detail: str, title: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        check: str,
+        detail: str,
+        title: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         super().__init__(detail)
         self.status = status
+        self.retry_after = retry_after  # seconds, for a temporary refusal (503)
         self.check = check
         self.detail = detail
         self.title = title or check.replace("-", " ").capitalize()
@@ -46,3 +54,8 @@ def unprocessable(check: str, detail: str) -> Problem:
 
 def forbidden(check: str, detail: str) -> Problem:
     return Problem(403, check, detail)
+
+
+def unavailable(check: str, detail: str, retry_after: int = 5) -> Problem:
+    """A temporary refusal: nothing was recorded, the same request may succeed later."""
+    return Problem(503, check, detail, retry_after=retry_after)

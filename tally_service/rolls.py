@@ -22,6 +22,8 @@ Roll files come from office software, so their text encoding varies:
 Names are then checked for *mojibake*, text that went through the wrong code page on its way
 into the file. Two kinds are recognised and repaired (see ``_analyse_name`` for the exact rule):
 
+* UTF-8 bytes read as Windows-1252 or Latin-1 and saved again: ``ÐŸÐµÑ‚Ñ€Ð¾Ð²`` for
+  ``Петров``;
 * CP1251 bytes read as Latin-1 or Windows-1252 and saved again: ``Êàçàõñòàí`` for
   ``Казахстан``;
 * UTF-8 bytes read as CP1251 and saved again: ``РљР°Р·Р°С…СЃС‚Р°РЅ`` for ``Казахстан``.
@@ -30,6 +32,11 @@ A repair is made only when every affected word turns into Cyrillic and none of t
 words contradicts it; the lines repaired are reported. Genuine Latin names (``Müller``,
 ``José``) and genuine Cyrillic and Kazakh text are never changed. A name that is partly
 mis-encoded is refused.
+
+Two kinds of damage cannot be repaired and are refused with what to do: a ``?`` in a name (a
+Kazakh roll saved from Excel as CP1251 CSV turns ә ғ қ ң ө ұ ү һ into ``?`` before the file ever
+reaches us: ``?лібек ?алым``), and a C1 control character U+0080-U+009F left by a misreading
+that did not fully repair.
 
 Any error refuses the whole file: ``parse_roll`` raises ``RollError`` carrying the 1-based line
 number (of the line where the record starts) and the reason. Nothing here touches the file
@@ -64,8 +71,9 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 # Whitespace stripped from a name before mojibake analysis: everything but NO-BREAK SPACE,
 # because in UTF-8-read-as-CP1251 mojibake U+00A0 is the second half of the letter "Р".
+# NEXT LINE (U+0085) is kept too: it is the Latin-1 image of the byte 0x85 in "х" (D1 85).
 _WHITESPACE_BUT_NBSP = (
-    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\u1680\u2000\u2001\u2002\u2003\u2004\u2005"
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \u1680\u2000\u2001\u2002\u2003\u2004\u2005"
     "\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -143,6 +151,17 @@ def _line_of(data: bytes, offset: int) -> int:
 
 def _decode(data: bytes) -> tuple[str, str]:
     """The text of a roll file and the encoding it was read in."""
+    if data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")):
+        raise RollError(
+            None,
+            "this is not a CSV file but a spreadsheet workbook (.xlsx or .xls); in Excel use "
+            'Save As, "CSV UTF-8 (Comma delimited)", and import that file',
+        )
+    if data[:4096].count(b"\x00") > 1 and not data.startswith(_UTF16_BOMS):  # a stray NUL: below
+        raise RollError(
+            _line_of(data, data.index(b"\x00")),
+            'this is not a CSV file (it holds binary data); save the roll as "CSV UTF-8"',
+        )
     if data.startswith(_UTF8_BOM):
         try:
             return data[len(_UTF8_BOM) :].decode("utf-8"), "utf-8-sig"
@@ -190,7 +209,7 @@ def _decode(data: bytes) -> tuple[str, str]:
 # A word is a run of ASCII letters, NO-BREAK SPACEs and other non-ASCII non-space characters,
 # so that symbols such as "²" or "×" (the Latin-1 images of CP1251 "І" and "Ч") stay inside
 # their word. Splitting on it with a capturing group puts the words at the odd indices.
-_WORD = re.compile(r"((?:[A-Za-z\u00a0]|[^\x00-\x7f\s])+)")
+_WORD = re.compile(r"((?:[A-Za-z\u00a0\u0085]|[^\x00-\x7f\s])+)")
 # Mojibake of either kind needs at least one of these: a Latin-1/Windows-1252 image of a byte
 # 0x80-0xFF, or the CP1251 image of a UTF-8 continuation byte 0x80-0xBF.
 _SUSPECTS = frozenset(_LATIN_TO_BYTE) | frozenset(
@@ -208,6 +227,16 @@ def _cyrillic_letters(text: str) -> int | None:
         elif char not in _REPAIRED_PUNCTUATION:
             return None
     return count or None
+
+
+def _repair_utf8_latin(word: str) -> str | None:
+    """``word`` read back as UTF-8 bytes that had been decoded as Windows-1252/Latin-1."""
+    if word.isascii():
+        return None
+    try:
+        return bytes(ord(c) if c.isascii() else _LATIN_TO_BYTE[c] for c in word).decode("utf-8")
+    except (KeyError, UnicodeDecodeError):
+        return None
 
 
 def _repair_latin(word: str) -> str | None:
@@ -231,7 +260,11 @@ def _repair_cp1251(word: str) -> str | None:
         return None
 
 
+# UTF-8 read as Windows-1252 goes first: its repair must decode as UTF-8, which text of the
+# other kinds practically never does, while the second route would turn it into Cyrillic-looking
+# CP1251 mojibake.
 _ROUTES = (
+    ("UTF-8 text read as Windows-1252", _repair_utf8_latin),
     ("CP1251 text read as Latin-1", _repair_latin),
     ("UTF-8 text read as CP1251", _repair_cp1251),
 )
@@ -302,7 +335,25 @@ def _clean_name(raw: str) -> tuple[str, bool]:
     name = name.strip()
     if not name:
         raise _FieldError("empty name")
+    if "?" in name:
+        if any("\u0400" <= char <= "\u04ff" for char in name):
+            raise _FieldError(
+                f"name {name!r} has '?' where letters were: the Kazakh letters (ә ғ қ ң ө ұ ү "
+                "һ) were lost when the file was saved in the Windows-1251 code page, before it "
+                'reached us; export the roll again as "CSV UTF-8" (in Excel: Save As, '
+                '"CSV UTF-8 (Comma delimited)")'
+            )
+        raise _FieldError(
+            f"name {name!r} has '?', which stands for a letter lost in a code-page "
+            'conversion; export the roll again as "CSV UTF-8"'
+        )
     for char in name:
+        if "\u0080" <= char <= "\u009f":
+            raise _FieldError(
+                f"name {name!r} contains U+{ord(char):04X}, an invisible control character "
+                "left where text was read in the wrong encoding (Latin-1) and saved again; "
+                'export the roll again from the original as "CSV UTF-8"'
+            )
         if unicodedata.category(char) in _FORBIDDEN_CATEGORIES or char == "\ufffd":
             raise _FieldError(
                 f"name {name!r} contains the control or invisible character U+{ord(char):04X}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +51,11 @@ class DuplicateElector(StoreError):
     """The elector already has a ballot in this round."""
 
 
+class StoreUnavailable(Exception):
+    """The disk refused a write (full, read-only, an I/O error, locked): the transaction was
+    rolled back, nothing of it was written, and the same write may succeed later."""
+
+
 @dataclass(frozen=True)
 class RoundRow:
     unit: str
@@ -69,16 +74,39 @@ class CheckpointRow:
     final: bool
 
 
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back what is left of a transaction (SQLite may have rolled it back already)."""
+    if conn.in_transaction:
+        with suppress(sqlite3.Error):  # if this fails too, SQLite rolls back on the next BEGIN
+            conn.execute("ROLLBACK")
+
+
 class Store:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        """``read_only``: the database on read-only media (or in a read-only directory, where
+        SQLite cannot make its WAL index): reads work, every write is ``StoreUnavailable``."""
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
         self._write_lock = threading.Lock()
         self._writer = self._connect()
-        self._writer.executescript(SCHEMA)
+        if not read_only:
+            self._writer.executescript(SCHEMA)
         self._local = threading.local()
 
     def _connect(self) -> sqlite3.Connection:
+        if self.read_only:
+            wal = self.path.with_name(self.path.name + "-wal")
+            # immutable: no WAL index, no locks (a directory no one can write does not change);
+            # a WAL left by a crash holds committed data, so it must be read through SQLite
+            flags = "mode=ro" if wal.exists() and wal.stat().st_size else "immutable=1"
+            return sqlite3.connect(
+                f"{self.path.resolve().as_uri()}?{flags}",
+                uri=True,
+                check_same_thread=False,
+                isolation_level=None,
+            )
         conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
@@ -98,13 +126,16 @@ class Store:
         """One write transaction, committed durably on exit (rolled back on error)."""
         with self._write_lock:
             conn = self._writer
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    _rollback(conn)
+                    raise
+            except sqlite3.OperationalError as exc:  # SQLITE_FULL, READONLY, IOERR, BUSY
+                raise StoreUnavailable(f"the database refused a write: {exc}") from exc
 
     def close(self) -> None:
         with self._write_lock:

@@ -3,6 +3,7 @@ the repository)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,3 +49,63 @@ def election(built: Built) -> Iterator[Election]:
     e = Election(built.data_dir, Config(checkpoint_every=4))
     yield e
     e.stop()
+
+
+# --- nothing left behind ------------------------------------------------------------------------
+
+RUN_MARK = "KZ_TALLY_TEST_RUN"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def leaves_nothing_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The whole session leaves no process and no temporary directory behind.
+
+    Every process the tests start inherits a mark in its environment, so one that outlives the
+    session is found even after it was reparented (a server's workers after a SIGKILL, say).
+    The system temp directory is pointed at a fresh directory for the session (processes
+    inherit TMPDIR), which must be empty at the end; pytest's own tmp_path stays where it was.
+    """
+    import os
+    import tempfile
+
+    from tests.processes import tagged, wait_gone
+
+    tmp_path_factory.getbasetemp()  # pytest's base directory, in the real temp directory
+    mark = f"{os.getpid()}-{os.urandom(4).hex()}"
+    watched = Path(tempfile.mkdtemp(prefix="kz-tally-tests-"))
+    saved = {name: os.environ.get(name) for name in (RUN_MARK, "TMPDIR")}
+    os.environ[RUN_MARK], os.environ["TMPDIR"] = mark, str(watched)
+    tempfile.tempdir = str(watched)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = None
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        import shutil
+        import signal
+
+        left_processes = wait_gone(tagged(RUN_MARK, mark), timeout=10)
+        for pid in left_processes:  # reported below; not left running after the report
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        left_files = sorted(p.name for p in watched.iterdir())
+        shutil.rmtree(watched, ignore_errors=True)
+        assert not left_processes, f"processes left running by the tests: {left_processes}"
+        assert not left_files, f"left in the temporary directory by the tests: {left_files}"
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    """`serve` run in-process (the CLI message tests) points the root logger at the test's
+    captured stderr; put the handlers back so that later tests do not log to a closed stream."""
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -134,3 +134,34 @@ def test_unknown_action(client: FlaskClient, election: Election, key: SigningKey
         sign_request(key, election.manifest.hash.hex(), "delete-everything", {}),
     )
     assert r.status_code == 404 and r.get_json()["check"] == "unknown-action"
+
+
+def test_unknown_params_round_3_and_text_plain_are_refused(
+    client: FlaskClient, election: Election, key: SigningKey
+) -> None:
+    import json
+
+    h = election.manifest.hash.hex()
+    cases = [
+        ({"unit": "AAA", "round": 1, "candidates": ["AAA-C1"]}, "candidates"),
+        ({"unit": "AAA", "round": 3}, "1 or 2"),
+        ({"unit": "AAA", "round": True}, "1 or 2"),
+    ]
+    for params, said in cases:
+        r = post(client, "open-round", sign_request(key, h, "open-round", params))
+        assert r.status_code == 400 and r.get_json()["check"] == "params", r.get_json()
+        assert said in r.get_json()["detail"]
+    assert "AAA" not in {u for u, _ in election.logs}  # nothing was opened
+    body = json.dumps(sign_request(key, h, "open-round", {"unit": "AAA"}))
+    r = client.post(
+        "/api/v1/commission/open-round", data=body, headers={"Content-Type": "text/plain"}
+    )
+    assert r.status_code == 415 and r.get_json()["check"] == "media-type"
+    # a round written 1.0 is the round 1 (JSON and RFC 8785 do not tell them apart)
+    request = sign_request(key, h, "open-round", {"unit": "AAA", "round": 1})
+    text = json.dumps(request).replace('"round": 1', '"round": 1.0')
+    assert '"round": 1.0' in text
+    r = client.post(
+        "/api/v1/commission/open-round", data=text, headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 200 and r.get_json()["round"] == 1

@@ -15,34 +15,42 @@ TOP = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
-def test_small_demo_with_runoff(tmp_path: Path) -> None:
-    out = tmp_path / "out"
+def _run_demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The demo with its own temporary directory, which must be empty again afterwards."""
+    import os
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
     result = subprocess.run(
-        [
-            sys.executable,
-            str(TOP / "scripts" / "demo.py"),
-            "--small",
-            "--scenario",
-            "runoff",
-            "--out",
-            str(out),
-            "--seed",
-            "5",
-        ],
+        [sys.executable, str(TOP / "scripts" / "demo.py"), *args],
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
+        env={**os.environ, "TMPDIR": str(temp)},
+    )
+    assert list(temp.iterdir()) == []  # the working directory (private keys) is gone
+    return result
+
+
+def test_small_demo_with_runoff(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = _run_demo(
+        tmp_path, "--small", "--scenario", "runoff", "--out", str(out), "--seed", "5"
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "verifier: every check passed; receipts: verified" in result.stdout
     assert f"record: {out / 'record'}" in result.stdout
+    assert f"public: {out / 'record'}" in result.stdout
+    assert f"private: {out / 'private'}" in result.stdout
     assert "final result" in result.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["private", "record"]
     record = out / "record"
     final = json.loads((record / "results" / "final.json").read_text(encoding="utf-8"))
     rounds = {u["unit"]: len(u["rounds"]) for u in final["payload"]["units"]}
     assert 2 in rounds.values()  # the runoff was held
-    assert len(list((out / "receipts").glob("*.json"))) > 50
+    assert len(list((out / "private" / "receipts").glob("*.json"))) > 50
+    assert not list(record.rglob("receipts"))  # nothing private in the public record
     again = subprocess.run(
         [sys.executable, str(TOP / "scripts" / "verify.py"), str(record), "--json"],
         capture_output=True,
@@ -54,14 +62,22 @@ def test_small_demo_with_runoff(tmp_path: Path) -> None:
     assert json.loads(again.stdout)["ok"] is True
 
 
+def test_demo_refuses_a_non_empty_out(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    (out / "record" / "units" / "ALA" / "2").mkdir(parents=True)  # an earlier election's record
+    result = _run_demo(tmp_path, "--small", "--out", str(out))
+    assert result.returncode != 0
+    assert "exists and is not empty" in result.stderr
+    assert [p.name for p in out.iterdir()] == ["record"]
+
+
+def test_demo_refuses_zero_clients(tmp_path: Path) -> None:
+    result = _run_demo(tmp_path, "--small", "--clients", "0")
+    assert result.returncode != 0 and "give 1 or more" in result.stderr
+
+
 def test_demo_quiet_prints_only_results(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, str(TOP / "scripts" / "demo.py"), "--small", "--quiet"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    result = _run_demo(tmp_path, "--small", "--quiet")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "[" not in result.stdout.split("final result")[0]  # no phase lines before the table
     # without --out the working directory is removed, and the last lines do not point into it

@@ -492,3 +492,57 @@ def test_cp1251_mojibake_of_any_kazakh_name_is_repaired(words: list[str]) -> Non
     assert roll.entries[0].name == name and roll.repaired_lines == (2,)
     # and the genuine name is never touched
     assert parse_roll(csv_text([["E1", name, KEYS[0]]]).encode(), "unit").entries[0].name == name
+
+
+# --- damage found by a newcomer (issue 14) ---------------------------------------------------
+
+
+def misread_1252(name: str) -> str:
+    """UTF-8 text shown as Windows-1252 (its five undefined bytes as Latin-1 does)."""
+    out = []
+    for b in name.encode("utf-8"):
+        try:
+            out.append(bytes([b]).decode("cp1252"))
+        except UnicodeDecodeError:
+            out.append(chr(b))
+    return "".join(out)
+
+
+@pytest.mark.parametrize("codec", ["cp1252", "latin-1"])
+def test_utf8_read_as_windows_1252_is_repaired(codec: str) -> None:
+    entries = make_entries(["Петров Пётр", "Ivan Petrov", *KAZAKH_NAMES, "Михаил Орех"])
+    rows = rows_of(entries)
+    for row in rows[2:]:
+        row[1] = misread_1252(row[1]) if codec == "cp1252" else row[1].encode().decode(codec)
+    rows[0][1] = misread_1252(rows[0][1])
+    assert misread_1252("Петров") == "ÐŸÐµÑ‚Ñ€Ð¾Ð²"
+    roll = parse_roll(csv_text(rows).encode("utf-8"), "Астана")
+    assert roll.entries == tuple(entries)
+    assert roll.repaired_lines == (2, *range(4, len(rows) + 2))
+
+
+def test_kazakh_letters_lost_to_cp1251_are_refused_with_what_to_do() -> None:
+    rows = [["E1", "Иван", KEYS[0]], ["E2", "Әлібек Ғалым", KEYS[1]]]
+    data = csv_text(rows).encode("cp1251", errors="replace")  # what Excel's "CSV" does
+    assert "?лібек ?алым".encode("cp1251") in data
+    error = refused(data)
+    assert error.line == 3
+    assert "Kazakh letters" in error.reason and "CSV UTF-8" in error.reason
+
+
+def test_a_leftover_c1_control_says_what_happened() -> None:
+    rows = [["E1", "Ivan \u0098Petrov", KEYS[0]]]
+    error = refused(csv_text(rows).encode("utf-8"))
+    assert "U+0098" in error.reason and "wrong encoding" in error.reason
+
+
+@pytest.mark.parametrize(
+    "data", [b"PK\x03\x04\x14\x00\x06\x00rest", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1rest"]
+)
+def test_a_workbook_is_not_a_csv_file(data: bytes) -> None:
+    assert "not a CSV file" in refused(data).reason
+
+
+def test_binary_data_is_not_a_csv_file() -> None:
+    data = b"elector_id,full_name,public_key\r\n\x00\x01\x02\x00\x00"
+    assert "not a CSV file" in refused(data).reason

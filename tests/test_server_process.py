@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import threading
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from tally_service.election import Election
 from tally_service.elector import make_ballot
 from tally_service.process import ServerProcess
 from tally_service.sample import UnitSpec, build_election
+from tests.processes import children_of, wait_gone
 
 pytestmark = pytest.mark.slow
 
@@ -49,6 +51,22 @@ def prepare(tmp_path: Path, electors: int) -> tuple[Path, dict[str, Any], list[d
     return data, keys, ballots
 
 
+def _raw(url: str, request: bytes) -> tuple[bytes, bytes]:
+    """Send raw bytes (what requests would refuse to send); return (status line, headers)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = b""
+        while b"\r\n\r\n" not in answer and (chunk := sock.recv(4096)):
+            answer += chunk
+    head = answer.split(b"\r\n\r\n", 1)[0]
+    status, _, headers = head.partition(b"\r\n")
+    return status, headers
+
+
 def test_real_server_casts_and_refuses(tmp_path: Path) -> None:
     data, _, ballots = prepare(tmp_path, 6)
     with ServerProcess(data, "--checkpoint-every", "2") as server:
@@ -67,6 +85,17 @@ def test_real_server_casts_and_refuses(tmp_path: Path) -> None:
         assert r.status_code == 413
         assert r.headers["Content-Type"].startswith("application/problem+json")
         assert r.json()["check"] == "too-large"
+        # over waitress's own limit (4 x 64 KiB): waitress answers, in the same form
+        r = requests.post(
+            url, data=b"x" * 300_000, headers={"Content-Type": "application/json"}, timeout=10
+        )
+        assert r.status_code == 413
+        assert r.headers["Content-Type"].startswith("application/problem+json")
+        assert r.json()["check"] == "too-large"
+        status, headers = _raw(
+            server.url, b"GET /api/v1/turnout HTTP/1.1\r\nContent-Length: -1\r\n\r\n"
+        )
+        assert status.startswith(b"HTTP/1.1 400 ") and b"application/problem+json" in headers
         r = requests.post(url, json=ballots[1], timeout=10)
         assert r.status_code == 201 and r.json()["proof"] is not None  # 2nd ballot: checkpoint
         turnout = requests.get(f"{server.url}/api/v1/turnout", timeout=10).json()
@@ -131,5 +160,35 @@ def test_sigkill_while_casting_loses_nothing(tmp_path: Path) -> None:
             assert log.tree.root(cp.size) == cp.root
         for entry in e.store.iter_entries("AAA", 1):
             json.loads(entry)  # every stored entry is whole
+    finally:
+        e.stop()
+
+
+def test_sigkill_leaves_no_orphan_workers(tmp_path: Path) -> None:
+    data, _, _ = prepare(tmp_path, 2)
+    server = ServerProcess(data, "--check-workers", "2").start()
+    assert server.proc is not None
+    children = children_of(server.proc.pid)  # the check workers and the resource tracker
+    assert len(children) >= 2
+    server.kill()
+    assert wait_gone(children) == []
+
+
+def test_sigterm_stops_gracefully_and_checkpoints(tmp_path: Path) -> None:
+    data, _, ballots = prepare(tmp_path, 3)
+    log = tmp_path / "server.log"
+    server = ServerProcess(data, "--checkpoint-every", "100", "--checkpoint-seconds", "3600")
+    server.start()
+    assert server.proc is not None
+    r = requests.post(f"{server.url}/api/v1/ballots", json=ballots[0], timeout=10)
+    assert r.status_code == 201 and r.json()["proof"] is None  # not checkpointed yet
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(timeout=30) == 0
+    text = log.read_text()
+    assert "error" not in text.lower(), text
+    assert '"event": "stopped"' in text
+    e = Election(data)
+    try:  # the log grew: a checkpoint was issued on the way out, and the store closed cleanly
+        assert e.store.checkpoints("AAA", 1)[-1].size == 1
     finally:
         e.stop()

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 MAX_LISTED = 20
 
-#: The checks of DESIGN.md section 6, in order.
+#: The checks of docs/architecture.md ("The verifier and the receipt checker"), in order.
 TITLES: dict[str, str] = {
     "V1": "manifest: signed by a commission key, schema, unique ids, units, rolls and keys",
     "V2": "key ceremony: signed messages, reveals vs commitments, proofs, QUAL, joint key, "
