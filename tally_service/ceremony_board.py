@@ -285,6 +285,12 @@ def create_board_app(board: CeremonyBoard, max_body_bytes: int = 1024 * 1024) ->
     def ceremony_view() -> Any:
         return jsonify(board.view())
 
+    @app.get(f"{API}/openapi.json")
+    def board_openapi() -> Any:
+        from tally_service.openapi import build_board_spec
+
+        return jsonify(build_board_spec())
+
     @app.post(f"{API}/ceremony/messages")
     def ceremony_post() -> Any:
         from tally_service.http_json import parse_body

@@ -300,33 +300,57 @@ def build_spec() -> dict[str, Any]:
 
 
 def _guardian_paths(spec: APISpec) -> None:
-    """A guardian's signed partial, and the key ceremony's board (served by `ceremony`)."""
-    from schemas.ceremony import BoardViewSchema, CeremonyMessageSchema, GuardianPartialSchema
+    """A guardian's partial decryption, posted from its own machine."""
+    from schemas.ceremony import GuardianPartialSchema
 
-    for name, schema in [
-        ("GuardianPartial", GuardianPartialSchema),
-        ("CeremonyMessage", CeremonyMessageSchema),
-        ("CeremonyBoard", BoardViewSchema),
-    ]:
-        spec.components.schema(name, schema=schema)
+    spec.components.schema("GuardianPartial", schema=GuardianPartialSchema)
     spec.path(
         "/api/v1/guardian/partials",
         operations={
             "post": {
                 "summary": "A guardian's partial decryption, signed by its identity key",
+                "description": "Checks: schema, a guardian identity key of the manifest and its "
+                "signature (context guardian), the election, the partial names its signer; then "
+                "what submit-partial checks. Once k are in, the answer holds the counts.",
                 "requestBody": {"required": True, **_json("GuardianPartial")},
                 "responses": {
                     "200": {"description": "the tally document"},
-                    **{code: PROBLEM for code in ("400", "403", "404", "409", "422")},
+                    **{code: PROBLEM for code in ("400", "403", "404", "409", "413", "422", "503")},
                 },
             }
+        },
+    )
+
+
+def build_board_spec() -> dict[str, Any]:
+    """The OpenAPI document of the key ceremony's board (`tally-service ceremony`), a server of
+    its own that runs before the election is sealed."""
+    from schemas.ceremony import BoardViewSchema, CeremonyMessageSchema
+
+    spec = APISpec(
+        title="kz-tally: the key ceremony's bulletin board",
+        version="1",
+        openapi_version="3.1.0",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "Stores and relays the guardians' signed messages; holds no secret."},
+    )
+    spec.components.schema("CeremonyMessage", schema=CeremonyMessageSchema)
+    spec.components.schema("CeremonyBoard", schema=BoardViewSchema)
+    spec.components.schema("Problem", schema=ProblemSchema)
+    spec.components.response(
+        "Problem",
+        {
+            "description": "a refusal naming the failed check",
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
         },
     )
     spec.path(
         "/api/v1/ceremony",
         operations={
             "get": {
-                "summary": "The key ceremony's board (tally-service ceremony, before sealing)",
+                "summary": "The attempt's header and every accepted message",
                 "responses": {
                     "200": {"description": "header and messages", **_json("CeremonyBoard")}
                 },
@@ -342,8 +366,9 @@ def _guardian_paths(spec: APISpec) -> None:
                 "responses": {
                     "201": {"description": "accepted"},
                     "200": {"description": "the same message again"},
-                    **{code: PROBLEM for code in ("400", "409", "422")},
+                    **{code: PROBLEM for code in ("400", "409", "413", "422")},
                 },
             }
         },
     )
+    return spec.to_dict()

@@ -440,6 +440,8 @@ def test_the_board_answers_problems(ceremony: Ceremony) -> None:
         r = client.post("/api/v1/ceremony/messages", data=body, content_type="application/json")
         assert r.status_code == status and r.mimetype == "application/problem+json", r.data
     assert client.get("/api/v1/nothing").mimetype == "application/problem+json"
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert set(spec["paths"]) == {"/api/v1/ceremony", "/api/v1/ceremony/messages"}
 
 
 def test_the_guardians_program_does_not_import_the_service() -> None:
