@@ -10,6 +10,9 @@ Quorum
     A round is valid only if more than half of the registered electors took part
     (``2 * took_part > registered``). Without quorum the round is ``"void"``: it must be held
     again, there is no winner and no runoff. This applies to round 1 and round 2 alike.
+    Quorum depends only on who took part, never on the votes, so a void round is decided
+    without counts (``decide_void``): its tally is never decrypted, since its counts decide
+    nothing and a round of a few ballots (one, say) would reveal how they voted.
 
 Round 1
     A candidate is elected with more than half of the ballots of those who took part
@@ -212,7 +215,7 @@ class RoundCounts:
     @property
     def quorum(self) -> bool:
         """More than half of the registered electors took part."""
-        return 2 * self.took_part > self.registered
+        return has_quorum(self.took_part, self.registered)
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,7 @@ class Outcome:
     winner: str | None
     runoff: tuple[str, str] | None  # in order of round-1 rank
     turnout: str  # took_part of registered, e.g. "91.70"
-    shares: dict[str, str]  # candidate -> share of took_part, in ballot order
+    shares: dict[str, str] | None  # candidate -> share of took_part; None: decided without counts
     lot: tuple[str, ...] | None  # the tied candidates, in the order the lot put them
     reason: str  # one sentence explaining the outcome
 
@@ -236,7 +239,7 @@ class Outcome:
             "winner": self.winner,
             "runoff": list(self.runoff) if self.runoff is not None else None,
             "turnout": self.turnout,
-            "shares": dict(self.shares),
+            "shares": dict(self.shares) if self.shares is not None else None,
             "lot": list(self.lot) if self.lot is not None else None,
             "reason": self.reason,
         }
@@ -283,6 +286,48 @@ def _votes_phrase(count: int, took_part: int) -> str:
     return f"{count} {_noun(count)} of {took_part} ({percent(count, took_part)}%)"
 
 
+def has_quorum(took_part: int, registered: int) -> bool:
+    """More than half of the registered electors took part."""
+    return 2 * took_part > registered
+
+
+def _void_reason(took_part: int, registered: int) -> str:
+    return (
+        f"Only {took_part} of {registered} registered electors took part "
+        f"({percent(took_part, registered)}%), not more than half, so there is no quorum and "
+        "the round must be held again."
+    )
+
+
+def decide_void(registered: int, took_part: int, round_no: int) -> Outcome:
+    """The outcome of a round without quorum, decided from who took part alone: such a round
+    is void whatever the votes, and its tally is never decrypted, so there are no counts and no
+    shares (``shares`` is None). The reason is the sentence ``decide`` gives for a void round.
+
+    Raises ValueError if the round has quorum (use ``decide`` with its counts), for a bad round
+    number, or if the figures are not counts or more took part than are registered."""
+    if round_no not in (1, 2) or isinstance(round_no, bool):
+        raise ValueError("round_no must be 1 or 2")
+    if not (_is_count(registered) and _is_count(took_part)):
+        raise ValueError("registered and took_part must be non-negative integers")
+    if took_part > registered:
+        raise ValueError(
+            f"more electors took part ({took_part}) than are registered ({registered})"
+        )
+    if has_quorum(took_part, registered):
+        raise ValueError("the round has quorum: it is decided from its counts")
+    return Outcome(
+        status=VOID,
+        quorum=False,
+        winner=None,
+        runoff=None,
+        turnout=percent(took_part, registered),
+        shares=None,
+        lot=None,
+        reason=_void_reason(took_part, registered),
+    )
+
+
 def decide(counts: RoundCounts, round_no: int, lot_seed: bytes) -> Outcome:
     """Apply the election rules to one round of one unit.
 
@@ -324,12 +369,7 @@ def decide(counts: RoundCounts, round_no: int, lot_seed: bytes) -> Outcome:
         )
 
     if not counts.quorum:
-        return outcome(
-            VOID,
-            f"Only {took_part} of {counts.registered} registered electors took part "
-            f"({turnout}%), not more than half, so there is no quorum and the round "
-            "must be held again.",
-        )
+        return outcome(VOID, _void_reason(took_part, counts.registered))
 
     ranked = _by_votes(votes)
     blank_note = " (all ballots were blank)" if counts.blank == took_part else ""

@@ -176,6 +176,8 @@ class Demo:
         left = total_took_part - sum(u.took_part for u in units)
         for _, u in sorted(quotas, key=lambda q: q[0] - int(q[0]), reverse=True)[:left]:
             u.took_part += 1
+        if self.args.scenario == "void":  # the first unit lacks quorum: void, never decrypted
+            units[0].took_part = max(1, units[0].registered // 3)
         return units
 
     def votes(self, unit: Unit, candidates: list[str], round_no: int) -> list[str | None]:
@@ -338,21 +340,29 @@ class Demo:
         )
 
     def tally(self, client: ServiceClient, units: list[Unit], round_no: int) -> None:
+        from crypto.rules import has_quorum
+
+        void = []
         for u in units:
-            client.commission("start-tally", unit=u.code, round=round_no)
+            doc = client.commission("start-tally", unit=u.code, round=round_no)
+            if not has_quorum(doc["took_part"], u.registered):
+                void.append(u.code)  # void whatever the votes: never decrypted
         # each decrypting guardian, in its own process, recomputes every tally from the signed
         # log and posts its partial decryption signed by its identity key
-        self.guardians.decrypt(
-            client.url.removesuffix("/api/v1"),
-            DECRYPTING,
-            [u.code for u in units],
-            round_no,
-            jobs=max(1, self.jobs // len(DECRYPTING)),
-        )
+        decrypting = [u.code for u in units if u.code not in void]
+        if decrypting:
+            self.guardians.decrypt(
+                client.url.removesuffix("/api/v1"),
+                DECRYPTING,
+                decrypting,
+                round_no,
+                jobs=max(1, self.jobs // len(DECRYPTING)),
+            )
         self.say(
-            f"round {round_no}: {len(units)} tallies recomputed from the signed logs by each "
-            f"guardian, then decrypted by guardians "
+            f"round {round_no}: {len(units) - len(void)} tallies recomputed from the signed logs "
+            f"by each guardian, then decrypted by guardians "
             f"{', '.join(map(str, DECRYPTING))} of {GUARDIANS}"
+            + (f"; no quorum, not decrypted: {', '.join(void)}" if void else "")
         )
 
     def start_watchers(self, url: str) -> GuardianWatchers:
@@ -609,9 +619,10 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=2023, help="random seed (reproducible run)")
     parser.add_argument(
         "--scenario",
-        choices=["normal", "runoff"],
+        choices=["normal", "runoff", "void"],
         default="normal",
-        help="runoff: one unit splits its vote in round 1 and holds a runoff",
+        help="runoff: one unit splits its vote in round 1 and holds a runoff; void: one unit "
+        "lacks quorum (a third of its electors vote), so its round is void and not decrypted",
     )
     parser.add_argument(
         "--clients", type=_positive, default=16, help="concurrent HTTP clients (1 or more)"

@@ -17,7 +17,9 @@ Checks (V10 of the design), each PASS or FAIL with a reason:
      it has one, else a proof computed from the record or fetched from the service)
   R6 consistency: that checkpoint is a prefix of the final checkpoint, which says it is final
      and carries the commission's signature
-  R7 the round's tally (and the final result, when published) counted that final checkpoint
+  R7 the round's tally (and the final result, when published) counted that final checkpoint;
+     a round without quorum (not more than half of the roll took part) is void and is never
+     decrypted: R7 then says so, and fails if its tally holds a decryption all the same
 
 Every signature and proof is checked here; nothing the service says is taken on trust. Imports
 only the standard library, crypto/ and schemas/ (and the verifier's record reader).
@@ -80,6 +82,11 @@ TITLES = {
 }
 
 
+VOID_DECRYPTED = (
+    "the round had no quorum, yet its tally was decrypted: its ballots' secrecy was put at risk"
+)
+
+
 class Stop(Exception):
     """A check failed in a way that leaves the later checks nothing to work with."""
 
@@ -95,6 +102,7 @@ class Item:
 class Verdict:
     receipt: str
     items: dict[str, Item] = field(default_factory=lambda: {k: Item(k) for k in TITLES})
+    void: bool = False  # the round had no quorum: its tally is (rightly) not decrypted
 
     def passed(self, cid: str, detail: str) -> None:
         self.items[cid].ok, self.items[cid].detail = True, detail
@@ -352,6 +360,7 @@ class Facts:
     election_key: str = ""
     kept_ballot: bytes | None = None  # --ballot: the exact ballot the elector's device sent
     candidates: list[str] = field(default_factory=list)  # the round's, as the entry names them
+    registered: int = 0  # the unit's roll, in the manifest
 
 
 def check_receipt(
@@ -441,6 +450,7 @@ def _r2_manifest(facts: Facts, source: Source, verdict: Verdict, pinned: VerifyK
     if entry is None:
         raise verdict.stop("R2", f"{r['elector']} is not on the roll of {r['unit']}")
     facts.roll_key = str(entry.get("public_key"))
+    facts.registered = len(roll)
     facts.unit_candidates = [str(c.get("id")) for c in unit.get("candidates", [])]
     facts.election_key = str(payload.get("election_key"))
     facts.manifest_hash = manifest_hash
@@ -649,6 +659,19 @@ def _r7_tally(facts: Facts, source: Source, verdict: Verdict) -> None:
     if tally.get("candidates") != facts.candidates:
         raise verdict.stop("R7", "the round's tally runs other candidates than your ballot")
     detail = f"the tally of {r['unit']} round {r['round']} covers the final checkpoint"
+    void = 2 * facts.final.size <= facts.registered
+    if void:
+        # void whatever the votes, so never decrypted (docs/rules.md): a decryption would only
+        # reveal votes, yours among them
+        decrypted = tally.get("counts") is not None or tally.get("blank") is not None
+        if tally.get("partials") or decrypted:
+            raise verdict.stop("R7", VOID_DECRYPTED)
+        detail = (
+            f"{r['unit']} round {r['round']} had no quorum ({facts.final.size} of "
+            f"{facts.registered} registered took part) and was not decrypted; its encrypted tally "
+            "covers the final checkpoint"
+        )
+        verdict.void = True
     try:
         result = source.final_result()
     except SourceError as exc:
@@ -676,6 +699,10 @@ def _r7_tally(facts: Facts, source: Source, verdict: Verdict) -> None:
     ]
     if len(rounds) != 1 or rounds[0].get("final_checkpoint") != final:
         raise verdict.stop("R7", "the signed final result does not report this final checkpoint")
+    if void and (rounds[0].get("status") != "void" or rounds[0].get("votes") is not None):
+        raise verdict.stop(
+            "R7", "the signed final result reports counts for a round without quorum"
+        )
     verdict.passed("R7", detail + ", and so does the commission-signed final result")
 
 
@@ -694,7 +721,12 @@ def _print_text(verdict: Verdict, quiet: bool) -> None:
             elif item.ok is None:
                 print("        not reached")
         print()
-    if verdict.ok:
+    if verdict.ok and verdict.void:
+        print(
+            "VERDICT: PASS - the ballot is in the log, unchanged; its round had no quorum, so its "
+            "tally was not decrypted"
+        )
+    elif verdict.ok:
         print("VERDICT: PASS - the ballot is in the log, unchanged, and the final tally counted it")
     else:
         failed = [i.id for i in verdict.items.values() if i.ok is False]

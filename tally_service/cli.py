@@ -239,6 +239,9 @@ def cmd_tally(args: argparse.Namespace) -> int:
         states = args.state or []
         if states and len(states) != len(shares):
             raise SystemExit("tally-service: error: give one --state per --share, in order")
+        void = _void_tally(client.get("/manifest"), doc)
+        if void:
+            shares = []  # a round without quorum is never decrypted; guardians would refuse
         for i, path in enumerate(shares):
             state = Path(states[i]) if states else None
             partial = _partial_from_share(
@@ -250,6 +253,7 @@ def cmd_tally(args: argparse.Namespace) -> int:
     else:
         with _offline(args) as election:
             doc = tally.tally_in_process(election, args.unit, args.round, guardians)
+            void = tally.is_void(election, doc)
     counts = doc["counts"]
     _print(
         doc,
@@ -259,11 +263,21 @@ def cmd_tally(args: argparse.Namespace) -> int:
             + (
                 ", ".join(f"{c} {n}" for c, n in counts.items()) + f", blank {d['blank']}"
                 if counts is not None
+                else f"{d['took_part']} ballots, no quorum: void, not decrypted"
+                if void
                 else f"{len(d['partials'])} partial decryptions so far"
             )
         ),
     )
     return 0
+
+
+def _void_tally(manifest_signed: dict[str, Any], doc: dict[str, Any]) -> bool:
+    """The tally's round has no quorum (so it is void and never decrypted)."""
+    from crypto.rules import has_quorum
+
+    units = {u["code"]: u for u in manifest_signed["payload"]["units"]}
+    return not has_quorum(doc["took_part"], len(units[doc["unit"]]["roll"]))
 
 
 def _partial_from_share(

@@ -15,13 +15,15 @@ from crypto.rules import percent
 from crypto.signing import Context
 from tally_service import clock, problems
 from tally_service.election import Election
-from tally_service.tally import outcome, tally_hash
+from tally_service.tally import is_void, outcome, tally_hash
 
 RESULTS_FORMAT = "kz-tally/results/v1"
 RESULTS_HASH_TAG = "kz-tally/v1/results"
 
 
 def round_figures(election: Election, doc: dict[str, Any]) -> dict[str, Any]:
+    """A decided round's figures; a void round (no quorum) is not decrypted, so its votes,
+    blank and shares are null."""
     out = outcome(election, doc)
     registered = election.manifest.registered(doc["unit"])
     return {
@@ -48,12 +50,15 @@ def unit_results(election: Election, unit: str) -> dict[str, Any]:
     round_no = 1
     while (unit, round_no) in election.logs:
         text = election.store.get_tally(unit, round_no)
-        if text is None or json.loads(text)["counts"] is None:
+        if text is None:
             break
-        rounds.append(round_figures(election, json.loads(text)))
+        doc = json.loads(text)
+        if doc["counts"] is None and not is_void(election, doc):
+            break
+        rounds.append(round_figures(election, doc))
         round_no += 1
     if not rounds:
-        raise problems.conflict("not-tallied", f"unit {unit} has no decrypted round yet")
+        raise problems.conflict("not-tallied", f"unit {unit} has no decided round yet")
     last = rounds[-1]
     return {
         "unit": unit,

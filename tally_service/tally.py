@@ -4,6 +4,13 @@ The encrypted tally is the component-wise sum of every ballot in the closed log.
 decrypt it jointly: each submits a partial decryption with proofs; any k of them suffice. The
 tally document records all of it, so an observer recomputes the sum, checks every proof and
 redoes the combination.
+
+A round without quorum (not more than half of the registered electors took part) is void
+whatever its votes, so its tally is never decrypted: its encrypted sums are computed and
+published like any other, so anyone can check them, but no partial decryption is accepted for
+it and it is decided without counts (crypto.rules.decide_void). Decrypting it would decide
+nothing and could reveal votes: a round closed right after one chosen elector voted holds a
+one-ballot "tally". The guardians refuse such a round too (tally_service/guardian.py).
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from crypto.decryption import (
 )
 from crypto.elgamal import Ciphertext
 from crypto.group import Point, Scalar
-from crypto.rules import Outcome, RoundCounts, decide, lot_seed
+from crypto.rules import Outcome, RoundCounts, decide, decide_void, has_quorum, lot_seed
 from tally_service import problems
 from tally_service.election import Election
 from tally_service.keys import guardian_share_path
@@ -63,8 +70,14 @@ def public_share(election: Election, guardian: int) -> Point:
     return Point.from_hex(shares[str(guardian)])
 
 
+def is_void(election: Election, doc: dict[str, Any]) -> bool:
+    """The tally's round has no quorum: it is void and is never decrypted."""
+    return not has_quorum(doc["took_part"], election.manifest.registered(doc["unit"]))
+
+
 def start_tally(election: Election, unit: str, round_no: int) -> dict[str, Any]:
-    """Compute and store the encrypted tally of a closed round (idempotent)."""
+    """Compute and store the encrypted tally of a closed round (idempotent). A round without
+    quorum gets its encrypted tally too, and stays without partials and counts for good."""
     existing = election.store.get_tally(unit, round_no)
     if existing is not None:
         doc: dict[str, Any] = json.loads(existing)
@@ -111,6 +124,13 @@ def final_context(election: Election, doc: dict[str, Any]) -> bytes:
 def submit_partial(election: Election, unit: str, round_no: int, partial: object) -> dict[str, Any]:
     """Check one guardian's partial decryption and store it; decrypt once k are in."""
     doc = start_tally(election, unit, round_no)
+    if is_void(election, doc):
+        raise problems.conflict(
+            "no-quorum",
+            f"round {round_no} of {unit} has {doc['took_part']} ballots of "
+            f"{election.manifest.registered(unit)} registered: without a quorum the round is void "
+            "whatever the votes, so its tally is never decrypted (that could only reveal votes)",
+        )
     if doc["counts"] is not None:
         raise problems.conflict("tallied", f"round {round_no} of {unit} is decrypted already")
     if not isinstance(partial, dict) or not isinstance(partial.get("guardian"), int):
@@ -158,8 +178,11 @@ def read_share(data_dir: Path, guardian: int) -> Scalar:
 def tally_in_process(
     election: Election, unit: str, round_no: int, guardians: list[int]
 ) -> dict[str, Any]:
-    """The demo's decryption ceremony: the listed guardians' shares are read from the data dir."""
+    """The demo's decryption ceremony: the listed guardians' shares are read from the data dir.
+    A round without quorum is left encrypted: its tally document is returned as it is."""
     doc = start_tally(election, unit, round_no)
+    if is_void(election, doc):
+        return doc
     for guardian in guardians:
         if doc["counts"] is not None:
             break
@@ -177,11 +200,15 @@ def tally_hash(doc: dict[str, Any]) -> bytes:
 
 
 def outcome(election: Election, doc: dict[str, Any]) -> Outcome:
+    """The round's decision: void without counts if it has no quorum, else from its counts."""
     unit, round_no = doc["unit"], doc["round"]
+    registered = election.manifest.registered(unit)
+    if is_void(election, doc):
+        return decide_void(registered, doc["took_part"], round_no)
     if doc["counts"] is None:
         raise problems.conflict("not-tallied", f"round {round_no} of {unit} is not decrypted yet")
     counts = RoundCounts(
-        registered=election.manifest.registered(unit),
+        registered=registered,
         took_part=doc["took_part"],
         votes=doc["counts"],
         blank=doc["blank"],

@@ -109,6 +109,33 @@ def test_whole_election_offline(
     assert secrets
 
 
+def test_a_round_without_quorum_is_tallied_void_not_decrypted(
+    files: tuple[Path, dict[str, SigningKey]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    tmp, keys = files
+    data = str(tmp / "data")
+    assert run("init", "--data", data, "--manifest", str(tmp / "manifest.json")) == 0
+    assert run("import-roll", "--data", data, "--unit", "AAA", str(tmp / "AAA.csv")) == 0
+    assert run("ceremony", "--data", data) == 0
+    assert run("seal", "--data", data) == 0
+    assert run("open-round", "--data", data, "--unit", "AAA") == 0
+    from tally_service.election import Election
+
+    e = Election(Path(data))
+    for elector in ["AAA-E1", "AAA-E2"]:  # 2 of 5: no quorum
+        e.cast(make_ballot(e.manifest.hash, "AAA", 1, elector, ["AAA-C1", "AAA-C2"], "AAA-C1",
+                           e.manifest.election_key, keys[elector]))
+    e.stop()
+    assert run("close-round", "--data", data, "--unit", "AAA") == 0
+    capsys.readouterr()
+    assert run("tally", "--data", data, "--unit", "AAA", "--guardians", "1,3") == 0
+    assert "AAA round 1: 2 ballots, no quorum: void, not decrypted" in capsys.readouterr().out
+    assert run("results", "--data", data, "--publish", "preliminary") == 0
+    assert run("results", "--data", data, "--publish", "final") == 0
+    out = capsys.readouterr().out
+    assert "void" in out and "AAA-C1" not in out
+
+
 def test_errors_are_one_line_and_exit_1(
     files: tuple[Path, dict[str, SigningKey]], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -79,6 +79,31 @@ def test_full_flow_through_signed_requests(
     assert all(a[2] == key.public.key_id for a in audit)
 
 
+def test_a_round_without_quorum_is_summed_but_no_partial_is_accepted(
+    client: FlaskClient, election: Election, built: Built, key: SigningKey
+) -> None:
+    h = election.manifest.hash.hex()
+    sign = lambda action, **params: sign_request(key, h, action, params)  # noqa: E731
+    assert post(client, "open-round", sign("open-round", unit="AAA", round=1)).status_code == 200
+    # one chosen elector of 12 votes and the round is closed: decrypting would reveal the vote
+    ballot = make_ballot(
+        election.manifest.hash, "AAA", 1, "AAA-E0001", ["AAA-C1", "AAA-C2", "AAA-C3"], "AAA-C3",
+        election.manifest.election_key, built.keys["AAA-E0001"],
+    )
+    assert client.post("/api/v1/ballots", json=ballot).status_code == 201
+    assert post(client, "close-round", sign("close-round", unit="AAA", round=1)).status_code == 200
+    r = post(client, "start-tally", sign("start-tally", unit="AAA", round=1))
+    assert r.status_code == 200 and r.get_json()["took_part"] == 1
+    assert len(r.get_json()["encrypted"]) == 3  # the sums are published all the same
+    partial = tally.guardian_partial(election, "AAA", 1, 1, tally.read_share(election.data_dir, 1))
+    r = post(client, "submit-partial", sign("submit-partial", unit="AAA", round=1, partial=partial))
+    assert r.status_code == 409 and r.mimetype == "application/problem+json"
+    problem = r.get_json()
+    assert problem["check"] == "no-quorum" and "1 ballots of 12 registered" in problem["detail"]
+    doc = client.get("/api/v1/units/AAA/rounds/1/tally").get_json()
+    assert doc["partials"] == [] and doc["counts"] is None and doc["blank"] is None
+
+
 @pytest.mark.parametrize("action", ACTIONS)
 def test_each_action_refuses_bad_requests(
     client: FlaskClient, election: Election, key: SigningKey, action: str

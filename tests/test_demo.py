@@ -76,10 +76,15 @@ def test_demo_refuses_zero_clients(tmp_path: Path) -> None:
     assert result.returncode != 0 and "give 1 or more" in result.stderr
 
 
-def test_demo_quiet_prints_only_results(tmp_path: Path) -> None:
-    result = _run_demo(tmp_path, "--small", "--quiet")
+def test_demo_quiet_prints_only_results_and_copes_with_a_void_unit(tmp_path: Path) -> None:
+    result = _run_demo(tmp_path, "--small", "--quiet", "--scenario", "void")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "[" not in result.stdout.split("final result")[0]  # no phase lines before the table
     # without --out the working directory is removed, and the last lines do not point into it
     assert "record: removed (keep it with --out DIR)" in result.stdout
     assert result.stderr == ""
+    # one unit had no quorum: not decrypted, yet the results were published and all checks pass
+    table = result.stdout.split("final result")[1]
+    void = [line for line in table.splitlines() if line.rstrip().endswith("void")]
+    assert len(void) == 1 and " no " in void[0]
+    assert "verifier: every check passed; receipts: verified" in result.stdout

@@ -137,6 +137,36 @@ def test_results_pages_show_both_rounds_and_signed_documents_have_etags(small: A
     assert "/api/v1/record.tar.gz" in observe
 
 
+def test_a_unit_without_quorum_shows_no_counts_in_every_language(small: Any) -> None:
+    from tally_service import results, tally
+
+    client = create_app(small.election).test_client()
+    for unit in ("AST", "KAR"):
+        small.election.open_round(unit, 1)
+    small.cast("AST", 1, [0, 1, None])  # 3 of 10: no quorum, so never decrypted
+    small.cast("KAR", 1, [0] * 8)
+    for unit in ("AST", "KAR"):
+        small.close_and_tally(unit, 1)
+    assert small.election.store.partials("AST", 1) == {}
+    results.publish(small.election, "preliminary")
+    results.publish(small.election, "final")
+    assert tally.outcome(small.election, tally.start_tally(small.election, "AST", 1)).shares is None
+    words = {"en": "No quorum: not decrypted", "ru": "Кворума нет: подсчёт не расшифрован",
+             "kk": "Кворум жоқ: санақ шифрдан ашылмады"}  # fmt: skip
+    for lang, said in words.items():
+        page = client.get(f"/units/AST?lang={lang}")
+        assert page.status_code == 200
+        html = page.get_data(as_text=True)
+        assert said in html and 'data-field="not-decrypted"' in html
+        assert 'data-candidate="' not in html  # no votes, no shares, no bars
+        assert "there is no quorum and the round must be held again" in html  # the signed reason
+        listing = client.get(f"/results?lang={lang}")
+        assert listing.status_code == 200 and said in listing.get_data(as_text=True)
+        assert client.get(f"/?lang={lang}").status_code == 200
+    kar = client.get("/units/KAR?lang=en").get_data(as_text=True)
+    assert 'data-candidate="KAR-C1"' in kar and "not-decrypted" not in kar
+
+
 def test_unknown_unit_page_is_a_problem_and_favicon_exists(small: Any) -> None:
     client = create_app(small.election).test_client()
     missing = client.get("/units/NOPE")

@@ -21,6 +21,7 @@ from crypto.rules import (
     Outcome,
     RoundCounts,
     decide,
+    decide_void,
     lot_order,
     lot_seed,
     percent,
@@ -194,6 +195,28 @@ def test_runoff_without_quorum_is_void() -> None:
 def test_void_tie_draws_no_lot() -> None:
     out = decide(counts({"a": 10, "b": 10, "c": 10}, registered=100), 1, SEED)
     assert out.status == VOID and out.lot is None
+
+
+def test_void_is_decided_without_counts_as_decide_would() -> None:
+    for took_part, registered, round_no in ((1, 12, 1), (50, 100, 2), (0, 0, 1), (0, 30, 1)):
+        out = decide_void(registered, took_part, round_no)
+        same = decide(counts({"a": took_part, "b": 0}, registered=registered), round_no, SEED)
+        assert out.status == VOID and not out.quorum and out.shares is None
+        assert (out.winner, out.runoff, out.lot) == (None, None, None)
+        assert (out.turnout, out.reason) == (same.turnout, same.reason)
+        assert out.to_json()["shares"] is None
+
+
+@pytest.mark.parametrize(
+    ("registered", "took_part", "round_no", "why"),
+    [(100, 51, 1, "has quorum"), (10, 11, 1, "more electors"), (10, 2, 3, "round_no"),
+     (10, -1, 1, "non-negative"), (10, True, 1, "non-negative")],
+)
+def test_decide_void_refuses_a_round_it_cannot_call_void(
+    registered: int, took_part: int, round_no: int, why: str
+) -> None:
+    with pytest.raises(ValueError, match=why):
+        decide_void(registered, took_part, round_no)
 
 
 # --- round 1 threshold -----------------------------------------------------------------------

@@ -87,9 +87,18 @@ def test_results_follow_rules_and_counts(sim: SimulatedElection) -> None:
     assert units["RUN"]["winner"] == "RUN-C2"
     assert units["NOQ"]["status"] == "void" and not units["NOQ"]["rounds"][0]["quorum"]
     assert units["NOQ"]["winner"] is None
+    noq = units["NOQ"]["rounds"][0]
+    # void whatever the votes, so never decrypted: no counts, only who took part
+    assert (noq["votes"], noq["blank"], noq["shares"]) == (None, None, None)
+    assert noq["took_part"] == 5 and noq["reason"].startswith("Only 5 of 10 registered")
+    noq_tally = load(record / "units" / "NOQ" / "1" / "tally.json")
+    assert noq_tally["partials"] == [] and noq_tally["counts"] is None
+    assert len(noq_tally["encrypted"]) == 2  # the encrypted sums are published all the same
     # counts equal what the simulated electors chose, and add up
     for unit, summary in units.items():
         for rnd in summary["rounds"]:
+            if unit == "NOQ":
+                continue
             chosen = Counter(
                 c for (u, r, _), c in sim.choices.items() if u == unit and r == rnd["round"]
             )
@@ -115,6 +124,8 @@ def test_every_decryption_proof_verifies(sim: SimulatedElection) -> None:
     mh = hash_json("kz-tally/v1/manifest", manifest)
     for doc_path in sorted(record.glob("units/*/*/tally.json")):
         doc = load(doc_path)
+        if doc["unit"] == "NOQ":
+            continue  # no quorum: not decrypted
         cts = [Ciphertext.from_json(c) for c in doc["encrypted"]]
         assert len(doc["partials"]) == 2
         assert sorted(p["guardian"] for p in doc["partials"]) == [1, 3]
@@ -138,6 +149,25 @@ def test_bad_partial_is_refused_and_named(tmp_path: Path) -> None:
         with pytest.raises(Problem) as info:
             tally.submit_partial(e, "AAA", 1, doc["partials"][0])
         assert info.value.check == "tallied"
+    finally:
+        e.stop()
+
+
+def test_a_round_without_quorum_is_summed_but_never_decrypted(sim: SimulatedElection) -> None:
+    e = Election(sim.data_dir)
+    try:
+        doc = tally.start_tally(e, "NOQ", 1)
+        assert tally.is_void(e, doc) and doc["took_part"] == 5 and doc["counts"] is None
+        # even a valid partial decryption, made by a real guardian, is refused
+        partial = tally.guardian_partial(e, "NOQ", 1, 1, tally.read_share(e.data_dir, 1))
+        with pytest.raises(Problem) as info:
+            tally.submit_partial(e, "NOQ", 1, partial)
+        assert info.value.status == 409 and info.value.check == "no-quorum"
+        assert "5 ballots of 10 registered" in info.value.detail
+        assert e.store.partials("NOQ", 1) == {}
+        assert tally.tally_in_process(e, "NOQ", 1, [1, 2])["counts"] is None
+        out = tally.outcome(e, doc)
+        assert out.status == "void" and out.shares is None
     finally:
         e.stop()
 

@@ -377,6 +377,47 @@ def t_tally_counts_edited(built: Built, record: Path) -> None:
     edit_json(log(record) / "tally.json", change)
 
 
+def void_partials(built: Built, record: Path) -> list[dict[str, Any]]:
+    """Genuine partial decryptions of CCC's tally (no quorum) from two real guardians' shares,
+    as colluding guardians and operator could make them."""
+    from crypto.canonical import hash_json
+    from crypto.decryption import decryption_context, partial_decrypt
+    from crypto.elgamal import Ciphertext
+    from tally_service.tally import read_share
+
+    t = read_json(log(record, "CCC") / "tally.json")
+    manifest = read_json(record / "manifest.json")["payload"]
+    final = t["final_checkpoint"]
+    context = decryption_context(
+        hash_json("kz-tally/v1/manifest", manifest), "CCC", 1, f"{ORIGIN}/CCC/1",
+        final["size"], bytes.fromhex(final["root"]),
+    )
+    cts = [Ciphertext.from_json(c) for c in t["encrypted"]]
+    return [partial_decrypt(read_share(built.data_dir, g), g, cts, context) for g in (1, 2)]
+
+
+def t_void_round_decrypted(built: Built, record: Path) -> None:
+    partials = void_partials(built, record)
+    edit_json(log(record, "CCC") / "tally.json", lambda t: t.update(partials=partials))
+
+
+def t_void_round_counts(built: Built, record: Path) -> None:
+    def change(t: dict[str, Any]) -> None:
+        # what the chooser gave CCC's 5 electors: C1 C1 C2 blank C1
+        t.update(counts={"CCC-C1": 3, "CCC-C2": 1}, blank=1)
+
+    edit_json(log(record, "CCC") / "tally.json", change)
+
+
+def t_void_round_figures(built: Built, record: Path) -> None:
+    def change(p: dict[str, Any]) -> None:
+        unit_result(p, "CCC")["rounds"][0].update(
+            votes={"CCC-C1": 3, "CCC-C2": 1}, blank=1, shares={"CCC-C1": "60.00", "CCC-C2": "20.00"}
+        )
+
+    edit_final(built, record, change)
+
+
 def t_ceremony_commitment(built: Built, record: Path) -> None:
     def change(k: dict[str, Any]) -> None:
         records = [m["payload"]["body"]["record"] for m in k["reveal"]]
@@ -561,6 +602,9 @@ CASES = [
     case(t_partial_changed, "V6 V9", says="proof"),
     case(t_guardian_dropped, "V6 V9", says="k = 2"),
     case(t_tally_counts_edited, "V6 V9", says="Lagrange"),
+    case(t_void_round_decrypted, "V6 V9", says="without quorum was decrypted"),
+    case(t_void_round_counts, "V6 V9", says="without quorum was decrypted"),
+    case(t_void_round_figures, "V9", says="recomputed null"),
     case(t_ceremony_commitment, "V2", says="signature"),
     case(t_ceremony_reveal_replaced, "V2", says="two reveal messages"),
     case(t_ceremony_confirmation_dropped, "V2", says="did not confirm"),

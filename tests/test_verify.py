@@ -45,6 +45,11 @@ def test_counts_what_it_checked(built: Built) -> None:
     assert report["V3"].checked["logs"] == report["V4"].checked["logs"] == 4
     assert report["V8"].checked["runoffs"] == 1
     assert report["V8"].checked["void rounds"] == 1
+    # CCC has no quorum: summed (V5), never decrypted (V6), no counts (V7)
+    assert report["V5"].checked["tallies"] == 4
+    assert report["V6"].checked["rounds"] == 3
+    assert report["V6"].checked["not decrypted (no quorum)"] == 1
+    assert report["V7"].checked["rounds without quorum (no counts)"] == 1
     assert report["V9"].checked["rounds compared"] == 7  # 3 preliminary + 4 final
 
 

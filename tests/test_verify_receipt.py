@@ -167,6 +167,47 @@ def test_tally_over_another_checkpoint_fails(built: Built, tmp_path: Path) -> No
     assert failed(check(receipt_of(built, "AAA-E0001"), record)) == ["R7"]
 
 
+def test_a_round_without_quorum_passes_as_not_decrypted(built: Built) -> None:
+    verdict = check(receipt_of(built, "CCC-E0002"), built.record)
+    assert verdict.ok, verdict.to_json()
+    assert "had no quorum (5 of 12 registered took part) and was not decrypted" in (
+        verdict.items["R7"].detail
+    )
+    assert "no quorum" not in check(receipt_of(built, "AAA-E0001"), built.record).items["R7"].detail
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda t: t.update(counts={"CCC-C1": 3, "CCC-C2": 1}, blank=1),
+        lambda t: t.update(partials=[{"guardian": 1, "shares": [], "proofs": []}]),
+    ],
+    ids=["counts", "partials"],
+)
+def test_a_round_without_quorum_that_was_decrypted_fails_r7(
+    built: Built, tmp_path: Path, change: Any
+) -> None:
+    record = _copy(built, tmp_path)
+    path = record / "units" / "CCC" / "1" / "tally.json"
+    tally = read_json(path)
+    change(tally)
+    write_json(path, tally)
+    verdict = check(receipt_of(built, "CCC-E0002"), record)
+    assert failed(verdict) == ["R7"] and "secrecy" in verdict.items["R7"].detail
+
+
+def test_a_void_round_reported_with_counts_fails_r7(built: Built, tmp_path: Path) -> None:
+    record = _copy(built, tmp_path)
+    path = record / "results" / "final.json"
+    doc = read_json(path)
+    unit = next(u for u in doc["payload"]["units"] if u["unit"] == "CCC")
+    unit["rounds"][0]["votes"] = {"CCC-C1": 3, "CCC-C2": 1}
+    write_json(path, doc)
+    resign_result(built, path)
+    verdict = check(receipt_of(built, "CCC-E0002"), record)
+    assert failed(verdict) == ["R7"] and "counts" in verdict.items["R7"].detail
+
+
 def test_lines_after_the_final_checkpoint_fail(built: Built, tmp_path: Path) -> None:
     record = _copy(built, tmp_path)
     path = record / "units" / "AAA" / "1" / "ballots.jsonl"
@@ -273,8 +314,55 @@ def test_live_service_cli_and_forged_receipt(built: Built, server: str, tmp_path
     write_json(path, receipt_of(built, "CCC-E0002"))
     result = run_script("verify_receipt.py", str(path), "--url", server, "--quiet")
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "its round had no quorum, so its tally was not decrypted" in result.stdout
     forged = dict(receipt_of(built, "CCC-E0002"), index=0)
     assert failed(check(forged, server, url=True)) == ["R3"]
+
+
+JS_CHECK = """
+const { load } = require(process.argv[1]);
+load().then(async (KZ) => {
+  const source = KZ.receipt.serviceSource(process.argv[2]);
+  const out = [];
+  for (const r of JSON.parse(process.argv[3])) out.push(await KZ.receipt.checkReceipt(r, source));
+  console.log(JSON.stringify(out));
+});
+"""
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_the_pages_receipt_check_accepts_a_round_without_quorum(built: Built, server: str) -> None:
+    """tally_service/static/js/receipt.js, run in Node against the live service: CCC's round
+    had no quorum, so its tally is not decrypted, and the receipt passes, saying so."""
+    import subprocess
+
+    from tests.verify_helpers import ROOT
+
+    receipts = [receipt_of(built, "CCC-E0002"), receipt_of(built, "AAA-E0001")]
+    done = subprocess.run(
+        ["node", "-e", JS_CHECK, str(ROOT / "tests" / "js" / "kz_node.js"), server,
+         json.dumps(receipts)], capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    void, elected = json.loads(done.stdout)
+    assert void["ok"] and void["void"], void
+    assert "had no quorum (5 of 12 registered took part) and was not decrypted" in (
+        void["items"][6]["detail"]
+    )
+    assert elected["ok"] and not elected["void"], elected
+
+
+def test_cli_tally_over_http_leaves_a_round_without_quorum_encrypted(
+    built: Built, server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tally_service.cli import main
+    from tally_service.keys import commission_key_path, guardian_share_path
+
+    capsys.readouterr()
+    args = ["tally", "--url", server, "--key", str(commission_key_path(built.data_dir)),
+            "--unit", "CCC", "--share", str(guardian_share_path(built.data_dir, 1))]
+    assert main(args) == 0
+    assert "CCC round 1: 5 ballots, no quorum: void, not decrypted" in capsys.readouterr().out
 
 
 def test_unreachable_service_is_a_failure(built: Built) -> None:

@@ -7,7 +7,17 @@ from typing import Any
 from crypto.canonical import EncodingError
 from crypto.decryption import decryption_factors
 from crypto.elgamal import Ciphertext
-from crypto.rules import ELECTED, RUNOFF, VOID, RoundCounts, decide, lot_seed, percent
+from crypto.rules import (
+    ELECTED,
+    RUNOFF,
+    VOID,
+    RoundCounts,
+    decide,
+    decide_void,
+    has_quorum,
+    lot_seed,
+    percent,
+)
 
 from .checks_logs import log_dir
 from .model import LogFacts, ManifestInfo, RoundFacts
@@ -28,14 +38,18 @@ def decide_round(manifest: ManifestInfo, facts: LogFacts, rf: RoundFacts, v8: Ch
     if unit is None:
         v8.fail(where, "the unit is not in the manifest")
         return
+    final = facts.final
+    took_part = facts.lines
+    if not has_quorum(took_part, unit.registered):
+        # void whatever the votes, decided without counts (and never decrypted: see V6)
+        _decide_void(unit.registered, facts, rf, v8)
+        return
     if rf.counts is None:
         v8.fail(where, "no verified counts to apply the rules to (see V6 and V7)")
         return
-    final = facts.final
     if final is None:
         v8.fail(where, "no final checkpoint to seed the lot with (see V4)")
         return
-    took_part = facts.lines
     candidates = facts.candidates or list(rf.counts)
     votes = {c: rf.counts.get(c, 0) for c in candidates}
     blank = took_part - sum(votes.values())
@@ -70,6 +84,41 @@ def decide_round(manifest: ManifestInfo, facts: LogFacts, rf: RoundFacts, v8: Ch
         "winner": outcome.winner,
         "runoff": list(outcome.runoff) if outcome.runoff else None,
         "lot": list(outcome.lot) if outcome.lot else None,
+        "reason": outcome.reason,
+        "final_checkpoint": {"size": final.size, "root": final.root.hex()},
+        "tally_hash": rf.tally_hash.hex() if rf.tally_hash is not None else None,
+    }
+
+
+def _decide_void(registered: int, facts: LogFacts, rf: RoundFacts, v8: Check) -> None:
+    where = log_dir(facts.unit, facts.round)
+    try:
+        outcome = decide_void(registered, facts.lines, facts.round)
+    except ValueError as exc:
+        v8.fail(where, f"the rules cannot be applied: {exc}")
+        return
+    final = facts.final
+    if final is None:
+        v8.fail(where, "no final checkpoint (see V4)")
+        return
+    claimed = (rf.tally or {}).get("candidates")
+    candidates = facts.candidates if facts.candidates is not None else claimed
+    rf.outcome = outcome
+    rf.took_part = facts.lines
+    v8.count("rounds decided")
+    rf.figures = {
+        "round": facts.round,
+        "candidates": list(candidates) if isinstance(candidates, list) else None,
+        "took_part": facts.lines,
+        "turnout": outcome.turnout,
+        "votes": None,
+        "blank": None,
+        "shares": None,
+        "quorum": False,
+        "status": outcome.status,
+        "winner": None,
+        "runoff": None,
+        "lot": None,
         "reason": outcome.reason,
         "final_checkpoint": {"size": final.size, "root": final.root.hex()},
         "tally_hash": rf.tally_hash.hex() if rf.tally_hash is not None else None,

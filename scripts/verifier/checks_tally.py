@@ -1,4 +1,9 @@
-"""V5 (the encrypted tally is the sum of the log), V6 (threshold decryption), V7 (the counts)."""
+"""V5 (the encrypted tally is the sum of the log), V6 (threshold decryption), V7 (the counts).
+
+A round without quorum (its final log holds not more than half of the registered electors) is
+void whatever the votes, and its tally must never be decrypted: V5 checks its encrypted sums as
+any other's, V6 fails if it holds any partial decryption or counts, V7 has no counts to check.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from crypto.decryption import (
 )
 from crypto.elgamal import Ciphertext
 from crypto.group import Point, Scalar, base_mul
-from crypto.rules import RoundCounts
+from crypto.rules import RoundCounts, has_quorum
 
 from .checks_logs import log_dir
 from .model import LogFacts, ManifestInfo, RoundFacts
@@ -142,6 +147,16 @@ def check_sum(
     return rf
 
 
+def without_quorum(manifest: ManifestInfo, facts: LogFacts) -> bool:
+    """The round's log holds not more than half of the unit's registered electors: the round
+    is void whatever the votes and is never decrypted."""
+    unit = manifest.units.get(facts.unit)
+    return unit is not None and not has_quorum(facts.lines, unit.registered)
+
+
+DECRYPTED_VOID = "a round without quorum was decrypted: its ballots' secrecy was put at risk"
+
+
 def check_decryption(manifest: ManifestInfo, facts: LogFacts, rf: RoundFacts, v6: Check) -> None:
     """V6 for one round: sets ``rf.counts`` to the decrypted counts when possible."""
     unit, round_no = facts.unit, facts.round
@@ -149,6 +164,13 @@ def check_decryption(manifest: ManifestInfo, facts: LogFacts, rf: RoundFacts, v6
     doc = rf.tally
     if doc is None:
         v6.fail(rel, "not checked: no readable tally.json (see V5)")
+        return
+    if without_quorum(manifest, facts):
+        held = [k for k in ("partials", "counts", "blank") if doc.get(k) not in ([], None)]
+        if held:
+            v6.fail(f"{rel} {', '.join(held)}", f"{DECRYPTED_VOID} ({facts.lines} ballots)")
+        else:
+            v6.count("not decrypted (no quorum)")
         return
     cts = _encrypted(doc)
     candidates = doc.get("candidates")
@@ -237,6 +259,9 @@ def check_counts(manifest: ManifestInfo, facts: LogFacts, rf: RoundFacts, v7: Ch
     doc = rf.tally
     if doc is None:
         v7.fail(rel, "not checked: no readable tally.json (see V5)")
+        return
+    if without_quorum(manifest, facts):
+        v7.count("rounds without quorum (no counts)")  # V6 fails any counts it holds
         return
     counts, blank, took_part = doc.get("counts"), doc.get("blank"), doc.get("took_part")
     candidates = doc.get("candidates")

@@ -194,6 +194,11 @@ def _result_rounds(view: View, unit: UnitView) -> list[dict[str, Any]]:
         return []
     out = []
     for r in unit.result["rounds"]:
+        if r["votes"] is None:
+            # no quorum: void whatever the votes, and never decrypted, so there is nothing to
+            # chart; only who took part (docs/rules.md, "Void rounds are not decrypted")
+            out.append({"figures": r, "void": True})
+            continue
         bars = []
         for cid in sorted(r["candidates"], key=lambda c: -int(r["votes"][c])):
             kind = "candidate"
@@ -221,6 +226,7 @@ def _result_rounds(view: View, unit: UnitView) -> list[dict[str, Any]]:
         out.append(
             {
                 "figures": r,
+                "void": False,
                 "blank_share": blank_share,
                 "chart": share_chart(
                     f"{view.t('round_n', n=r['round'])}: {view.t('share')}",

@@ -177,8 +177,17 @@
       const tally = await source.tally(r.unit, r.round);
       const same = (x) => x && x.size === want.size && x.root === want.root;
       if (!tally || !same(tally.final_checkpoint)) throw new Stop("the round's tally was not computed over the final checkpoint");
+      // a round without quorum is void whatever the votes and is never decrypted (docs/rules.md)
+      const registered = unit.roll.length;
+      const isVoid = 2 * fin.size <= registered;
+      let detail = `the tally of ${r.unit} round ${r.round} covers the final checkpoint`;
+      if (isVoid) {
+        if ((tally.partials && tally.partials.length) || tally.counts != null || tally.blank != null) {
+          throw new Stop("the round had no quorum, yet its tally was decrypted: its ballots' secrecy was put at risk");
+        }
+        detail = `${r.unit} round ${r.round} had no quorum (${fin.size} of ${registered} registered took part) and was not decrypted; its encrypted tally covers the final checkpoint`;
+      }
       const result = await source.finalResult();
-      const detail = `the tally of ${r.unit} round ${r.round} covers the final checkpoint`;
       if (result === null) {
         pass("R7", detail + " (no final result published yet)");
       } else {
@@ -193,12 +202,15 @@
         const rounds = (p.units || []).filter((u) => u.unit === r.unit)
           .flatMap((u) => u.rounds || []).filter((x) => x.round === r.round);
         if (rounds.length !== 1 || !same(rounds[0].final_checkpoint)) throw new Stop("the signed final result does not report this final checkpoint");
+        if (isVoid && (rounds[0].status !== "void" || rounds[0].votes != null)) throw new Stop("the signed final result reports counts for a round without quorum");
         pass("R7", detail + ", and so does the commission-signed final result");
       }
+      f.void = isVoid;
     } catch (e) {
       Object.assign(item(current), { ok: false, detail: e instanceof Stop ? e.message : `malformed data (${e.name}: ${e.message})` });
     }
-    return { ok: items.every((i) => i.ok === true), items };
+    const ok = items.every((i) => i.ok === true);
+    return { ok, items, void: ok && Boolean(f.void) };
   }
 
   KZ.receipt = { IDS, serviceSource, checkReceipt };

@@ -27,7 +27,7 @@
       list.appendChild(li);
     }
     const failed = last.items.filter((i) => i.ok === false).map((i) => i.id);
-    $("verdict").textContent = last.ok ? KZ.t("verdict_ok") : KZ.t("verdict_bad", { ids: failed.join(", ") });
+    $("verdict").textContent = last.ok ? KZ.t(last.void ? "verdict_void" : "verdict_ok") : KZ.t("verdict_bad", { ids: failed.join(", ") });
     $("verdict").className = last.ok ? "ok" : "bad";
     $("result").hidden = false;
   }
