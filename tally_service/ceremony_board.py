@@ -71,6 +71,11 @@ class CeremonyBoard:
         draft = json.loads(store.get_meta("draft") or "null")
         if draft is None:
             raise CeremonyError("no draft manifest: run `tally-service init` first")
+        if not draft["guardians"].get("keys"):
+            raise CeremonyError(
+                "the draft lists no guardian keys: put each guardian's identity_key and "
+                "share_key (from its guardian.json) in guardians.keys, then init (docs/record.md)"
+            )
         members = members_from_manifest(draft["guardians"])
         previous = json.loads(store.get_meta(STATE_KEY) or "null")
         if new_attempt is None:
