@@ -84,6 +84,30 @@ class GuardiansSchema(StrictSchema):
             raise ValidationError("guardians' identity keys must be distinct")
 
 
+class WitnessKeySchema(StrictSchema):
+    name = text(required=True)  # the cosigner's key name, as in its vkey
+    type = fields.String(required=True, validate=validate.OneOf(["cosignature/v1", "subtree/v1"]))
+    vkey = text(max_length=4096, required=True)  # C2SP vkey, type 0x04 or 0x06
+
+
+class WitnessesSchema(StrictSchema):
+    """Who cosigns the logs' checkpoints (issue 18); crypto/witness_policy.py checks the rest."""
+
+    quorum = Int(required=True, validate=validate.Range(min=1, max=64))
+    colluders = Int(required=True, validate=validate.Range(min=0, max=64))
+    keys = fields.List(
+        fields.Nested(WitnessKeySchema), required=True, validate=validate.Length(min=1, max=64)
+    )
+
+    @validates_schema
+    def _safe(self, data: dict[str, Any], **_: Any) -> None:
+        n, q, f = len(data["keys"]), data["quorum"], data["colluders"]
+        if q > n or 2 * q - n < f + 1:
+            raise ValidationError(
+                f"need quorum <= n and 2*quorum - n >= colluders + 1 (n={n}, q={q}, f={f})"
+            )
+
+
 class ManifestSchema(StrictSchema):
     format = fields.String(required=True, validate=validate.Equal(MANIFEST_FORMAT))
     election_id = identifier(required=True)
@@ -97,6 +121,8 @@ class ManifestSchema(StrictSchema):
     election_key = Hex(32, required=True, allow_none=True)
     ceremony_hash = Hex(32, required=True, allow_none=True)
     units = fields.List(fields.Nested(UnitSchema), required=True, validate=validate.Length(min=1))
+    # absent: no witnesses, checkpoints are current once signed
+    witnesses = fields.Nested(WitnessesSchema, load_default=None)
 
     @validates_schema
     def _unique_ids(self, data: dict[str, Any], **_: Any) -> None:

@@ -20,7 +20,11 @@ Prints one figure per line as ``name value unit`` (names get a ``_tN`` suffix wh
   its ballot-check worker processes, the client (this process's) CPU time, since all share the
   machine, and the CPU time anything else on the machine took meanwhile (from /proc/stat: a
   busy machine skews the figures);
-- the final log size (from the server's turnout) and the database's size on disk.
+- the final log size (from the server's turnout) and the database's size on disk;
+- with --witnesses W: every figure without witnesses (``_w0``) and with W witness processes
+  cosigning (``_wW``) on the same ballots, the ratio of the two rates, and how long after the
+  last receipt the log's current (witnessed) checkpoint reached the final size (checkpoints
+  come every --checkpoint-every ballots or 5 s, then the witnesses cosign).
 
 The target (docs/benchmarks.md): at least 300 accepted ballots/s with p99 under 50 ms
 (the closed-loop run gives the throughput; --rate 300 gives the latency at that load).
@@ -101,13 +105,23 @@ class Prepared:
 
 
 def prepare(
-    work: Path, electors: int, candidates: int, workers: int, seed: int, show: bool
+    work: Path,
+    electors: int,
+    candidates: int,
+    workers: int,
+    seed: int,
+    show: bool,
+    witnesses: dict[str, Any] | None = None,
 ) -> Prepared:
     data = work / "pristine" / "election"
     if show:
         print(f"building an election of {electors} electors ...", file=sys.stderr, flush=True)
     keys = build_election(
-        data, [UnitSpec(UNIT, "Bench unit", candidates, electors)], guardians=2, threshold=2
+        data,
+        [UnitSpec(UNIT, "Bench unit", candidates, electors)],
+        guardians=2,
+        threshold=2,
+        witnesses=witnesses,
     )
     e = Election(data, Config())
     try:
@@ -203,6 +217,7 @@ class RunResult:
     checkpoint_size: int
     db_bytes: int
     problems: list[str]
+    witnessed_after: float | None = None  # s from the last receipt to a witnessed final size
 
 
 def run_clients(
@@ -309,11 +324,12 @@ def one_run(
     checkpoint_every: int | None,
     show: bool,
     rate: float | None = None,
+    witness_args: list[str] | None = None,
 ) -> RunResult:
-    run_dir = work / f"run-t{threads or 'default'}"
+    run_dir = work / f"run-t{threads or 'default'}-w{len(witness_args or []) // 2}"
     shutil.copytree(prepared.data.parent, run_dir)
     data = run_dir / "election"
-    extra: list[str] = []
+    extra: list[str] = list(witness_args or [])
     if threads is not None:
         extra += ["--threads", str(threads)]
     if checkpoint_every is not None:
@@ -336,8 +352,12 @@ def one_run(
             )
             cpu1, own1, all1 = process_cpu_seconds(pid), own_cpu_seconds(), machine_busy_seconds()
             wcpu1 = tree_cpu_seconds(workers)
+        done = time.perf_counter()
         turnout = requests.get(f"{server.url}/api/v1/turnout", timeout=30).json()
         unit = next(u for u in turnout["units"] if u["unit"] == UNIT)
+        witnessed_after = (
+            wait_witnessed(server.url, int(unit["took_part"]), done) if witness_args else None
+        )
     finally:
         server.stop()
     problems = check_answers(prepared.ballots, results)
@@ -358,7 +378,18 @@ def one_run(
         checkpoint_size=int(unit["checkpoint_size"]),
         db_bytes=db_bytes,
         problems=problems,
+        witnessed_after=witnessed_after,
     )
+
+
+def wait_witnessed(url: str, size: int, since: float, timeout: float = 60.0) -> float:
+    """Seconds from ``since`` until the log's current (witnessed) checkpoint has ``size``."""
+    while time.perf_counter() - since < timeout:
+        r = requests.get(f"{url}/api/v1/units/{UNIT}/rounds/1/checkpoint", timeout=30)
+        if r.status_code == 200 and r.text.split("\n")[1] == str(size):
+            return time.perf_counter() - since
+        time.sleep(0.05)
+    return float("nan")
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -401,6 +432,12 @@ def main(argv: list[str] | None = None) -> int:
         "--workdir", type=Path, default=None,
         help="where to build the election (default: a temporary directory, removed at the end)",
     )
+    parser.add_argument(
+        "--witnesses", type=int, default=0,
+        help="W > 0: the manifest names W witnesses (quorum W - 1, or 1); each --threads value "
+        "is measured twice on the same ballots, without witnesses (suffix _w0) and with W "
+        "witness processes cosigning (suffix _wW), and their ratio printed",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = parser.parse_args(argv)
     if args.electors < 1 or args.clients < 1 or args.candidates < 1 or args.workers < 1:
@@ -432,7 +469,11 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     try:
         t0 = time.perf_counter()
-        prepared = prepare(work, args.electors, args.candidates, args.workers, args.seed, show)
+        witnesses = bench_witnesses(work, args.witnesses)
+        prepared = prepare(
+            work, args.electors, args.candidates, args.workers, args.seed, show,
+            witnesses.section if witnesses else None,
+        )
         figure("nproc", os.cpu_count() or 0, "cpus", 0)
         figure("load_average_1min", os.getloadavg()[0], "tasks", 2)
         figure("electors", args.electors, "ballots", 0)
@@ -440,11 +481,22 @@ def main(argv: list[str] | None = None) -> int:
         if args.rate is not None:
             figure("offered_rate", args.rate, "ballots/s")
         figure("prepare_time", time.perf_counter() - t0, "s")
-        for threads in thread_values:
-            suffix = f"_t{threads}" if len(thread_values) > 1 else ""
-            r = one_run(
-                prepared, work, threads, args.clients, args.checkpoint_every, show, args.rate
-            )
+        tags = ["_w0", f"_w{args.witnesses}"] if witnesses else [""]
+        rates: dict[str, float] = {}
+        for threads, tag in [(t, tag) for t in thread_values for tag in tags]:
+            suffix = (f"_t{threads}" if len(thread_values) > 1 else "") + tag
+            wargs = None
+            if witnesses and tag != "_w0":  # fresh witnesses: each run's log is a new history
+                wargs = witnesses.start(prepared.data, suffix)
+            try:
+                r = one_run(
+                    prepared, work, threads, args.clients, args.checkpoint_every, show,
+                    args.rate, wargs,
+                )
+            finally:
+                if witnesses:
+                    witnesses.stop()
+            rates[suffix] = r.accepted / r.wall if r.wall else 0.0
             n = len(r.latencies)
             if threads is not None:
                 figure("server_threads", threads, "threads", 0, suffix)
@@ -471,6 +523,12 @@ def main(argv: list[str] | None = None) -> int:
             figure("log_size", r.log_size, "entries", 0, suffix)
             figure("checkpoint_size", r.checkpoint_size, "entries", 0, suffix)
             figure("db_size", r.db_bytes / (1024 * 1024), "MiB", 2, suffix)
+            if r.witnessed_after is not None:
+                figure("witnessed_after_last_receipt", r.witnessed_after, "s", 2, suffix)
+            if wargs:
+                figure("rate_with_witnesses_vs_without", 100 * rates[suffix] / max(
+                    rates[suffix.replace(tag, "_w0")], 1e-9), "%", 1,
+                    suffix.replace(tag, ""))
             if r.problems:
                 failed = True
                 print(f"error: {len(r.problems)} answers were wrong; the first ones:",
@@ -481,6 +539,67 @@ def main(argv: list[str] | None = None) -> int:
         if tmp is not None:
             tmp.cleanup()
     return 1 if failed else 0
+
+
+@dataclass
+class BenchWitnesses:
+    """W witness processes (their keys made here, one in two ML-DSA-44) for --witnesses."""
+
+    work: Path
+    keys: list[Path]
+    names: list[str]
+    section: dict[str, Any]
+    running: list[Any] = field(default_factory=list)
+
+    def start(self, data: Path, tag: str) -> list[str]:
+        """Start the witnesses with fresh state; the server's --witness arguments."""
+        from tally_service.witness.process import WitnessProcess
+
+        manifest = Election(data, Config())
+        try:
+            logs = self.work / "logs.txt"
+            logs.write_text(
+                "".join(f"{manifest.manifest.origin(UNIT, r)} "
+                        f"{manifest.manifest.log_verifiers[UNIT]}\n" for r in (1, 2)),
+                encoding="utf-8",
+            )
+        finally:
+            manifest.stop()
+        args = []
+        for i, key in enumerate(self.keys):
+            w = WitnessProcess(key, self.work / f"w{i}{tag}", logs).start()
+            self.running.append(w)
+            args += ["--witness", f"{self.names[i]}={w.url}"]
+        return args
+
+    def stop(self) -> None:
+        for w in self.running:
+            w.stop()
+        self.running.clear()
+
+
+def bench_witnesses(work: Path, count: int) -> BenchWitnesses | None:
+    if count <= 0:
+        return None
+    from crypto.cosignature import TYPE_ED25519, TYPE_MLDSA44, Cosigner
+    from crypto.witness_policy import manifest_section
+
+    folder = work / "witnesses"
+    folder.mkdir(parents=True)
+    cosigners = [
+        Cosigner.generate(f"w{i + 1}.bench.example", TYPE_MLDSA44 if i % 2 else TYPE_ED25519)
+        for i in range(count)
+    ]
+    keys = []
+    for i, c in enumerate(cosigners):
+        path = folder / f"w{i + 1}.key"
+        path.write_text(c.private_text(), encoding="ascii")
+        path.chmod(0o600)
+        keys.append(path)
+    quorum = max(count - 1, (count // 2) + 1)
+    colluders = 2 * quorum - count - 1
+    section = manifest_section(quorum, colluders, [c.public for c in cosigners])
+    return BenchWitnesses(folder, keys, [c.name for c in cosigners], section)
 
 
 if __name__ == "__main__":

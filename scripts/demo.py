@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -28,6 +29,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +54,10 @@ DATA = TOP / "tally_service" / "data" / "senate2023.json"
 GUARDIANS, THRESHOLD, DECRYPTING = 5, 3, (1, 3, 5)
 ELECTION_ID = "kz-senate-2023-demo"
 SERVE_OPEN_ELECTORS = 2  # per unit, left to vote in the booth with --serve-open
+
+# four independent witnesses, two of them post-quantum; a quorum of 3 tolerates one colluder
+WITNESS_TYPES = ("mldsa44", "ed25519", "ed25519", "mldsa44")
+WITNESS_QUORUM, WITNESS_COLLUDERS = 3, 1
 
 
 class GuardianWatchers:
@@ -243,6 +249,7 @@ class Demo:
             time_zone=json.loads(DATA.read_text(encoding="utf-8"))["timezone"],
             guardian_keys=guardian_keys,
         )
+        draft["witnesses"] = self.witness_keys()
         init_election(self.data_dir, draft)
         for u in bar(units, len(units), "rolls", self.quiet):
             entries = []
@@ -342,6 +349,7 @@ class Demo:
     def tally(self, client: ServiceClient, units: list[Unit], round_no: int) -> None:
         from crypto.rules import has_quorum
 
+        self.wait_for_witnessed_finals(client, units, round_no)
         void = []
         for u in units:
             doc = client.commission("start-tally", unit=u.code, round=round_no)
@@ -380,10 +388,11 @@ class Demo:
         self.runoff_unit = max(units, key=lambda u: (len(u.candidates), u.registered)).code
         self.prepare(units)
         commission = read_private_key(commission_key_path(self.data_dir))
-        with ServerProcess(
+        with self.witnesses_running() as witness_args, ServerProcess(
             self.data_dir,
             "--checkpoint-every",
             "32",
+            *witness_args,
             log=self.workdir / "server.log",
             own_session=self.args.serve_open,
         ) as server:
@@ -513,6 +522,86 @@ class Demo:
     def close(self) -> None:
         """Remove the working directory: its keys and database must not outlive the demo."""
         shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # -- witnesses (issue 18) ----------------------------------------------------------------
+
+    def witness_keys(self) -> dict[str, Any]:
+        """Each witness operator makes a key (``tally-service witness keygen``) and gives the
+        commission its vkey; the manifest names them with the quorum."""
+        import io
+
+        from crypto.cosignature import Cosigner, CosignerKey
+        from crypto.witness_policy import manifest_section
+        from tally_service.cli import main as cli
+
+        self.witness_files: list[Path] = []
+        vkeys: list[CosignerKey] = []
+        folder = self.workdir / "witnesses"
+        folder.mkdir()
+        for i, kind in enumerate(WITNESS_TYPES):
+            path = folder / f"w{i + 1}.key"
+            name = f"witness{i + 1}.observers.example/kz-senate"
+            args = ["witness", "keygen", "--name", name, "--type", kind, "--out", str(path)]
+            with contextlib.redirect_stdout(io.StringIO()):
+                if cli(args) != 0:
+                    raise RuntimeError("witness keygen failed")
+            self.witness_files.append(path)
+            vkeys.append(Cosigner.parse(path.read_text(encoding="ascii")).public)
+        self.witness_names = [k.name for k in vkeys]
+        self.say(
+            f"{len(vkeys)} witnesses ({', '.join(WITNESS_TYPES)}), quorum {WITNESS_QUORUM}, "
+            f"tolerating {WITNESS_COLLUDERS} colluding"
+        )
+        return manifest_section(WITNESS_QUORUM, WITNESS_COLLUDERS, vkeys)
+
+    @contextlib.contextmanager
+    def witnesses_running(self) -> Iterator[list[str]]:
+        """Start the witnesses as separate processes; yield the server's --witness arguments."""
+        from tally_service.witness.cli import logs_of_manifest
+        from tally_service.witness.process import WitnessProcess
+
+        logs = self.workdir / "witnesses" / "logs.txt"
+        logs.write_text("\n".join(logs_of_manifest(self.manifest)) + "\n", encoding="utf-8")
+        running: list[WitnessProcess] = []
+        try:
+            for i, key in enumerate(self.witness_files):
+                state = self.workdir / "witnesses" / f"w{i + 1}-state"
+                running.append(WitnessProcess(key, state, logs).start())
+            self.say(
+                "witnesses running as separate processes at "
+                + ", ".join(w.url for w in running)
+            )
+            yield [
+                arg
+                for name, w in zip(self.witness_names, running, strict=True)
+                for arg in ("--witness", f"{name}={w.url}")
+            ]
+        finally:
+            for w in running:
+                w.stop()
+
+    def wait_for_witnessed_finals(
+        self, client: ServiceClient, units: list[Unit], round_no: int, timeout: float = 120.0
+    ) -> None:
+        """The tally may start only once each final checkpoint has its witnesses' quorum."""
+        from crypto.witness_policy import WitnessPolicy
+
+        policy = WitnessPolicy.from_manifest(self.manifest.get("witnesses"))
+        if policy is None:
+            return
+        began = time.monotonic()
+        for u in units:
+            while True:
+                rows = client.get(f"/units/{u.code}/rounds/{round_no}/checkpoints")["checkpoints"]
+                if rows and rows[-1]["final"] and policy.has_quorum(rows[-1]["note"]):
+                    break
+                if time.monotonic() - began > timeout:
+                    raise RuntimeError(f"the final checkpoint of {u.code} was not witnessed")
+                time.sleep(0.1)
+        self.say(
+            f"round {round_no}: every final checkpoint cosigned by at least {policy.quorum} of "
+            f"{len(policy.witnesses)} witnesses ({time.monotonic() - began:.1f}s after close)"
+        )
 
     def upgrade_receipts(self, client: ServiceClient) -> None:
         """After close every receipt can carry a full tlog-proof: fetch them for a sample."""

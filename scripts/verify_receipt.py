@@ -14,9 +14,11 @@ Checks (V10 of the design), each PASS or FAIL with a reason:
      round, is signed by the elector's roll key and has valid proofs; with --ballot FILE (the
      ballot the elector's device kept when casting) it is exactly that ballot
   R5 inclusion: the entry is in a checkpoint signed by the log key (the receipt's tlog-proof if
-     it has one, else a proof computed from the record or fetched from the service)
+     it has one, else a proof computed from the record or fetched from the service); when the
+     manifest names witnesses, that checkpoint carries a quorum of their cosignatures
   R6 consistency: that checkpoint is a prefix of the final checkpoint, which says it is final
-     and carries the commission's signature
+     and carries the commission's signature (and, with witnesses, a quorum of cosignatures
+     made after its time line)
   R7 the round's tally (and the final result, when published) counted that final checkpoint;
      a round without quorum (not more than half of the roll took part) is void and is never
      decrypted: R7 then says so, and fails if its tally holds a decryption all the same
@@ -63,6 +65,7 @@ from crypto.group import Point
 from crypto.merkle import MerkleTree, leaf_hash, verify_consistency
 from crypto.note import NoteError, NoteVerifier, parse_note, verify_note
 from crypto.signing import Context, VerifyKey
+from crypto.witness_policy import PolicyError, WitnessPolicy
 from schemas.log import ReceiptSchema
 from scripts.verifier.checks_manifest import MANIFEST_HASH_TAG
 from scripts.verifier.checks_results import RESULTS_FORMAT
@@ -143,8 +146,12 @@ class Source:
         """The entry's exact bytes (None if the source cannot give them)."""
         raise NotImplementedError
 
-    def inclusion(self, unit: str, round_no: int, index: int, leaf: bytes) -> str:
-        """A tlog-proof text for the entry, under some checkpoint."""
+    def inclusion(
+        self, unit: str, round_no: int, index: int, leaf: bytes,
+        accept: Callable[[str], bool] | None = None,
+    ) -> str:
+        """A tlog-proof text for the entry, under some checkpoint (one ``accept`` takes, if the
+        source can choose)."""
         raise NotImplementedError
 
     def checkpoints(self, unit: str, round_no: int) -> list[str]:
@@ -204,14 +211,17 @@ class RecordSource(Source):
                 return line.data
         return None
 
-    def inclusion(self, unit: str, round_no: int, index: int, leaf: bytes) -> str:
+    def inclusion(
+        self, unit: str, round_no: int, index: int, leaf: bytes,
+        accept: Callable[[str], bool] | None = None,
+    ) -> str:
         tree = self._log(unit, round_no)
         notes = self.checkpoints(unit, round_no)
         if index >= tree.size:
             raise SourceError(f"the log holds {tree.size} entries, none at index {index}")
         for note in notes:  # the first checkpoint that covers the entry
             size = _note_size(note)
-            if size is not None and index < size <= tree.size:
+            if size is not None and index < size <= tree.size and (accept is None or accept(note)):
                 proof = tree.inclusion_proof(index, size)
                 lines = ["c2sp.org/tlog-proof@v1", f"index {index}", *map(b64_encode, proof), ""]
                 return "".join(line + "\n" for line in lines) + note
@@ -291,7 +301,10 @@ class ServiceSource(Source):
         except EncodingError as exc:
             raise SourceError(f"the entry is not canonicalisable JSON: {exc}") from None
 
-    def inclusion(self, unit: str, round_no: int, index: int, leaf: bytes) -> str:
+    def inclusion(
+        self, unit: str, round_no: int, index: int, leaf: bytes,
+        accept: Callable[[str], bool] | None = None,
+    ) -> str:
         data = self._get(f"{self._round(unit, round_no)}/receipts/{index}")
         try:
             return data.decode("utf-8")
@@ -334,6 +347,14 @@ class ServiceSource(Source):
             raise
 
 
+def _proof_note(text: str) -> str:
+    """The checkpoint note at the end of a tlog-proof text ("" if it has none)."""
+    try:
+        return parse_tlog_proof(text).checkpoint
+    except CheckpointError:
+        return ""
+
+
 def _note_size(note: str) -> int | None:
     try:
         return Checkpoint.parse(parse_note(note).text).size
@@ -354,6 +375,7 @@ class Facts:
     leaf: bytes = b""
     included: Checkpoint | None = None
     final: Checkpoint | None = None
+    witnesses: WitnessPolicy | None = None
     manifest_hash: bytes = b""
     roll_key: str = ""
     unit_candidates: list[str] = field(default_factory=list)
@@ -433,7 +455,8 @@ def _r2_manifest(facts: Facts, source: Source, verdict: Verdict, pinned: VerifyK
         origin = str(payload["origin"])
         name = str(payload["commission"]["name"])
         facts.commission = [NoteVerifier.from_key(name, k) for k in keys.values()]
-    except (EnvelopeError, EncodingError, NoteError, KeyError, TypeError) as exc:
+        facts.witnesses = WitnessPolicy.from_manifest(payload.get("witnesses"))
+    except (EnvelopeError, EncodingError, NoteError, KeyError, TypeError, PolicyError) as exc:
         raise verdict.stop("R2", f"the manifest does not check: {exc}") from None
     facts.commission_keys = keys
     if manifest_hash.hex() != r["election"]:
@@ -548,14 +571,21 @@ def _r4_entry(facts: Facts, source: Source, verdict: Verdict) -> None:
 def _r5_inclusion(facts: Facts, source: Source, verdict: Verdict) -> None:
     r = facts.receipt
     assert facts.log_key is not None
-    if r["proof"] is not None:
+    policy = facts.witnesses
+    witnessed = policy.has_quorum if policy is not None else None
+    if r["proof"] is not None and (witnessed is None or witnessed(_proof_note(r["proof"]))):
         label, text = "the receipt's tlog-proof", str(r["proof"])
-    else:
+    else:  # none, or under a checkpoint that lacks the witnesses' quorum: ask the source
         label = f"a proof from the {_kind(source)}"
         try:
-            text = source.inclusion(r["unit"], r["round"], r["index"], facts.leaf)
+            text = source.inclusion(r["unit"], r["round"], r["index"], facts.leaf, witnessed)
         except SourceError as exc:
             raise verdict.stop("R5", str(exc)) from None
+    if policy is not None and not policy.has_quorum(_proof_note(text)):
+        raise verdict.stop(
+            "R5", f"{label} is under a checkpoint without a quorum of {policy.quorum} valid "
+            "witness cosignatures"
+        )
     try:
         if parse_tlog_proof(text).index != r["index"]:
             raise verdict.stop("R5", f"{label} is for another index")
@@ -563,8 +593,10 @@ def _r5_inclusion(facts: Facts, source: Source, verdict: Verdict) -> None:
     except CheckpointError as exc:
         raise verdict.stop("R5", f"{label}: {exc}") from None
     facts.included = cp
+    cosigned = f", cosigned by a quorum of {policy.quorum} witnesses" if policy else ""
     verdict.passed(
         "R5", f"{label}: entry {r['index']} is in the signed checkpoint of size {cp.size}"
+        f"{cosigned}"
     )
 
 
@@ -612,6 +644,11 @@ def _r6_consistency(facts: Facts, source: Source, verdict: Verdict) -> None:
             "R6", f"the last checkpoint is not countersigned by the commission (round not "
             f"closed?): {exc}"
         ) from None
+    if facts.witnesses is not None and not facts.witnesses.has_quorum(final_note):
+        raise verdict.stop(
+            "R6", f"the final checkpoint lacks a quorum of {facts.witnesses.quorum} valid witness "
+            "cosignatures made after it was issued"
+        )
     old = facts.included
     if old.size > final.size:
         raise verdict.stop("R6", f"the checkpoint of size {old.size} is beyond the final one")
@@ -635,6 +672,7 @@ def _r6_consistency(facts: Facts, source: Source, verdict: Verdict) -> None:
     facts.final = final
     verdict.passed(
         "R6", f"size {old.size} -> final size {final.size}, countersigned by the commission"
+        + (", cosigned by a quorum of witnesses" if facts.witnesses is not None else "")
     )
 
 

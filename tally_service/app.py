@@ -180,7 +180,7 @@ def create_app(election: Election) -> Flask:
     @app.get(f"{base}/proof/inclusion")
     def inclusion(unit: str, round_no: int) -> Any:
         lg = _log(unit, round_no)
-        size = _int_arg("size", lg.checkpoint_size)
+        size = _int_arg("size", lg.published()[1])
         if request.args.get("leaf_hash") is not None:
             try:
                 wanted = hex_decode(request.args["leaf_hash"], 32)
@@ -212,13 +212,21 @@ def create_app(election: Election) -> Flask:
     @app.get(f"{base}/proof/consistency")
     def consistency(unit: str, round_no: int) -> Any:
         lg = _log(unit, round_no)
-        size1, size2 = _int_arg("from"), _int_arg("to", lg.checkpoint_size)
+        size1, size2 = _int_arg("from"), _int_arg("to", lg.published()[1])
         with lg.lock:
             try:
                 proof = lg.tree.consistency_proof(size1, size2)
             except ProofError as exc:
                 raise problems.bad_request("range", str(exc)) from exc
         return jsonify({"size1": size1, "size2": size2, "proof": [p.hex() for p in proof]})
+
+    @app.post(f"{base}/cosignatures")
+    def post_cosignatures(unit: str, round_no: int) -> Any:
+        # pull-mode witnesses (guardians): a checkpoint note with their cosignature lines
+        from tally_service.witnessing import accept_posted
+
+        body = request.get_data(cache=False).decode("utf-8", errors="replace")
+        return jsonify({"attached": accept_posted(election, unit, round_no, body)})
 
     @app.get(f"{base}/receipts/<int:index>")
     def receipt_proof(unit: str, round_no: int, index: int) -> Any:

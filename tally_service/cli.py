@@ -169,7 +169,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         request_window_seconds=args.request_window,
     )
     workers = args.check_workers if args.check_workers is not None else (os.cpu_count() or 1)
-    serve(Election(args.data, config), args.host, args.port, args.threads, workers)
+    election = Election(args.data, config)
+    if args.witness:
+        from tally_service.witness.cli import witness_urls
+
+        election.start_witnessing(witness_urls(args.witness))
+    serve(election, args.host, args.port, args.threads, workers)
     return 0
 
 
@@ -556,6 +561,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds a commission request's timestamp may be off",
     )
     p.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    p.add_argument(
+        "--witness",
+        action="append",
+        metavar="NAME=URL",
+        help="a witness of the manifest and its add-checkpoint URL prefix (repeat for each)",
+    )
     for name, handler, help_ in [
         ("open-round", cmd_open_round, "open a round of a unit (round 2: the runoff)"),
         ("close-round", cmd_close_round, "close a round: final checkpoint, countersigned"),
@@ -630,8 +641,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="receipt file; the ballot goes next to it")
     p.add_argument("--commission-key", metavar="HEX", help="pin the commission's public key")
     from tally_service.guardian_cli import add_guardian_commands
+    from tally_service.witness.cli import add_witness_commands
 
     add_guardian_commands(sub)
+    add_witness_commands(sub)
     return parser
 
 

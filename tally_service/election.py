@@ -12,7 +12,7 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crypto.canonical import b64_encode
 from crypto.checkpoint import TlogProof, format_tlog_proof
@@ -30,6 +30,9 @@ from tally_service.logs import LogMismatch, UnitLog
 from tally_service.manifest import Elector, Manifest, log_key_name
 from tally_service.problems import Problem
 from tally_service.store import DuplicateElector, Store, StoreError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from tally_service.witnessing import Witnessing
 
 PROMISE_HEADER = "kz-tally/v1/promise"
 
@@ -71,6 +74,7 @@ class Election:
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
         self.check_pool: CheckPool | None = None
+        self.witnessing: Witnessing | None = None
 
     # keys
     def _load_commission_key(self) -> SigningKey:
@@ -97,6 +101,7 @@ class Election:
             key_name=log_key_name(self.manifest.body, unit),
             candidates=candidates,
             open=is_open,
+            witnessed=self.manifest.witness_policy is not None,
         )
 
     def _restore_log(self, unit: str, round_no: int, candidates: list[str], is_open: bool) -> None:
@@ -122,6 +127,10 @@ class Election:
                     )
         except LogMismatch as exc:
             raise StartupError(str(exc)) from exc
+        if log.witnessed:
+            from tally_service.witnessing import restore_current
+
+            restore_current(log, checkpoints, self.manifest)
         final = checkpoints[-1] if checkpoints and checkpoints[-1].final else None
         if final is not None and is_open:
             raise StartupError(f"log {log.origin}: the round is open but has a final checkpoint")
@@ -260,8 +269,18 @@ class Election:
         if workers > 0 and self.check_pool is None:
             self.check_pool = CheckPool(workers)
 
+    def start_witnessing(self, urls: dict[str, str]) -> None:
+        """Gather the witnesses' cosignatures (name -> URL), in threads of their own."""
+        from tally_service.witnessing import Witnessing
+
+        if self.witnessing is None and self.manifest.witness_policy is not None:
+            self.witnessing = Witnessing(self, urls)
+            self.witnessing.start()
+
     def stop(self) -> None:
         self._stop.set()
+        if self.witnessing is not None:
+            self.witnessing.stop()
         if self.check_pool is not None:
             self.check_pool.close()
         if self._checkpointer is not None:
@@ -401,7 +420,7 @@ class Election:
     def tlog_proof(self, log: UnitLog, index: int) -> str | None:
         """A C2SP tlog-proof of entry ``index`` under the newest checkpoint that covers it."""
         with log.lock:  # reentrant: a racing repeat asks for its receipt while appending
-            note, size = log.checkpoint_note, log.checkpoint_size
+            note, size = log.published()
             if note is None or size <= index:
                 return None
             proof = TlogProof(index, tuple(log.tree.inclusion_proof(index, size)), note)
@@ -409,9 +428,10 @@ class Election:
 
     def checkpoint_at(self, log: UnitLog, size: int | None) -> str:
         if size is None:
-            if log.checkpoint_note is None:
+            note, _ = log.published()
+            if note is None:
                 raise problems.not_found("no-checkpoint", f"{log.origin} has no checkpoint yet")
-            return log.checkpoint_note
+            return note
         # the final checkpoint, when it has that size, else the (one) earlier one
         for row in reversed(self.store.checkpoints(log.unit, log.round)):
             if row.size == size:

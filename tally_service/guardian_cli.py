@@ -142,16 +142,24 @@ def cmd_watch(args: argparse.Namespace) -> int:
         raise Problem(400, "usage", "give --dir G (or, for a share file's state, --state DIR)")
     state = GuardianState(Path(args.state) if args.state else state_dir(Path(args.dir)))
     client = ServiceClient(args.url)
+    cosigner = None
+    if args.witness_key:
+        from tally_service.witness.cli import read_cosigner
+
+        cosigner = read_cosigner(Path(args.witness_key))
     refused = False
     while True:
         try:
-            report = watch_once(client, state)
+            report = watch_once(client, state, cosigner)
         except Exception as exc:  # the service is down or answers nonsense: say so, go on
             if args.once:
                 raise
             print(f"tally-service: watch: {exc}; trying again", file=sys.stderr)
             time.sleep(args.interval)
             continue
+        for line in report.cosigned:
+            if not args.quiet:
+                print(f"checkpoint {line}: cosigned as a witness, posted")
         for line in report.accepted:
             if not args.quiet:
                 print(f"checkpoint {line}: consistent, remembered")
@@ -223,4 +231,9 @@ def add_guardian_commands(sub: Any) -> None:
     p.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
     p.add_argument("--once", action="store_true", help="poll once and exit")
     p.add_argument("--quiet", action="store_true", help="print only refusals")
+    p.add_argument(
+        "--witness-key",
+        help="the guardian's witness key (tally-service witness keygen): if the manifest lists "
+        "it among the witnesses, cosign every accepted checkpoint and post it back",
+    )
     p.set_defaults(handler=cmd_watch)

@@ -11,16 +11,20 @@ The guardian only makes outgoing requests: it serves nothing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from crypto.canonical import hash_json
 from crypto.checkpoint import CheckpointError, checkpoint_facts, open_checkpoint
+from crypto.cosignature import Cosigner
 from crypto.envelope import EnvelopeError, open_document
-from crypto.note import NoteError, NoteVerifier, verifier_key, verify_note
+from crypto.note import NoteError, NoteVerifier, parse_note, verifier_key, verify_note
 from crypto.signing import Context, VerifyKey
+from crypto.witness_policy import WitnessPolicy
 from tally_service.guardian_state import GuardianRefusal, GuardianState
+from tally_service.problems import Problem
 
 MANIFEST_HASH_TAG = "kz-tally/v1/manifest"
 
@@ -32,6 +36,7 @@ class WatchReport:
     accepted: list[str] = field(default_factory=list)
     unchanged: int = 0
     refusals: list[str] = field(default_factory=list)
+    cosigned: list[str] = field(default_factory=list)  # as a witness (issue 18)
 
 
 def checked_manifest(client: Any, state: GuardianState) -> dict[str, Any]:
@@ -48,9 +53,15 @@ def checked_manifest(client: Any, state: GuardianState) -> dict[str, Any]:
     return manifest
 
 
-def watch_once(client: Any, state: GuardianState) -> WatchReport:
-    """One poll over every log of the election."""
+def watch_once(
+    client: Any, state: GuardianState, cosigner: Cosigner | None = None
+) -> WatchReport:
+    """One poll over every log of the election. With ``cosigner``, a guardian the manifest lists
+    among the witnesses also cosigns each checkpoint it accepted and posts the cosignature back
+    (pull mode: it serves nothing); it then follows the newest signed checkpoints, not only
+    those that already have the witnesses' quorum."""
     manifest = checked_manifest(client, state)
+    witness = _listed(manifest, cosigner)
     units = {u["code"]: u for u in manifest["units"]}
     commission = [
         NoteVerifier.parse(verifier_key(manifest["commission"]["name"], VerifyKey.from_hex(k)))
@@ -67,7 +78,15 @@ def watch_once(client: Any, state: GuardianState) -> WatchReport:
             origin = f"{manifest['origin']}/{code}/{round_no}"
             base = f"/units/{code}/rounds/{round_no}"
             try:
-                note = client.get_text(f"{base}/checkpoint")
+                note = (
+                    client.get(f"{base}/checkpoints")["checkpoints"][-1]["note"]
+                    if witness is not None
+                    else client.get_text(f"{base}/checkpoint")
+                )
+            except Problem as exc:
+                if exc.status != 404:  # 404: no current checkpoint yet (none with its quorum)
+                    report.refusals.append(f"{origin}: no checkpoint from the service: {exc}")
+                continue
             except Exception as exc:  # a failed answer is reported; the next poll tries again
                 report.refusals.append(f"{origin}: no checkpoint from the service: {exc}")
                 continue
@@ -86,9 +105,42 @@ def watch_once(client: Any, state: GuardianState) -> WatchReport:
                     report.unchanged += 1
             except (CheckpointError, NoteError) as exc:
                 report.refusals.append(f"{origin}: the newest checkpoint: {exc}")
+                continue
             except GuardianRefusal as exc:
                 report.refusals.append(str(exc))
+                continue
+            if witness is not None:
+                _cosign(client, base, witness, cp, note, report)
     return report
+
+
+def _listed(manifest: dict[str, Any], cosigner: Cosigner | None) -> Cosigner | None:
+    """The cosigner, if the manifest names its key among the witnesses."""
+    if cosigner is None:
+        return None
+    policy = WitnessPolicy.from_manifest(manifest.get("witnesses"))
+    if policy is None or cosigner.public not in policy.witnesses:
+        return None
+    return cosigner
+
+
+def _cosign(
+    client: Any, base: str, witness: Cosigner, cp: Any, note: str, report: WatchReport
+) -> None:
+    """Cosign an accepted checkpoint (once) and post it to the service."""
+    ident = (witness.name, witness.public.key_id)
+    if any((s.name, s.key_hash) == ident for s in parse_note(note).signatures):
+        return
+    line = witness.cosign(cp, int(time.time())).line()
+    answer = client.session.post(
+        f"{client.url}{base}/cosignatures", data=(note + line).encode("utf-8"), timeout=60
+    )
+    if answer.status_code == 200:
+        report.cosigned.append(f"{cp.origin} size {cp.size}")
+    else:
+        report.refusals.append(
+            f"{cp.origin}: the service did not take the cosignature: HTTP {answer.status_code}"
+        )
 
 
 def _consistency(client: Any, base: str) -> Callable[[int, int], list[bytes]]:

@@ -43,6 +43,17 @@ class UnitLog:
     checkpoint_size: int = -1
     checkpoint_note: str | None = None
     checkpoint_time: float = field(default_factory=time.monotonic)
+    # with witnesses (tally_service/witnessing.py) the current checkpoint is the newest one with
+    # a quorum of cosignatures, cosignature lines included; without, it is the newest signed one
+    witnessed: bool = False
+    current_note: str | None = None
+    current_size: int = -1
+
+    def published(self) -> tuple[str | None, int]:
+        """The current checkpoint (note, size): what proofs are given under and GET returns."""
+        if self.witnessed:
+            return self.current_note, self.current_size
+        return self.checkpoint_note, self.checkpoint_size
 
     def check_against(self, note: str, verifier: NoteVerifier) -> CheckpointFacts:
         """Check the rebuilt tree against a signed checkpoint of this log."""

@@ -80,6 +80,12 @@ class Manifest:
                 self.electors[entry["elector"]] = Elector(
                     entry["elector"], unit["code"], VerifyKey.from_hex(entry["public_key"])
                 )
+        from crypto.witness_policy import PolicyError, WitnessPolicy
+
+        try:
+            self.witness_policy = WitnessPolicy.from_manifest(body.get("witnesses"))
+        except PolicyError as exc:
+            raise ManifestError(f"witnesses: {exc}") from exc
         self.commission_note_verifiers = [
             NoteVerifier.parse(verifier_key(body["commission"]["name"], key))
             for key in self.commission_keys.values()

@@ -214,6 +214,26 @@ def build_spec() -> dict[str, Any]:
         },
     )
     spec.path(
+        f"{LOG}/cosignatures",
+        operations={
+            "post": {
+                "summary": "A pull-mode witness (a guardian) posts a checkpoint note with its "
+                "cosignature lines; listed witnesses' valid lines are attached",
+                "parameters": unit_round,
+                "requestBody": {
+                    "required": True,
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                },
+                "responses": {
+                    "200": {"description": "the witnesses whose cosignatures were attached"},
+                    "404": PROBLEM,
+                    "409": PROBLEM,
+                    "422": PROBLEM,
+                },
+            }
+        },
+    )
+    spec.path(
         f"{LOG}/tally",
         operations={
             "get": {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from crypto.credentials import derive_key, new_code
 from crypto.signing import SigningKey
@@ -35,6 +36,7 @@ def build_election(
     origin: str = "tally.example/test-election",
     guardian_keys: list[dict[str, str]] | None = None,
     codes: dict[str, str] | None = None,
+    witnesses: dict[str, Any] | None = None,
 ) -> dict[str, SigningKey]:
     """Init, import generated rolls, hold the key ceremony and seal; return the electors' keys.
 
@@ -66,6 +68,8 @@ def build_election(
         threshold=threshold,
         guardian_keys=guardian_keys,
     )
+    if witnesses is not None:  # the manifest's witnesses section (docs/record.md)
+        draft["witnesses"] = witnesses
     init_election(data_dir, draft)
     keys: dict[str, SigningKey] = {}
     for u in units:

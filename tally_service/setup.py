@@ -131,6 +131,7 @@ def init_election(data_dir: Path, draft: dict[str, Any]) -> dict[str, Any]:
             f"(k >= {n // 2 + 1}), so that any two groups of k share an honest guardian and no "
             "two different final logs of a round can both be decrypted"
         )
+    _check_witnesses(draft)
     commission = _key(commission_key_path(data_dir))
     draft["commission"]["keys"] = [commission.public.hex()]
     for unit in draft["units"]:
@@ -143,6 +144,16 @@ def init_election(data_dir: Path, draft: dict[str, Any]) -> dict[str, Any]:
     store.set_meta("draft", json.dumps(draft))
     store.close()
     return draft
+
+
+def _check_witnesses(draft: dict[str, Any]) -> None:
+    """The witness policy, if any: valid vkeys, and 2q - n >= f + 1 (crypto/witness_policy.py)."""
+    from crypto.witness_policy import PolicyError, WitnessPolicy
+
+    try:
+        WitnessPolicy.from_manifest(draft.get("witnesses"))
+    except PolicyError as exc:
+        raise SetupError(f"witnesses: {exc}") from exc
 
 
 def _key(path: Path) -> SigningKey:

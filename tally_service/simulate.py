@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crypto.cosignature import Cosigner
 from crypto.signing import SigningKey
 from tally_service import results, tally
 from tally_service.config import Config
@@ -78,12 +79,28 @@ def run_election(
     seed: int = 1,
     record: Path | None = None,
     checkpoint_every: int = 8,
+    witnesses: Sequence[Cosigner] = (),
+    witness_quorum: int | None = None,
+    witness_colluders: int = 0,
 ) -> SimulatedElection:
-    """Build, vote, close, tally (runoffs included), publish both results, export the record."""
+    """Build, vote, close, tally (runoffs included), publish both results, export the record.
+
+    With ``witnesses`` the manifest names them (quorum: all of them unless given) and they
+    witness in this process, their state beside ``data_dir``; each round's latest checkpoint is
+    cosigned after its ballots are cast and again once it is closed."""
     rng = random.Random(seed)
-    keys = build_election(data_dir, units, guardians=guardians, threshold=threshold)
+    section = None
+    if witnesses:
+        from crypto.witness_policy import manifest_section
+
+        quorum = witness_quorum or len(witnesses)
+        section = manifest_section(quorum, witness_colluders, [w.public for w in witnesses])
+    keys = build_election(
+        data_dir, units, guardians=guardians, threshold=threshold, witnesses=section
+    )
     sim = SimulatedElection(data_dir, keys)
     election = Election(data_dir, Config(checkpoint_every=checkpoint_every))
+    sync = _local_witnesses(election, witnesses, data_dir.parent / "witnesses")
     chosen = list(decrypting or range(1, threshold + 1))
     try:
 
@@ -93,7 +110,9 @@ def run_election(
         for u in units:
             election.open_round(u.code, 1)
             cast_round(election, sim, u.code, 1, turnout_of(u.code), chooser, rng)
+            sync()
             election.close_round(u.code, 1)
+            sync()
             tally.tally_in_process(election, u.code, 1, chosen)
         results.publish(election, "preliminary")
         for u in units:
@@ -101,7 +120,9 @@ def run_election(
             if tally.outcome(election, doc).status == "runoff":
                 tally.open_runoff(election, u.code)
                 cast_round(election, sim, u.code, 2, turnout_of(u.code), chooser, rng)
+                sync()
                 election.close_round(u.code, 2)
+                sync()
                 tally.tally_in_process(election, u.code, 2, chosen)
         results.publish(election, "final")
         if record is not None:
@@ -109,3 +130,26 @@ def run_election(
     finally:
         election.stop()
     return sim
+
+
+def _local_witnesses(
+    election: Election, witnesses: Sequence[Cosigner], state: Path
+) -> Callable[[], None]:
+    """Witnesses in this process; returns the function that has them cosign what is new."""
+    if not witnesses:
+        return lambda: None
+    from tally_service.witness.core import Witness
+    from tally_service.witnessing import Witnessing
+
+    manifest = election.manifest
+    logs = {
+        manifest.origin(unit, round_no): verifier
+        for unit, verifier in manifest.log_verifiers.items()
+        for round_no in (1, 2)
+    }
+    local = {
+        w.name: Witness(w, state / w.name.replace("/", "_"), logs) for w in witnesses
+    }
+    witnessing = Witnessing(election, {}, local=local)
+    election.witnessing = witnessing
+    return witnessing.sync

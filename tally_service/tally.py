@@ -84,6 +84,9 @@ def start_tally(election: Election, unit: str, round_no: int) -> dict[str, Any]:
         return doc
     log = election.log(unit, round_no)
     sums, count = encrypted_sum(election, unit, round_no)
+    from tally_service.witnessing import require_witnessed_final
+
+    require_witnessed_final(election, unit, round_no)  # issue 18: the final has its quorum
     final = open_checkpoint(
         election.checkpoint_at(log, log.tree.size),
         election.manifest.log_verifiers[unit],

@@ -12,6 +12,7 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from crypto.canonical import canonical_json
 from tally_service.app import create_app
 from tally_service.election import Election
 from tally_service.elector import make_ballot
@@ -61,6 +62,13 @@ def _mutate(ballot: dict[str, Any], path: list[Any], value: Any) -> dict[str, An
     return b
 
 
+def _jcs(value: Any) -> bytes | None:
+    try:
+        return canonical_json(value)
+    except Exception:  # not encodable: certainly not the ballot
+        return None
+
+
 PATHS = [
     ["election"],
     ["unit"],
@@ -89,9 +97,12 @@ def test_no_body_yields_a_500(setup: tuple[FlaskClient, Election, dict[str, Any]
         st.one_of(
             json_value.map(lambda v: json.dumps(v).encode()),
             st.binary(max_size=200),
-            st.tuples(st.sampled_from(PATHS), json_value).map(
-                lambda pv: json.dumps(_mutate(ballot, pv[0], pv[1])).encode()
-            ),
+            st.tuples(st.sampled_from(PATHS), json_value)
+            .map(lambda pv: _mutate(ballot, pv[0], pv[1]))
+            # a mutation that leaves the same JCS bytes ("round": 1.0 for 1) is the same,
+            # validly signed ballot: the service rightly accepts it
+            .filter(lambda m: _jcs(m) != _jcs(ballot))
+            .map(lambda m: json.dumps(m).encode()),
         )
     )
     def check(body: bytes) -> None:

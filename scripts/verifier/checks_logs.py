@@ -20,6 +20,7 @@ from crypto.checkpoint import (
 from crypto.merkle import empty_root, verify_consistency
 from crypto.note import NoteError, parse_note, verify_note
 
+from .checks_witness import check_log_witnesses
 from .compact import CompactRange, consistency_ranges
 from .model import LogFacts, ManifestInfo
 from .record import LOG_FILES, Record
@@ -133,6 +134,7 @@ class LogTracker:
                     self.check.fail(self.where(entry), f"the commission's signature: {exc}")
         self._plan()
         self.check.count("checkpoints", len(self.entries))
+        check_log_witnesses(self.rel, notes, manifest.witness_policy, self.check)
 
     def _plan(self) -> None:
         valid = [e for e in self.entries if e.checkpoint is not None]

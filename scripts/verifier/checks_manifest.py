@@ -12,6 +12,7 @@ from crypto.envelope import EnvelopeError, open_document
 from crypto.group import Point, point_from_public_hex
 from crypto.note import NoteError, NoteVerifier
 from crypto.signing import Context, VerifyKey
+from crypto.witness_policy import PolicyError, WitnessPolicy
 from schemas.ceremony import CeremonyTranscriptSchema
 from schemas.manifest import ManifestSchema
 
@@ -183,6 +184,11 @@ def _manifest_info(
             f"threshold k = {k} of n = {n} is not more than half: two groups of k guardians "
             "could decrypt two different final logs of a round",
         )
+    witness_policy = None
+    try:
+        witness_policy = WitnessPolicy.from_manifest(payload.get("witnesses"))
+    except PolicyError as exc:
+        check.fail(f"{MANIFEST} witnesses", str(exc))
     return ManifestInfo(
         payload=payload,
         hash=hash_json(MANIFEST_HASH_TAG, payload),
@@ -195,6 +201,7 @@ def _manifest_info(
         n=int(guardians["n"]),
         k=int(guardians["k"]),
         units=units,
+        witness_policy=witness_policy,
     )
 
 

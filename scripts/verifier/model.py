@@ -12,6 +12,7 @@ from crypto.group import Point
 from crypto.note import NoteVerifier
 from crypto.rules import Outcome
 from crypto.signing import VerifyKey
+from crypto.witness_policy import WitnessPolicy
 
 
 @dataclass
@@ -41,6 +42,7 @@ class ManifestInfo:
     k: int
     units: dict[str, UnitInfo]  # in manifest order
     public_shares: dict[int, Point] = field(default_factory=dict)  # from V2
+    witness_policy: WitnessPolicy | None = None  # the manifest's witnesses (issue 18)
 
     def origin_of(self, unit: str, round_no: int) -> str:
         return f"{self.origin}/{unit}/{round_no}"

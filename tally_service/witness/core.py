@@ -1,0 +1,371 @@
+"""A C2SP transparency-log witness (https://c2sp.org/tlog-witness): the core, without HTTP.
+
+The witness remembers, for each log it is configured with (origin and the log's note key), the
+latest checkpoint it cosigned. ``add_checkpoint`` takes a request body (``old <size>``, the
+consistency proof lines, an empty line, the signed checkpoint) and, as the specification says:
+
+- 400 if the body is malformed or the old size exceeds the checkpoint's size;
+- 404 if the origin is unknown; 403 if no signature verifies against the log's key;
+- 409 with the latest cosigned size (``text/x.tlog.size``) if the old size is not it;
+- 409 if the sizes are equal and the roots differ (a fork: two signed roots for one size);
+- 422 if the consistency proof does not verify;
+- 200 with the cosignature line otherwise, after the new state is on disk (fsync'd).
+
+Refusals other than the size conflict carry RFC 9457 problem details, as the service's do.
+
+Checking and persisting happen under one lock, so two requests never roll the state back.
+
+Two additions of ours, beyond the specification:
+
+- **Finality.** A checkpoint whose extension lines include ``final`` ends its log (the service
+  issues it when a round closes). After cosigning it, the witness cosigns that same final
+  checkpoint again on request (a lost answer can be retried) and refuses everything else for the
+  log with 410 Gone.
+- **Evidence.** When a checkpoint signed by the log's key contradicts the one the witness
+  cosigned (same size with another root, or a consistency proof that fails), both signed
+  checkpoints and the proof are written to ``<state>/evidence/`` and the answer names the file.
+
+State: per log, two slot files ``<state>/logs/<sha256(origin) hex>.<0|1>.json``, each the state
+as JSON with a sequence number, then a line with the SHA-256 of that JSON. An update overwrites
+the older slot and fdatasyncs it before the answer leaves; on start the valid slot with the
+higher sequence number wins, so a write torn by a crash leaves the previous state (which is all
+the witness had answered for). The first state of a log is written to a new file, fsync'd and
+renamed into place, directory fsync'd, so a log's state never vanishes. One flush per answer,
+not two: it is most of the answer's time (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from hashlib import sha256
+from pathlib import Path
+
+from crypto.canonical import EncodingError, b64_decode, b64_encode
+from crypto.checkpoint import MAX_PROOF_HASHES, Checkpoint, CheckpointError
+from crypto.cosignature import Cosigner
+from crypto.merkle import verify_consistency
+from crypto.note import MAX_NOTE_SIZE, NoteError, NoteVerifier, verify_note
+
+SIZE_CONTENT_TYPE = "text/x.tlog.size"
+#: Largest add-checkpoint body: a maximal note and a full consistency proof.
+MAX_REQUEST_SIZE = MAX_NOTE_SIZE + 64 * 64
+FINAL_LINE = "final"
+
+
+class WitnessError(Exception):
+    """The witness cannot start: bad configuration or unreadable state."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An HTTP answer: status, content type and body text."""
+
+    status: int
+    content_type: str
+    body: str
+    #: a short stable name of the check that refused (None when cosigned)
+    check: str | None = None
+
+
+@dataclass
+class LogState:
+    origin: str
+    size: int
+    root: bytes
+    final: bool
+    note: str
+    seq: int = 0
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "seq": self.seq,
+                "origin": self.origin,
+                "size": self.size,
+                "root": b64_encode(self.root),
+                "final": self.final,
+                "note": self.note,
+            },
+            ensure_ascii=False,
+        )
+
+
+def is_final(checkpoint: Checkpoint) -> bool:
+    return FINAL_LINE in checkpoint.extensions
+
+
+def _refuse(status: int, check: str, detail: str) -> Answer:
+    """A refusal as RFC 9457 problem details, like every refusal of the service."""
+    problem = {
+        "type": f"/problems/witness-{check}",
+        "title": check.replace("-", " ").capitalize(),
+        "status": status,
+        "detail": detail,
+        "check": check,
+    }
+    return Answer(status, "application/problem+json", json.dumps(problem) + "\n", check)
+
+
+def _parse_request(body: bytes) -> tuple[int, list[bytes], str]:
+    """(old size, proof hashes, checkpoint note) of an add-checkpoint body; ValueError."""
+    if len(body) > MAX_REQUEST_SIZE:
+        raise ValueError("the request is too large")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError("the request is not UTF-8") from exc
+    line, sep, rest = text.partition("\n")
+    if not sep or not line.startswith("old "):
+        raise ValueError("the request does not start with an 'old <size>' line")
+    digits = line[4:]
+    if not digits.isascii() or not digits.isdigit() or (digits != "0" and digits[0] == "0"):
+        raise ValueError("the old size is not a decimal number without leading zeros")
+    if len(digits) > 19 or int(digits) > (1 << 63) - 1:
+        raise ValueError("the old size is larger than 2**63 - 1")
+    old = int(digits)
+    proof: list[bytes] = []
+    while True:
+        line, sep, rest = rest.partition("\n")
+        if not sep:
+            raise ValueError("the request has no empty line before the checkpoint")
+        if not line:
+            break
+        if len(proof) == MAX_PROOF_HASHES:
+            raise ValueError(f"more than {MAX_PROOF_HASHES} consistency proof lines")
+        try:
+            proof.append(b64_decode(line, 32))
+        except EncodingError as exc:
+            raise ValueError(f"consistency proof line {len(proof) + 1}: {exc}") from exc
+    return old, proof, rest
+
+
+def _fsync_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as out:
+        out.write(text)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class Witness:
+    """The witness: its cosigner key, the logs it watches and its durable state."""
+
+    def __init__(
+        self,
+        cosigner: Cosigner,
+        state_dir: Path,
+        logs: Mapping[str, NoteVerifier],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.cosigner = cosigner
+        self.state_dir = state_dir
+        self.logs = dict(logs)
+        self.clock = clock
+        self._lock = threading.Lock()
+        (state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        (state_dir / "evidence").mkdir(parents=True, exist_ok=True)
+        self.state: dict[str, LogState] = {}
+        stems = {path.name.split(".")[0] for path in (state_dir / "logs").glob("*.json")}
+        for stem in sorted(stems):
+            entry = _read_slots(state_dir / "logs", stem)
+            if stem != self._stem(entry.origin):
+                raise WitnessError(f"witness state {stem} is not named after its origin")
+            self.state[entry.origin] = entry
+
+    @staticmethod
+    def _stem(origin: str) -> str:
+        return sha256(origin.encode("utf-8")).hexdigest()
+
+    def _persist(self, new: LogState) -> None:
+        folder = self.state_dir / "logs"
+        slot = folder / f"{self._stem(new.origin)}.{new.seq % 2}.json"
+        text = _slot_text(new)
+        if new.seq == 1:  # a new log: both slots written whole and renamed into place, so
+            for number in (0, 1):  # later updates only ever overwrite durable files
+                _fsync_write(folder / f"{self._stem(new.origin)}.{number}.json", text)
+            return
+        fd = os.open(slot, os.O_WRONLY)
+        try:
+            data = text.encode("utf-8")
+            os.pwrite(fd, data, 0)
+            if os.fstat(fd).st_size > len(data):  # rare: slots are padded to 4 KiB blocks
+                os.ftruncate(fd, len(data))
+            os.fdatasync(fd)  # overwriting blocks of the same size: no metadata to journal
+        finally:
+            os.close(fd)
+
+    def latest(self, origin: str) -> LogState | None:
+        return self.state.get(origin)
+
+    def _keep_evidence(
+        self, origin: str, stored: LogState, note: str, old: int, proof: list[bytes], why: str
+    ) -> Path:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.clock()))
+        digest = sha256(note.encode("utf-8")).hexdigest()[:16]
+        number = sum(1 for _ in (self.state_dir / "evidence").iterdir()) + 1
+        path = self.state_dir / "evidence" / f"{number:05d}-{stamp}-{digest}.txt"
+        text = (
+            f"kz-tally witness evidence\nwhy: {why}\norigin: {origin}\n\n"
+            f"--- checkpoint this witness cosigned (size {stored.size})\n{stored.note}"
+            f"--- checkpoint submitted, signed by the log key\n{note}"
+            f"--- consistency proof submitted, from old size {old}\n"
+            + "".join(b64_encode(h) + "\n" for h in proof)
+        )
+        _fsync_write(path, text)
+        return path
+
+    def add_checkpoint(self, body: bytes) -> Answer:
+        """Answer one add-checkpoint request (see the module docstring)."""
+        try:
+            old, proof, note = _parse_request(body)
+        except ValueError as exc:
+            return _refuse(400, "malformed", f"malformed add-checkpoint request: {exc}")
+        try:
+            text = _note_text(note)
+            checkpoint = Checkpoint.parse(text)
+        except (NoteError, CheckpointError) as exc:
+            return _refuse(400, "malformed", f"malformed checkpoint: {exc}")
+        verifier = self.logs.get(checkpoint.origin)
+        if verifier is None:
+            return _refuse(404, "unknown-log", f"this witness does not watch {checkpoint.origin!r}")
+        try:
+            verify_note(note, [verifier])
+        except NoteError as exc:
+            return _refuse(403, "signature", f"no valid signature by the log's key: {exc}")
+        if old > checkpoint.size:
+            return _refuse(400, "old-size", "the old size is larger than the checkpoint's size")
+        with self._lock:
+            return self._add_locked(old, proof, note, checkpoint)
+
+    def _add_locked(
+        self, old: int, proof: list[bytes], note: str, checkpoint: Checkpoint
+    ) -> Answer:
+        origin = checkpoint.origin
+        stored = self.state.get(origin)
+        latest_size = stored.size if stored is not None else 0
+        if stored is not None and stored.final:
+            if checkpoint.size == stored.size and _note_text(note) == _note_text(stored.note):
+                return self._cosign(stored, checkpoint)  # a retry of the final: same answer
+            return _refuse(410, "log-final", f"{origin} ended with its final checkpoint")
+        if old != latest_size:
+            return Answer(409, SIZE_CONTENT_TYPE, f"{latest_size}\n", "old-size-conflict")
+        if stored is not None and checkpoint.size == stored.size:
+            if checkpoint.root != stored.root:
+                where = self._keep_evidence(
+                    origin, stored, note, old, proof, "two roots signed for one tree size"
+                )
+                return _refuse(
+                    409,
+                    "fork",
+                    f"a different root was cosigned for size {stored.size}; "
+                    f"both signed checkpoints are kept as evidence in {where}",
+                )
+        elif stored is not None and not verify_consistency(
+            stored.size, checkpoint.size, proof, stored.root, checkpoint.root
+        ):
+            where = self._keep_evidence(
+                origin, stored, note, old, proof, "consistency proof does not verify"
+            )
+            return _refuse(
+                422,
+                "inconsistent",
+                f"the consistency proof from size {stored.size} does not "
+                f"verify; the signed checkpoints are kept as evidence in {where}",
+            )
+        elif stored is None and proof:
+            return _refuse(422, "inconsistent", "the proof must be empty when the old size is 0")
+        seq = stored.seq + 1 if stored is not None else 1
+        new = LogState(origin, checkpoint.size, checkpoint.root, is_final(checkpoint), note, seq)
+        self._persist(new)
+        self.state[origin] = new
+        return self._cosign(new, checkpoint)
+
+    def _cosign(self, stored: LogState, checkpoint: Checkpoint) -> Answer:
+        line = self.cosigner.cosign(checkpoint, int(self.clock())).line()
+        return Answer(200, "text/plain; charset=utf-8", line)
+
+
+def _slot_text(state: LogState) -> str:
+    """The JSON, its SHA-256 and spaces up to a multiple of 4 KiB (so that an update of the
+    same size is a plain overwrite, the cheapest durable write)."""
+    body = state.to_json()
+    text = body + "\n" + sha256(body.encode("utf-8")).hexdigest() + "\n"
+    size = len(text.encode("utf-8"))
+    return text + " " * (-size % 4096)
+
+
+def _read_slots(folder: Path, stem: str) -> LogState:
+    """The newest intact slot of a log's state; WitnessError if none is intact."""
+    best: LogState | None = None
+    problems = []
+    for number in (0, 1):
+        path = folder / f"{stem}.{number}.json"
+        try:
+            body, digest, padding = path.read_text(encoding="utf-8").split("\n")
+            if padding.strip(" ") or sha256(body.encode("utf-8")).hexdigest() != digest:
+                raise ValueError("checksum mismatch (a torn write?)")
+            raw = json.loads(body)
+            entry = LogState(
+                raw["origin"],
+                raw["size"],
+                b64_decode(raw["root"], 32),
+                raw["final"],
+                raw["note"],
+                raw["seq"],
+            )
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError, KeyError, TypeError, EncodingError) as exc:
+            problems.append(f"{path.name}: {exc}")
+            continue
+        if best is None or entry.seq > best.seq:
+            best = entry
+    if best is None:
+        raise WitnessError(f"no intact witness state for {stem}: {'; '.join(problems)}")
+    return best
+
+
+def _note_text(note: str) -> str:
+    from crypto.note import parse_note
+
+    return parse_note(note).text
+
+
+def read_logs_file(path: Path) -> dict[str, NoteVerifier]:
+    """The logs a witness watches: one ``<origin> <log vkey>`` per line; '#' starts a comment."""
+    logs: dict[str, NoteVerifier] = {}
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise WitnessError(f"cannot read the logs file {path}: {exc}") from exc
+    for number, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        origin, _, vkey = line.rpartition(" ")
+        try:
+            logs[origin.strip()] = NoteVerifier.parse(vkey)
+        except NoteError as exc:
+            raise WitnessError(f"{path}:{number}: {exc}") from exc
+        if not origin.strip():
+            raise WitnessError(f"{path}:{number}: expected '<origin> <log vkey>'")
+    if not logs:
+        raise WitnessError(f"{path} lists no logs")
+    return logs
+
+
+def add_checkpoint_body(old: int, proof: list[bytes], note: str) -> bytes:
+    """An add-checkpoint request body: ``old <size>``, proof lines, empty line, the note."""
+    lines = [f"old {old}", *(b64_encode(h) for h in proof), ""]
+    return ("".join(line + "\n" for line in lines) + note).encode("utf-8")

@@ -1,0 +1,146 @@
+"""The verifier's V4 and the receipt checker with witnesses (issue 18): a record whose manifest
+names four witnesses (one ML-DSA-44, quorum 3, one colluder tolerated) passes; each change an
+attacker could make to the cosignatures fails the check that must catch it."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+from pathlib import Path
+
+import pytest
+
+from crypto.cosignature import TYPE_ED25519, TYPE_MLDSA44, Cosigner
+from crypto.note import parse_note
+from tally_service.simulate import run_election
+from tests.verify_helpers import (
+    TURNOUT,
+    UNITS,
+    Built,
+    make_chooser,
+    notes_of,
+    verify,
+    write_notes,
+)
+from tests.verify_helpers import receipt_checker as verify_receipt
+
+WITNESSES = [
+    Cosigner.generate("w1.example/witness", TYPE_MLDSA44),
+    Cosigner.generate("w2.example/witness", TYPE_ED25519),
+    Cosigner.generate("w3.example/witness", TYPE_ED25519),
+    Cosigner.generate("w4.example/witness", TYPE_ED25519),
+]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    base = tmp_path_factory.mktemp("witnessed")
+    data, record = base / "data", base / "record"
+    sim = run_election(
+        data,
+        UNITS[:2],
+        turnout={u: TURNOUT[u] for u in ("AAA", "BBB")},
+        chooser=make_chooser(),
+        record=record,
+        checkpoint_every=4,
+        witnesses=WITNESSES,
+        witness_quorum=3,
+        witness_colluders=1,
+    )
+    return Built(record, data, sim)
+
+
+def _copy(built: Built, tmp_path: Path) -> Path:
+    out = tmp_path / "record"
+    shutil.copytree(built.record, out)
+    return out
+
+
+def _final(record: Path, unit: str = "AAA", round_no: int = 1) -> Path:
+    return record / "units" / unit / str(round_no) / "checkpoints.txt"
+
+
+def _edit_final_lines(record: Path, keep: int, extra: list[str] | None = None) -> None:
+    """Keep the log's and commission's signatures and the first ``keep`` witness lines."""
+    path = _final(record)
+    notes = notes_of(path)
+    body, block = notes[-1].split("\n\n", 1)
+    lines = block.rstrip("\n").split("\n")
+    witness_names = {w.name for w in WITNESSES}
+    own = [line for line in lines if line.split(" ")[1] not in witness_names]
+    cosigs = [line for line in lines if line.split(" ")[1] in witness_names]
+    notes[-1] = body + "\n\n" + "\n".join(own + cosigs[:keep] + (extra or [])) + "\n"
+    write_notes(path, notes)
+
+
+def test_witnessed_record_passes(built: Built) -> None:
+    report = verify(built.record)
+    assert report.ok, report.to_json()
+    v4 = report.checks["V4"].checked
+    assert v4["witnessed checkpoints (quorum)"] >= 3  # every final, at least
+    for w in WITNESSES:
+        assert v4[f"cosignatures by {w.name}"] >= 3
+    final = notes_of(_final(built.record))[-1]
+    assert sum(1 for s in parse_note(final).signatures if s.name.startswith("w")) == 4
+
+
+def test_final_below_quorum_fails_v4(built: Built, tmp_path: Path) -> None:
+    record = _copy(built, tmp_path)
+    _edit_final_lines(record, keep=2)
+    report = verify(record)
+    assert not report.checks["V4"].ok
+    assert "quorum of 3" in report.checks["V4"].failures[0].why
+
+
+def test_cosignatures_from_keys_not_in_the_manifest_do_not_count(
+    built: Built, tmp_path: Path
+) -> None:
+    from crypto.checkpoint import Checkpoint
+
+    record = _copy(built, tmp_path)
+    final = Checkpoint.parse(parse_note(notes_of(_final(record))[-1]).text)
+    strangers = [Cosigner.generate(w.name, TYPE_ED25519) for w in WITNESSES]  # same names
+    extra = [s.cosign(final, 2_000_000_000).line().rstrip("\n") for s in strangers]
+    _edit_final_lines(record, keep=2, extra=extra)
+    report = verify(record)
+    assert not report.checks["V4"].ok
+    assert "has 2 valid witness cosignatures" in report.checks["V4"].failures[0].why
+
+
+def test_cosignature_over_another_timestamp_fails(built: Built, tmp_path: Path) -> None:
+    record = _copy(built, tmp_path)
+    path = _final(record)
+    text = path.read_text(encoding="utf-8")
+    line = next(
+        ln for ln in notes_of(path)[-1].split("\n") if ln.startswith(f"— {WITNESSES[1].name} ")
+    )
+    prefix, blob = line.rsplit(" ", 1)
+    raw = bytearray(base64.b64decode(blob))
+    raw[4 + 7] ^= 1  # the timestamp's last byte, after the key ID
+    path.write_text(
+        text.replace(line, f"{prefix} {base64.b64encode(bytes(raw)).decode()}"), encoding="utf-8"
+    )
+    report = verify(record)
+    assert not report.checks["V4"].ok
+    assert "does not verify" in report.checks["V4"].failures[0].why
+
+
+def _receipt(built: Built) -> dict[str, object]:
+    return next(r for rs in built.sim.receipts.values() for r in rs if r["unit"] == "AAA")
+
+
+def _check(receipt: object, record: Path) -> verify_receipt.Verdict:
+    verdict = verify_receipt.Verdict("test")
+    verify_receipt.check_receipt(receipt, verify_receipt.RecordSource(record), verdict)
+    return verdict
+
+
+def test_receipt_checker_requires_the_quorum(built: Built, tmp_path: Path) -> None:
+    verdict = _check(_receipt(built), built.record)
+    assert verdict.ok, verdict.to_json()
+    assert "quorum" in verdict.items["R5"].detail and "quorum" in verdict.items["R6"].detail
+    record = _copy(built, tmp_path)
+    _edit_final_lines(record, keep=2)
+    verdict = _check(_receipt(built), record)
+    assert not verdict.ok
+    assert verdict.items["R6"].ok is False or verdict.items["R5"].ok is False
