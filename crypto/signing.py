@@ -34,6 +34,8 @@ class Context(enum.Enum):
     MANIFEST = "manifest"
     TALLY = "tally"  # the commission's preliminary and final results
     REQUEST = "request"
+    CEREMONY = "ceremony"  # a guardian's key-ceremony messages (crypto/ceremony.py)
+    GUARDIAN = "guardian"  # a guardian's partial decryption, posted from its own machine
 
 
 def signed_bytes(context: Context, message: bytes) -> bytes:

@@ -61,15 +61,27 @@ class CommissionSchema(StrictSchema):
     keys = fields.List(Hex(32), required=True, validate=validate.Length(min=1))
 
 
+class GuardianKeysSchema(StrictSchema):
+    identity_key = Hex(32, required=True)  # Ed25519: signs the guardian's ceremony messages
+    share_key = Hex(32, required=True)  # X25519: receives the guardian's key-ceremony shares
+
+
 class GuardiansSchema(StrictSchema):
     n = Int(required=True, validate=validate.Range(min=1, max=64))
     k = Int(required=True, validate=validate.Range(min=1, max=64))
     names = fields.List(text(), required=True)
+    # one entry per name, from each guardian's guardian.json; empty only in a draft
+    keys = fields.List(fields.Nested(GuardianKeysSchema), required=True)
 
     @validates_schema
     def _k_of_n(self, data: dict[str, Any], **_: Any) -> None:
         if data["k"] > data["n"] or len(data["names"]) != data["n"]:
             raise ValidationError("need 1 <= k <= n and one name per guardian")
+        if data["keys"] and len(data["keys"]) != data["n"]:
+            raise ValidationError("guardians.keys has one entry per guardian (or none in a draft)")
+        identities = [key["identity_key"] for key in data["keys"]]
+        if len(set(identities)) != len(identities):
+            raise ValidationError("guardians' identity keys must be distinct")
 
 
 class WitnessKeySchema(StrictSchema):

@@ -41,12 +41,13 @@ from crypto.group import Point
 from crypto.signing import SigningKey
 from tally_service.cli import results_table
 from tally_service.client import ServiceClient
+from tally_service.demo_guardians import Guardians
 from tally_service.elector import make_ballot
-from tally_service.keys import commission_key_path, guardian_share_path, read_private_key
+from tally_service.keys import commission_key_path, read_private_key
 from tally_service.process import ServerProcess
 from tally_service.progress import bar
 from tally_service.rolls import RollEntry, parse_roll, roll_to_csv
-from tally_service.setup import draft_manifest, import_roll, init_election, key_ceremony, seal
+from tally_service.setup import draft_manifest, import_roll, init_election, seal
 
 TOP = Path(__file__).resolve().parent.parent
 DATA = TOP / "tally_service" / "data" / "senate2023.json"
@@ -73,6 +74,8 @@ class GuardianWatchers:
         self.refusals: list[str] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._polling = threading.RLock()
+        self.paused = False
         self._threads = [
             threading.Thread(target=self._loop, args=(s,), daemon=True) for s in self.states
         ]
@@ -87,7 +90,17 @@ class GuardianWatchers:
 
     def _loop(self, state: Any) -> None:
         while not self._stop.wait(1.0):
-            self._poll(state)
+            with self._polling:
+                if not self.paused:
+                    self._poll(state)
+
+    def pause(self) -> None:
+        """While the guardians' own decrypt processes write their states, the threads wait."""
+        with self._polling:
+            self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
 
     def start(self) -> None:
         for t in self._threads:
@@ -206,6 +219,10 @@ class Demo:
             f"candidates, {sum(u.registered for u in units)} electors, "
             f"{GUARDIANS} guardians (threshold {THRESHOLD})"
         )
+        # each guardian is its own process with its own directory (its "machine")
+        self.guardians = Guardians(self.workdir / "guardians", GUARDIANS)
+        guardian_keys = self.guardians.init()
+        self.say(f"{GUARDIANS} guardians made their identity and share keys, each in its own dir")
         draft = draft_manifest(
             ELECTION_ID,
             {
@@ -230,6 +247,7 @@ class Demo:
             [f"Guardian {i + 1}" for i in range(GUARDIANS)],
             THRESHOLD,
             time_zone=json.loads(DATA.read_text(encoding="utf-8"))["timezone"],
+            guardian_keys=guardian_keys,
         )
         draft["witnesses"] = self.witness_keys()
         init_election(self.data_dir, draft)
@@ -243,10 +261,13 @@ class Demo:
             # through the CSV importer, as a commission's files would go
             imported = parse_roll(roll_to_csv(entries), u.code)
             import_roll(self.data_dir, u.code, list(imported.entries))
-        transcript = key_ceremony(self.data_dir)
+        confirmed = self.guardians.ceremony(self.data_dir, self.workdir / "ceremony.log")
         signed = seal(self.data_dir)
         self.manifest = signed["payload"]
-        self.say(f"key ceremony held, joint key {transcript['joint_key'][:16]}..., manifest sealed")
+        self.say(
+            f"key ceremony held by {GUARDIANS} guardian processes over HTTP: QUAL "
+            f"{confirmed['qual']}, joint key {confirmed['joint_key'][:16]}..., manifest sealed"
+        )
 
     def encrypt_all(
         self,
@@ -327,27 +348,24 @@ class Demo:
 
     def tally(self, client: ServiceClient, units: list[Unit], round_no: int) -> None:
         from crypto.rules import has_quorum
-        from tally_service.cli import _partial_from_share
 
         self.wait_for_witnessed_finals(client, units, round_no)
         void = []
-        for u in bar(units, len(units), f"tally round {round_no}", self.quiet):
+        for u in units:
             doc = client.commission("start-tally", unit=u.code, round=round_no)
             if not has_quorum(doc["took_part"], u.registered):
                 void.append(u.code)  # void whatever the votes: never decrypted
-                continue
-            for guardian in DECRYPTING:
-                # each guardian first recomputes the tally from the signed log
-                partial = _partial_from_share(
-                    client,
-                    doc,
-                    guardian_share_path(self.data_dir, guardian),
-                    jobs=self.jobs,
-                    expect=(u.code, round_no),
-                )
-                doc = client.commission(
-                    "submit-partial", unit=u.code, round=round_no, partial=partial
-                )
+        # each decrypting guardian, in its own process, recomputes every tally from the signed
+        # log and posts its partial decryption signed by its identity key
+        decrypting = [u.code for u in units if u.code not in void]
+        if decrypting:
+            self.guardians.decrypt(
+                client.url.removesuffix("/api/v1"),
+                DECRYPTING,
+                decrypting,
+                round_no,
+                jobs=max(1, self.jobs // len(DECRYPTING)),
+            )
         self.say(
             f"round {round_no}: {len(units) - len(void)} tallies recomputed from the signed logs "
             f"by each guardian, then decrypted by guardians "
@@ -356,13 +374,11 @@ class Demo:
         )
 
     def start_watchers(self, url: str) -> GuardianWatchers:
-        """Every guardian follows the logs from its own state while the rounds are open."""
-        from tally_service.keys import guardian_state_dir
+        """Every guardian follows the logs from the state in its own directory (G/state) while
+        the rounds are open."""
+        from tally_service.guardian_cli import state_dir
 
-        states = [
-            guardian_state_dir(guardian_share_path(self.data_dir, g))
-            for g in range(1, GUARDIANS + 1)
-        ]
+        states = [state_dir(self.guardians.dir(g)) for g in range(1, GUARDIANS + 1)]
         watchers = GuardianWatchers(url, states)
         watchers.start()
         return watchers
@@ -391,7 +407,9 @@ class Demo:
             for u in units:
                 client.commission("close-round", unit=u.code, round=1)
             watchers.poll_all()  # every guardian sees the final checkpoints before decrypting
+            watchers.pause()
             self.tally(client, units, 1)
+            watchers.resume()
             client.commission("publish-results", kind="preliminary")
             self.say("preliminary result signed by the commission")
             prelim = client.get("/results/preliminary")["payload"]
@@ -409,7 +427,9 @@ class Demo:
                 for u in second:
                     client.commission("close-round", unit=u.code, round=2)
                 watchers.poll_all()
+                watchers.pause()
                 self.tally(client, second, 2)
+                watchers.resume()
             client.commission("publish-results", kind="final")
             self.say("final result signed by the commission")
             watchers.stop()

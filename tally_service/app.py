@@ -250,6 +250,12 @@ def create_app(election: Election) -> Flask:
         params = authorise(election, action, parse_body(request.get_data(cache=False)))
         return jsonify(perform(election, action, params))
 
+    @app.post(f"{API}/guardian/partials")
+    def guardian_partial() -> Any:
+        from tally_service.guardian_partials import accept_guardian_partial
+
+        return jsonify(accept_guardian_partial(election, parse_body(request.get_data(cache=False))))
+
     @app.get(f"{base}/tally")
     def tally_doc(unit: str, round_no: int) -> Any:
         _log(unit, round_no)

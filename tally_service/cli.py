@@ -105,12 +105,39 @@ def cmd_import_roll(args: argparse.Namespace) -> int:
 
 
 def cmd_ceremony(args: argparse.Namespace) -> int:
-    from tally_service.setup import key_ceremony
+    import os
 
-    transcript = key_ceremony(args.data)
+    from tally_service.ceremony_board import CeremonyBoard, serve_board
+    from tally_service.server import lock_data_dir
+    from tally_service.setup import _store, key_ceremony
+
+    if args.insecure_in_process:  # every guardian's share lands in DATA: tests only
+        transcript = key_ceremony(args.data)
+        print(
+            f"INSECURE in-process key ceremony held: {transcript['n']} guardians, threshold "
+            f"{transcript['k']}; every share is in {args.data / 'guardians'}"
+        )
+        return 0
+    exclude = [int(i) for i in args.exclude.split(",")] if args.exclude else []
+    fd = lock_data_dir(args.data)
+    store = _store(args.data)
+    try:
+        board = CeremonyBoard(store, exclude=exclude, timeout=args.timeout)
+        print(
+            f"key ceremony attempt {board.header.attempt}: guardians "
+            f"{board.header.participants}, threshold {board.header.k}",
+            flush=True,
+        )
+        status = serve_board(board, args.host, args.port, linger=args.linger)
+        if status != "done":
+            raise Problem(409, "ceremony-failed", str(board.state["failure"]))
+        transcript = board.transcript()
+    finally:
+        store.close()
+        os.close(fd)
     print(
-        f"key ceremony held: {transcript['n']} guardians, threshold {transcript['k']}; "
-        f"joint key {transcript['joint_key']}"
+        f"key ceremony complete: QUAL {transcript['qual']}, joint key {transcript['joint_key']}; "
+        "next: tally-service seal"
     )
     return 0
 
@@ -282,45 +309,6 @@ def _partial_from_share(
     return decrypt_as_guardian(
         client, doc, int(share["guardian"]), secret, state, jobs=jobs, expect=expect
     )
-
-
-def cmd_guardian_watch(args: argparse.Namespace) -> int:
-    import time
-
-    from tally_service.client import ServiceClient
-    from tally_service.guardian_state import GuardianState
-    from tally_service.guardian_watch import watch_once
-
-    state = GuardianState(Path(args.state))
-    client = ServiceClient(args.url)
-    cosigner = None
-    if args.witness_key:
-        from tally_service.witness.cli import read_cosigner
-
-        cosigner = read_cosigner(Path(args.witness_key))
-    refused = False
-    while True:
-        try:
-            report = watch_once(client, state, cosigner)
-        except Exception as exc:  # the service is down or answers nonsense: say so, go on
-            if args.once:
-                raise
-            print(f"tally-service: watch: {exc}; trying again", file=sys.stderr)
-            time.sleep(args.interval)
-            continue
-        for line in report.cosigned:
-            if not args.quiet:
-                print(f"checkpoint {line}: cosigned as a witness, posted")
-        for line in report.accepted:
-            if not args.quiet:
-                print(f"checkpoint {line}: consistent, remembered")
-        for line in report.refusals:
-            refused = True
-            print(f"tally-service: REFUSED: {line}", file=sys.stderr)
-        if args.once:
-            break
-        time.sleep(args.interval)
-    return 2 if refused else 0
 
 
 def results_table(signed: dict[str, Any], names: dict[str, str] | None = None) -> str:
@@ -527,7 +515,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("import-roll", cmd_import_roll, "import (replace) one unit's roll from a CSV file")
     p.add_argument("--unit", required=True)
     p.add_argument("file")
-    add("ceremony", cmd_ceremony, "hold the guardians' key ceremony in-process (demo path)")
+    p = add(
+        "ceremony",
+        cmd_ceremony,
+        "serve the key ceremony's bulletin board to the guardians until it ends",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port (0: any free port)")
+    p.add_argument(
+        "--timeout", type=float, default=600, help="seconds a phase waits for a guardian"
+    )
+    p.add_argument("--exclude", help="guardians left out of this attempt, e.g. 4 or 2,5")
+    p.add_argument("--linger", type=float, default=5, help="seconds served after the end")
+    p.add_argument("--insecure-in-process", action="store_true", help=argparse.SUPPRESS)
     add("seal", cmd_seal, "seal and sign the manifest: no change after this")
     p = add("serve", cmd_serve, "serve the HTTP API under waitress")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
@@ -640,35 +640,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--choice", required=True, help="a candidate id, or blank")
     p.add_argument("--out", required=True, help="receipt file; the ballot goes next to it")
     p.add_argument("--commission-key", metavar="HEX", help="pin the commission's public key")
-    _guardian_commands(sub)
+    from tally_service.guardian_cli import add_guardian_commands
     from tally_service.witness.cli import add_witness_commands
 
+    add_guardian_commands(sub)
     add_witness_commands(sub)
     return parser
-
-
-def _guardian_commands(sub: Any) -> None:
-    """``tally-service guardian ...``: what a guardian runs on its own machine."""
-    group = sub.add_parser("guardian", help="a guardian's own commands (run on its machine)")
-    gsub = group.add_subparsers(dest="guardian_command", required=True, metavar="ACTION")
-    p = gsub.add_parser(
-        "watch",
-        help="follow the logs' checkpoints and remember them in the guardian state",
-        description="Poll every log's newest signed checkpoint, check it against the largest "
-        "one seen with a consistency proof, and remember it; conflicting checkpoints are kept "
-        "as evidence. Exit 2 if anything was refused.",
-    )
-    p.add_argument("--state", required=True, help="the guardian's state directory")
-    p.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8080")
-    p.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
-    p.add_argument("--once", action="store_true", help="poll once and exit")
-    p.add_argument("--quiet", action="store_true", help="print only refusals")
-    p.add_argument(
-        "--witness-key",
-        help="the guardian's witness key (tally-service witness keygen): if the manifest lists "
-        "it among the witnesses, cosign every accepted checkpoint and post it back",
-    )
-    p.set_defaults(handler=cmd_guardian_watch)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -387,4 +387,80 @@ def build_spec() -> dict[str, Any]:
             }
         },
     )
+    _guardian_paths(spec)
+    return spec.to_dict()
+
+
+def _guardian_paths(spec: APISpec) -> None:
+    """A guardian's partial decryption, posted from its own machine."""
+    from schemas.ceremony import GuardianPartialSchema
+
+    spec.components.schema("GuardianPartial", schema=GuardianPartialSchema)
+    spec.path(
+        "/api/v1/guardian/partials",
+        operations={
+            "post": {
+                "summary": "A guardian's partial decryption, signed by its identity key",
+                "description": "Checks: schema, a guardian identity key of the manifest and its "
+                "signature (context guardian), the election, the partial names its signer; then "
+                "what submit-partial checks. Once k are in, the answer holds the counts.",
+                "requestBody": {"required": True, **_json("GuardianPartial")},
+                "responses": {
+                    "200": {"description": "the tally document"},
+                    **{code: PROBLEM for code in ("400", "403", "404", "409", "413", "422", "503")},
+                },
+            }
+        },
+    )
+
+
+def build_board_spec() -> dict[str, Any]:
+    """The OpenAPI document of the key ceremony's board (`tally-service ceremony`), a server of
+    its own that runs before the election is sealed."""
+    from schemas.ceremony import BoardViewSchema, CeremonyMessageSchema
+
+    spec = APISpec(
+        title="kz-tally: the key ceremony's bulletin board",
+        version="1",
+        openapi_version="3.1.0",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "Stores and relays the guardians' signed messages; holds no secret."},
+    )
+    spec.components.schema("CeremonyMessage", schema=CeremonyMessageSchema)
+    spec.components.schema("CeremonyBoard", schema=BoardViewSchema)
+    spec.components.schema("Problem", schema=ProblemSchema)
+    spec.components.response(
+        "Problem",
+        {
+            "description": "a refusal naming the failed check",
+            "content": {
+                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+            },
+        },
+    )
+    spec.path(
+        "/api/v1/ceremony",
+        operations={
+            "get": {
+                "summary": "The attempt's header and every accepted message",
+                "responses": {
+                    "200": {"description": "header and messages", **_json("CeremonyBoard")}
+                },
+            }
+        },
+    )
+    spec.path(
+        "/api/v1/ceremony/messages",
+        operations={
+            "post": {
+                "summary": "Post a guardian's signed key-ceremony message",
+                "requestBody": {"required": True, **_json("CeremonyMessage")},
+                "responses": {
+                    "201": {"description": "accepted"},
+                    "200": {"description": "the same message again"},
+                    **{code: PROBLEM for code in ("400", "409", "413", "422")},
+                },
+            }
+        },
+    )
     return spec.to_dict()

@@ -15,13 +15,21 @@ class ServerProcess:
     """A server on 127.0.0.1 with an OS-chosen port; ``url`` once it is up."""
 
     def __init__(
-        self, data_dir: Path, *extra: str, log: Path | None = None, own_session: bool = False
+        self,
+        data_dir: Path,
+        *extra: str,
+        log: Path | None = None,
+        own_session: bool = False,
+        command: str = "serve",
+        ready_path: str = "/api/v1/turnout",
     ) -> None:
         # own_session: the server does not receive the terminal's Ctrl-C, so that a caller that
         # catches it (the demo's --serve-open) can still close the rounds through it
         self.own_session = own_session
         self.data_dir = data_dir
         self.extra = extra
+        self.command = command  # "ceremony": the key ceremony's board
+        self.ready_path = ready_path
         self.log_path = log or data_dir.parent / "server.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = ""
@@ -34,7 +42,7 @@ class ServerProcess:
                 "-u",
                 "-m",
                 "tally_service",
-                "serve",
+                self.command,
                 "--data",
                 str(self.data_dir),
                 "--host",
@@ -61,7 +69,7 @@ class ServerProcess:
                 )
         else:
             raise RuntimeError("the server did not start in time")
-        requests.get(f"{self.url}/api/v1/turnout", timeout=10).raise_for_status()
+        requests.get(f"{self.url}{self.ready_path}", timeout=10).raise_for_status()
         return self
 
     def kill(self) -> None:

@@ -34,6 +34,7 @@ def build_election(
     threshold: int = 2,
     election_id: str = "test-election",
     origin: str = "tally.example/test-election",
+    guardian_keys: list[dict[str, str]] | None = None,
     codes: dict[str, str] | None = None,
     witnesses: dict[str, Any] | None = None,
 ) -> dict[str, SigningKey]:
@@ -41,6 +42,10 @@ def build_election(
 
     With ``codes`` (a dict to fill), each elector's key is derived from a fresh credential code
     (crypto/credentials.py), as a credential authority would make it, and the codes go there.
+    With ``guardian_keys`` (from each guardian's guardian.json) the draft lists the guardians
+    and nothing more happens after the rolls: they hold the ceremony from their own machines.
+    Without, the ceremony runs in this process, INSECURELY (every share lands in the data
+    directory): tests and benchmarks only.
     """
     draft = draft_manifest(
         election_id=election_id,
@@ -61,6 +66,7 @@ def build_election(
         ],
         guardian_names=[f"Guardian {i + 1}" for i in range(guardians)],
         threshold=threshold,
+        guardian_keys=guardian_keys,
     )
     if witnesses is not None:  # the manifest's witnesses section (docs/record.md)
         draft["witnesses"] = witnesses
@@ -78,6 +84,7 @@ def build_election(
             keys[elector_id] = key
             entries.append(RollEntry(elector_id, f"Elector {i + 1} of {u.code}", key.public.hex()))
         import_roll(data_dir, u.code, entries)
-    key_ceremony(data_dir)
-    seal(data_dir)
+    if guardian_keys is None:
+        key_ceremony(data_dir)
+        seal(data_dir)
     return keys

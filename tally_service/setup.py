@@ -12,9 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from crypto.canonical import hash_json
+from crypto.ceremony import check_ceremony, members_from_manifest
 from crypto.envelope import sign_document
-from crypto.guardians import check_transcript, run_ceremony
 from crypto.note import verifier_key
 from crypto.signing import Context, SigningKey
 from schemas.manifest import DEFAULT_TIME_ZONE, MANIFEST_FORMAT
@@ -32,7 +31,6 @@ from tally_service.manifest import ManifestError, log_key_name, validate_manifes
 from tally_service.rolls import RollEntry, RollError, check_rolls
 from tally_service.store import Store
 
-CEREMONY_HASH_TAG = "kz-tally/v1/key-ceremony"
 RULES = {
     "quorum": "more-than-half-of-registered",
     "threshold": "more-than-half-of-took-part",
@@ -60,6 +58,7 @@ def draft_manifest(
     threshold: int,
     commission_name: str | None = None,
     time_zone: str = DEFAULT_TIME_ZONE,
+    guardian_keys: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """A draft manifest with empty keys and rolls, to be filled by ``init`` and the imports."""
     return {
@@ -71,7 +70,12 @@ def draft_manifest(
         "origin": origin,
         "rules": dict(RULES),
         "commission": {"name": commission_name or f"{origin}/commission", "keys": []},
-        "guardians": {"n": len(guardian_names), "k": threshold, "names": guardian_names},
+        "guardians": {
+            "n": len(guardian_names),
+            "k": threshold,
+            "names": guardian_names,
+            "keys": list(guardian_keys or []),
+        },
         "election_key": None,
         "ceremony_hash": None,
         "units": [
@@ -192,38 +196,84 @@ def import_roll(data_dir: Path, unit: str, entries: list[RollEntry]) -> int:
 
 
 def key_ceremony(data_dir: Path) -> dict[str, Any]:
-    """Run the guardians' key ceremony in-process (the demo's path).
+    """INSECURE: every guardian's part of the ceremony in this one process (tests and benchmarks).
 
-    Each guardian's secret share is written to its own file (mode 0600); in a real election
-    each guardian runs their part on their own machine and keeps their share there."""
+    Guardians are made up on the spot (their keys enter the draft, which must list none), the
+    real protocol runs between them through an in-process board, and every guardian's secret
+    share is then written to ``DATA/guardians/`` (mode 0600): whoever reads that directory can
+    decrypt any ballot. Elections run the ceremony between the guardians' own machines
+    (``tally-service ceremony`` and ``tally-service guardian ceremony``)."""
+    import tempfile
+
+    from tally_service.ceremony_board import CeremonyBoard
+    from tally_service.guardian_ceremony import CeremonyParty, read_key_share
+    from tally_service.guardian_identity import GuardianDir
+
     store = _store(data_dir)
     try:
         draft = _draft(store)
         if store.get_meta("ceremony") is not None:
             raise SetupError("the key ceremony has been held already")
-        g = draft["guardians"]
-        transcript, shares = run_ceremony(draft["election_id"], g["n"], g["k"])
-        ceremony_hash = hash_json(CEREMONY_HASH_TAG, transcript).hex()
-        for index, share in shares.items():
-            share_file = guardian_share_path(data_dir, index)
-            # each guardian pins what it computed at the ceremony, before any manifest exists
-            GuardianState(guardian_state_dir(share_file)).pin_ceremony(
-                draft["election_id"], transcript["joint_key"], ceremony_hash
+        if draft["guardians"]["keys"]:
+            raise SetupError(
+                "the draft lists the guardians' keys: they hold the ceremony from their own "
+                "machines (tally-service ceremony, then tally-service guardian ceremony)"
             )
-            write_secret_json(
-                share_file,
-                json.dumps(
-                    {
-                        "election_id": draft["election_id"],
-                        "guardian": index,
-                        "secret_share": share.hex(),
-                    }
-                ),
-            )
-        store.set_meta("ceremony", json.dumps(transcript))
+        with tempfile.TemporaryDirectory(prefix="kz-tally-insecure-guardians-") as tmp:
+            dirs = [
+                GuardianDir.init(Path(tmp) / str(i), b"in-process", scrypt_n=2**10)
+                for i in range(draft["guardians"]["n"])
+            ]
+            draft["guardians"]["keys"] = [
+                {"identity_key": g.public["identity_key"], "share_key": g.public["share_key"]}
+                for g in dirs
+            ]
+            validate_manifest(draft)
+            store.set_meta("draft", json.dumps(draft))
+            fingerprints = {g.public["fingerprint"].replace(" ", "") for g in dirs}
+            parties = [CeremonyParty(g, fingerprints) for g in dirs]
+            board = CeremonyBoard(store, timeout=3600)
+            while not all(p.done for p in parties):
+                for party in parties:
+                    for message in party.step(board.view()):
+                        board.post(message)
+            text = store.get_meta("ceremony")
+            assert text is not None
+            transcript: dict[str, Any] = json.loads(text)
+            for index, g in enumerate(dirs, start=1):
+                _, share = read_key_share(g, draft["election_id"])
+                share_file = guardian_share_path(data_dir, index)
+                # the state the tests' `tally --share` uses, pinned as the guardian pinned it
+                GuardianState(guardian_state_dir(share_file)).pin_ceremony(
+                    draft["election_id"], transcript["joint_key"], transcript["transcript_hash"]
+                )
+                write_secret_json(
+                    share_file,
+                    json.dumps(
+                        {
+                            "election_id": draft["election_id"],
+                            "guardian": index,
+                            "secret_share": share.hex(),
+                        }
+                    ),
+                )
     finally:
         store.close()
     return transcript
+
+
+def check_ceremony_for(draft: dict[str, Any], transcript: object) -> str | None:
+    """Why a finished ceremony transcript cannot go with this draft, or None."""
+    reason = check_ceremony(transcript)
+    if reason is not None:
+        return reason
+    assert isinstance(transcript, dict)
+    g = draft["guardians"]
+    if transcript["election_id"] != draft["election_id"] or transcript["k"] != g["k"]:
+        return "the transcript is for another election or threshold"
+    if transcript["guardians"] != members_from_manifest(g):
+        return "the transcript's guardian list is not the manifest's"
+    return None
 
 
 def seal(data_dir: Path) -> dict[str, Any]:
@@ -235,7 +285,7 @@ def seal(data_dir: Path) -> dict[str, Any]:
         if text is None:
             raise SetupError("hold the key ceremony before sealing")
         transcript = json.loads(text)
-        reason = check_transcript(transcript)
+        reason = check_ceremony_for(draft, transcript)
         if reason is not None:
             raise SetupError(f"the key ceremony transcript does not check: {reason}")
         for unit in draft["units"]:
@@ -244,7 +294,7 @@ def seal(data_dir: Path) -> dict[str, Any]:
             if not unit["roll"]:
                 raise SetupError(f"unit {unit['code']} has no roll: import it first")
         draft["election_key"] = transcript["joint_key"]
-        draft["ceremony_hash"] = hash_json(CEREMONY_HASH_TAG, transcript).hex()
+        draft["ceremony_hash"] = transcript["transcript_hash"]
         validate_manifest(draft)
         commission = read_private_key(commission_key_path(data_dir))
         signed = sign_document(draft, commission, Context.MANIFEST)

@@ -20,7 +20,7 @@ from crypto.ballot import make_signed_ballot
 from crypto.canonical import b64_encode, canonical_json
 from crypto.checkpoint import Checkpoint, sign_checkpoint
 from crypto.envelope import sign_document
-from crypto.group import Point
+from crypto.group import Point, Scalar, base_mul
 from crypto.note import add_signatures
 from crypto.signing import Context, SigningKey
 from tests.verify_helpers import (
@@ -420,9 +420,38 @@ def t_void_round_figures(built: Built, record: Path) -> None:
 
 def t_ceremony_commitment(built: Built, record: Path) -> None:
     def change(k: dict[str, Any]) -> None:
-        k["guardians"][0]["commitments"][1] = k["guardians"][1]["commitments"][1]
+        records = [m["payload"]["body"]["record"] for m in k["reveal"]]
+        records[0]["commitments"][1] = records[1]["commitments"][1]
 
     edit_json(record / "key_ceremony.json", change)
+
+
+def t_ceremony_reveal_replaced(built: Built, record: Path) -> None:
+    edit_json(record / "key_ceremony.json", lambda k: k["reveal"].__setitem__(0, k["reveal"][1]))
+
+
+def t_ceremony_confirmation_dropped(built: Built, record: Path) -> None:
+    edit_json(record / "key_ceremony.json", lambda k: k.update(confirm=k["confirm"][:-1]))
+
+
+def t_ceremony_qual_shrunk(built: Built, record: Path) -> None:
+    edit_json(record / "key_ceremony.json", lambda k: k.update(qual=k["qual"][:-1]))
+
+
+def t_ceremony_complaint_dropped(built: Built, record: Path) -> None:
+    edit_json(record / "key_ceremony.json", lambda k: k.update(complaints=k["complaints"][1:]))
+
+
+def t_ceremony_joint_key_resealed(built: Built, record: Path) -> None:
+    """The commission, holding its key, swaps in a joint key of its own in both files."""
+    mine = base_mul(Scalar.random()).hex()
+    edit_json(record / "key_ceremony.json", lambda k: k.update(joint_key=mine))
+    doc = read_json(record / "manifest.json")
+    doc["payload"]["election_key"] = mine
+    write_json(
+        record / "manifest.json",
+        sign_document(doc["payload"], built.commission_key(), Context.MANIFEST),
+    )
 
 
 def t_manifest_candidate(built: Built, record: Path) -> None:
@@ -576,7 +605,12 @@ CASES = [
     case(t_void_round_decrypted, "V6 V9", says="without quorum was decrypted"),
     case(t_void_round_counts, "V6 V9", says="without quorum was decrypted"),
     case(t_void_round_figures, "V9", says="recomputed null"),
-    case(t_ceremony_commitment, "V2", says="proof"),
+    case(t_ceremony_commitment, "V2", says="signature"),
+    case(t_ceremony_reveal_replaced, "V2", says="two reveal messages"),
+    case(t_ceremony_confirmation_dropped, "V2", says="did not confirm"),
+    case(t_ceremony_qual_shrunk, "V2", says="qual is not what"),
+    case(t_ceremony_complaint_dropped, "V2", says="has no complaints message"),
+    case(t_ceremony_joint_key_resealed, "V2", exact=False, says="joint_key is not what"),
     case(t_manifest_candidate, "V1", exact=False, says="signature"),
     case(t_manifest_roll_key_resigned, "V3", exact=False, passes="V1 V2"),
     case(t_manifest_threshold_half, "V1", exact=False, says="not more than half"),

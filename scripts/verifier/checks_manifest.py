@@ -6,12 +6,14 @@ from collections import Counter
 from typing import Any
 
 from crypto.canonical import EncodingError, hash_json
+from crypto.ceremony import CeremonyError, members_from_manifest
+from crypto.ceremony import check_ceremony as check_ceremony_transcript
 from crypto.envelope import EnvelopeError, open_document
 from crypto.group import Point, point_from_public_hex
-from crypto.guardians import check_transcript
 from crypto.note import NoteError, NoteVerifier
 from crypto.signing import Context, VerifyKey
 from crypto.witness_policy import PolicyError, WitnessPolicy
+from schemas.ceremony import CeremonyTranscriptSchema
 from schemas.manifest import ManifestSchema
 
 from .model import ManifestInfo, UnitInfo
@@ -20,7 +22,6 @@ from .report import Check
 from .schema import schema_problem
 
 MANIFEST_HASH_TAG = "kz-tally/v1/manifest"
-CEREMONY_HASH_TAG = "kz-tally/v1/key-ceremony"
 MANIFEST = "manifest.json"
 CEREMONY = "key_ceremony.json"
 REQUIRED_TOP = ("manifest.json", "key_ceremony.json", "units", "results")
@@ -205,21 +206,43 @@ def _manifest_info(
 
 
 def check_ceremony(record: Record, manifest: ManifestInfo | None, check: Check) -> None:
-    """V2. Fills ``manifest.public_shares`` for V6."""
+    """V2: the key ceremony between the guardians. Fills ``manifest.public_shares`` for V6.
+
+    ``crypto.ceremony.check_ceremony`` checks the whole transcript: every message signed by the
+    guardian's identity key and bound to this election, guardian list and attempt; each reveal
+    against its phase-(a) commitment hash; every Schnorr proof; complaints, answers, the
+    disqualified and QUAL; the joint key and public shares from QUAL; the transcript hash; a
+    confirmation from every guardian of QUAL over that same hash. Here: that the transcript is
+    the one the manifest names (guardian list, threshold, joint key, ceremony hash)."""
     transcript, error = record.read_json(CEREMONY)
     if error is not None:
         check.fail(CEREMONY, error)
         return
-    reason = check_transcript(transcript)
+    reason = schema_problem(CeremonyTranscriptSchema(), transcript)
+    if reason is None:
+        reason = check_ceremony_transcript(transcript)
     if reason is not None:
         check.fail(CEREMONY, reason)
     if not isinstance(transcript, dict):
         return
-    guardians = transcript.get("guardians")
-    if isinstance(guardians, list):
-        check.checked["guardians"] = len(guardians)
-        check.checked["commitment proofs"] = sum(
-            len(g.get("proofs") or []) for g in guardians if isinstance(g, dict)
+    phases = (("reveal", "reveals"), ("complaints", "complaints"), ("confirm", "confirmations"))
+    for phase, label in phases:
+        messages = transcript.get(phase)
+        if isinstance(messages, list):
+            check.checked[label] = len(messages)
+    qual = transcript.get("qual")
+    if isinstance(qual, list):
+        check.checked["QUAL"] = ",".join(str(i) for i in qual)
+    disqualified = transcript.get("disqualified")
+    if isinstance(disqualified, list) and disqualified:
+        check.note(
+            "disqualified: "
+            + "; ".join(
+                f"guardian {d.get('guardian')} ({d.get('reason')}, complaint by "
+                f"{d.get('complainant')})"
+                for d in disqualified
+                if isinstance(d, dict)
+            )
         )
     check.checked["threshold"] = f"{transcript.get('k')} of {transcript.get('n')}"
     if manifest is None:
@@ -234,21 +257,23 @@ def check_ceremony(record: Record, manifest: ManifestInfo | None, check: Check) 
             f"n={transcript.get('n')}, k={transcript.get('k')} but the manifest says "
             f"n={manifest.n}, k={manifest.k}",
         )
+    try:
+        members = members_from_manifest(payload["guardians"])
+    except (CeremonyError, KeyError, TypeError) as exc:
+        check.fail(f"{MANIFEST} guardians", f"no identity and share key per guardian ({exc})")
+    else:
+        if transcript.get("guardians") != members:
+            check.fail(CEREMONY, "the guardian list (names, identity and share keys) differs")
     if payload.get("election_key") != transcript.get("joint_key"):
         check.fail(f"{MANIFEST} election_key", "differs from the ceremony's joint key")
-    try:
-        ceremony_hash = hash_json(CEREMONY_HASH_TAG, transcript).hex()
-    except EncodingError as exc:
-        check.fail(CEREMONY, f"cannot be hashed: {exc}")
-    else:
-        if payload.get("ceremony_hash") != ceremony_hash:
-            check.fail(
-                f"{MANIFEST} ceremony_hash",
-                f"is {str(payload.get('ceremony_hash'))[:16]}..., the transcript hashes to "
-                f"{ceremony_hash[:16]}...",
-            )
+    if payload.get("ceremony_hash") != transcript.get("transcript_hash"):
+        check.fail(
+            f"{MANIFEST} ceremony_hash",
+            f"is {str(payload.get('ceremony_hash'))[:16]}..., the transcript's hash is "
+            f"{str(transcript.get('transcript_hash'))[:16]}...",
+        )
     shares = transcript.get("public_shares")
-    if isinstance(shares, dict):
+    if isinstance(shares, dict):  # for V6, even when V2 failed (V6 then says what else fails)
         for index_text, hex_point in shares.items():
             try:
                 manifest.public_shares[int(index_text)] = point_from_public_hex(hex_point)

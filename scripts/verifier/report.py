@@ -15,7 +15,8 @@ MAX_LISTED = 20
 #: The checks of docs/architecture.md ("The verifier and the receipt checker"), in order.
 TITLES: dict[str, str] = {
     "V1": "manifest: signed by a commission key, schema, unique ids, units, rolls and keys",
-    "V2": "key ceremony: every commitment proof, joint key = sum of constant terms",
+    "V2": "key ceremony: signed messages, reveals vs commitments, proofs, QUAL, joint key, "
+    "confirmations",
     "V3": "ballots: on the roll, signed, one per elector and round, validity proofs, bindings",
     "V4": "logs: roots and signatures of every checkpoint, consistency, final checkpoint",
     "V5": "encrypted tally = component-wise sum of the ballots in the final log",

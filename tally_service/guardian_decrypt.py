@@ -1,0 +1,78 @@
+"""A guardian's partial decryption, computed on its own machine and posted signed.
+
+``decrypt_and_post`` (``tally-service guardian decrypt``): the guardian state in G/state
+(tally_service/guardian_state.py) pins the joint key and transcript hash this guardian
+confirmed at the ceremony and the sealed manifest's hash; the round's tally is recomputed from
+the closed, signed log, its final checkpoint checked against every checkpoint the guardian has
+seen and recorded as the one final of the round (tally_service/guardian.py:
+``decrypt_as_guardian``); only then is the partial decryption computed, in the context bound to
+that final checkpoint, from the key share sealed in G, and posted in an envelope signed by the
+guardian's identity key (context ``guardian``). The service checks
+that signature against the manifest (tally_service/guardian_partials.py) and combines any k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from crypto.canonical import hash_json
+from crypto.envelope import sign_document
+from crypto.signing import Context
+from tally_service.guardian import GuardianRefusal, decrypt_as_guardian
+from tally_service.guardian_ceremony import read_key_share
+from tally_service.guardian_identity import GuardianDir
+from tally_service.guardian_state import GuardianState
+from tally_service.problems import Problem
+
+MANIFEST_HASH_TAG = "kz-tally/v1/manifest"
+PARTIAL_FIELDS = frozenset({"election", "unit", "round", "partial"})
+
+
+def decrypt_and_post(
+    gdir: GuardianDir,
+    client: Any,
+    unit: str,
+    round_no: int,
+    jobs: int = 1,
+    say: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    signed_manifest = client.get("/manifest")
+    payload = signed_manifest["payload"]
+    election_id = str(payload["election_id"])
+    confirmed, share = read_key_share(gdir, election_id)
+    me = int(confirmed["guardian"])
+    if payload.get("election_key") != confirmed["joint_key"]:
+        raise GuardianRefusal("the manifest's election key is not the joint key you confirmed")
+    if payload.get("ceremony_hash") != confirmed["transcript_hash"]:
+        raise GuardianRefusal("the manifest's ceremony hash is not the transcript you confirmed")
+    keys = payload["guardians"]["keys"]
+    if keys[me - 1]["identity_key"] != gdir.public["identity_key"]:
+        raise GuardianRefusal(f"the manifest does not list your identity key as guardian {me}'s")
+    manifest_hash = hash_json(MANIFEST_HASH_TAG, payload).hex()
+    state = GuardianState(gdir.path / "state")
+    # the pins of the ceremony this guardian confirmed (written when it ended; again here, in
+    # case the guardian never saw the end): a different key or transcript is refused
+    state.pin_ceremony(election_id, confirmed["joint_key"], confirmed["transcript_hash"])
+    try:
+        doc = client.get(f"/units/{unit}/rounds/{round_no}/tally")
+    except Problem as exc:
+        if exc.status == 404:
+            raise GuardianRefusal(
+                f"the tally of {unit} round {round_no} is not started: the commission runs "
+                "`tally-service tally --url ... --unit ... --round ...` first"
+            ) from exc
+        raise
+    if doc.get("election") != manifest_hash:
+        raise GuardianRefusal("the tally is for another manifest than the service's")
+    say(f"checking every ballot of {unit} round {round_no} against the signed log")
+    # the log check, the pins, the one final per round (recorded before anything leaves G),
+    # and the decryption context bound to that final checkpoint: tally_service/guardian.py
+    partial = decrypt_as_guardian(
+        client, doc, me, share, state, jobs=jobs, expect=(unit, round_no)
+    )
+    body = {"election": manifest_hash, "unit": unit, "round": round_no, "partial": partial}
+    signed = sign_document(body, gdir.identity, Context.GUARDIAN)
+    response = client.session.post(f"{client.url}/guardian/partials", json=signed, timeout=120)
+    answer: dict[str, Any] = client._check(response).json()
+    return answer
