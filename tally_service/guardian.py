@@ -35,6 +35,7 @@ from crypto.envelope import EnvelopeError, open_document
 from crypto.merkle import MerkleTree, leaf_hash
 from crypto.note import NoteError, NoteVerifier, verifier_key, verify_note
 from crypto.signing import Context, VerifyKey
+from crypto.witness_policy import PolicyError, WitnessPolicy
 from tally_service.guardian_state import GuardianRefusal, GuardianState
 
 __all__ = ["GuardianRefusal", "check_tally_inputs", "decrypt_as_guardian", "fetch_and_check"]
@@ -129,6 +130,17 @@ def check_tally_inputs(
         raise GuardianRefusal(f"the final checkpoint does not check: {exc}") from exc
     if not is_final:
         raise GuardianRefusal("the checkpoint shown as final does not say it is final")
+    # with witnesses, a final only a quorum of them cosigned after the close: a service that
+    # shows the guardians a log of its own making must get it past the witnesses too
+    try:
+        policy = WitnessPolicy.from_manifest(manifest.get("witnesses"))
+    except PolicyError as exc:
+        raise GuardianRefusal(f"the manifest's witness policy is unusable: {exc}") from exc
+    if policy is not None and not policy.has_quorum(final_note):
+        raise GuardianRefusal(
+            f"the final checkpoint lacks the quorum of {policy.quorum} witness cosignatures, "
+            "made after the close, that the manifest requires"
+        )
     if log_key.name not in verified.verified_by or len(verified.verified_by) < 2:
         raise GuardianRefusal("the final checkpoint lacks the log's or the commission's signature")
     if final.origin != origin:

@@ -427,3 +427,50 @@ def test_guardian_watch_command(closed: Closed, tmp_path: Path, capsys: pytest.C
     assert f"checkpoint {LOG} size 12: consistent, remembered" in capsys.readouterr().out
     assert cli.main([*argv, "--once"]) == 0  # nothing new
     assert capsys.readouterr().out == ""
+
+
+def test_with_witnesses_a_guardian_decrypts_only_a_witnessed_final(tmp_path: Path) -> None:
+    """A fork's final signed with the service's own keys is refused when the manifest names
+    witnesses and the final lacks their quorum (made after the close); the real final,
+    cosigned by a quorum, passes."""
+    from datetime import datetime
+
+    from crypto.checkpoint import checkpoint_facts
+    from crypto.cosignature import TYPE_ED25519, Cosigner, add_cosignatures
+    from crypto.witness_policy import manifest_section
+
+    cosigners = [Cosigner.generate(f"w{i}.example/witness", TYPE_ED25519) for i in range(4)]
+    section = manifest_section(3, 1, [c.public for c in cosigners])
+    data = tmp_path / "data"
+    keys = build_election(data, [UnitSpec("AAA", "A", 3, 8)], witnesses=section)
+    election = Election(data, Config(checkpoint_every=4))
+    try:
+        sim = SimulatedElection(data, keys)
+        election.open_round("AAA", 1)
+        cast_round(election, sim, "AAA", 1, 1.0, uniform_choice, random.Random(2))
+        note = election.close_round("AAA", 1)
+        cp = Checkpoint.parse(note.split("\n\n")[0] + "\n")
+        closed_at = int(datetime.strptime(checkpoint_facts(cp).time + "+0000",
+                                          "%Y-%m-%dT%H:%M:%SZ%z").timestamp())
+
+        def cosigned(by: int, at: int) -> str:
+            return add_cosignatures(note, [c.cosign(cp, at).line() for c in cosigners[:by]])
+
+        from tally_service.witnessing import keep_cosignature
+
+        witnessed = cosigned(3, closed_at)
+        text = witnessed.split("\n\n")[0] + "\n"
+        for line in witnessed[len(note):].splitlines(keepends=True):
+            keep_cosignature(election, election.log("AAA", 1), cp.size, text, line)
+        doc = tally.start_tally(election, "AAA", 1)  # the service waits for a witnessed final
+        entries = list(election.store.iter_entries("AAA", 1))
+        manifest = election.manifest.signed
+        check_tally_inputs(manifest, witnessed, entries, doc)
+        with pytest.raises(GuardianRefusal, match="quorum of 3 witness cosignatures"):
+            check_tally_inputs(manifest, note, entries, doc)  # the service's keys alone
+        with pytest.raises(GuardianRefusal, match="quorum of 3"):
+            check_tally_inputs(manifest, cosigned(2, closed_at), entries, doc)
+        with pytest.raises(GuardianRefusal, match="quorum of 3"):  # made before the close
+            check_tally_inputs(manifest, cosigned(3, closed_at - 60), entries, doc)
+    finally:
+        election.stop()
