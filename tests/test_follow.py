@@ -177,8 +177,9 @@ def test_a_monitor_sees_cosignatures_added_to_notes_it_already_holds(tmp_path: P
 
 
 def test_a_note_served_again_may_only_gain_signature_lines(tmp_path: Path) -> None:
-    """A note the monitor holds, served again with its text or its log signature changed, or a
-    witness line that does not verify: evidence, and the log is no longer followed."""
+    """A note the monitor holds, served again with its text or its log signature changed, with
+    a witness line that does not verify, or no longer served: evidence, and the log is no longer
+    followed."""
     record = tmp_path / "witnessed"
     run_election(
         tmp_path / "data",
@@ -195,7 +196,8 @@ def test_a_note_served_again_may_only_gain_signature_lines(tmp_path: Path) -> No
     plain = f"{body}\n\n{log_line}\n"  # as first served: not yet cosigned
     name, sig = log_line.rsplit(" ", 1)
     bad = f"{name} {sig[:10]}{'B' if sig[10] == 'A' else 'A'}{sig[11:]}"
-    changes = {
+    changes: dict[str, str | None] = {
+        "no longer served": None,
         "another text": body.replace("\n", "\n ", 1) + f"\n\n{log_line}\n",
         "lacks or changes a signature line": f"{body}\n\n{bad}\n",
         "does not verify": plain + WITNESSES[0].cosign(checkpoint_of(notes[0]), 0).line(),
@@ -213,13 +215,16 @@ def test_a_note_served_again_may_only_gain_signature_lines(tmp_path: Path) -> No
             follower = Follower(server.url, tmp_path / f"state{i}")
             follower.poll()
             assert follower.state.logs["AAA/1"].notes == 2 and follower.report.ok
-            write_notes(served / "units" / "AAA" / "1" / "checkpoints.txt", [notes[0], changed])
+            now = [notes[0]] if changed is None else [notes[0], changed]
+            write_notes(served / "units" / "AAA" / "1" / "checkpoints.txt", now)
             follower.poll()
         finally:
             server.stop()
         failures = v4_failures(follower)
         assert len(failures) == 1 and why in failures[0], failures
         assert follower.state.logs["AAA/1"].broken is not None
+        accepted = evidence_of(tmp_path / f"state{i}") / "accepted.txt"
+        assert accepted.read_text(encoding="utf-8") == plain
 
 
 # -- a hostile service: a record directory served file by file, edited between polls ------------

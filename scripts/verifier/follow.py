@@ -331,9 +331,13 @@ class Follower:
             lg.opened = True
             self._write(f"{lg.rel}/ballots.jsonl", b"", append=True)
             self._event("open", f"{lg.key}: the log is open", log=lg.key)
+        where = f"{lg.rel}/checkpoints.txt"
+        if not data and start < lg.notes:
+            why = f"note {lg.notes}, accepted before, is no longer served"
+            self._reject(lg, where, why, {"accepted.txt": lg.last_note})
+            return
         if not data:
             return
-        where = f"{lg.rel}/checkpoints.txt"
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -425,8 +429,8 @@ class Follower:
                 return False
         texts = [n.text for n in notes[: len(old)]]
         if texts != [n.text for n in old]:
+            lg.last_note = texts[-1]  # saved with the mirror's length dropped (``_replace``)
             self._replace(rel, "\n".join(texts).encode())
-            lg.last_note = texts[-1]
             self._witnessed(lg)
         return all(self._accept(lg, n.text) for n in notes[len(old) :])
 
