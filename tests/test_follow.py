@@ -9,20 +9,24 @@ import random
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from crypto.cosignature import TYPE_ED25519, Cosigner
 from crypto.merkle import MerkleTree, leaf_hash
 from crypto.note import parse_note
+from crypto.witness_policy import manifest_section
 from tally_service import results, tally
 from tally_service.app import create_app
 from tally_service.config import Config
 from tally_service.election import Election
 from tally_service.export import export_record
 from tally_service.sample import build_election
-from tally_service.simulate import SimulatedElection, cast_round
+from tally_service.simulate import SimulatedElection, _local_witnesses, cast_round, run_election
+from tally_service.witnessing import accept_posted
 from tests.follow_helpers import Follower, RecordService, Report, ThreadServer
 from tests.verify_helpers import (
     PYTHON,
@@ -56,17 +60,31 @@ def agree(live: Report, batch: Report) -> None:
 
 
 def run_election_followed(
-    data: Path, election: Election, follower: Follower, sim: SimulatedElection
+    data: Path,
+    election: Election,
+    follower: Follower,
+    sim: SimulatedElection,
+    sync: Callable[[], None] = lambda: None,
 ) -> None:
+    """The election, polled at each step; ``sync`` has the witnesses cosign what is new (the
+    monitor sees each new note before its cosignatures, then again after)."""
     rng, chooser = random.Random(3), make_chooser()
+
+    def cast_and_close(unit: str, round_no: int) -> None:
+        cast_round(election, sim, unit, round_no, TURNOUT[unit], chooser, rng)
+        follower.poll()
+        sync()
+        follower.poll()
+        election.close_round(unit, round_no)
+        follower.poll()
+        sync()
+        follower.poll()
+
     follower.poll()
     for u in UNITS:
         election.open_round(u.code, 1)
         follower.poll()
-        cast_round(election, sim, u.code, 1, TURNOUT[u.code], chooser, rng)
-        follower.poll()
-        election.close_round(u.code, 1)
-        follower.poll()
+        cast_and_close(u.code, 1)
         tally.tally_in_process(election, u.code, 1, [1, 2])
         follower.poll()
     results.publish(election, "preliminary")
@@ -75,14 +93,17 @@ def run_election_followed(
         if tally.outcome(election, doc).status == "runoff":
             tally.open_runoff(election, u.code)
             follower.poll()
-            cast_round(election, sim, u.code, 2, TURNOUT[u.code], chooser, rng)
-            election.close_round(u.code, 2)
-            follower.poll()
+            cast_and_close(u.code, 2)
             tally.tally_in_process(election, u.code, 2, [1, 2])
     follower.poll()
     assert not follower.done
     results.publish(election, "final")
-    follower.poll()
+
+
+def assert_mirror_is(record: Path, mirror: Path) -> None:
+    for path in record.rglob("*"):
+        if path.is_file() and path.name != "README.md":
+            assert (mirror / path.relative_to(record)).read_bytes() == path.read_bytes(), path
 
 
 @pytest.mark.slow
@@ -95,6 +116,7 @@ def test_a_monitor_following_an_election_agrees_with_the_batch_verifier(tmp_path
     try:
         follower = Follower(server.url, tmp_path / "state", emit=events.append)
         run_election_followed(data, election, follower, SimulatedElection(data, keys))
+        follower.poll()
         assert follower.done, "the verdict comes with the final result's first poll"
         record = export_record(election, tmp_path / "record")
     finally:
@@ -103,14 +125,106 @@ def test_a_monitor_following_an_election_agrees_with_the_batch_verifier(tmp_path
     batch = verify(record)
     assert batch.ok, batch.failed()
     agree(follower.report, batch)
-    # the mirror is the exported record, byte for byte
-    mirror = tmp_path / "state" / "record"
-    for path in record.rglob("*"):
-        if path.is_file() and path.name != "README.md":
-            assert (mirror / path.relative_to(record)).read_bytes() == path.read_bytes(), path
+    assert_mirror_is(record, tmp_path / "state" / "record")  # byte for byte
     kinds = [e["event"] for e in events]
     assert kinds.count("verdict") == 1 and events[-1]["ok"] is True
     assert {"setup", "open", "checkpoint", "closed", "tally", "runoff", "result"} <= set(kinds)
+
+
+WITNESSES = [Cosigner.generate(f"w{i}.example/witness", TYPE_ED25519) for i in range(1, 5)]
+
+
+def cosign_late(election: Election, unit: str, round_no: int, index: int) -> None:
+    """The fourth witness (pull mode, as a guardian) cosigns a stored note of the log, which
+    the service appends to that note after it was first served."""
+    note = election.store.checkpoints(unit, round_no)[index].note
+    line = WITNESSES[3].cosign(checkpoint_of(note), int(time.time())).line()
+    assert WITNESSES[3].name in accept_posted(election, unit, round_no, note + line)
+
+
+@pytest.mark.slow
+def test_a_monitor_sees_cosignatures_added_to_notes_it_already_holds(tmp_path: Path) -> None:
+    """Witnesses cosign each note after the monitor first saw it, the fourth one even after the
+    final result: the monitor takes the new lines (of notes old and new), checks the quorum of
+    each final checkpoint on the note as exported, and agrees with the batch verifier."""
+    data = tmp_path / "data"
+    section = manifest_section(3, 0, [w.public for w in WITNESSES])
+    keys = build_election(data, UNITS, guardians=3, threshold=2, witnesses=section)
+    election = Election(data, Config(checkpoint_every=4, checkpoint_seconds=3600))
+    sync = _local_witnesses(election, WITNESSES[:3], tmp_path / "witnesses")
+    server = ThreadServer(create_app(election))
+    events: list[dict[str, Any]] = []
+    try:
+        follower = Follower(server.url, tmp_path / "state", emit=events.append)
+        sim = SimulatedElection(data, keys)
+        run_election_followed(data, election, follower, sim, sync)
+        cosign_late(election, "AAA", 1, 1)  # a note long followed by others
+        cosign_late(election, "AAA", 1, -1)  # the final one, witnessed long ago
+        follower.poll()
+        assert follower.done
+        record = export_record(election, tmp_path / "record")
+    finally:
+        server.stop()
+        election.stop()
+    batch = verify(record)
+    assert batch.ok, batch.failed()
+    agree(follower.report, batch)
+    assert_mirror_is(record, tmp_path / "state" / "record")  # the late lines included
+    v4 = follower.report.checks["V4"].checked
+    assert v4["cosignatures by w4.example/witness"] == 2
+    finals = sum(1 for e in events if e["event"] == "witnessed" and e["final"])
+    assert finals == len(follower.state.logs) and events[-1]["ok"] is True
+
+
+def test_a_note_served_again_may_only_gain_signature_lines(tmp_path: Path) -> None:
+    """A note the monitor holds, served again with its text or its log signature changed, with
+    a witness line that does not verify, or no longer served: evidence, and the log is no longer
+    followed."""
+    record = tmp_path / "witnessed"
+    run_election(
+        tmp_path / "data",
+        UNITS[:1],
+        turnout=TURNOUT["AAA"],
+        chooser=make_chooser(),
+        record=record,
+        checkpoint_every=4,
+        witnesses=WITNESSES[:2],
+    )
+    notes = notes_of(record / "units" / "AAA" / "1" / "checkpoints.txt")
+    body, block = notes[1].split("\n\n")
+    log_line = block.split("\n")[0]  # the log's own signature comes first
+    plain = f"{body}\n\n{log_line}\n"  # as first served: not yet cosigned
+    name, sig = log_line.rsplit(" ", 1)
+    bad = f"{name} {sig[:10]}{'B' if sig[10] == 'A' else 'A'}{sig[11:]}"
+    changes: dict[str, str | None] = {
+        "no longer served": None,
+        "another text": body.replace("\n", "\n ", 1) + f"\n\n{log_line}\n",
+        "lacks or changes a signature line": f"{body}\n\n{bad}\n",
+        "does not verify": plain + WITNESSES[0].cosign(checkpoint_of(notes[0]), 0).line(),
+    }
+    for i, (why, changed) in enumerate(changes.items()):
+        served = tmp_path / f"served{i}"  # as part-way: only AAA round 1 open, no tally yet
+        (served / "units" / "AAA").mkdir(parents=True)
+        for name in ("manifest.json", "key_ceremony.json"):
+            shutil.copy(record / name, served / name)
+        shutil.copytree(record / "units" / "AAA" / "1", served / "units" / "AAA" / "1")
+        (served / "units" / "AAA" / "1" / "tally.json").unlink()
+        write_notes(served / "units" / "AAA" / "1" / "checkpoints.txt", [notes[0], plain])
+        server = ThreadServer(RecordService(served))
+        try:
+            follower = Follower(server.url, tmp_path / f"state{i}")
+            follower.poll()
+            assert follower.state.logs["AAA/1"].notes == 2 and follower.report.ok
+            now = [notes[0]] if changed is None else [notes[0], changed]
+            write_notes(served / "units" / "AAA" / "1" / "checkpoints.txt", now)
+            follower.poll()
+        finally:
+            server.stop()
+        failures = v4_failures(follower)
+        assert len(failures) == 1 and why in failures[0], failures
+        assert follower.state.logs["AAA/1"].broken is not None
+        accepted = evidence_of(tmp_path / f"state{i}") / "accepted.txt"
+        assert accepted.read_text(encoding="utf-8") == plain
 
 
 # -- a hostile service: a record directory served file by file, edited between polls ------------

@@ -12,6 +12,15 @@ record under ``--state``, and runs the batch verifier's own checks on each piece
   are kept under ``evidence/`` (what a witness keeps). Each new ballot goes through V3
   (``checks_ballots.check_batch``, as the batch verifier's workers) and into the running sums;
 - when a log's final checkpoint is accepted: V4 over the whole log (``LogTracker``);
+- with witnesses (the manifest's ``witnesses``, issue 18): the service appends cosignature lines
+  to a note after it first served it, so a note may come back longer. The monitor asks again
+  for the last note it accepted while that note lacks a quorum (every poll once it is the final
+  one), and for every note of every log when the final result is out. A note served again must
+  be the accepted note, byte for byte, followed by new signature lines only, and the witnesses'
+  lines among them must verify; anything else (changed text, a changed or dropped log or
+  commission line) is kept as evidence and stops the following of that log. The witness part
+  of V4 (``check_log_witnesses``: the quorum on every final checkpoint) runs only then, on the
+  notes as the service serves them at the end, which are the notes of its export;
 - when a round's tally is complete: V5-V8 (``checks_tally``, ``checks_rules``), which also
   gives a runoff's candidates, and the monitor starts following round 2;
 - when the final result is published and every log is tallied: V8's rounds and V9
@@ -25,6 +34,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import sys
 import time
 import urllib.error
@@ -38,10 +48,13 @@ from pathlib import Path
 from typing import Any
 
 from crypto.checkpoint import Checkpoint, CheckpointError, checkpoint_facts, open_checkpoint
+from crypto.cosignature import CosignatureError
 from crypto.elgamal import Ciphertext
 from crypto.group import Point
 from crypto.merkle import leaf_hash, verify_consistency
+from crypto.note import NoteError, parse_note
 from crypto.signing import VerifyKey
+from crypto.witness_policy import WitnessPolicy
 
 from .checks_ballots import BatchTask, ElectionContext, check_batch, init_worker
 from .checks_logs import LogTracker
@@ -49,6 +62,7 @@ from .checks_manifest import check_ceremony, check_manifest
 from .checks_results import check_results
 from .checks_rules import check_unit_rounds, decide_round, runoff_pair
 from .checks_tally import check_counts, check_decryption, check_sum
+from .checks_witness import check_log_witnesses
 from .compact import CompactRange
 from .follow_state import (
     EVIDENCE,
@@ -138,7 +152,8 @@ class Follower:
         while followed != len(self.state.logs):  # a round 1 tally can start a runoff's log
             followed = len(self.state.logs)
             for lg in list(self.state.logs.values()):
-                if changed is None or lg.unit in changed or not lg.opened:
+                awaited = lg.final and self._awaits_quorum(lg)  # the tally waits for it
+                if changed is None or lg.unit in changed or not lg.opened or awaited:
                     self._follow_log(lg)
             for lg in list(self.state.logs.values()):
                 self._tally(lg)
@@ -296,19 +311,33 @@ class Follower:
 
     # -- V4 and V3, checkpoint by checkpoint
 
+    @property
+    def policy(self) -> WitnessPolicy | None:
+        return self.manifest.witness_policy if self.manifest is not None else None
+
+    def _awaits_quorum(self, lg: FollowedLog) -> bool:
+        """Whether the last accepted note may still gain the cosignatures of its quorum."""
+        return self.policy is not None and lg.notes > 0 and not lg.quorum
+
     def _follow_log(self, lg: FollowedLog) -> None:
-        if lg.final or lg.broken is not None:
+        if lg.broken is not None or (lg.final and not self._awaits_quorum(lg)):
             return
-        data = self._get(f"{RECORD}/{lg.rel}/checkpoints.txt?start={lg.notes}")
+        # with witnesses, the last accepted note again while it lacks its quorum
+        start = lg.notes - 1 if self._awaits_quorum(lg) else lg.notes
+        data = self._get(f"{RECORD}/{lg.rel}/checkpoints.txt?start={start}")
         if data is None:
             return  # the round is not open (yet)
         if not lg.opened:
             lg.opened = True
             self._write(f"{lg.rel}/ballots.jsonl", b"", append=True)
             self._event("open", f"{lg.key}: the log is open", log=lg.key)
+        where = f"{lg.rel}/checkpoints.txt"
+        if not data and start < lg.notes:
+            why = f"note {lg.notes}, accepted before, is no longer served"
+            self._reject(lg, where, why, {"accepted.txt": lg.last_note})
+            return
         if not data:
             return
-        where = f"{lg.rel}/checkpoints.txt"
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
@@ -319,8 +348,107 @@ class Follower:
             self._reject(lg, where, error, {"served.txt": data})
             return
         for note in notes:
-            if not self._accept(lg, note.text, pending=len(notes) - 1 - note.position):
+            if start + note.position < lg.notes:
+                if not self._grown_last(lg, note.text):
+                    return
+            elif not self._accept(lg, note.text, pending=len(notes) - 1 - note.position):
                 return
+
+    # -- cosignatures added to notes already accepted (witnesses, issue 18)
+
+    def _not_grown(self, old: str, new: str) -> str | None:
+        """Why ``new`` is not the accepted note ``old`` with signature lines added (None if it
+        is): the only change a note may undergo after it was served."""
+        if new == old:
+            return None
+        try:
+            parsed, before = parse_note(new), parse_note(old)
+        except NoteError as exc:
+            return f"the note served again is not a signed note: {exc}"
+        if parsed.text != before.text:
+            return "the note served again has another text than the one accepted before"
+        if not new.startswith(old):
+            return (
+                "the note served again lacks or changes a signature line of the one accepted "
+                "before (only new signature lines may be added to a note)"
+            )
+        if self.policy is not None:
+            try:
+                self.policy.cosignatures(new)
+            except (CosignatureError, ValueError) as exc:
+                return f"a witness cosignature added to the note does not verify: {exc}"
+        return None
+
+    def _grown_last(self, lg: FollowedLog, new: str) -> bool:
+        """The last accepted note, served again: new cosignature lines go into the mirror
+        (appended: the note ends the file)."""
+        where = f"{lg.rel}/checkpoints.txt note {lg.notes}"
+        why = self._not_grown(lg.last_note, new)
+        if why is not None:
+            self._reject(lg, where, why, {"accepted.txt": lg.last_note, "new.txt": new})
+            return False
+        if new != lg.last_note:
+            self._write(f"{lg.rel}/checkpoints.txt", new[len(lg.last_note) :].encode(), True)
+            lg.last_note = new
+            self._witnessed(lg)
+            self._save()
+        return True
+
+    def _witnessed(self, lg: FollowedLog) -> None:
+        if self.policy is None or lg.quorum or not self.policy.has_quorum(lg.last_note):
+            return
+        lg.quorum = True
+        self._event(
+            "witnessed",
+            f"{lg.key}: checkpoint {lg.notes} of size {lg.size} has its witness quorum",
+            log=lg.key,
+            size=lg.size,
+            final=lg.final,
+        )
+
+    def _refetch_all(self, lg: FollowedLog) -> bool:
+        """At the end: every note of the log as the service serves it now (the notes of its
+        export), checked against those accepted; the mirror's checkpoints.txt takes them."""
+        rel = f"{lg.rel}/checkpoints.txt"
+        data = self._get(f"{RECORD}/{rel}")
+        old, _ = self.mirror.checkpoint_notes(rel)
+        try:
+            notes, error = split_notes((data or b"").decode("utf-8"))
+        except UnicodeDecodeError:
+            notes, error = [], "the checkpoints are not UTF-8"
+        if error is None and len(notes) < len(old):
+            error = f"{len(notes)} notes served where {len(old)} were accepted before"
+        if error is not None:
+            self._reject(lg, rel, error, {"served.txt": data or b""})
+            return False
+        for before, now in zip(old, notes, strict=False):
+            why = self._not_grown(before.text, now.text)
+            if why is not None:
+                files: dict[str, str | bytes] = {"accepted.txt": before.text, "new.txt": now.text}
+                self._reject(lg, f"{rel} note {before.position + 1}", why, files)
+                return False
+        texts = [n.text for n in notes[: len(old)]]
+        if texts != [n.text for n in old]:
+            lg.last_note = texts[-1]  # saved with the mirror's length dropped (``_replace``)
+            self._replace(rel, "\n".join(texts).encode())
+            self._witnessed(lg)
+        return all(self._accept(lg, n.text) for n in notes[len(old) :])
+
+    def _replace(self, rel: str, data: bytes) -> None:
+        """A mirror file written whole, atomically. Its recorded length is dropped meanwhile,
+        so that a restart finds the old or the new file, never one cut to the other's length
+        (both are accepted notes; the new ones only have more signature lines)."""
+        path = self.mirror.path(rel)
+        self.state.mirror.pop(rel, None)
+        self._save()
+        tmp = path.with_name(path.name + ".new")
+        with open(tmp, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+        self.state.mirror[rel] = len(data)
+        self._save()
 
     def _accept(self, lg: FollowedLog, note: str, pending: int = 0) -> bool:
         """Check one new signed checkpoint (``pending``: how many newer ones the same answer
@@ -387,6 +515,7 @@ class Follower:
         lg.size = checkpoint.size
         lg.root = checkpoint.root.hex()
         lg.last_note = note
+        lg.quorum = False
         self._event(
             "checkpoint",
             f"{lg.key}: checkpoint {lg.notes} of size {lg.size} accepted, "
@@ -408,6 +537,7 @@ class Follower:
                 log=lg.key,
                 size=lg.size,
             )
+        self._witnessed(lg)
         self._save()
         return True
 
@@ -548,13 +678,14 @@ class Follower:
             self._pool = None
 
     def _check_closed_log(self, lg: FollowedLog, report: Report) -> None:
-        """V4 over the whole closed log, exactly as the batch verifier runs it."""
+        """V4 over the whole closed log, exactly as the batch verifier runs it, except for the
+        witness cosignatures, which may still be added: they are checked with the verdict."""
         assert self.manifest is not None
         running = self.running[lg.key]
         running.facts = LogFacts(lg.unit, lg.round, lg.candidates)
         tracker = LogTracker(lg.rel, running.facts, report["V4"])
         running.tracker = tracker
-        tracker.prepare(self.mirror, self.manifest)
+        tracker.prepare(self.mirror, self.manifest, witnesses=self.policy is None)
         report["V4"].count("logs")
         report["V3"].count("logs")
         for line in self.mirror.iter_lines(f"{lg.rel}/ballots.jsonl"):
@@ -643,6 +774,10 @@ class Follower:
     def _verdict(self) -> None:
         assert self.manifest is not None
         present = {(lg.unit, lg.round) for lg in self.state.logs.values() if lg.opened}
+        if self.policy is not None:
+            for lg in self.state.logs.values():
+                if lg.opened and lg.broken is None:
+                    self._refetch_all(lg)
         for lg in self.state.logs.values():
             if lg.opened and lg.broken is None and not lg.tallied:
                 # never closed, or its tally never completed: check what there is, as the batch
@@ -661,6 +796,11 @@ class Follower:
                     f"{lg.rel}/tally.json",
                     "not checked: the monitor stopped following this log (see V4)",
                 )
+        if self.policy is not None:
+            for lg in self.state.logs.values():
+                if lg.opened and lg.broken is None:
+                    notes, _ = self.mirror.checkpoint_notes(f"{lg.rel}/checkpoints.txt")
+                    check_log_witnesses(lg.rel, notes, self.policy, self.report["V4"])
         derived = {lg.unit: lg.candidates for lg in self.state.logs.values() if lg.round == 2}
         for code in self.manifest.units:
             check_unit_rounds(code, present, self.rounds, derived.get(code), self.report["V8"])

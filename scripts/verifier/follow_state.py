@@ -42,6 +42,7 @@ class FollowedLog:
     root: str = ""  # its root, hex
     last_note: str = ""  # its signed note, kept as evidence for a later inconsistent one
     final: bool = False  # the last accepted checkpoint says 'final'
+    quorum: bool = False  # last_note (as last served) has its witnesses' quorum
     broken: str | None = None  # why the monitor stopped following this log
     closed_checked: bool = False  # V4 has run over the closed log
     tallied: bool = False  # V5-V8 have run over its tally
