@@ -82,6 +82,18 @@ def _chunks(items: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
         yield chunk
 
 
+def open_signed_manifest(signed: Any) -> dict[str, Any]:
+    """The payload of the sealed manifest, signed by a commission key it lists; a refusal if
+    it is not."""
+    try:
+        payload = signed["payload"]
+        keys = {k.key_id: k for k in (VerifyKey.from_hex(h) for h in payload["commission"]["keys"])}
+        manifest: dict[str, Any] = open_document(signed, keys, Context.MANIFEST)
+    except (EnvelopeError, EncodingError, KeyError, TypeError, ValueError) as exc:
+        raise GuardianRefusal(f"the manifest does not check: {exc}") from exc
+    return manifest
+
+
 def check_tally_inputs(
     manifest_signed: dict[str, Any],
     final_note: str,
@@ -96,12 +108,8 @@ def check_tally_inputs(
 
     Returns the manifest payload, the verified final checkpoint and the log's tree as
     recomputed from the entries."""
-    try:
-        payload = manifest_signed["payload"]
-        keys = {k.key_id: k for k in (VerifyKey.from_hex(h) for h in payload["commission"]["keys"])}
-        manifest = open_document(manifest_signed, keys, Context.MANIFEST)
-    except (EnvelopeError, EncodingError, KeyError, TypeError) as exc:
-        raise GuardianRefusal(f"the manifest does not check: {exc}") from exc
+    manifest = open_signed_manifest(manifest_signed)
+    keys = {k.key_id: k for k in (VerifyKey.from_hex(h) for h in manifest["commission"]["keys"])}
     mh = hash_json(MANIFEST_HASH_TAG, manifest)
     if expected_manifest_hash is not None and mh.hex() != expected_manifest_hash:
         raise GuardianRefusal("the manifest is not the one the key ceremony was held for")

@@ -19,9 +19,8 @@ from typing import Any
 from crypto.canonical import hash_json
 from crypto.checkpoint import CheckpointError, checkpoint_facts, open_checkpoint
 from crypto.cosignature import Cosigner
-from crypto.envelope import EnvelopeError, open_document
 from crypto.note import NoteError, NoteVerifier, parse_note, verifier_key, verify_note
-from crypto.signing import Context, VerifyKey
+from crypto.signing import VerifyKey
 from crypto.witness_policy import WitnessPolicy
 from tally_service.guardian_state import GuardianRefusal, GuardianState
 from tally_service.problems import Problem
@@ -42,13 +41,9 @@ class WatchReport:
 def checked_manifest(client: Any, state: GuardianState) -> dict[str, Any]:
     """The service's sealed manifest, signed by a commission key it lists, checked against the
     guardian's pins (joint key, ceremony hash, and the manifest hash once pinned)."""
-    signed = client.get("/manifest")
-    try:
-        payload = signed["payload"]
-        keys = {k.key_id: k for k in (VerifyKey.from_hex(h) for h in payload["commission"]["keys"])}
-        manifest = open_document(signed, keys, Context.MANIFEST)
-    except (EnvelopeError, KeyError, TypeError, ValueError) as exc:
-        raise GuardianRefusal(f"the manifest does not check: {exc}") from exc
+    from tally_service.guardian import open_signed_manifest
+
+    manifest = open_signed_manifest(client.get("/manifest"))
     state.check_manifest(manifest, hash_json(MANIFEST_HASH_TAG, manifest).hex())
     return manifest
 

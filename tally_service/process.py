@@ -11,7 +11,29 @@ from pathlib import Path
 import requests
 
 
-class ServerProcess:
+class ChildProcess:
+    """A program the tests and the demo start: SIGTERM to stop it (SIGKILL after 10 s), or
+    SIGKILL at once to simulate a crash."""
+
+    proc: subprocess.Popen[bytes] | None = None
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown at all."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class ServerProcess(ChildProcess):
     """A server on 127.0.0.1 with an OS-chosen port; ``url`` once it is up."""
 
     def __init__(
@@ -72,20 +94,6 @@ class ServerProcess:
         requests.get(f"{self.url}{self.ready_path}", timeout=10).raise_for_status()
         return self
 
-    def kill(self) -> None:
-        """SIGKILL: no clean shutdown at all."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
     def __enter__(self) -> ServerProcess:
         return self.start()

@@ -8,8 +8,10 @@ import sys
 import time
 from pathlib import Path
 
+from tally_service.process import ChildProcess
 
-class WitnessProcess:
+
+class WitnessProcess(ChildProcess):
     """A witness on 127.0.0.1 with an OS-chosen port; ``url`` once it is up."""
 
     def __init__(self, key: Path, state: Path, logs: Path, log: Path | None = None) -> None:
@@ -55,20 +57,6 @@ class WitnessProcess:
                 )
         raise RuntimeError("the witness did not start in time")
 
-    def kill(self) -> None:
-        """SIGKILL: no clean shutdown at all."""
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
     def __enter__(self) -> WitnessProcess:
         return self.start()
