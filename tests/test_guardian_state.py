@@ -474,3 +474,89 @@ def test_with_witnesses_a_guardian_decrypts_only_a_witnessed_final(tmp_path: Pat
             check_tally_inputs(manifest, cosigned(3, closed_at - 60), entries, doc)
     finally:
         election.stop()
+
+
+def test_two_concurrent_decryptions_of_one_guardian_record_one_final(
+    closed: Closed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audit's A4: two decryptions scheduled so that both checks would run before either
+    record. Check and record are one step under the state's lock: the second is refused."""
+    import contextlib
+    import threading
+
+    entries = closed.entries()
+    short, full = closed.forge(entries[:-1]), closed.forge(entries)
+    path = closed.state(1, tmp_path).path
+    original = GuardianState.check_final
+    # without the lock both checks would meet here before either records; with it the first
+    # waits alone (the barrier breaks after 2 s), records, and only then may the second check
+    barrier = threading.Barrier(2, timeout=2)
+
+    def slow_check(self: GuardianState, final: Checkpoint, note: str, root_at: Any) -> None:
+        original(self, final, note, root_at)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait()
+
+    monkeypatch.setattr(GuardianState, "check_final", slow_check)
+    out: dict[str, Any] = {}
+
+    def run(name: str, forged: Forged) -> None:
+        try:
+            out[name] = decrypt_as_guardian(HostileClient(closed.election, forged), forged.doc, 1,
+                                            closed.share(1), GuardianState(path))
+        except GuardianRefusal as exc:
+            out[name] = exc
+
+    threads = [threading.Thread(target=run, args=a) for a in (("short", short), ("full", full))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    outcomes = sorted(type(v).__name__ for v in out.values())
+    assert outcomes == ["GuardianRefusal", "dict"], out
+    done = GuardianState(path).decrypted(LOG)
+    assert done is not None and done.size in (11, 12)
+
+
+def test_a_malformed_answer_is_a_refusal_not_the_end_of_the_watch(
+    closed: Closed, tmp_path: Path
+) -> None:
+    """The audit's A5: a consistency answer without its proof was a KeyError that ended
+    `guardian watch`; it is a refusal (with evidence) and the next poll goes on."""
+    from crypto.checkpoint import open_checkpoint
+
+    state = closed.state(1, tmp_path)
+    note = closed.election.checkpoint_at(closed.election.log("AAA", 1), 8)
+    state.observe(open_checkpoint(note, closed.election.manifest.log_verifiers["AAA"], LOG),
+                  note, lambda a, b: [])
+
+    class NoProof(AppClient):
+        def get(self, path: str, **params: Any) -> Any:
+            if path.endswith("/proof/consistency"):
+                return {"nothing": []}
+            return super().get(path, **params)
+
+    report = watch_once(NoProof(closed.election), state)
+    assert len(report.refusals) == 1 and "consistency proof" in report.refusals[0]
+    assert watch_once(AppClient(closed.election), state).refusals == []  # it goes on
+
+
+def test_entry_pages_are_read_only_up_to_the_final_size(closed: Closed, tmp_path: Path) -> None:
+    """The audit's A10: a service that serves entry pages without end is read only as far as
+    the final checkpoint's size."""
+    entries = closed.entries()
+    fork = closed.forge(entries)
+    pages = 0
+
+    class Endless(HostileClient):
+        def get(self, path: str, **params: Any) -> Any:
+            nonlocal pages
+            if path == "/units/AAA/rounds/1/entries":
+                pages += 1
+                return {"entries": [json.loads(entries[0])]}  # start ignored, never empty
+            return super().get(path, **params)
+
+    with pytest.raises(GuardianRefusal):
+        decrypt_as_guardian(Endless(closed.election, fork), fork.doc, 1, closed.share(1),
+                            closed.state(1, tmp_path))
+    assert pages == len(entries)
