@@ -46,6 +46,33 @@ def finish(proc: subprocess.Popen[bytes], timeout: float = 120) -> str:
     return out.decode()
 
 
+def election_and_board(
+    tmp_path: Path, data: Path, publics: list[dict[str, Any]], electors: int, k: int,
+    timeout: int,
+) -> tuple[dict[str, SigningKey], ServerProcess]:
+    """A one-unit election listing these guardians, and its ceremony board, started."""
+    keys = build_election(
+        data,
+        [UnitSpec("AAA", "A", 2, electors)],
+        guardians=len(publics),
+        threshold=k,
+        guardian_keys=[
+            {"identity_key": p["identity_key"], "share_key": p["share_key"]} for p in publics
+        ],
+    )
+    board = ServerProcess(
+        data,
+        "--timeout",
+        str(timeout),
+        "--linger",
+        "2",
+        command="ceremony",
+        ready_path="/api/v1/ceremony",
+        log=tmp_path / "board.log",
+    ).start()
+    return keys, board
+
+
 def test_five_guardian_processes(tmp_path: Path) -> None:
     secret = tmp_path / "passphrase"
     secret.write_text(PASSPHRASE + "\n")
@@ -59,25 +86,7 @@ def test_five_guardian_processes(tmp_path: Path) -> None:
         "".join(f"Guardian {i}: {p['fingerprint']}\n" for i, p in enumerate(publics, 1))
     )
     data = tmp_path / "election"
-    keys = build_election(
-        data,
-        [UnitSpec("AAA", "A", 2, 5)],
-        guardians=5,
-        threshold=3,
-        guardian_keys=[
-            {"identity_key": p["identity_key"], "share_key": p["share_key"]} for p in publics
-        ],
-    )
-    board = ServerProcess(
-        data,
-        "--timeout",
-        "120",
-        "--linger",
-        "2",
-        command="ceremony",
-        ready_path="/api/v1/ceremony",
-        log=tmp_path / "board.log",
-    ).start()
+    keys, board = election_and_board(tmp_path, data, publics, electors=5, k=3, timeout=120)
     try:
 
         def run(d: Path) -> subprocess.Popen[bytes]:
@@ -226,25 +235,7 @@ def test_a_silent_guardian_process_fails_the_attempt_by_name(tmp_path: Path) -> 
     fingerprints = tmp_path / "fingerprints.txt"
     fingerprints.write_text("".join(p["fingerprint"] + "\n" for p in publics))
     data = tmp_path / "election"
-    build_election(
-        data,
-        [UnitSpec("AAA", "A", 2, 3)],
-        guardians=3,
-        threshold=2,
-        guardian_keys=[
-            {"identity_key": p["identity_key"], "share_key": p["share_key"]} for p in publics
-        ],
-    )
-    board = ServerProcess(
-        data,
-        "--timeout",
-        "3",
-        "--linger",
-        "2",
-        command="ceremony",
-        ready_path="/api/v1/ceremony",
-        log=tmp_path / "board.log",
-    ).start()
+    _, board = election_and_board(tmp_path, data, publics, electors=3, k=2, timeout=3)
     try:
         procs = [
             guardian(
