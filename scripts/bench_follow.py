@@ -1,21 +1,25 @@
 #!/usr/bin/env python3
 """Benchmark the live monitor (scripts/verify.py --follow) on a full-size demo election.
 
-Runs ``scripts/demo --out DIR`` (20 units, about 2,900 ballots through a real server, on the
-same cores as the monitor) and, as soon as the demo says where its service is, a monitor
-``verify.py --follow URL --json --until-final`` polling every --interval seconds. Prints one
-figure per line as ``name value unit``:
+Runs ``scripts/demo --out DIR --serve`` (20 units, about 2,900 ballots through a real server, on
+the same cores as the monitor; ``--rate N`` paces the casting at N ballots a second) and, as
+soon as the demo says where its service is, a monitor ``verify.py --follow URL --json
+--until-final`` polling every --interval seconds. Prints one figure per line as
+``name value unit``:
 
 - verdict delay: from the demo's "final result signed" line to the monitor's verdict;
 - how far behind the log the monitor got: the most checkpoints of one log that were already
   signed when a poll fetched them (1 = it was never behind by more than the newest one), and
   the largest and median time from a checkpoint's signed ``time`` line to its acceptance;
-- CPU per ballot: the monitor's CPU time (its whole run with its worker processes: polling,
-  mirroring, every check) over the ballots it checked, against ``verify.py --jobs 1`` on the
-  exported record; and the batch verifier's wall time (all cores) after the export.
+- CPU per ballot: the live monitor's CPU time (its whole run with its worker processes:
+  polling, mirroring, every check) over the ballots it checked; then, once the election is
+  over and the service idle, a second monitor with ``--jobs 1`` following the finished
+  election from scratch (the monitor's own cost, on a machine as quiet as the batch
+  verifier's), against ``verify.py --jobs 1`` on the exported record; and the batch
+  verifier's wall time (all cores) after the export.
 
 Run from the top of the checkout:
-    .venv/bin/python scripts/bench_follow.py [--small] [--interval 1]
+    .venv/bin/python scripts/bench_follow.py [--small] [--interval 1] [--rate N]
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -48,12 +53,15 @@ def seconds_since(stamp: str, at: float) -> float:
 
 
 def run_demo(
-    out: Path, small: bool, url_ready: threading.Event, box: dict[str, Any]
+    out: Path, args: argparse.Namespace, url_ready: threading.Event, box: dict[str, Any]
 ) -> subprocess.Popen[str]:
-    # --serve keeps the service up after the final result, so the monitor's last polls find it
-    command = [str(TOP / "scripts" / "demo"), "--out", str(out), "--serve", "--close-after", "20"]
-    if small:
+    # --serve keeps the service up after the final result, for the monitors' last polls and
+    # the replay; the bench stops it (Ctrl-C) when it is done with it, or after ten minutes
+    command = [str(TOP / "scripts" / "demo"), "--out", str(out), "--serve", "--close-after", "600"]
+    if args.small:
         command.append("--small")
+    if args.rate is not None:
+        command += ["--rate", str(args.rate)]
     demo = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
@@ -77,39 +85,77 @@ def run_demo(
     return demo
 
 
+def start_monitor(url: str, state: Path, options: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            PYTHON,
+            str(TOP / "scripts" / "verify.py"),
+            "--follow",
+            url,
+            "--state",
+            str(state),
+            "--json",
+            "--until-final",
+            *options,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def replay_cpu(url: str, state: Path) -> tuple[float, int]:
+    """A monitor with --jobs 1 following the finished election from scratch: its CPU time and
+    the ballots it checked."""
+    monitor = start_monitor(url, state, ["--interval", "0.2", "--jobs", "1"])
+    assert monitor.stdout is not None
+    out = monitor.stdout.read()
+    _, status, usage = os.wait4(monitor.pid, 0)  # its CPU time (communicate() would reap it)
+    monitor.returncode = os.waitstatus_to_exitcode(status)
+    last = json.loads(out.strip().splitlines()[-1])
+    if last.get("event") != "verdict" or not last["ok"]:
+        sys.exit(f"the replay monitor did not pass: {last.get('message')}")
+    ballots = int(last["report"]["checks"][2]["checked"].get("ballots", 0))
+    return usage.ru_utime + usage.ru_stime, ballots
+
+
+def batch(record: Path, jobs: int) -> tuple[float, float]:
+    """``verify.py RECORD --jobs N``: its wall time and CPU time (with its workers)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    began = time.monotonic()
+    subprocess.run(
+        [PYTHON, str(TOP / "scripts" / "verify.py"), str(record), "--quiet", "--jobs", str(jobs)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    wall = time.monotonic() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--small", action="store_true", help="the demo's small election")
     parser.add_argument("--interval", type=float, default=1.0, help="the monitor's poll period")
+    parser.add_argument(
+        "--rate", type=float, help="the demo casts at most this many ballots a second"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="turns of replay monitor and batch verifier"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kz-bench-follow-") as tmp:
         out, state = Path(tmp) / "out", Path(tmp) / "state"
         ready, box = threading.Event(), dict[str, Any]()
-        demo = run_demo(out, args.small, ready, box)
+        demo = run_demo(out, args, ready, box)
         ready.wait(timeout=600)
         if "url" not in box:
             demo.wait()
             sys.exit("the demo did not start its service:\n" + "".join(box.get("lines", [])))
-        monitor = subprocess.Popen(
-            [
-                PYTHON,
-                str(TOP / "scripts" / "verify.py"),
-                "--follow",
-                box["url"],
-                "--state",
-                str(state),
-                "--interval",
-                str(args.interval),
-                "--json",
-                "--until-final",
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        monitor = start_monitor(box["url"], state, ["--interval", str(args.interval)])
 
         def stop_monitor_if_the_demo_failed() -> None:
             demo.wait()
-            time.sleep(60)  # --close-after 20: the service is gone, a verdict cannot come
+            time.sleep(60)  # the service is gone, a verdict cannot come
             if monitor.poll() is None:
                 monitor.terminate()
 
@@ -123,9 +169,10 @@ def main() -> int:
         # wait4: the monitor's CPU, with its worker processes (reaped when it closed its pool)
         _, status, usage = os.wait4(monitor.pid, 0)
         monitor.returncode = os.waitstatus_to_exitcode(status)
-        demo.wait()
         verdict = events[-1] if events else {}
         if verdict.get("event") != "verdict":
+            demo.send_signal(signal.SIGINT)
+            demo.wait()
             tail = "".join(box.get("lines", [])[-20:])
             sys.exit(f"the monitor ended without a verdict (exit {monitor.returncode}):\n{tail}")
         checkpoints = [e for e in events if e["event"] == "checkpoint"]
@@ -142,28 +189,32 @@ def main() -> int:
         monitor_cpu = usage.ru_utime + usage.ru_stime
         figure("monitor_cpu", f"{monitor_cpu:.2f}", "s")
         figure("monitor_cpu_per_ballot", f"{1000 * monitor_cpu / max(1, ballots):.2f}", "ms")
+        # the monitor's own cost against the batch verifier's, in turns on the idle machine
+        # (the host's speed drifts by 10-20% from one minute to the next)
+        replays, batches = [], []
+        for turn in range(args.repeat):
+            cpu, replayed = replay_cpu(box["url"], Path(tmp) / f"replay{turn}")
+            replays.append(1000 * cpu / max(1, replayed))
+            _, cpu = batch(Path(tmp) / "replay0" / "record", 1)
+            batches.append(1000 * cpu / max(1, replayed))
+        figure("replay_monitor_jobs1_cpu_per_ballot", " ".join(f"{x:.2f}" for x in replays), "ms")
+        figure("batch_jobs1_cpu_per_ballot", " ".join(f"{x:.2f}" for x in batches), "ms")
+        ratio = statistics.median(replays) / statistics.median(batches)
+        figure("replay_over_batch_median", f"{ratio:.3f}")
+        demo.send_signal(signal.SIGINT)  # stop the service: the demo exports and verifies
+        if demo.wait() != 0:
+            sys.exit("the demo failed:\n" + "".join(box.get("lines", [])[-20:]))
         record = out / "record"
-        for jobs, label in ((1, "batch_jobs1"), (os.cpu_count() or 1, "batch_all_cores")):
-            before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            began = time.monotonic()
-            subprocess.run(
-                [
-                    PYTHON,
-                    str(TOP / "scripts" / "verify.py"),
-                    str(record),
-                    "--quiet",
-                    "--jobs",
-                    str(jobs),
-                ],
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
-            wall = time.monotonic() - began
-            after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-            figure(f"{label}_wall", f"{wall:.2f}", "s")
-            figure(f"{label}_cpu", f"{cpu:.2f}", "s")
-            figure(f"{label}_cpu_per_ballot", f"{1000 * cpu / max(1, ballots):.2f}", "ms")
+        differing = subprocess.run(
+            ["diff", "-rq", str(record), str(Path(tmp) / "replay0" / "record")],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.splitlines()
+        figure("replay_mirror_files_differing_from_export", len(differing))
+        wall, cpu = batch(record, os.cpu_count() or 1)
+        figure("batch_all_cores_wall", f"{wall:.2f}", "s")
+        figure("batch_all_cores_cpu_per_ballot", f"{1000 * cpu / max(1, ballots):.2f}", "ms")
     return 0
 
 

@@ -321,13 +321,19 @@ class Demo:
         self.say(
             f"round {round_no}: casting {len(ballots)} ballots over HTTP with "
             f"{self.args.clients} concurrent clients"
+            + (f", at most {self.args.rate:g} a second" if self.args.rate else "")
         )
         began = time.monotonic()
         sessions: dict[int, requests.Session] = {}
 
-        def cast(ballot: dict[str, Any]) -> dict[str, Any]:
+        pace = self.args.rate
+
+        def cast(item: tuple[int, dict[str, Any]]) -> dict[str, Any]:
             import threading
 
+            position, ballot = item
+            if pace is not None:  # ballot i is cast no earlier than i / rate seconds in
+                time.sleep(max(0.0, began + position / pace - time.monotonic()))
             session = sessions.setdefault(threading.get_ident(), requests.Session())
             r = session.post(f"{client.url}/ballots", json=ballot, timeout=60)
             if r.status_code != 201:
@@ -336,7 +342,8 @@ class Demo:
             return receipt
 
         with ThreadPoolExecutor(self.args.clients) as threads:
-            for receipt in bar(threads.map(cast, ballots), len(ballots), "casting", self.quiet):
+            receipts = threads.map(cast, enumerate(ballots))
+            for receipt in bar(receipts, len(ballots), "casting", self.quiet):
                 self.receipts[f"{receipt['elector']}-r{round_no}"] = receipt
         took = time.monotonic() - began
         turnout = client.get("/turnout")
@@ -687,6 +694,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError("give a positive number")
+    return value
+
+
 def _empty_dir(text: str) -> str:
     """--out: a new or empty directory (two elections' records must never merge)."""
     path = Path(text)
@@ -715,6 +732,13 @@ def main() -> int:
     )
     parser.add_argument(
         "--clients", type=_positive, default=16, help="concurrent HTTP clients (1 or more)"
+    )
+    parser.add_argument(
+        "--rate",
+        type=_positive_float,
+        metavar="BALLOTS",
+        help="cast at most this many ballots a second, at a steady pace as electors would "
+        "arrive (default: as fast as the clients and the service go)",
     )
     parser.add_argument(
         "--small", action="store_true", help="a few units and tens of electors (what the tests run)"

@@ -5,6 +5,7 @@ with scripts/verify.py alone."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -36,9 +37,15 @@ def _run_demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_small_demo_with_runoff(tmp_path: Path) -> None:
     out = tmp_path / "out"
     result = _run_demo(
-        tmp_path, "--small", "--scenario", "runoff", "--out", str(out), "--seed", "5"
+        tmp_path, "--small", "--scenario", "runoff", "--out", str(out), "--seed", "5",
+        "--rate", "40",
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # --rate: ballot i is cast no earlier than i / 40 s after the first (times printed to 0.1 s)
+    paced = re.findall(r"(\d+) ballots accepted in ([\d.]+)s", result.stdout)
+    assert len(paced) == 2 and "at most 40 a second" in result.stdout
+    for count, took in paced:
+        assert float(took) >= (int(count) - 1) / 40 - 0.1
     assert "verifier: every check passed; receipts: verified" in result.stdout
     assert f"record: {out / 'record'}" in result.stdout
     assert f"public: {out / 'record'}" in result.stdout
@@ -74,6 +81,13 @@ def test_demo_refuses_a_non_empty_out(tmp_path: Path) -> None:
 def test_demo_refuses_zero_clients(tmp_path: Path) -> None:
     result = _run_demo(tmp_path, "--small", "--clients", "0")
     assert result.returncode != 0 and "give 1 or more" in result.stderr
+
+
+@pytest.mark.parametrize("rate", ["0", "-3", "nan", "inf", "fast"])
+def test_demo_refuses_a_rate_that_is_not_a_positive_number(tmp_path: Path, rate: str) -> None:
+    result = _run_demo(tmp_path, "--small", "--rate", rate)
+    assert result.returncode == 2
+    assert "--rate" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_demo_quiet_prints_only_results_and_copes_with_a_void_unit(tmp_path: Path) -> None:

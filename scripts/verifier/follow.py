@@ -37,9 +37,7 @@ import multiprocessing
 import os
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from array import array
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -64,6 +62,7 @@ from .checks_rules import check_unit_rounds, decide_round, runoff_pair
 from .checks_tally import check_counts, check_decryption, check_sum
 from .checks_witness import check_log_witnesses
 from .compact import CompactRange
+from .fetch import Fetcher, FetchError
 from .follow_state import (
     EVIDENCE,
     MIRROR,
@@ -84,15 +83,12 @@ from .scan import BATCH_LINES, LogJob, LogState, finish_sums, merge_batch
 Emit = Callable[[dict[str, Any]], None]
 RECORD = "/api/v1/record"
 FULL_POLL_EVERY = 10  # polls between two that ask every log, whatever the turnout hints say
+SAVE_EVERY = 2.0  # seconds: at most this much work is checked again after a kill -9
 CONSISTENCY_NOTE = (
     "successive checkpoints are consistent because every signed root equals the root of a "
     "prefix of the one log recomputed from ballots.jsonl; each step is also checked with an "
     "RFC 9162 consistency proof built from that recomputation"
 )
-
-
-class FetchError(Exception):
-    """The service did not answer (network, 5xx): try again at the next poll."""
 
 
 class Follower:
@@ -113,6 +109,7 @@ class Follower:
         self._polls = 0
         self._context: ElectionContext | None = None
         self.url = url.rstrip("/")
+        self.http = Fetcher(self.url)
         self.dir = state_dir
         self.commission_key = commission_key
         self.emit: Emit = emit or (lambda event: None)
@@ -126,6 +123,8 @@ class Follower:
         self.report = report_from_json(self.url, self.state.report)
         cut_mirror(self.mirror.root, self.state.mirror)
         self._dirty: set[Path] = set()
+        self._saved = b""  # state.json as last written
+        self._saved_at = time.monotonic()
         self._seen = {cid: c.failure_count for cid, c in self.report.checks.items()}
         self.manifest: ManifestInfo | None = None
         self.running: dict[str, LogState] = {}
@@ -190,15 +189,7 @@ class Follower:
 
     def _get(self, path: str) -> bytes | None:
         """The bytes at ``path`` (under the service's URL), None for a 404."""
-        try:
-            with urllib.request.urlopen(self.url + path, timeout=30) as response:
-                return bytes(response.read())
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:
-                return None
-            raise FetchError(f"{path}: HTTP {exc.code}") from exc
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise FetchError(f"{path}: {exc}") from exc
+        return self.http.get(path)
 
     # -- the mirror and the state
 
@@ -222,8 +213,18 @@ class Follower:
             lg.unreadable = list(running.unreadable)
             lg.unreadable_count = running.unreadable_count
         self.state.report = report_to_json(self.report)
-        save_state(self.dir, self.state, self._dirty)
+        self._saved = save_state(self.dir, self.state, self._dirty, self._saved)
+        self._saved_at = time.monotonic()
         self._announce_failures()
+
+    def _save_soon(self) -> None:
+        """After a checkpoint, new cosignatures or a tally: the state is saved at the end of the
+        poll, or now if the last save is ``SAVE_EVERY`` seconds old (a long poll catching up).
+        A monitor killed meanwhile checks that work again when it resumes."""
+        if time.monotonic() - self._saved_at >= SAVE_EVERY:
+            self._save()
+        else:
+            self._announce_failures()
 
     def _event(self, event: str, message: str, **fields: Any) -> None:
         self.emit({"event": event, "message": message, **fields})
@@ -391,7 +392,7 @@ class Follower:
             self._write(f"{lg.rel}/checkpoints.txt", new[len(lg.last_note) :].encode(), True)
             lg.last_note = new
             self._witnessed(lg)
-            self._save()
+            self._save_soon()
         return True
 
     def _witnessed(self, lg: FollowedLog) -> None:
@@ -538,7 +539,7 @@ class Follower:
                 size=lg.size,
             )
         self._witnessed(lg)
-        self._save()
+        self._save_soon()
         return True
 
     def _entries(self, lg: FollowedLog, size: int) -> list[bytes] | None:
@@ -671,7 +672,8 @@ class Follower:
         return self._pool
 
     def close(self) -> None:
-        """Stop the worker processes, if any."""
+        """Stop the worker processes, if any, and close the connection."""
+        self.http.close()
         if self._pool is not None:
             self._pool.close()
             self._pool.join()
@@ -733,7 +735,7 @@ class Follower:
             self.state.logs[runoff.key] = runoff
             self._start_running(runoff)
             self._event("runoff", f"{lg.unit}: runoff between {', '.join(pair)}", log=runoff.key)
-        self._save()
+        self._save_soon()
 
     def _check_tally(self, lg: FollowedLog, report: Report) -> RoundFacts:
         assert self.manifest is not None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,10 @@ class FollowState:
     verdict: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
+        # shallow: json.dumps copies nothing, while dataclasses.asdict deep-copies every list
+        # and dict (the electors seen of every log), which cost more than the checks it saved
+        out = dict(vars(self))
+        out["logs"] = {key: dict(vars(lg)) for key, lg in self.logs.items()}
         out["format"] = FORMAT
         return out
 
@@ -100,18 +103,24 @@ def load_state(folder: Path) -> FollowState | None:
         ) from None
 
 
-def save_state(folder: Path, state: FollowState, dirty: set[Path]) -> None:
-    """Make the mirror's new bytes durable, then replace state.json in one rename."""
+def save_state(folder: Path, state: FollowState, dirty: set[Path], last: bytes = b"") -> bytes:
+    """Make the mirror's new bytes durable, then replace state.json in one rename; returns the
+    bytes written. Nothing is written when they equal ``last`` (what the previous call wrote)
+    and no mirror file changed."""
+    text = json.dumps(state.to_json(), ensure_ascii=False).encode("utf-8")
+    if text == last and not dirty:
+        return text
     for path in dirty:
         with open(path, "rb") as handle:
             os.fsync(handle.fileno())
     dirty.clear()
     tmp = folder / (STATE_FILE + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as out:
-        json.dump(state.to_json(), out, ensure_ascii=False)
+    with open(tmp, "wb") as out:
+        out.write(text)
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, folder / STATE_FILE)
+    return text
 
 
 def cut_mirror(mirror: Path, lengths: dict[str, int]) -> None:
