@@ -140,7 +140,7 @@ def main() -> int:
         "--rate", type=float, help="the demo casts at most this many ballots a second"
     )
     parser.add_argument(
-        "--repeat", type=int, default=3, help="turns of replay monitor and batch verifier"
+        "--repeat", type=int, default=4, help="turns of replay monitor and batch verifier"
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kz-bench-follow-") as tmp:
@@ -191,16 +191,27 @@ def main() -> int:
         figure("monitor_cpu_per_ballot", f"{1000 * monitor_cpu / max(1, ballots):.2f}", "ms")
         # the monitor's own cost against the batch verifier's, in turns on the idle machine
         # (the host's speed drifts by 10-20% from one minute to the next)
+        # (the host's speed drifts by 10-20% from one minute to the next), in the order
+        # monitor-batch, batch-monitor, ... so that a drift does not favour either
         replays, batches = [], []
+        mirror = Path(tmp) / "replay0" / "record"
         for turn in range(args.repeat):
-            cpu, replayed = replay_cpu(box["url"], Path(tmp) / f"replay{turn}")
-            replays.append(1000 * cpu / max(1, replayed))
-            _, cpu = batch(Path(tmp) / "replay0" / "record", 1)
-            batches.append(1000 * cpu / max(1, replayed))
+            pair: dict[str, float] = {}
+            for who in ("monitor", "batch") if turn % 2 == 0 else ("batch", "monitor"):
+                if who == "monitor":
+                    cpu, replayed = replay_cpu(box["url"], Path(tmp) / f"replay{turn}")
+                    pair[who] = 1000 * cpu / max(1, replayed)
+                else:
+                    if not mirror.exists():  # the first turn's monitor makes it
+                        replay_cpu(box["url"], Path(tmp) / "replay0")
+                    pair[who] = 1000 * batch(mirror, 1)[1] / max(1, ballots)
+            replays.append(pair["monitor"])
+            batches.append(pair["batch"])
         figure("replay_monitor_jobs1_cpu_per_ballot", " ".join(f"{x:.2f}" for x in replays), "ms")
         figure("batch_jobs1_cpu_per_ballot", " ".join(f"{x:.2f}" for x in batches), "ms")
-        ratio = statistics.median(replays) / statistics.median(batches)
-        figure("replay_over_batch_median", f"{ratio:.3f}")
+        ratios = [m / b for m, b in zip(replays, batches, strict=True)]
+        figure("replay_over_batch", " ".join(f"{x:.3f}" for x in ratios))
+        figure("replay_over_batch_median", f"{statistics.median(ratios):.3f}")
         demo.send_signal(signal.SIGINT)  # stop the service: the demo exports and verifies
         if demo.wait() != 0:
             sys.exit("the demo failed:\n" + "".join(box.get("lines", [])[-20:]))
@@ -212,6 +223,8 @@ def main() -> int:
             check=False,
         ).stdout.splitlines()
         figure("replay_mirror_files_differing_from_export", len(differing))
+        for line in differing:
+            print(f"  {line}")
         wall, cpu = batch(record, os.cpu_count() or 1)
         figure("batch_all_cores_wall", f"{wall:.2f}", "s")
         figure("batch_all_cores_cpu_per_ballot", f"{1000 * cpu / max(1, ballots):.2f}", "ms")

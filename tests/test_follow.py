@@ -260,8 +260,9 @@ def v4_failures(follower: Follower) -> list[str]:
     return [f"{f.where}: {f.why}" for f in follower.report["V4"].failures]
 
 
+@pytest.mark.parametrize("restarted", [False, True])
 def test_a_rewritten_history_is_caught_at_the_next_poll_with_both_notes_kept(
-    finished: Built, tmp_path: Path
+    finished: Built, tmp_path: Path, restarted: bool
 ) -> None:
     served = staged(finished, tmp_path, 8, 3)  # checkpoints of size 0, 4 and 8
     server = ThreadServer(RecordService(served))
@@ -270,6 +271,12 @@ def test_a_rewritten_history_is_caught_at_the_next_poll_with_both_notes_kept(
         follower.poll()
         follower.poll()
         assert follower.state.logs["AAA/1"].size == 8 and follower.report.ok
+        accepted_note = follower.state.logs["AAA/1"].last_note
+        if restarted:  # the accepted note comes back from the mirror, not from state.json
+            follower.close()
+            assert accepted_note not in (tmp_path / "state" / "state.json").read_text()
+            follower = Follower(server.url, tmp_path / "state")
+            assert follower.state.logs["AAA/1"].last_note == accepted_note
         # the operator swaps two ballots it had already logged and signs on from there
         folder = served / "units" / "AAA" / "1"
         lines = lines_of(finished.record / "units" / "AAA" / "1" / "ballots.jsonl")[:12]
@@ -288,6 +295,7 @@ def test_a_rewritten_history_is_caught_at_the_next_poll_with_both_notes_kept(
     assert len(failures) == 1 and "history rewritten" in failures[0], failures
     assert "units/AAA/1/checkpoints.txt note 4" in failures[0]
     evidence = evidence_of(tmp_path / "state")
+    assert (evidence / "accepted.txt").read_text() == accepted_note
     accepted = checkpoint_of((evidence / "accepted.txt").read_text())
     rewritten = checkpoint_of((evidence / "new.txt").read_text())
     assert (accepted.size, rewritten.size) == (8, 12)

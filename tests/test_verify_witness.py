@@ -144,3 +144,46 @@ def test_receipt_checker_requires_the_quorum(built: Built, tmp_path: Path) -> No
     verdict = _check(_receipt(built), record)
     assert not verdict.ok
     assert verdict.items["R6"].ok is False or verdict.items["R5"].ok is False
+
+
+def test_the_monitors_policy_verifies_a_note_once_and_never_remembers_a_failure(
+    built: Built, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live monitor meets each note up to three times; its policy verifies the cosignatures
+    once per note text, returns the same answer as the plain policy, and keeps a note whose line
+    fails verifying (and failing) every time."""
+    from crypto.cosignature import CosignatureError, note_cosignatures
+    from crypto.witness_policy import WitnessPolicy, manifest_section
+    from scripts.verifier.checks_witness import RememberingPolicy
+
+    plain = WitnessPolicy.from_manifest(manifest_section(3, 1, [w.public for w in WITNESSES]))
+    assert plain is not None
+    remembering = RememberingPolicy(plain)
+    calls: list[str] = []
+    def counted(note: str, keys: object) -> object:
+        calls.append(note)
+        return note_cosignatures(note, keys)  # type: ignore[arg-type]
+
+    monkeypatch.setattr("crypto.witness_policy.note_cosignatures", counted)
+    notes = notes_of(built.record / "units" / "AAA" / "1" / "checkpoints.txt")
+    for note in notes + notes:
+        assert remembering.cosignatures(note) == plain.cosignatures(note)
+        assert remembering.has_quorum(note) == plain.has_quorum(note)
+    # the plain policy verified each note twice per pass, the remembering one once in all
+    assert len(calls) == 4 * len(notes) + len(notes)
+    # one byte flipped in witness 2's line of the last note: same text, a line that fails
+    last_line = next(x for x in notes[-1].split("\n") if x.startswith("— w2.example/witness "))
+    prefix, blob = last_line.rsplit(" ", 1)
+    raw = bytearray(base64.b64decode(blob))
+    raw[-1] ^= 1
+    broken = notes[-1].replace(last_line, f"{prefix} {base64.b64encode(bytes(raw)).decode()}")
+    for _ in range(2):
+        with pytest.raises(CosignatureError):
+            remembering.cosignatures(broken)
+        assert not remembering.has_quorum(broken)
+    # at most REMEMBERED notes are kept
+    monkeypatch.setattr(RememberingPolicy, "REMEMBERED", 2)
+    small = RememberingPolicy(plain)
+    for note in notes[:3]:
+        small.cosignatures(note)
+    assert len(small._verified) == 2 and notes[0] not in small._verified

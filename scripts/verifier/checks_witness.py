@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from crypto.cosignature import CosignatureError
+from crypto.checkpoint import Checkpoint
+from crypto.cosignature import Cosignature, CosignatureError
 from crypto.witness_policy import WitnessPolicy
 
 from .record import NoteEntry
@@ -49,3 +50,28 @@ def check_log_witnesses(
             )
         else:
             check.count("checkpoints below the witness quorum")
+
+
+class RememberingPolicy(WitnessPolicy):
+    """A manifest's witness policy that remembers the notes whose cosignatures it verified:
+    the live monitor meets a note when it accepts it, when the service serves it again with
+    more lines, and at the verdict (``check_log_witnesses``), and verifies it once. At most
+    ``REMEMBERED`` notes are kept (the oldest go first), so memory does not grow with the log."""
+
+    REMEMBERED = 4096
+    _verified: dict[str, tuple[Checkpoint, list[Cosignature]]]
+
+    def __init__(self, policy: WitnessPolicy) -> None:
+        super().__init__(policy.quorum, policy.colluders, policy.witnesses)
+        object.__setattr__(self, "_verified", {})
+
+    def cosignatures(self, note: str) -> tuple[Checkpoint, list[Cosignature]]:
+        verified = self._verified
+        found = verified.get(note)
+        if found is None:
+            found = super().cosignatures(note)  # raises, and remembers nothing, if a line fails
+            if len(verified) >= self.REMEMBERED:
+                del verified[next(iter(verified))]
+            verified[note] = found
+        return found[0], list(found[1])
+

@@ -32,7 +32,7 @@ class Fetcher:
 
     def _connect(self) -> http.client.HTTPConnection:
         if self._connection is None:
-            kind = http.client.HTTPConnection
+            kind: type[http.client.HTTPConnection] = http.client.HTTPConnection
             if self.scheme == "https":
                 kind = http.client.HTTPSConnection
             self._connection = kind(self.host, self.port, timeout=self.timeout)

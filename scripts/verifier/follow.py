@@ -60,7 +60,7 @@ from .checks_manifest import check_ceremony, check_manifest
 from .checks_results import check_results
 from .checks_rules import check_unit_rounds, decide_round, runoff_pair
 from .checks_tally import check_counts, check_decryption, check_sum
-from .checks_witness import check_log_witnesses
+from .checks_witness import RememberingPolicy, check_log_witnesses
 from .compact import CompactRange
 from .fetch import Fetcher, FetchError
 from .follow_state import (
@@ -70,9 +70,11 @@ from .follow_state import (
     FollowState,
     cut_mirror,
     load_state,
+    pack_positions,
     report_from_json,
     report_to_json,
     save_state,
+    unpack_positions,
 )
 from .model import LogFacts, ManifestInfo, RoundFacts
 from .record import MAX_LINE_BYTES, Record, split_notes, strict_loads
@@ -83,7 +85,6 @@ from .scan import BATCH_LINES, LogJob, LogState, finish_sums, merge_batch
 Emit = Callable[[dict[str, Any]], None]
 RECORD = "/api/v1/record"
 FULL_POLL_EVERY = 10  # polls between two that ask every log, whatever the turnout hints say
-SAVE_EVERY = 2.0  # seconds: at most this much work is checked again after a kill -9
 CONSISTENCY_NOTE = (
     "successive checkpoints are consistent because every signed root equals the root of a "
     "prefix of the one log recomputed from ballots.jsonl; each step is also checked with an "
@@ -124,7 +125,6 @@ class Follower:
         cut_mirror(self.mirror.root, self.state.mirror)
         self._dirty: set[Path] = set()
         self._saved = b""  # state.json as last written
-        self._saved_at = time.monotonic()
         self._seen = {cid: c.failure_count for cid, c in self.report.checks.items()}
         self.manifest: ManifestInfo | None = None
         self.running: dict[str, LogState] = {}
@@ -204,7 +204,7 @@ class Follower:
     def _save(self) -> None:
         for key, running in self.running.items():
             lg = self.state.logs[key]
-            lg.first_line = {str(p): n for p, n in enumerate(running.first_line) if n}
+            lg.first_line = pack_positions(running.first_line)
             lg.sums = (
                 None
                 if running.sums is None
@@ -214,17 +214,7 @@ class Follower:
             lg.unreadable_count = running.unreadable_count
         self.state.report = report_to_json(self.report)
         self._saved = save_state(self.dir, self.state, self._dirty, self._saved)
-        self._saved_at = time.monotonic()
         self._announce_failures()
-
-    def _save_soon(self) -> None:
-        """After a checkpoint, new cosignatures or a tally: the state is saved at the end of the
-        poll, or now if the last save is ``SAVE_EVERY`` seconds old (a long poll catching up).
-        A monitor killed meanwhile checks that work again when it resumes."""
-        if time.monotonic() - self._saved_at >= SAVE_EVERY:
-            self._save()
-        else:
-            self._announce_failures()
 
     def _event(self, event: str, message: str, **fields: Any) -> None:
         self.emit({"event": event, "message": message, **fields})
@@ -251,7 +241,7 @@ class Follower:
             return
         self._write("manifest.json", manifest)
         self._write("key_ceremony.json", ceremony)
-        self.manifest = check_manifest(self.mirror, self.report["V1"], self.commission_key)
+        self._check_manifest(self.report)
         check_ceremony(self.mirror, self.manifest, self.report["V2"])
         self.state.setup_checked = True
         if self.manifest is not None:
@@ -269,7 +259,7 @@ class Follower:
         """Rebuild what is kept in memory from the mirror and the state, without checking again
         (the checks' findings are in the saved report; a scratch report takes the repeats)."""
         scratch = Report.new("scratch")
-        self.manifest = check_manifest(self.mirror, scratch["V1"], self.commission_key)
+        self._check_manifest(scratch)
         check_ceremony(self.mirror, self.manifest, scratch["V2"])
         if self.manifest is None:
             return
@@ -283,8 +273,12 @@ class Follower:
                 compact.append(line.leaf)
             if compact.size != lg.size or (lg.size and compact.root().hex() != lg.root):
                 raise ValueError(f"{self.dir}: the mirror of {lg.key} does not match the state")
-            for position, line_no in lg.first_line.items():
-                running.first_line[int(position)] = line_no
+            notes, _ = self.mirror.checkpoint_notes(f"{lg.rel}/checkpoints.txt")
+            if len(notes) != lg.notes:
+                raise ValueError(f"{self.dir}: the mirror of {lg.key} does not match the state")
+            lg.last_note = notes[-1].text if notes else ""
+            if lg.first_line:
+                running.first_line = unpack_positions(lg.first_line, len(running.first_line))
             if lg.sums is not None:
                 running.sums = [_ciphertext(a, b) for a, b in lg.sums]
             running.unreadable = list(lg.unreadable)
@@ -315,6 +309,12 @@ class Follower:
     @property
     def policy(self) -> WitnessPolicy | None:
         return self.manifest.witness_policy if self.manifest is not None else None
+
+    def _check_manifest(self, report: Report) -> None:
+        """V1 on the mirror's manifest; the witness policy then remembers what it verified."""
+        self.manifest = check_manifest(self.mirror, report["V1"], self.commission_key)
+        if self.manifest is not None and self.manifest.witness_policy is not None:
+            self.manifest.witness_policy = RememberingPolicy(self.manifest.witness_policy)
 
     def _awaits_quorum(self, lg: FollowedLog) -> bool:
         """Whether the last accepted note may still gain the cosignatures of its quorum."""
@@ -392,7 +392,7 @@ class Follower:
             self._write(f"{lg.rel}/checkpoints.txt", new[len(lg.last_note) :].encode(), True)
             lg.last_note = new
             self._witnessed(lg)
-            self._save_soon()
+            self._save()
         return True
 
     def _witnessed(self, lg: FollowedLog) -> None:
@@ -539,7 +539,7 @@ class Follower:
                 size=lg.size,
             )
         self._witnessed(lg)
-        self._save_soon()
+        self._save()
         return True
 
     def _entries(self, lg: FollowedLog, size: int) -> list[bytes] | None:
@@ -735,7 +735,7 @@ class Follower:
             self.state.logs[runoff.key] = runoff
             self._start_running(runoff)
             self._event("runoff", f"{lg.unit}: runoff between {', '.join(pair)}", log=runoff.key)
-        self._save_soon()
+        self._save()
 
     def _check_tally(self, lg: FollowedLog, report: Report) -> RoundFacts:
         assert self.manifest is not None

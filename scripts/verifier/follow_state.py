@@ -10,13 +10,18 @@ at any moment (even with SIGKILL) resumes where it stopped and checks nothing tw
 
 Mirror files are only appended to (or written whole) before ``state.json`` records their new
 lengths; on start, anything a mirror file holds beyond its recorded length was written by a
-monitor that died before it recorded it, and is cut off.
+monitor that died before it recorded it, and is cut off. The state is saved after each
+accepted checkpoint, so it stays small: what the mirror holds (the last accepted note) is not
+repeated in it.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import sys
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +31,7 @@ from .report import Check, Failure, Report
 STATE_FILE = "state.json"
 MIRROR = "record"
 EVIDENCE = "evidence"
-FORMAT = "kz-tally/follow-state/v1"
+FORMAT = "kz-tally/follow-state/v2"
 
 
 @dataclass
@@ -40,13 +45,17 @@ class FollowedLog:
     notes: int = 0  # signed checkpoints accepted (the mirror's checkpoints.txt holds them)
     size: int = 0  # the size of the last accepted checkpoint (= entries in the mirror)
     root: str = ""  # its root, hex
-    last_note: str = ""  # its signed note, kept as evidence for a later inconsistent one
+    # its signed note, kept as evidence for a later inconsistent one; not in state.json (with
+    # witnesses' ML-DSA lines it was most of the file): the mirror's checkpoints.txt ends with it
+    last_note: str = ""
     final: bool = False  # the last accepted checkpoint says 'final'
     quorum: bool = False  # last_note (as last served) has its witnesses' quorum
     broken: str | None = None  # why the monitor stopped following this log
     closed_checked: bool = False  # V4 has run over the closed log
     tallied: bool = False  # V5-V8 have run over its tally
-    first_line: dict[str, int] = field(default_factory=dict)  # roll position -> line (V3)
+    # roll position -> first line of that elector's ballot, 0 for none (V3): the bytes of the
+    # monitor's array("q"), little-endian, in base64 (one C call each way, not a Python loop)
+    first_line: str = ""
     sums: list[list[str]] | None = None  # running encrypted sums [[a, b] hex] (V5)
     unreadable: list[int] = field(default_factory=list)
     unreadable_count: int = 0
@@ -76,7 +85,7 @@ class FollowState:
         # shallow: json.dumps copies nothing, while dataclasses.asdict deep-copies every list
         # and dict (the electors seen of every log), which cost more than the checks it saved
         out = dict(vars(self))
-        out["logs"] = {key: dict(vars(lg)) for key, lg in self.logs.items()}
+        out["logs"] = {key: _saved_log(lg) for key, lg in self.logs.items()}
         out["format"] = FORMAT
         return out
 
@@ -88,6 +97,30 @@ class FollowState:
         del doc["format"]
         logs = {k: FollowedLog(**v) for k, v in doc.pop("logs").items()}
         return cls(logs=logs, **doc)
+
+
+def _saved_log(lg: FollowedLog) -> dict[str, Any]:
+    out = dict(vars(lg))
+    del out["last_note"]
+    return out
+
+
+def pack_positions(values: array[int]) -> str:
+    """An array("q") as state.json keeps it (see ``FollowedLog.first_line``)."""
+    if sys.byteorder == "big":  # pragma: no cover - the file is the same on every machine
+        values = array("q", values)
+        values.byteswap()
+    return base64.b64encode(values.tobytes()).decode("ascii")
+
+
+def unpack_positions(text: str, length: int) -> array[int]:
+    """The array packed by ``pack_positions``; ValueError if it does not hold ``length``."""
+    values = array("q", base64.b64decode(text, validate=True))
+    if sys.byteorder == "big":  # pragma: no cover
+        values.byteswap()
+    if len(values) != length:
+        raise ValueError(f"{len(values)} roll positions saved where the roll has {length}")
+    return values
 
 
 def load_state(folder: Path) -> FollowState | None:
