@@ -140,7 +140,10 @@ def main() -> int:
         "--rate", type=float, help="the demo casts at most this many ballots a second"
     )
     parser.add_argument(
-        "--repeat", type=int, default=4, help="turns of replay monitor and batch verifier"
+        "--jobs", type=int, help="the live monitor's --jobs (default: all cores)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=6, help="turns of replay monitor and batch verifier"
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kz-bench-follow-") as tmp:
@@ -151,7 +154,10 @@ def main() -> int:
         if "url" not in box:
             demo.wait()
             sys.exit("the demo did not start its service:\n" + "".join(box.get("lines", [])))
-        monitor = start_monitor(box["url"], state, ["--interval", str(args.interval)])
+        options = ["--interval", str(args.interval)]
+        if args.jobs is not None:
+            options += ["--jobs", str(args.jobs)]
+        monitor = start_monitor(box["url"], state, options)
 
         def stop_monitor_if_the_demo_failed() -> None:
             demo.wait()
@@ -207,22 +213,24 @@ def main() -> int:
                     pair[who] = 1000 * batch(mirror, 1)[1] / max(1, ballots)
             replays.append(pair["monitor"])
             batches.append(pair["batch"])
-        figure("replay_monitor_jobs1_cpu_per_ballot", " ".join(f"{x:.2f}" for x in replays), "ms")
-        figure("batch_jobs1_cpu_per_ballot", " ".join(f"{x:.2f}" for x in batches), "ms")
-        ratios = [m / b for m, b in zip(replays, batches, strict=True)]
-        figure("replay_over_batch", " ".join(f"{x:.3f}" for x in ratios))
-        figure("replay_over_batch_median", f"{statistics.median(ratios):.3f}")
+        if replays:
+            per_ballot = " ".join(f"{x:.2f}" for x in replays)
+            figure("replay_monitor_jobs1_cpu_per_ballot", per_ballot, "ms")
+            figure("batch_jobs1_cpu_per_ballot", " ".join(f"{x:.2f}" for x in batches), "ms")
+            ratios = [m / b for m, b in zip(replays, batches, strict=True)]
+            figure("replay_over_batch", " ".join(f"{x:.3f}" for x in ratios))
+            figure("replay_over_batch_median", f"{statistics.median(ratios):.3f}")
         demo.send_signal(signal.SIGINT)  # stop the service: the demo exports and verifies
         if demo.wait() != 0:
             sys.exit("the demo failed:\n" + "".join(box.get("lines", [])[-20:]))
         record = out / "record"
         differing = subprocess.run(
-            ["diff", "-rq", str(record), str(Path(tmp) / "replay0" / "record")],
+            ["diff", "-rq", str(record), str(state / "record")],
             capture_output=True,
             text=True,
             check=False,
         ).stdout.splitlines()
-        figure("replay_mirror_files_differing_from_export", len(differing))
+        figure("mirror_files_differing_from_export", len(differing))
         for line in differing:
             print(f"  {line}")
         wall, cpu = batch(record, os.cpu_count() or 1)

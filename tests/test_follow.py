@@ -129,6 +129,11 @@ def test_a_monitor_following_an_election_agrees_with_the_batch_verifier(tmp_path
     kinds = [e["event"] for e in events]
     assert kinds.count("verdict") == 1 and events[-1]["ok"] is True
     assert {"setup", "open", "checkpoint", "closed", "tally", "runoff", "result"} <= set(kinds)
+    # the preliminary result was checked when it came, before the final one was published
+    assert kinds.count("preliminary") == 1
+    finals = [i for i, e in enumerate(events) if e["event"] == "result" and e["kind"] == "final"]
+    assert kinds.index("preliminary") < finals[0]
+    assert events[kinds.index("preliminary")]["ok"] is True
 
 
 WITNESSES = [Cosigner.generate(f"w{i}.example/witness", TYPE_ED25519) for i in range(1, 5)]
@@ -362,6 +367,67 @@ def test_a_wrong_count_is_caught_when_the_result_appears_and_the_batch_verifier_
     assert follower.report.failed() == ["V9"]
     agree(follower.report, verify(served))
     assert json.dumps([f.why for f in follower.report["V9"].failures])
+
+
+def test_a_wrong_preliminary_result_is_caught_before_the_final_one_appears(
+    finished: Built, tmp_path: Path
+) -> None:
+    """The preliminary result comes the same day, the final one days later: the monitor checks
+    the preliminary one as soon as the rounds it covers are tallied, and says so at once."""
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served)
+    shutil.move(served / "results", tmp_path / "results")
+    events: list[dict[str, Any]] = []
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state", emit=events.append)
+        for _ in range(3):
+            follower.poll()
+        assert all(lg.tallied for lg in follower.state.logs.values())
+        # a preliminary result with one vote moved, signed by the commission
+        preliminary = tmp_path / "results" / "preliminary.json"
+        doc = read_json(preliminary)
+        unit = next(u for u in doc["payload"]["units"] if u["unit"] == "AAA")
+        unit["rounds"][0]["votes"]["AAA-C2"] += 1
+        write_json(preliminary, doc)
+        resign_result(finished, preliminary)
+        (served / "results").mkdir()
+        shutil.copy(preliminary, served / "results" / "preliminary.json")
+        follower.poll()
+        early = [e for e in events if e["event"] in ("preliminary", "fail")]
+        assert [e["event"] for e in early] == ["fail", "preliminary"], early
+        assert early[0]["result"] == "preliminary" and early[0]["check"] == "V9"
+        assert early[0]["where"] == "results/preliminary.json unit AAA round 1 votes"
+        assert early[1]["ok"] is False and not follower.done
+        # days later, the final result: the verdict's V9 agrees with the batch verifier
+        shutil.copy(tmp_path / "results" / "final.json", served / "results" / "final.json")
+        follower.poll()
+        follower.poll()
+    finally:
+        server.stop()
+    assert follower.done and follower.report.failed() == ["V9"]
+    agree(follower.report, verify(served))
+    assert sum(1 for e in events if e["event"] == "preliminary") == 1
+
+
+def test_an_honest_preliminary_result_is_checked_before_the_final_one(
+    finished: Built, tmp_path: Path
+) -> None:
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served)
+    (served / "results" / "final.json").unlink()
+    events: list[dict[str, Any]] = []
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state", emit=events.append)
+        for _ in range(3):  # the first poll sees the preliminary result before any log
+            follower.poll()
+    finally:
+        server.stop()
+    checked = [e for e in events if e["event"] == "preliminary"]
+    assert len(checked) == 1 and checked[0]["ok"] is True, events[-3:]
+    assert checked[0]["rounds"] == 3  # round 1 of AAA, BBB, CCC (BBB's runoff came after)
+    assert not [e for e in events if e["event"] == "fail"] and not follower.done
 
 
 def wait_for(condition: Any, what: str, timeout: float = 60.0) -> None:

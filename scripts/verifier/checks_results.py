@@ -70,25 +70,42 @@ def check_results(
     signed: dict[str, dict[str, Any]] = {}
     payloads: dict[str, dict[str, Any]] = {}
     for kind in ("preliminary", "final"):
-        rel = f"results/{kind}.json"
-        doc, error = record.read_json(rel)
-        if error is not None:
-            v9.fail(rel, error)
-            continue
-        if not isinstance(doc, dict) or not isinstance(doc.get("payload"), dict):
-            v9.fail(rel, "not a signed document {payload, key_id, signature}")
-            continue
-        try:
-            open_document(doc, manifest.commission_keys, Context.TALLY)
-            v9.count("signatures")
-        except EnvelopeError as exc:
-            v9.fail(f"{rel} signature", f"not a valid commission signature: {exc}")
-        signed[kind] = doc
-        payloads[kind] = doc["payload"]
-        _check_payload(rel, kind, doc["payload"], manifest, present, rounds, v9)
+        doc = check_result(record, manifest, kind, present, rounds, v9)
+        if doc is not None:
+            signed[kind] = doc
+            payloads[kind] = doc["payload"]
     if "final" in payloads:
         _check_link(signed, payloads, manifest, v9)
     check_audit(record, manifest, v9)
+
+
+def check_result(
+    record: Record,
+    manifest: ManifestInfo,
+    kind: str,
+    present: set[tuple[str, int]],
+    rounds: dict[tuple[str, int], RoundFacts],
+    v9: Check,
+) -> dict[str, Any] | None:
+    """One result file (``kind``: preliminary or final): the commission's signature and every
+    figure against the rounds recomputed from the record. Returns the signed document, or None
+    if it is not one. The live monitor also runs it on the preliminary result alone, as soon as
+    the rounds it covers are tallied."""
+    rel = f"results/{kind}.json"
+    doc, error = record.read_json(rel)
+    if error is not None:
+        v9.fail(rel, error)
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("payload"), dict):
+        v9.fail(rel, "not a signed document {payload, key_id, signature}")
+        return None
+    try:
+        open_document(doc, manifest.commission_keys, Context.TALLY)
+        v9.count("signatures")
+    except EnvelopeError as exc:
+        v9.fail(f"{rel} signature", f"not a valid commission signature: {exc}")
+    _check_payload(rel, kind, doc["payload"], manifest, present, rounds, v9)
+    return doc
 
 
 AUDIT = "audit.jsonl"

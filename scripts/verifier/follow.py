@@ -57,7 +57,7 @@ from crypto.witness_policy import WitnessPolicy
 from .checks_ballots import BatchTask, ElectionContext, check_batch, init_worker
 from .checks_logs import LogTracker
 from .checks_manifest import check_ceremony, check_manifest
-from .checks_results import check_results
+from .checks_results import check_result, check_results
 from .checks_rules import check_unit_rounds, decide_round, runoff_pair
 from .checks_tally import check_counts, check_decryption, check_sum
 from .checks_witness import RememberingPolicy, check_log_witnesses
@@ -156,6 +156,7 @@ class Follower:
                     self._follow_log(lg)
             for lg in list(self.state.logs.values()):
                 self._tally(lg)
+        self._early_preliminary()
         self._audit()
         self._hints = hints  # only now: a poll cut short must look at those units again
         self._polls += 1
@@ -761,6 +762,45 @@ class Follower:
             if kind == "final":
                 self.final_published_at = time.time()
             self._event("result", f"the {kind} result is published", kind=kind)
+
+    def _early_preliminary(self) -> None:
+        """The preliminary result, checked as soon as every round it may cover is tallied, not
+        days later with the final one: V9's checks of that one file, on a scratch report, told
+        as events (``preliminary``, and ``fail`` for each problem). The verdict's V9 checks it
+        again with the final result, as the batch verifier does."""
+        st = self.state
+        if "preliminary" not in st.results or "final" in st.results or st.preliminary_checked:
+            return
+        if st.preliminary_covers is None:
+            st.preliminary_covers = sorted(key for key, lg in st.logs.items() if lg.opened)
+        covered = [st.logs[key] for key in st.preliminary_covers]
+        if self.manifest is None or any(not lg.tallied and lg.broken is None for lg in covered):
+            return
+        v9 = Report.new("preliminary")["V9"]
+        present = {(lg.unit, lg.round) for lg in covered}
+        check_result(self.mirror, self.manifest, "preliminary", present, self.rounds, v9)
+        st.preliminary_checked = True
+        for failure in v9.failures:
+            self._event(
+                "fail",
+                f"V9 FAIL (the preliminary result, before the final one) {failure.where}: "
+                f"{failure.why}",
+                check="V9",
+                where=failure.where,
+                why=failure.why,
+                result="preliminary",
+            )
+        compared = v9.checked.get("rounds compared", 0)
+        self._event(
+            "preliminary",
+            f"the preliminary result checked (V9): {compared} round(s) equal to the record"
+            if not v9.failures
+            else f"the preliminary result does not match the record: {v9.failure_count} "
+            "problem(s)",
+            ok=not v9.failures,
+            rounds=compared,
+        )
+        self._save()
 
     def _audit(self) -> None:
         data = self._get(f"{RECORD}/audit.jsonl?start={self.state.audit_lines}")

@@ -75,6 +75,10 @@ class FollowState:
     setup_checked: bool = False  # V1 and V2 have run
     audit_lines: int = 0
     results: list[str] = field(default_factory=list)  # result kinds mirrored
+    # the logs the preliminary result may cover (those open when it was first seen), and
+    # whether it was checked before the final result (an early V9, reported as events)
+    preliminary_covers: list[str] | None = None
+    preliminary_checked: bool = False
     logs: dict[str, FollowedLog] = field(default_factory=dict)
     mirror: dict[str, int] = field(default_factory=dict)  # mirror file -> committed length
     report: dict[str, Any] = field(default_factory=dict)
