@@ -26,6 +26,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -684,6 +685,20 @@ def _encrypt(job: tuple[bytes, str, int, str, list[str], str | None, str, bytes]
     )
 
 
+def stop_as_on_ctrl_c() -> None:
+    """SIGTERM (and SIGHUP, unless ignored, as under nohup) end the demo as Ctrl-C does: it
+    stops its service, witnesses and guardians and removes its working directory, which holds
+    private keys; with --serve it stops serving, then exports and verifies. Without this, a
+    demo stopped by ``kill`` left its servers running and its keys in the temp directory."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, interrupt)
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -765,6 +780,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.close_after is not None and not (args.serve or args.serve_open):
         parser.error("--close-after needs --serve or --serve-open")
+    stop_as_on_ctrl_c()
     demo = Demo(args)
     try:
         return demo.run()

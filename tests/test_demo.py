@@ -102,3 +102,51 @@ def test_demo_quiet_prints_only_results_and_copes_with_a_void_unit(tmp_path: Pat
     void = [line for line in table.splitlines() if line.rstrip().endswith("void")]
     assert len(void) == 1 and " no " in void[0]
     assert "verifier: every check passed; receipts: verified" in result.stdout
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # gone meanwhile
+        if text in args:
+            found.append(args)
+    return found
+
+
+def test_a_demo_stopped_by_sigterm_stops_its_servers_and_removes_its_keys(
+    tmp_path: Path,
+) -> None:
+    """kill (SIGTERM) ends the demo as Ctrl-C does: no server or witness is left running and
+    the working directory with the private keys is gone."""
+    import os
+    import signal
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    demo = subprocess.Popen(
+        [sys.executable, "-u", str(TOP / "scripts" / "demo.py"), "--small", "--seed", "4"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "TMPDIR": str(temp), "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert demo.stdout is not None
+        printed = []
+        for line in demo.stdout:
+            printed.append(line)
+            if "service running at" in line:
+                break
+        assert _processes_mentioning(str(temp)), "".join(printed)  # its servers run
+        demo.send_signal(signal.SIGTERM)
+        rest, _ = demo.communicate(timeout=60)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    assert demo.returncode == 1 and "demo: interrupted" in rest, rest[-2000:]
+    assert _processes_mentioning(str(temp)) == []
+    assert list(temp.iterdir()) == []
