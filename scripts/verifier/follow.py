@@ -125,6 +125,7 @@ class Follower:
         cut_mirror(self.mirror.root, self.state.mirror)
         self._dirty: set[Path] = set()
         self._saved = b""  # state.json as last written
+        self._changed: set[str] = set()  # logs whose running state changed since the last save
         self._seen = {cid: c.failure_count for cid, c in self.report.checks.items()}
         self.manifest: ManifestInfo | None = None
         self.running: dict[str, LogState] = {}
@@ -203,8 +204,8 @@ class Follower:
         self._dirty.add(path)
 
     def _save(self) -> None:
-        for key, running in self.running.items():
-            lg = self.state.logs[key]
+        for key in self._changed:
+            running, lg = self.running[key], self.state.logs[key]
             lg.first_line = pack_positions(running.first_line)
             lg.sums = (
                 None
@@ -213,6 +214,7 @@ class Follower:
             )
             lg.unreadable = list(running.unreadable)
             lg.unreadable_count = running.unreadable_count
+        self._changed.clear()
         self.state.report = report_to_json(self.report)
         self._saved = save_state(self.dir, self.state, self._dirty, self._saved)
         self._announce_failures()
@@ -397,7 +399,13 @@ class Follower:
         return True
 
     def _witnessed(self, lg: FollowedLog) -> None:
-        if self.policy is None or lg.quorum or not self.policy.has_quorum(lg.last_note):
+        if self.policy is None or lg.quorum:
+            return
+        # a note that lacks a quorum even counting its lines unverified cannot have one: most
+        # notes are first served before their cosignatures, so most are spared a verification
+        if self.policy.counted_unverified(lg.last_note) < self.policy.quorum:
+            return
+        if not self.policy.has_quorum(lg.last_note):
             return
         lg.quorum = True
         self._event(
@@ -655,6 +663,7 @@ class Follower:
         done = pool.map(check_batch, tasks) if pool is not None and len(tasks) > 1 else None
         for result in done if done is not None else map(check_batch, tasks):
             merge_batch(v3, running, result)
+        self._changed.add(lg.key)
 
     def _start_workers(self) -> None:
         assert self.manifest is not None
