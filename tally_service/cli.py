@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tally_service.lifeline import exit_with_parent_if_asked
 from tally_service.problems import Problem
 from tally_service.store import StoreUnavailable
 
@@ -650,6 +651,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    exit_with_parent_if_asked()
     try:
         code: int = args.handler(args)
         return code

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from tally_service.lifeline import child_env
 from tally_service.process import ServerProcess
 
 
@@ -28,6 +29,7 @@ def _start(*args: str | Path) -> subprocess.Popen[bytes]:
         [sys.executable, "-m", "tally_service", "guardian", *map(str, args), "--quiet"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        env=child_env(),
     )
 
 

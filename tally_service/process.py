@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import requests
+
+from tally_service.lifeline import child_env
 
 
 class ChildProcess:
@@ -75,7 +76,7 @@ class ServerProcess(ChildProcess):
             ],
             stdout=subprocess.PIPE,
             stderr=log,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=child_env(),
             start_new_session=self.own_session,
         )
         assert self.proc.stdout is not None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from tally_service.lifeline import child_env
 from tally_service.process import ChildProcess
 
 
@@ -41,7 +41,7 @@ class WitnessProcess(ChildProcess):
             ],
             stdout=subprocess.PIPE,
             stderr=log,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=child_env(),
         )
         assert self.proc.stdout is not None
         deadline = time.monotonic() + timeout
