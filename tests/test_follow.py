@@ -338,6 +338,15 @@ def test_a_dropped_entry_is_caught_at_the_next_checkpoint(finished: Built, tmp_p
     assert checkpoint_of((evidence / "new.txt").read_text()).size == 12
 
 
+def move_a_vote(built: Built, result: Path) -> None:
+    """One vote more for AAA-C2 in AAA's round 1, the result signed again by the commission."""
+    doc = read_json(result)
+    unit = next(u for u in doc["payload"]["units"] if u["unit"] == "AAA")
+    unit["rounds"][0]["votes"]["AAA-C2"] += 1
+    write_json(result, doc)
+    resign_result(built, result)
+
+
 def test_a_wrong_count_is_caught_when_the_result_appears_and_the_batch_verifier_agrees(
     finished: Built, tmp_path: Path
 ) -> None:
@@ -353,12 +362,7 @@ def test_a_wrong_count_is_caught_when_the_result_appears_and_the_batch_verifier_
         assert all(lg.tallied for lg in follower.state.logs.values())
         assert follower.report.ok and not follower.done
         # the commission publishes a final result with one vote moved
-        final = tmp_path / "results" / "final.json"
-        doc = read_json(final)
-        unit = next(u for u in doc["payload"]["units"] if u["unit"] == "AAA")
-        unit["rounds"][0]["votes"]["AAA-C2"] += 1
-        write_json(final, doc)
-        resign_result(finished, final)
+        move_a_vote(finished, tmp_path / "results" / "final.json")
         shutil.copytree(tmp_path / "results", served / "results")
         follower.poll()
     finally:
@@ -386,11 +390,7 @@ def test_a_wrong_preliminary_result_is_caught_before_the_final_one_appears(
         assert all(lg.tallied for lg in follower.state.logs.values())
         # a preliminary result with one vote moved, signed by the commission
         preliminary = tmp_path / "results" / "preliminary.json"
-        doc = read_json(preliminary)
-        unit = next(u for u in doc["payload"]["units"] if u["unit"] == "AAA")
-        unit["rounds"][0]["votes"]["AAA-C2"] += 1
-        write_json(preliminary, doc)
-        resign_result(finished, preliminary)
+        move_a_vote(finished, preliminary)
         (served / "results").mkdir()
         shutil.copy(preliminary, served / "results" / "preliminary.json")
         follower.poll()
