@@ -300,3 +300,36 @@ def test_a_new_note_with_a_malformed_witness_line_does_not_crash_the_monitor(
         Follower(server.url, tmp_path / "state").poll()  # and after a restart
     finally:
         server.stop()
+
+
+# -- the early preliminary check on an honest election
+
+
+def test_a_monitor_started_while_a_runoff_is_under_way_raises_no_false_alarm(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Started after the preliminary result, with BBB's runoff open but not yet tallied (and
+    CCC's round void): no failure is told, and the preliminary result is found right."""
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served)
+    (served / "results" / "final.json").unlink()
+    runoff_tally = served / "units" / "BBB" / "2" / "tally.json"
+    kept = runoff_tally.read_bytes()
+    runoff_tally.unlink()
+    events: list[dict[str, Any]] = []
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state", emit=events.append)
+        for _ in range(2):
+            follower.poll()
+        assert follower.state.logs["BBB/2"].opened and not follower.state.logs["BBB/2"].tallied
+        runoff_tally.write_bytes(kept)
+        for _ in range(2):
+            follower.poll()
+    finally:
+        server.stop()
+    assert not [e for e in events if e["event"] == "fail"], events
+    checked = [e for e in events if e["event"] == "preliminary"]
+    assert len(checked) == 1 and checked[0]["ok"] is True
+    assert follower.report.ok and not follower.done
