@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import shutil
 import socket
 import threading
@@ -333,3 +334,50 @@ def test_a_monitor_started_while_a_runoff_is_under_way_raises_no_false_alarm(
     checked = [e for e in events if e["event"] == "preliminary"]
     assert len(checked) == 1 and checked[0]["ok"] is True
     assert follower.report.ok and not follower.done
+
+
+class FrozenTurnout(RecordService):
+    """A service whose /api/v1/turnout never changes (every unit's state and size as at the
+    start): the hint says no log moved."""
+
+    def answer(self, path: str, query: dict[str, int]) -> bytes | None:
+        if path == "/api/v1/turnout":
+            units = [
+                {"unit": u, "round": 1, "state": "open", "checkpoint_size": 0}
+                for u in ("AAA", "BBB", "CCC")
+            ]
+            return json.dumps({"units": units}).encode()
+        return super().answer(path, query)
+
+
+def test_a_turnout_that_hides_the_last_checkpoints_does_not_change_the_verdict(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The turnout is only a hint: a service that never updates it while AAA's log closes and
+    the final result comes in the same poll gets the batch verifier's verdict on its record,
+    not 'AAA never closed'."""
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served)
+    final = tmp_path / "final.json"
+    shutil.move(served / "results" / "final.json", final)
+    cps = served / "units" / "AAA" / "1" / "checkpoints.txt"
+    notes = notes_of(cps)
+    write_notes(cps, notes[:3])
+    server = ThreadServer(FrozenTurnout(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state")
+        follower.poll()
+        follower.poll()  # the turnout, first read: every log asked
+        assert follower.state.logs["AAA/1"].notes == 3
+        write_notes(cps, notes)
+        shutil.copy(final, served / "results" / "final.json")
+        for _ in range(3):
+            if not follower.done:
+                follower.poll()
+    finally:
+        server.stop()
+    assert follower.done
+    batch = verify(served)
+    assert batch.ok
+    agree(follower.report, batch)

@@ -148,6 +148,8 @@ class Follower:
         # below, so a log still missing after that pass was never opened
         self._results()
         hints, changed = self._turnout_hints()
+        if self._all_done():
+            changed = None  # the verdict comes after this pass: every log is asked, hint or not
         followed = -1
         while followed != len(self.state.logs):  # a round 1 tally can start a runoff's log
             followed = len(self.state.logs)
@@ -169,7 +171,8 @@ class Follower:
         """Which units' logs may have changed since the last poll, from the service's turnout
         (one request instead of one per log). Only a hint to save work: every
         ``FULL_POLL_EVERY``-th poll, and whenever the turnout is not available, asks every log;
-        a service that hides a checkpoint there only delays its check until then."""
+        a service that hides a checkpoint there only delays its check until then (or until
+        the final result, whose poll asks every log before the verdict)."""
         if self._polls % FULL_POLL_EVERY == 0:
             return None, None
         try:
