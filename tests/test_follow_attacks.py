@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from crypto.envelope import Context, sign_document
 from scripts.verifier import follow_state
 from scripts.verifier.fetch import Fetcher, FetchError
 from scripts.verifier.follow_state import report_to_json
@@ -30,7 +31,9 @@ from tests.verify_helpers import (
     checkpoint_of,
     make_chooser,
     notes_of,
+    read_json,
     verify,
+    write_json,
     write_notes,
 )
 
@@ -381,3 +384,42 @@ def test_a_turnout_that_hides_the_last_checkpoints_does_not_change_the_verdict(
     batch = verify(served)
     assert batch.ok
     agree(follower.report, batch)
+
+
+# -- a manifest signed by the operator's commission key
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="checks_manifest.py accepts any unit code and follow.py puts it in mirror paths "
+    "(Record.path = root / rel): a code with '..' makes the monitor create directories and "
+    "files outside --state",
+)
+def test_a_unit_code_with_dot_dots_writes_nothing_outside_the_state_folder(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    code = "../../../escape"
+    served = tmp_path / "a" / "b" / "served"
+    served.mkdir(parents=True)
+    shutil.copy(finished.record / "key_ceremony.json", served / "key_ceremony.json")
+    doc = read_json(finished.record / "manifest.json")
+    doc["payload"]["units"][0]["code"] = code
+    write_json(
+        served / "manifest.json",
+        sign_document(doc["payload"], finished.commission_key(), Context.MANIFEST),
+    )
+    log = served / "units" / code / "1"
+    log.mkdir(parents=True)
+    (log / "checkpoints.txt").write_text("", encoding="utf-8")
+    state = tmp_path / "s1" / "s2" / "state"
+    state.mkdir(parents=True)
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = Follower(server.url, state)
+        follower.poll()
+        follower.close()
+    finally:
+        server.stop()
+    outside = [p for p in (tmp_path / "s1").rglob("*") if state not in (p, *p.parents)]
+    assert outside == [p for p in outside if p == state.parent]
