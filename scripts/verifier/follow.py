@@ -148,6 +148,8 @@ class Follower:
         # below, so a log still missing after that pass was never opened
         self._results()
         hints, changed = self._turnout_hints()
+        if self._all_done():
+            changed = None  # the verdict comes after this pass: every log is asked, hint or not
         followed = -1
         while followed != len(self.state.logs):  # a round 1 tally can start a runoff's log
             followed = len(self.state.logs)
@@ -169,7 +171,8 @@ class Follower:
         """Which units' logs may have changed since the last poll, from the service's turnout
         (one request instead of one per log). Only a hint to save work: every
         ``FULL_POLL_EVERY``-th poll, and whenever the turnout is not available, asks every log;
-        a service that hides a checkpoint there only delays its check until then."""
+        a service that hides a checkpoint there only delays its check until then (or until
+        the final result, whose poll asks every log before the verdict)."""
         if self._polls % FULL_POLL_EVERY == 0:
             return None, None
         try:
@@ -334,6 +337,10 @@ class Follower:
         if not lg.opened:
             lg.opened = True
             self._write(f"{lg.rel}/ballots.jsonl", b"", append=True)
+            # both files it appends to get a recorded length before their first bytes: a
+            # restart cuts back only what has one
+            self.state.mirror.setdefault(f"{lg.rel}/checkpoints.txt", 0)
+            self._save()
             self._event("open", f"{lg.key}: the log is open", log=lg.key)
         where = f"{lg.rel}/checkpoints.txt"
         if not data and start < lg.notes:
@@ -403,7 +410,11 @@ class Follower:
             return
         # a note that lacks a quorum even counting its lines unverified cannot have one: most
         # notes are first served before their cosignatures, so most are spared a verification
-        if self.policy.counted_unverified(lg.last_note) < self.policy.quorum:
+        try:
+            counted = self.policy.counted_unverified(lg.last_note)
+        except ValueError:  # a malformed witness line: has_quorum verifies, and says no
+            counted = self.policy.quorum
+        if counted < self.policy.quorum:
             return
         if not self.policy.has_quorum(lg.last_note):
             return
@@ -813,6 +824,9 @@ class Follower:
 
     def _audit(self) -> None:
         data = self._get(f"{RECORD}/audit.jsonl?start={self.state.audit_lines}")
+        if data is not None and "audit.jsonl" not in self.state.mirror:
+            self._write("audit.jsonl", b"", append=True)  # a length to cut back to (as above)
+            self._save()
         if data is not None:  # an empty answer still says the service publishes its audit
             self._write("audit.jsonl", data, append=True)
             self.state.audit_lines += data.count(b"\n")

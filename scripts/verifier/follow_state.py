@@ -10,7 +10,8 @@ at any moment (even with SIGKILL) resumes where it stopped and checks nothing tw
 
 Mirror files are only appended to (or written whole) before ``state.json`` records their new
 lengths; on start, anything a mirror file holds beyond its recorded length was written by a
-monitor that died before it recorded it, and is cut off. The state is saved after each
+monitor that died before it recorded it, and is cut off (so a file appended to gets a
+recorded length, 0, saved before its first bytes). The state is saved after each
 accepted checkpoint, so it stays small: what the mirror holds (the last accepted note) is not
 repeated in it.
 """

@@ -1,0 +1,466 @@
+"""A hostile operator against the live monitor (scripts/verify.py --follow): it holds the log
+keys and the commission key and answers every HTTP request. Each test asserts the safe
+behaviour; an attack that still works is marked xfail (strict) with the reason."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crypto.envelope import Context, sign_document
+from scripts.verifier import follow_state
+from scripts.verifier.fetch import Fetcher, FetchError
+from scripts.verifier.follow_state import report_to_json
+from tally_service.simulate import run_election
+from tests.follow_helpers import Follower, RecordService, ThreadServer
+from tests.test_follow import WITNESSES, agree, finished, staged  # noqa: F401 - the fixture
+from tests.verify_helpers import (
+    TURNOUT,
+    UNITS,
+    Built,
+    checkpoint_of,
+    make_chooser,
+    notes_of,
+    read_json,
+    sign_log_checkpoint,
+    verify,
+    write_json,
+    write_notes,
+)
+
+
+def follow_to_verdict(url: str, state: Path, polls: int = 8) -> Follower:
+    follower = Follower(url, state)
+    for _ in range(polls):
+        if follower.done:
+            break
+        follower.poll()
+    return follower
+
+
+class Killed(BaseException):
+    """kill -9: nothing after it runs (a BaseException, so no ``except Exception`` sees it)."""
+
+
+def mirror_of(state: Path) -> dict[str, bytes]:
+    root = state / "record"
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_monitor_killed_before_any_of_its_saves_resumes_with_the_same_mirror_and_report(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """kill -9 just before each of the monitor's saves in turn (mirror bytes written, state not
+    yet), then a restart: the mirror and the report are those of a monitor never killed. Was:
+    a kill after a log's first checkpoint was mirrored made every restart refuse the state
+    ("the mirror of AAA/1 does not match the state"), and a kill after audit.jsonl was first
+    mirrored had its lines appended twice (V9 failures the record does not have)."""
+    served = staged(finished, tmp_path, 8, 3)
+    (served / "audit.jsonl").write_text('{"seq": 1}\n{"seq": 2}\n', encoding="utf-8")
+    real_save = follow_state.save_state
+    calls = 0
+    kill_at = 0
+
+    def dying(*args: Any, **kwargs: Any) -> bytes:
+        nonlocal calls
+        calls += 1
+        if calls == kill_at:
+            raise Killed
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr("scripts.verifier.follow.save_state", dying)
+    server = ThreadServer(RecordService(served))
+    try:
+        clean = follow_to_verdict(server.url, tmp_path / "clean", polls=2)
+        clean.close()
+        total = calls
+        assert total > 4
+        expected = (mirror_of(tmp_path / "clean"), report_to_json(clean.report))
+        for kill_at in range(1, total + 1):
+            calls = 0
+            state = tmp_path / f"state-{kill_at}"
+            with pytest.raises(Killed):
+                follow_to_verdict(server.url, state, polls=2)
+            kill_at = 0  # the restarted monitor runs to the end
+            resumed = follow_to_verdict(server.url, state, polls=2)
+            resumed.close()
+            assert (mirror_of(state), report_to_json(resumed.report)) == expected, kill_at
+    finally:
+        server.stop()
+
+
+def test_a_checkpoint_served_twice_as_a_new_one_agrees_with_the_batch_verifier(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The operator serves its last note again as the next one (same size, same root): the
+    monitor's verdict is that of the batch verifier on what was served."""
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served)
+    cps = served / "units" / "AAA" / "1" / "checkpoints.txt"
+    notes = notes_of(cps)
+    write_notes(cps, [*notes[:2], notes[1], *notes[2:]])
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = follow_to_verdict(server.url, tmp_path / "state")
+    finally:
+        server.stop()
+    assert follower.done
+    batch = verify(served)
+    assert not batch.ok
+    agree(follower.report, batch)
+
+
+# -- HTTP tricks on the kept-alive connection
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1 answering each request with the next of ``answers`` (raw
+    bytes, or a callable that writes to the socket itself), on one connection after another."""
+
+    def __init__(self, answers: list[bytes | Callable[[socket.socket], None]]) -> None:
+        self.answers = list(answers)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.requests: list[bytes] = []
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while self.answers and not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                while self.answers and not self.stopping:
+                    request = b""
+                    while b"\r\n\r\n" not in request:
+                        chunk = conn.recv(4096)
+                        if not chunk:
+                            break
+                        request += chunk
+                    if not request:
+                        break
+                    self.requests.append(request.split(b"\r\n", 1)[0])
+                    answer = self.answers.pop(0)
+                    try:
+                        if callable(answer):
+                            answer(conn)
+                        else:
+                            conn.sendall(answer)
+                    except OSError:
+                        break
+                    if answer == b"" or (isinstance(answer, bytes) and b"close" in answer):
+                        break
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.sock.close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def raw() -> Iterator[Callable[..., RawServer]]:
+    servers: list[RawServer] = []
+
+    def start(*answers: bytes | Callable[[socket.socket], None]) -> RawServer:
+        servers.append(RawServer(list(answers)))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def ok(body: bytes, extra: bytes = b"") -> bytes:
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n%s\r\n%s" % (len(body), extra, body)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 304 Not Modified\r\n\r\n",
+        b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nConnection: close\r\n\r\nabc",  # cut
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nab",
+        b"garbage\r\n\r\n",
+        b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n",
+    ],
+    ids=["304", "redirect", "cut-mid-body", "cut-chunk", "garbage", "500"],
+)
+def test_a_bad_http_answer_is_a_fetch_error(raw: Callable[..., RawServer], answer: bytes) -> None:
+    server = raw(answer)
+    with pytest.raises(FetchError):
+        Fetcher(server.url, timeout=5).get("/x")
+
+
+def test_chunked_answers_and_a_reconnection_give_the_bodies(
+    raw: Callable[..., RawServer],
+) -> None:
+    chunked = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    )
+    server = raw(chunked, ok(b"second", b"Connection: close\r\n"), ok(b"third"))
+    fetcher = Fetcher(server.url, timeout=5)
+    assert fetcher.get("/a") == b"abcde"
+    assert fetcher.get("/b") == b"second"
+    assert fetcher.get("/c") == b"third"  # on a new connection
+    fetcher.close()
+
+
+def test_an_answer_longer_than_its_content_length_does_not_answer_the_next_request(
+    raw: Callable[..., RawServer],
+) -> None:
+    """Bytes beyond the Content-Length of one answer stay on the kept-alive connection; they
+    must not be taken as the answer to the next request (for another path)."""
+    smuggled = ok(b"body for /a") + ok(b"smuggled answer")
+    server = raw(smuggled, ok(b"body for /b"))
+    fetcher = Fetcher(server.url, timeout=5)
+    assert fetcher.get("/a") == b"body for /a"
+    try:
+        second = fetcher.get("/b")
+    except FetchError:
+        second = None
+    fetcher.close()
+    assert second in (None, b"body for /b")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="fetch.py: the timeout bounds each socket read, not the answer: a service that "
+    "drips one byte per (timeout - e) seconds holds the monitor forever, without an "
+    "'unreachable' event",
+)
+def test_a_slow_drip_is_a_fetch_error_within_the_timeout(
+    raw: Callable[..., RawServer],
+) -> None:
+    def drip(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n")
+        for byte in b"dripping....":
+            time.sleep(0.25)
+            conn.sendall(bytes([byte]))
+
+    server = raw(drip)
+    began = time.monotonic()
+    with contextlib.suppress(FetchError):
+        Fetcher(server.url, timeout=1.0).get("/x")
+    assert time.monotonic() - began < 2.0
+
+
+# -- witnesses
+
+
+def test_a_new_note_with_a_malformed_witness_line_does_not_crash_the_monitor(
+    tmp_path: Path,
+) -> None:
+    """A new note whose line under a listed witness's name and key hash is too short to hold a
+    timestamp: at worst a rejected checkpoint, never a traceback out of ``poll()`` (which
+    would come back at every restart, the note being served again)."""
+    record = tmp_path / "witnessed"
+    run_election(
+        tmp_path / "data",
+        UNITS[:1],
+        turnout=TURNOUT["AAA"],
+        chooser=make_chooser(),
+        record=record,
+        checkpoint_every=4,
+        witnesses=WITNESSES[:2],
+    )
+    notes = notes_of(record / "units" / "AAA" / "1" / "checkpoints.txt")
+    body, block = notes[1].split("\n\n")
+    log_line = block.split("\n")[0]
+    good = WITNESSES[0].cosign(checkpoint_of(notes[1]), int(time.time())).line()
+    name, sig = good.rstrip("\n").rsplit(" ", 1)
+    short = base64.b64encode(base64.b64decode(sig)[:7]).decode()  # key hash + 3 bytes
+    served = tmp_path / "served"
+    (served / "units" / "AAA").mkdir(parents=True)
+    for file in ("manifest.json", "key_ceremony.json"):
+        shutil.copy(record / file, served / file)
+    shutil.copytree(record / "units" / "AAA" / "1", served / "units" / "AAA" / "1")
+    (served / "units" / "AAA" / "1" / "tally.json").unlink()
+    malformed = f"{body}\n\n{log_line}\n{name} {short}\n"
+    write_notes(served / "units" / "AAA" / "1" / "checkpoints.txt", [notes[0], malformed])
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state")
+        follower.poll()
+        follower.poll()
+        follower.close()
+        Follower(server.url, tmp_path / "state").poll()  # and after a restart
+    finally:
+        server.stop()
+
+
+# -- the early preliminary check on an honest election
+
+
+def test_a_monitor_started_while_a_runoff_is_under_way_raises_no_false_alarm(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Started after the preliminary result, with BBB's runoff open but not yet tallied (and
+    CCC's round void): no failure is told, and the preliminary result is found right."""
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served)
+    (served / "results" / "final.json").unlink()
+    runoff_tally = served / "units" / "BBB" / "2" / "tally.json"
+    kept = runoff_tally.read_bytes()
+    runoff_tally.unlink()
+    events: list[dict[str, Any]] = []
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state", emit=events.append)
+        for _ in range(2):
+            follower.poll()
+        assert follower.state.logs["BBB/2"].opened and not follower.state.logs["BBB/2"].tallied
+        runoff_tally.write_bytes(kept)
+        for _ in range(2):
+            follower.poll()
+    finally:
+        server.stop()
+    assert not [e for e in events if e["event"] == "fail"], events
+    checked = [e for e in events if e["event"] == "preliminary"]
+    assert len(checked) == 1 and checked[0]["ok"] is True
+    assert follower.report.ok and not follower.done
+
+
+class FrozenTurnout(RecordService):
+    """A service whose /api/v1/turnout never changes (every unit's state and size as at the
+    start): the hint says no log moved."""
+
+    def answer(self, path: str, query: dict[str, int]) -> bytes | None:
+        if path == "/api/v1/turnout":
+            units = [
+                {"unit": u, "round": 1, "state": "open", "checkpoint_size": 0}
+                for u in ("AAA", "BBB", "CCC")
+            ]
+            return json.dumps({"units": units}).encode()
+        return super().answer(path, query)
+
+
+def test_a_turnout_that_hides_the_last_checkpoints_does_not_change_the_verdict(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """The turnout is only a hint: a service that never updates it while AAA's log closes and
+    the final result comes in the same poll gets the batch verifier's verdict on its record,
+    not 'AAA never closed'."""
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served)
+    final = tmp_path / "final.json"
+    shutil.move(served / "results" / "final.json", final)
+    cps = served / "units" / "AAA" / "1" / "checkpoints.txt"
+    notes = notes_of(cps)
+    write_notes(cps, notes[:3])
+    server = ThreadServer(FrozenTurnout(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state")
+        follower.poll()
+        follower.poll()  # the turnout, first read: every log asked
+        assert follower.state.logs["AAA/1"].notes == 3
+        write_notes(cps, notes)
+        shutil.copy(final, served / "results" / "final.json")
+        for _ in range(3):
+            if not follower.done:
+                follower.poll()
+    finally:
+        server.stop()
+    assert follower.done
+    batch = verify(served)
+    assert batch.ok
+    agree(follower.report, batch)
+
+
+# -- a manifest signed by the operator's commission key
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="checks_manifest.py accepts any unit code and follow.py puts it in mirror paths "
+    "(Record.path = root / rel): a code with '..' makes the monitor create directories and "
+    "files outside --state",
+)
+def test_a_unit_code_with_dot_dots_writes_nothing_outside_the_state_folder(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    code = "../../../escape"
+    served = tmp_path / "a" / "b" / "served"
+    served.mkdir(parents=True)
+    shutil.copy(finished.record / "key_ceremony.json", served / "key_ceremony.json")
+    doc = read_json(finished.record / "manifest.json")
+    doc["payload"]["units"][0]["code"] = code
+    write_json(
+        served / "manifest.json",
+        sign_document(doc["payload"], finished.commission_key(), Context.MANIFEST),
+    )
+    log = served / "units" / code / "1"
+    log.mkdir(parents=True)
+    (log / "checkpoints.txt").write_text("", encoding="utf-8")
+    state = tmp_path / "s1" / "s2" / "state"
+    state.mkdir(parents=True)
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = Follower(server.url, state)
+        follower.poll()
+        follower.close()
+    finally:
+        server.stop()
+    outside = [p for p in (tmp_path / "s1").rglob("*") if state not in (p, *p.parents)]
+    assert outside == [p for p in outside if p == state.parent]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="follow.py _reject writes evidence/NNN before the save that records the failure; "
+    "killed in between, the restarted monitor forgets it (and the next rejection reuses NNN): "
+    "a fork served once, then hidden, ends in PASS with its proof unreported on disk",
+)
+def test_evidence_written_just_before_a_kill_is_still_reported_after_the_restart(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    served = staged(finished, tmp_path, 8, 3)
+    cps = served / "units" / "AAA" / "1" / "checkpoints.txt"
+    honest = notes_of(cps)
+    real_save = follow_state.save_state
+
+    def dying(folder: Path, state: Any, *args: Any, **kwargs: Any) -> bytes:
+        if state.evidence:
+            raise Killed
+        return real_save(folder, state, *args, **kwargs)
+
+    server = ThreadServer(RecordService(served))
+    try:
+        follow_to_verdict(server.url, tmp_path / "state", polls=1).close()
+        # a fork at size 8, signed with the log key, served once
+        forked = sign_log_checkpoint(finished, "AAA", 1, 8, b"\x01" * 32)
+        write_notes(cps, [*honest, forked])
+        monkeypatch.setattr("scripts.verifier.follow.save_state", dying)
+        with pytest.raises(Killed):
+            follow_to_verdict(server.url, tmp_path / "state", polls=1)
+        monkeypatch.setattr("scripts.verifier.follow.save_state", real_save)
+        assert list((tmp_path / "state" / "evidence").iterdir())
+        write_notes(cps, honest)  # hidden again
+        resumed = follow_to_verdict(server.url, tmp_path / "state", polls=2)
+        resumed.close()
+    finally:
+        server.stop()
+    assert not resumed.report.ok, "the fork seen before the kill is reported"
