@@ -14,6 +14,7 @@ from crypto.note import NoteError, NoteVerifier
 from crypto.signing import Context, VerifyKey
 from crypto.witness_policy import PolicyError, WitnessPolicy
 from schemas.ceremony import CeremonyTranscriptSchema
+from schemas.common import IDENTIFIER
 from schemas.manifest import ManifestSchema
 
 from .model import ManifestInfo, UnitInfo
@@ -116,6 +117,14 @@ def _manifest_info(
     if not isinstance(units_json, list) or not units_json:
         raise ValueError("the manifest has no units")
     codes = [str(u.get("code")) for u in units_json]
+    for code in codes:
+        # the record's paths are built from unit codes (units/<code>/<round>/): a code such
+        # as "../x" would lead a reader, or the live monitor writing its mirror, elsewhere
+        if not IDENTIFIER.fullmatch(code):
+            raise ValueError(
+                f"unit code {code!r} is not an identifier (a letter or digit, then up to 63 "
+                "letters, digits, '.', '_' or '-'); the record's paths are built from it"
+            )
     for code in _duplicates(codes):
         check.fail(f"{MANIFEST} units", f"unit code {code!r} is used twice")
     all_candidates = [str(c.get("id")) for u in units_json for c in u.get("candidates") or []]

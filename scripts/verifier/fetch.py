@@ -3,19 +3,30 @@
 A monitor asks the service for a few small files on every poll; opening a connection for each
 (``urllib.request.urlopen``) costs more CPU than the answers. This client keeps one HTTP/1.1
 connection and opens a new one when the service has closed it (a GET is safe to send again).
-Standard library only, like the rest of the verifier.
+
+The service may be hostile: each answer must be complete within ``timeout`` seconds in all
+(not per read: a service dripping a byte at a time would otherwise hold the monitor forever)
+and hold at most ``MAX_ANSWER_BYTES``; anything else is a FetchError, which the monitor
+reports and retries at its next poll. Standard library only, like the rest of the verifier.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
+import socket
+import threading
 import urllib.parse
 
 TIMEOUT_SECONDS = 30.0
+# far above any honest answer (an entries page is at most 1,000 ballots of a few KiB; a log's
+# checkpoints.txt a few thousand notes of 7 KiB), far below what would exhaust memory
+MAX_ANSWER_BYTES = 256 * 1024 * 1024
+CHUNK = 1 << 16
 
 
 class FetchError(Exception):
-    """The service did not answer (network, 5xx): try again at the next poll."""
+    """The service did not answer (network, 5xx, too slow, too large): try again later."""
 
 
 class Fetcher:
@@ -36,6 +47,8 @@ class Fetcher:
             if self.scheme == "https":
                 kind = http.client.HTTPSConnection
             self._connection = kind(self.host, self.port, timeout=self.timeout)
+        if self._connection.sock is None:
+            self._connection.connect()
         return self._connection
 
     def close(self) -> None:
@@ -45,27 +58,74 @@ class Fetcher:
 
     def get(self, path: str) -> bytes | None:
         """The body at ``path`` (under the service's URL), None for a 404; FetchError for any
-        other status or a failed connection."""
+        other status, a failed connection, or an answer too slow or too large."""
         for attempt in (1, 2):
-            reused = self._connection is not None
+            reused = self._connection is not None and self._connection.sock is not None
+            expired = threading.Event()
+            timer: threading.Timer | None = None
             try:
                 connection = self._connect()
+                timer = _deadline(connection.sock, self.timeout, expired)
                 connection.request("GET", self.base + path, headers={"Accept": "*/*"})
                 response = connection.getresponse()
-                body = response.read()
+                body = _read(response, path)
+                if expired.is_set():
+                    raise OSError("the deadline passed")
+            except FetchError:
+                self.close()
+                raise
             except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
                 self.close()
+                if expired.is_set():
+                    raise FetchError(f"{path}: no whole answer in {self.timeout:g} s") from exc
                 if reused and attempt == 1:
                     continue  # the service closed the idle connection: once more on a new one
                 raise FetchError(f"{path}: {exc}") from exc
             except (OSError, http.client.HTTPException, ValueError) as exc:
                 self.close()
+                if expired.is_set():
+                    raise FetchError(f"{path}: no whole answer in {self.timeout:g} s") from exc
                 raise FetchError(f"{path}: {exc}") from exc
+            finally:
+                if timer is not None:
+                    timer.cancel()
             if response.will_close:
                 self.close()
             if response.status == 404:
                 return None
             if response.status != 200:
                 raise FetchError(f"{path}: HTTP {response.status}")
-            return bytes(body)
+            return body
         raise AssertionError("unreachable")
+
+
+def _deadline(
+    sock: socket.socket | None, seconds: float, expired: threading.Event
+) -> threading.Timer:
+    """Shut the socket down once ``seconds`` have passed: a read blocked on it then fails."""
+
+    def expire() -> None:
+        expired.set()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _read(response: http.client.HTTPResponse, path: str) -> bytes:
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        chunk = response.read(CHUNK)
+        if not chunk:
+            if response.length:  # read(amt) does not raise when the body stops short
+                raise http.client.IncompleteRead(b"".join(chunks), response.length)
+            return b"".join(chunks)
+        total += len(chunk)
+        if total > MAX_ANSWER_BYTES:
+            raise FetchError(f"{path}: the answer is larger than {MAX_ANSWER_BYTES} bytes")
+        chunks.append(chunk)

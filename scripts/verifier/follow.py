@@ -35,6 +35,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 import time
 import urllib.parse
@@ -134,6 +135,7 @@ class Follower:
         self.final_published_at: float | None = None
         if self.state.setup_checked:
             self._restore()
+            self._recover_evidence()
 
     # -- one poll
 
@@ -635,23 +637,58 @@ class Follower:
         self._reject(lg, where, why, files)
 
     def _reject(self, lg: FollowedLog, where: str, why: str, files: dict[str, str | bytes]) -> None:
-        self.state.evidence += 1
-        name = f"{self.state.evidence:03d}-{lg.unit}-{lg.round}"
-        folder = self.dir / EVIDENCE / name
-        folder.mkdir(parents=True, exist_ok=True)
+        """Keep the evidence, then report the rejection. The evidence folder is written under a
+        hidden name and renamed once complete: a monitor killed before it saved the rejection
+        finds the folder when it starts again and reports it then (``_recover_evidence``)."""
+        number = self.state.evidence + 1
+        name = f"{number:03d}-{lg.unit}-{lg.round}"
+        partial = self.dir / EVIDENCE / f".{name}"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        seen = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        files = {**files, "why.txt": f"{where}: {why}\nservice: {self.url}\nseen: {seen}\n"}
         for file, content in files.items():
             data = content.encode() if isinstance(content, str) else content
-            (folder / file).write_bytes(data)
-        seen = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        (folder / "why.txt").write_text(
-            f"{where}: {why}\nservice: {self.url}\nseen: {seen}\n", encoding="utf-8"
-        )
+            with open(partial / file, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+        os.replace(partial, self.dir / EVIDENCE / name)
+        self._rejected(lg, number, where, why)
+        self._save()
+
+    def _rejected(self, lg: FollowedLog, number: int, where: str, why: str) -> None:
+        name = f"{number:03d}-{lg.unit}-{lg.round}"
+        self.state.evidence = number
         self.report["V4"].fail(where, f"{why} (evidence: {EVIDENCE}/{name})")
         lg.broken = why
+        folder = self.dir / EVIDENCE / name
         self._event(
             "evidence", f"{lg.key}: evidence saved in {folder}", log=lg.key, evidence=str(folder)
         )
-        self._save()
+
+    def _recover_evidence(self) -> None:
+        """Evidence a monitor kept but was killed before it recorded: reported now, as it would
+        have been; a folder left incomplete (hidden name) is removed, nothing was reported."""
+        folder = self.dir / EVIDENCE
+        if not folder.is_dir():
+            return
+        for path in sorted(folder.iterdir()):
+            if path.name.startswith("."):
+                shutil.rmtree(path, ignore_errors=True)
+                continue
+            number, _, rest = path.name.partition("-")
+            unit, _, round_no = rest.rpartition("-")
+            lg = self.state.logs.get(f"{unit}/{round_no}")
+            if not number.isdigit() or int(number) <= self.state.evidence or lg is None:
+                continue
+            try:
+                first = (path / "why.txt").read_text(encoding="utf-8").split("\n", 1)[0]
+            except (OSError, UnicodeDecodeError):
+                first = f"{lg.rel}/checkpoints.txt: a checkpoint was rejected (see the evidence)"
+            where, _, why = first.partition(": ")
+            self._rejected(lg, int(number), where, why)
+            self._save()
 
     def _check_ballots(self, lg: FollowedLog, first_line: int, lines: list[bytes]) -> None:
         """V3 on new ballots, in batches (in the worker pool when there is more than one),
