@@ -430,6 +430,38 @@ def test_an_honest_preliminary_result_is_checked_before_the_final_one(
     assert not [e for e in events if e["event"] == "fail"] and not follower.done
 
 
+def test_a_tally_changed_after_the_monitor_checked_it_is_caught_at_the_verdict(
+    finished: Built, tmp_path: Path
+) -> None:
+    """The operator publishes a tally, lets the monitor check it, then serves (and would
+    export) another one: the monitor asks for every file it mirrored whole again at the
+    verdict, fails V5 and keeps both versions."""
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served)
+    shutil.move(served / "results", tmp_path / "results")
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state")
+        for _ in range(3):
+            follower.poll()
+        assert all(lg.tallied for lg in follower.state.logs.values()) and follower.report.ok
+        tally_file = served / "units" / "AAA" / "1" / "tally.json"
+        checked = tally_file.read_bytes()
+        write_json(tally_file, {**read_json(tally_file), "took_part": 1})
+        shutil.copytree(tmp_path / "results", served / "results")
+        follower.poll()
+    finally:
+        server.stop()
+    assert follower.done and follower.report.failed() == ["V5"]
+    [failure] = follower.report["V5"].failures
+    assert failure.where == "units/AAA/1/tally.json"
+    assert failure.why.startswith("the service now serves another units/AAA/1/tally.json")
+    evidence = evidence_of(tmp_path / "state")
+    assert (evidence / "checked").read_bytes() == checked
+    assert (evidence / "served-now").read_bytes() == tally_file.read_bytes()
+    assert not verify(served).ok  # the batch verifier, on what is served now, fails too
+
+
 def wait_for(condition: Any, what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():

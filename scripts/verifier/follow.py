@@ -124,6 +124,12 @@ class Follower:
         self.state = loaded or FollowState(self.url)
         self.report = report_from_json(self.url, self.state.report)
         cut_mirror(self.mirror.root, self.state.mirror)
+        for lg in self.state.logs.values():
+            # a checkpoints.txt replaced whole (``_replace``) by a monitor killed before it
+            # recorded the new length: the file is whole (renamed into place), adopt its length
+            rel = f"{lg.rel}/checkpoints.txt"
+            if lg.opened and rel not in self.state.mirror and self.mirror.exists(rel):
+                self.state.mirror[rel] = self.mirror.size(rel)
         self._dirty: set[Path] = set()
         self._saved = b""  # state.json as last written
         self._changed: set[str] = set()  # logs whose running state changed since the last save
@@ -641,7 +647,12 @@ class Follower:
         hidden name and renamed once complete: a monitor killed before it saved the rejection
         finds the folder when it starts again and reports it then (``_recover_evidence``)."""
         number = self.state.evidence + 1
-        name = f"{number:03d}-{lg.unit}-{lg.round}"
+        self._keep(f"{number:03d}-{lg.unit}-{lg.round}", where, why, files)
+        self._rejected(lg, number, where, why)
+        self._save()
+
+    def _keep(self, name: str, where: str, why: str, files: dict[str, str | bytes]) -> None:
+        """An evidence folder, written under a hidden name and renamed once complete."""
         partial = self.dir / EVIDENCE / f".{name}"
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
@@ -654,8 +665,33 @@ class Follower:
                 out.flush()
                 os.fsync(out.fileno())
         os.replace(partial, self.dir / EVIDENCE / name)
-        self._rejected(lg, number, where, why)
-        self._save()
+
+    def _published_files_unchanged(self) -> None:
+        """At the verdict, every file mirrored whole (manifest, key ceremony, tallies, results)
+        is asked for again: a service that now serves other bytes than those the monitor
+        checked would export a record the monitor never saw. Each change fails the check that
+        reads the file, with both versions kept as evidence."""
+        owners = {"manifest.json": "V1", "key_ceremony.json": "V2"}
+        owners.update({f"results/{kind}.json": "V9" for kind in self.state.results})
+        for lg in self.state.logs.values():
+            if self.mirror.exists(f"{lg.rel}/tally.json"):
+                owners[f"{lg.rel}/tally.json"] = "V5"
+        for rel, check in owners.items():
+            checked = self.mirror.path(rel).read_bytes()
+            served = self._get(f"{RECORD}/{rel}")
+            if served == checked:
+                continue
+            number = self.state.evidence + 1
+            name = f"{number:03d}-changed-{rel.replace('/', '-')}"
+            why = (
+                f"the service now serves another {rel} than the one it published and the "
+                "monitor checked" + (" (none at all)" if served is None else "")
+            )
+            self._keep(name, rel, why, {"checked": checked, "served-now": served or b""})
+            self.state.evidence = number
+            self.report[check].fail(rel, f"{why} (evidence: {EVIDENCE}/{name})")
+            folder = self.dir / EVIDENCE / name
+            self._event("evidence", f"{rel}: evidence saved in {folder}", evidence=str(folder))
 
     def _rejected(self, lg: FollowedLog, number: int, where: str, why: str) -> None:
         name = f"{number:03d}-{lg.unit}-{lg.round}"
@@ -907,6 +943,7 @@ class Follower:
         for code in self.manifest.units:
             check_unit_rounds(code, present, self.rounds, derived.get(code), self.report["V8"])
         check_results(self.mirror, self.manifest, present, self.rounds, self.report["V9"])
+        self._published_files_unchanged()
         self.report["V4"].note(CONSISTENCY_NOTE)
         self.state.verdict = True
         self._save()
