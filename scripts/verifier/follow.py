@@ -676,9 +676,11 @@ class Follower:
         for lg in self.state.logs.values():
             if self.mirror.exists(f"{lg.rel}/tally.json"):
                 owners[f"{lg.rel}/tally.json"] = "V5"
+        # every answer first: a service that stops answering half-way changes nothing in the
+        # report, and the next poll asks again
+        now = {rel: self._get(f"{RECORD}/{rel}") for rel in owners}
         for rel, check in owners.items():
-            checked = self.mirror.path(rel).read_bytes()
-            served = self._get(f"{RECORD}/{rel}")
+            checked, served = self.mirror.path(rel).read_bytes(), now[rel]
             if served == checked:
                 continue
             number = self.state.evidence + 1
@@ -911,6 +913,7 @@ class Follower:
 
     def _verdict(self) -> None:
         assert self.manifest is not None
+        self._published_files_unchanged()  # before anything below adds to the report
         present = {(lg.unit, lg.round) for lg in self.state.logs.values() if lg.opened}
         if self.policy is not None:
             for lg in self.state.logs.values():
@@ -943,7 +946,6 @@ class Follower:
         for code in self.manifest.units:
             check_unit_rounds(code, present, self.rounds, derived.get(code), self.report["V8"])
         check_results(self.mirror, self.manifest, present, self.rounds, self.report["V9"])
-        self._published_files_unchanged()
         self.report["V4"].note(CONSISTENCY_NOTE)
         self.state.verdict = True
         self._save()
