@@ -461,3 +461,43 @@ def test_evidence_written_just_before_a_kill_is_still_reported_after_the_restart
     finally:
         server.stop()
     assert not resumed.report.ok, "the fork seen before the kill is reported"
+
+
+def test_a_changed_file_reported_just_before_a_kill_is_reported_once_after_the_restart(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The verdict finds a checked tally served changed, keeps the evidence and is killed
+    before it saves: the restarted monitor reports it from the evidence folder, and its own
+    verdict does not report it a second time."""
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served)
+    shutil.move(served / "results", tmp_path / "results")
+    real_save = follow_state.save_state
+
+    def dying(folder: Path, state: Any, *args: Any, **kwargs: Any) -> bytes:
+        if state.evidence:
+            raise Killed
+        return real_save(folder, state, *args, **kwargs)
+
+    server = ThreadServer(RecordService(served))
+    try:
+        follow_to_verdict(server.url, tmp_path / "state", polls=3).close()
+        tally_file = served / "units" / "AAA" / "1" / "tally.json"
+        write_json(tally_file, {**read_json(tally_file), "took_part": 1})
+        shutil.copytree(tmp_path / "results", served / "results")
+        monkeypatch.setattr("scripts.verifier.follow.save_state", dying)
+        with pytest.raises(Killed):
+            follow_to_verdict(server.url, tmp_path / "state", polls=1)
+        monkeypatch.setattr("scripts.verifier.follow.save_state", real_save)
+        resumed = follow_to_verdict(server.url, tmp_path / "state", polls=2)
+        resumed.close()
+    finally:
+        server.stop()
+    assert resumed.done and resumed.report.failed() == ["V5"]
+    [failure] = resumed.report["V5"].failures
+    assert failure.where == "units/AAA/1/tally.json" and "evidence/001-changed-" in failure.why
+    assert [p.name for p in (tmp_path / "state" / "evidence").iterdir()] == [
+        "001-changed-units-AAA-1-tally.json"
+    ]

@@ -85,6 +85,7 @@ from .scan import BATCH_LINES, LogJob, LogState, finish_sums, merge_batch
 
 Emit = Callable[[dict[str, Any]], None]
 RECORD = "/api/v1/record"
+CHANGED = "the service now serves another"
 FULL_POLL_EVERY = 10  # polls between two that ask every log, whatever the turnout hints say
 CONSISTENCY_NOTE = (
     "successive checkpoints are consistent because every signed root equals the root of a "
@@ -671,29 +672,41 @@ class Follower:
         is asked for again: a service that now serves other bytes than those the monitor
         checked would export a record the monitor never saw. Each change fails the check that
         reads the file, with both versions kept as evidence."""
-        owners = {"manifest.json": "V1", "key_ceremony.json": "V2"}
-        owners.update({f"results/{kind}.json": "V9" for kind in self.state.results})
-        for lg in self.state.logs.values():
-            if self.mirror.exists(f"{lg.rel}/tally.json"):
-                owners[f"{lg.rel}/tally.json"] = "V5"
+        files = ["manifest.json", "key_ceremony.json"]
+        files += [f"results/{kind}.json" for kind in self.state.results]
+        files += [
+            f"{lg.rel}/tally.json"
+            for lg in self.state.logs.values()
+            if self.mirror.exists(f"{lg.rel}/tally.json")
+        ]
         # every answer first: a service that stops answering half-way changes nothing in the
         # report, and the next poll asks again
-        now = {rel: self._get(f"{RECORD}/{rel}") for rel in owners}
-        for rel, check in owners.items():
+        now = {rel: self._get(f"{RECORD}/{rel}") for rel in files}
+        for rel in files:
             checked, served = self.mirror.path(rel).read_bytes(), now[rel]
-            if served == checked:
+            reported = any(  # by a monitor killed before its verdict was saved
+                f.where == rel and f.why.startswith(CHANGED)
+                for f in self.report[_owner(rel)].failures
+            )
+            if served == checked or reported:
                 continue
             number = self.state.evidence + 1
-            name = f"{number:03d}-changed-{rel.replace('/', '-')}"
             why = (
-                f"the service now serves another {rel} than the one it published and the "
-                "monitor checked" + (" (none at all)" if served is None else "")
+                f"{CHANGED} {rel} than the one it published and the monitor checked"
+                + (" (none at all)" if served is None else "")
             )
-            self._keep(name, rel, why, {"checked": checked, "served-now": served or b""})
-            self.state.evidence = number
-            self.report[check].fail(rel, f"{why} (evidence: {EVIDENCE}/{name})")
-            folder = self.dir / EVIDENCE / name
-            self._event("evidence", f"{rel}: evidence saved in {folder}", evidence=str(folder))
+            versions: dict[str, str | bytes] = {"checked": checked, "served-now": served or b""}
+            self._keep(_changed_name(number, rel), rel, why, versions)
+            self._changed_file(number, rel, why)
+
+    def _changed_file(self, number: int, rel: str, why: str) -> None:
+        """Report a published file served changed (evidence ``number``), under the check that
+        reads it."""
+        name = _changed_name(number, rel)
+        self.state.evidence = number
+        self.report[_owner(rel)].fail(rel, f"{why} (evidence: {EVIDENCE}/{name})")
+        folder = self.dir / EVIDENCE / name
+        self._event("evidence", f"{rel}: evidence saved in {folder}", evidence=str(folder))
 
     def _rejected(self, lg: FollowedLog, number: int, where: str, why: str) -> None:
         name = f"{number:03d}-{lg.unit}-{lg.round}"
@@ -716,16 +729,25 @@ class Follower:
                 shutil.rmtree(path, ignore_errors=True)
                 continue
             number, _, rest = path.name.partition("-")
-            unit, _, round_no = rest.rpartition("-")
-            lg = self.state.logs.get(f"{unit}/{round_no}")
-            if not number.isdigit() or int(number) <= self.state.evidence or lg is None:
+            if not number.isdigit() or int(number) <= self.state.evidence:
                 continue
             try:
                 first = (path / "why.txt").read_text(encoding="utf-8").split("\n", 1)[0]
             except (OSError, UnicodeDecodeError):
-                first = f"{lg.rel}/checkpoints.txt: a checkpoint was rejected (see the evidence)"
+                first = ""
             where, _, why = first.partition(": ")
-            self._rejected(lg, int(number), where, why)
+            if rest.startswith("changed-"):  # a published file served changed at the verdict
+                self._changed_file(int(number), where, why)
+            else:
+                unit, _, round_no = rest.rpartition("-")
+                lg = self.state.logs.get(f"{unit}/{round_no}")
+                if lg is None:  # not ours to report; never to be overwritten either
+                    self.state.evidence = int(number)
+                    continue
+                if not why:
+                    where = f"{lg.rel}/checkpoints.txt"
+                    why = "a checkpoint was rejected (see the evidence)"
+                self._rejected(lg, int(number), where, why)
             self._save()
 
     def _check_ballots(self, lg: FollowedLog, first_line: int, lines: list[bytes]) -> None:
@@ -958,6 +980,17 @@ class Follower:
             cpu_seconds=round(time.process_time(), 3),
             report=self.report.to_json(),
         )
+
+
+def _owner(rel: str) -> str:
+    """The check that reads a file mirrored whole."""
+    if rel in ("manifest.json", "key_ceremony.json"):
+        return "V1" if rel == "manifest.json" else "V2"
+    return "V9" if rel.startswith("results/") else "V5"
+
+
+def _changed_name(number: int, rel: str) -> str:
+    return f"{number:03d}-changed-{rel.replace('/', '-')}"
 
 
 def _ciphertext(a: str, b: str) -> Ciphertext:
