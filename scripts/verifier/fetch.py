@@ -16,6 +16,7 @@ import contextlib
 import http.client
 import socket
 import threading
+import time
 import urllib.parse
 
 TIMEOUT_SECONDS = 30.0
@@ -40,6 +41,7 @@ class Fetcher:
         self.base = parts.path.rstrip("/")
         self.timeout = timeout
         self._connection: http.client.HTTPConnection | None = None
+        self._watchdog = _Watchdog()
 
     def _connect(self) -> http.client.HTTPConnection:
         if self._connection is None:
@@ -52,9 +54,15 @@ class Fetcher:
         return self._connection
 
     def close(self) -> None:
+        """Close the connection (the next request opens another)."""
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+
+    def stop(self) -> None:
+        """Close the connection and stop the deadline thread: the Fetcher is done."""
+        self.close()
+        self._watchdog.stop()
 
     def get(self, path: str) -> bytes | None:
         """The body at ``path`` (under the service's URL), None for a 404; FetchError for any
@@ -62,10 +70,9 @@ class Fetcher:
         for attempt in (1, 2):
             reused = self._connection is not None and self._connection.sock is not None
             expired = threading.Event()
-            timer: threading.Timer | None = None
             try:
                 connection = self._connect()
-                timer = _deadline(connection.sock, self.timeout, expired)
+                self._watchdog.arm(connection.sock, self.timeout, expired)
                 connection.request("GET", self.base + path, headers={"Accept": "*/*"})
                 response = connection.getresponse()
                 body = _read(response, path)
@@ -87,8 +94,7 @@ class Fetcher:
                     raise FetchError(f"{path}: no whole answer in {self.timeout:g} s") from exc
                 raise FetchError(f"{path}: {exc}") from exc
             finally:
-                if timer is not None:
-                    timer.cancel()
+                self._watchdog.disarm()
             if response.will_close:
                 self.close()
             if response.status == 404:
@@ -99,21 +105,55 @@ class Fetcher:
         raise AssertionError("unreachable")
 
 
-def _deadline(
-    sock: socket.socket | None, seconds: float, expired: threading.Event
-) -> threading.Timer:
-    """Shut the socket down once ``seconds`` have passed: a read blocked on it then fails."""
+class _Watchdog:
+    """One thread for all of a Fetcher's requests: it shuts the socket of a request that is
+    still running at its deadline (a read blocked on it then fails). A thread per request
+    (``threading.Timer``) cost about 0.26 ms each, 2% of a live monitor's CPU."""
 
-    def expire() -> None:
-        expired.set()
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._armed: tuple[float, socket.socket | None, threading.Event] | None = None
+        self._thread: threading.Thread | None = None
+        self._stopping = False
 
-    timer = threading.Timer(seconds, expire)
-    timer.daemon = True
-    timer.start()
-    return timer
+    def arm(self, sock: socket.socket | None, seconds: float, expired: threading.Event) -> None:
+        with self._cond:
+            self._armed = (time.monotonic() + seconds, sock, expired)
+            if self._thread is None:
+                self._stopping = False
+                self._thread = threading.Thread(target=self._run, name="fetch-deadline")
+                self._thread.daemon = True
+                self._thread.start()
+            self._cond.notify()
+
+    def disarm(self) -> None:
+        with self._cond:
+            self._armed = None
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping, self._armed = True, None
+            thread, self._thread = self._thread, None
+            self._cond.notify()
+        if thread is not None:
+            thread.join(timeout=5)
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._stopping:
+                if self._armed is None:
+                    self._cond.wait()
+                    continue
+                deadline, sock, expired = self._armed
+                left = deadline - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                self._armed = None
+                expired.set()
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _read(response: http.client.HTTPResponse, path: str) -> bytes:

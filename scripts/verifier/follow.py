@@ -791,7 +791,7 @@ class Follower:
 
     def close(self) -> None:
         """Stop the worker processes, if any, and close the connection."""
-        self.http.close()
+        self.http.stop()
         if self._pool is not None:
             self._pool.close()
             self._pool.join()
