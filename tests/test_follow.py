@@ -181,11 +181,9 @@ def test_a_monitor_sees_cosignatures_added_to_notes_it_already_holds(tmp_path: P
     assert finals == len(follower.state.logs) and events[-1]["ok"] is True
 
 
-def test_a_note_served_again_may_only_gain_signature_lines(tmp_path: Path) -> None:
-    """A note the monitor holds, served again with its text or its log signature changed, with
-    a witness line that does not verify, or no longer served: evidence, and the log is no longer
-    followed."""
-    record = tmp_path / "witnessed"
+def one_witnessed_unit(tmp_path: Path, record: Path) -> list[str]:
+    """A finished one-unit election whose notes two witnesses cosign, exported to ``record``;
+    the notes of its log."""
     run_election(
         tmp_path / "data",
         UNITS[:1],
@@ -195,7 +193,15 @@ def test_a_note_served_again_may_only_gain_signature_lines(tmp_path: Path) -> No
         checkpoint_every=4,
         witnesses=WITNESSES[:2],
     )
-    notes = notes_of(record / "units" / "AAA" / "1" / "checkpoints.txt")
+    return notes_of(record / "units" / "AAA" / "1" / "checkpoints.txt")
+
+
+def test_a_note_served_again_may_only_gain_signature_lines(tmp_path: Path) -> None:
+    """A note the monitor holds, served again with its text or its log signature changed, with
+    a witness line that does not verify, or no longer served: evidence, and the log is no longer
+    followed."""
+    record = tmp_path / "witnessed"
+    notes = one_witnessed_unit(tmp_path, record)
     body, block = notes[1].split("\n\n")
     log_line = block.split("\n")[0]  # the log's own signature comes first
     plain = f"{body}\n\n{log_line}\n"  # as first served: not yet cosigned

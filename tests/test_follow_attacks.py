@@ -21,15 +21,17 @@ from crypto.envelope import Context, sign_document
 from scripts.verifier import follow_state
 from scripts.verifier.fetch import Fetcher, FetchError
 from scripts.verifier.follow_state import report_to_json
-from tally_service.simulate import run_election
 from tests.follow_helpers import Follower, RecordService, ThreadServer
-from tests.test_follow import WITNESSES, agree, finished, staged  # noqa: F401 - the fixture
+from tests.test_follow import (  # noqa: F401 - finished: the fixture
+    WITNESSES,
+    agree,
+    finished,
+    one_witnessed_unit,
+    staged,
+)
 from tests.verify_helpers import (
-    TURNOUT,
-    UNITS,
     Built,
     checkpoint_of,
-    make_chooser,
     notes_of,
     read_json,
     sign_log_checkpoint,
@@ -50,6 +52,25 @@ def follow_to_verdict(url: str, state: Path, polls: int = 8) -> Follower:
 
 class Killed(BaseException):
     """kill -9: nothing after it runs (a BaseException, so no ``except Exception`` sees it)."""
+
+
+@contextlib.contextmanager
+def killed_at_the_save_of_evidence(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """kill -9 at the first state save once the monitor has kept evidence: the body must be
+    killed there; saves work again afterwards."""
+    real_save = follow_state.save_state
+
+    def dying(folder: Path, state: Any, *args: Any, **kwargs: Any) -> bytes:
+        if state.evidence:
+            raise Killed
+        return real_save(folder, state, *args, **kwargs)
+
+    monkeypatch.setattr("scripts.verifier.follow.save_state", dying)
+    try:
+        with pytest.raises(Killed):
+            yield
+    finally:
+        monkeypatch.setattr("scripts.verifier.follow.save_state", real_save)
 
 
 def mirror_of(state: Path) -> dict[str, bytes]:
@@ -282,16 +303,7 @@ def test_a_new_note_with_a_malformed_witness_line_does_not_crash_the_monitor(
     timestamp: at worst a rejected checkpoint, never a traceback out of ``poll()`` (which
     would come back at every restart, the note being served again)."""
     record = tmp_path / "witnessed"
-    run_election(
-        tmp_path / "data",
-        UNITS[:1],
-        turnout=TURNOUT["AAA"],
-        chooser=make_chooser(),
-        record=record,
-        checkpoint_every=4,
-        witnesses=WITNESSES[:2],
-    )
-    notes = notes_of(record / "units" / "AAA" / "1" / "checkpoints.txt")
+    notes = one_witnessed_unit(tmp_path, record)
     body, block = notes[1].split("\n\n")
     log_line = block.split("\n")[0]
     good = WITNESSES[0].cosign(checkpoint_of(notes[1]), int(time.time())).line()
@@ -437,23 +449,14 @@ def test_evidence_written_just_before_a_kill_is_still_reported_after_the_restart
     served = staged(finished, tmp_path, 8, 3)
     cps = served / "units" / "AAA" / "1" / "checkpoints.txt"
     honest = notes_of(cps)
-    real_save = follow_state.save_state
-
-    def dying(folder: Path, state: Any, *args: Any, **kwargs: Any) -> bytes:
-        if state.evidence:
-            raise Killed
-        return real_save(folder, state, *args, **kwargs)
-
     server = ThreadServer(RecordService(served))
     try:
         follow_to_verdict(server.url, tmp_path / "state", polls=1).close()
         # a fork at size 8, signed with the log key, served once
         forked = sign_log_checkpoint(finished, "AAA", 1, 8, b"\x01" * 32)
         write_notes(cps, [*honest, forked])
-        monkeypatch.setattr("scripts.verifier.follow.save_state", dying)
-        with pytest.raises(Killed):
+        with killed_at_the_save_of_evidence(monkeypatch):
             follow_to_verdict(server.url, tmp_path / "state", polls=1)
-        monkeypatch.setattr("scripts.verifier.follow.save_state", real_save)
         assert list((tmp_path / "state" / "evidence").iterdir())
         write_notes(cps, honest)  # hidden again
         resumed = follow_to_verdict(server.url, tmp_path / "state", polls=2)
@@ -474,23 +477,14 @@ def test_a_changed_file_reported_just_before_a_kill_is_reported_once_after_the_r
     served = tmp_path / "served"
     shutil.copytree(finished.record, served)
     shutil.move(served / "results", tmp_path / "results")
-    real_save = follow_state.save_state
-
-    def dying(folder: Path, state: Any, *args: Any, **kwargs: Any) -> bytes:
-        if state.evidence:
-            raise Killed
-        return real_save(folder, state, *args, **kwargs)
-
     server = ThreadServer(RecordService(served))
     try:
         follow_to_verdict(server.url, tmp_path / "state", polls=3).close()
         tally_file = served / "units" / "AAA" / "1" / "tally.json"
         write_json(tally_file, {**read_json(tally_file), "took_part": 1})
         shutil.copytree(tmp_path / "results", served / "results")
-        monkeypatch.setattr("scripts.verifier.follow.save_state", dying)
-        with pytest.raises(Killed):
+        with killed_at_the_save_of_evidence(monkeypatch):
             follow_to_verdict(server.url, tmp_path / "state", polls=1)
-        monkeypatch.setattr("scripts.verifier.follow.save_state", real_save)
         resumed = follow_to_verdict(server.url, tmp_path / "state", polls=2)
         resumed.close()
     finally:
