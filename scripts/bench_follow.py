@@ -10,13 +10,19 @@ soon as the demo says where its service is, a monitor ``verify.py --follow URL -
 - verdict delay: from the demo's "final result signed" line to the monitor's verdict;
 - how far behind the log the monitor got: the most checkpoints of one log that were already
   signed when a poll fetched them (1 = it was never behind by more than the newest one), and
-  the largest and median time from a checkpoint's signed ``time`` line to its acceptance;
+  the largest and median time from a checkpoint's signed ``time`` line to its acceptance
+  (signature, entries, root);
+- how far the ballot checks (V3) lagged: the largest and median time from a checkpoint's
+  signed ``time`` line to the check of its last ballot, and the most ballots accepted but not
+  yet checked;
 - CPU per ballot: the live monitor's CPU time (its whole run with its worker processes:
   polling, mirroring, every check) over the ballots it checked; then, once the election is
   over and the service idle, a second monitor with ``--jobs 1`` following the finished
   election from scratch (the monitor's own cost, on a machine as quiet as the batch
   verifier's), against ``verify.py --jobs 1`` on the exported record; and the batch
-  verifier's wall time (all cores) after the export.
+  verifier's wall time (all cores) after the export;
+- with ``--instructions``: the instructions the replay monitor and ``verify.py --jobs 1``
+  execute per ballot, counted by valgrind, a figure the host's speed does not change.
 
 Run from the top of the checkout:
     .venv/bin/python scripts/bench_follow.py [--small] [--interval 1] [--rate N]
@@ -28,6 +34,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -56,7 +63,9 @@ def run_demo(
     out: Path, args: argparse.Namespace, url_ready: threading.Event, box: dict[str, Any]
 ) -> subprocess.Popen[str]:
     # --serve keeps the service up after the final result, for the monitors' last polls and
-    # the replay; the bench stops it (Ctrl-C) when it is done with it, or after ten minutes
+    # the replay; the bench stops it (SIGTERM, which the demo takes as Ctrl-C: a SIGINT would
+    # be ignored when the bench itself runs in the background) when it is done with it, or
+    # after ten minutes
     command = [str(TOP / "scripts" / "demo"), "--out", str(out), "--serve", "--close-after", "600"]
     if args.small:
         command.append("--small")
@@ -103,6 +112,22 @@ def start_monitor(url: str, state: Path, options: list[str]) -> subprocess.Popen
     )
 
 
+def ballots_checked_after(events: list[dict[str, Any]]) -> list[float]:
+    """For each accepted checkpoint that brought ballots: seconds from its signed ``time`` line
+    to the ``checked`` event that saw its last ballot checked (checking may lag accepting)."""
+    waiting: dict[str, list[dict[str, Any]]] = {}
+    out: list[float] = []
+    for e in events:
+        if e["event"] == "checkpoint" and e["new"]:
+            waiting.setdefault(e["log"], []).append(e)
+        elif e["event"] == "checked":
+            for log, upto in e["logs"].items():
+                pending = waiting.get(log, [])
+                while pending and pending[0]["size"] <= upto:
+                    out.append(seconds_since(pending.pop(0)["signed_at"], e["at"]))
+    return out
+
+
 def replay_cpu(url: str, state: Path) -> tuple[float, int]:
     """A monitor with --jobs 1 following the finished election from scratch: its CPU time and
     the ballots it checked."""
@@ -116,6 +141,47 @@ def replay_cpu(url: str, state: Path) -> tuple[float, int]:
         sys.exit(f"the replay monitor did not pass: {last.get('message')}")
     ballots = int(last["report"]["checks"][2]["checked"].get("ballots", 0))
     return usage.ru_utime + usage.ru_stime, ballots
+
+
+def count_instructions(url: str, tmp: Path, record: Path) -> tuple[int, int] | None:
+    """The instructions executed by a replay monitor (``--jobs 1``, from scratch) and by
+    ``verify.py --jobs 1`` on the record it mirrored, both run at once under valgrind's
+    cachegrind without its cache simulation. A count of instructions does not move with the
+    speed the host gives this virtual machine, which CPU time does, by 10-30% between two runs
+    of the same command. None without valgrind."""
+    if shutil.which("valgrind") is None:
+        print("valgrind is not installed: no instruction counts", file=sys.stderr)
+        return None
+    verify = [PYTHON, str(TOP / "scripts" / "verify.py")]
+    commands = {
+        "monitor": [
+            *verify,
+            *("--follow", url, "--state", str(tmp / "replay-counted")),
+            *("--interval", "0.2", "--jobs", "1", "--until-final", "--json"),
+        ],
+        "batch": [*verify, str(record), "--quiet", "--jobs", "1"],
+    }
+    running = {
+        who: subprocess.Popen(
+            [
+                "valgrind",
+                "--tool=cachegrind",
+                "--cache-sim=no",
+                f"--cachegrind-out-file={tmp / f'cachegrind.{who}'}",
+                *command,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for who, command in commands.items()
+    }
+    counts: dict[str, int] = {}
+    for who, process in running.items():
+        if process.wait() != 0:
+            sys.exit(f"the {who} under valgrind failed (exit {process.returncode})")
+        text = (tmp / f"cachegrind.{who}").read_text()
+        counts[who] = int(text.split("\nsummary: ", 1)[1].split()[0])
+    return counts["monitor"], counts["batch"]
 
 
 def batch(record: Path, jobs: int) -> tuple[float, float]:
@@ -144,6 +210,12 @@ def main() -> int:
     )
     parser.add_argument(
         "--repeat", type=int, default=6, help="turns of replay monitor and batch verifier"
+    )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count the instructions of the replay monitor and the batch verifier "
+        "(valgrind; about five minutes more)",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kz-bench-follow-") as tmp:
@@ -177,7 +249,7 @@ def main() -> int:
         monitor.returncode = os.waitstatus_to_exitcode(status)
         verdict = events[-1] if events else {}
         if verdict.get("event") != "verdict":
-            demo.send_signal(signal.SIGINT)
+            demo.send_signal(signal.SIGTERM)
             demo.wait()
             tail = "".join(box.get("lines", [])[-20:])
             sys.exit(f"the monitor ended without a verdict (exit {monitor.returncode}):\n{tail}")
@@ -192,6 +264,12 @@ def main() -> int:
         figure("max_checkpoints_behind", max(1 + e["pending"] for e in checkpoints))
         figure("checkpoint_to_acceptance_max", f"{max(lags):.2f}", "s")
         figure("checkpoint_to_acceptance_median", f"{statistics.median(lags):.2f}", "s")
+        checked = ballots_checked_after(events)
+        if checked:
+            figure("checkpoint_to_ballots_checked_max", f"{max(checked):.2f}", "s")
+            figure("checkpoint_to_ballots_checked_median", f"{statistics.median(checked):.2f}", "s")
+        waiting = [e["waiting"] for e in events if e["event"] == "checked"]
+        figure("max_ballots_waiting_for_their_check", max(waiting, default=0))
         monitor_cpu = usage.ru_utime + usage.ru_stime
         figure("monitor_cpu", f"{monitor_cpu:.2f}", "s")
         figure("monitor_cpu_per_ballot", f"{1000 * monitor_cpu / max(1, ballots):.2f}", "ms")
@@ -220,7 +298,16 @@ def main() -> int:
             ratios = [m / b for m, b in zip(replays, batches, strict=True)]
             figure("replay_over_batch", " ".join(f"{x:.3f}" for x in ratios))
             figure("replay_over_batch_median", f"{statistics.median(ratios):.3f}")
-        demo.send_signal(signal.SIGINT)  # stop the service: the demo exports and verifies
+        if args.instructions:
+            if not mirror.exists():
+                replay_cpu(box["url"], Path(tmp) / "replay0")
+            counted = count_instructions(box["url"], Path(tmp), mirror)
+            if counted is not None:
+                mine, theirs = (1e-6 * n / max(1, ballots) for n in counted)
+                figure("replay_monitor_jobs1_instructions_per_ballot", f"{mine:.3f}", "M")
+                figure("batch_jobs1_instructions_per_ballot", f"{theirs:.3f}", "M")
+                figure("replay_over_batch_instructions", f"{counted[0] / counted[1]:.3f}")
+        demo.send_signal(signal.SIGTERM)  # stop the service: the demo exports and verifies
         if demo.wait() != 0:
             sys.exit("the demo failed:\n" + "".join(box.get("lines", [])[-20:]))
         record = out / "record"

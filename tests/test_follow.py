@@ -271,22 +271,37 @@ def v4_failures(follower: Follower) -> list[str]:
     return [f"{f.where}: {f.why}" for f in follower.report["V4"].failures]
 
 
+@pytest.fixture
+def lagging(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A monitor whose ballot checks lag: each poll checks one round of two ballots, then
+    stops (a check budget of 0 s), as a monitor outpaced by the election does. The Follower's
+    keyword arguments."""
+    monkeypatch.setattr("scripts.verifier.follow.BATCH_LINES", 2)
+    monkeypatch.setattr("scripts.verifier.follow.ROUND_BATCHES", 1)
+    return {"check_budget": 0.0}
+
+
 @pytest.mark.parametrize("restarted", [False, True])
+@pytest.mark.parametrize("lag", [False, True])
 def test_a_rewritten_history_is_caught_at_the_next_poll_with_both_notes_kept(
-    finished: Built, tmp_path: Path, restarted: bool
+    finished: Built, tmp_path: Path, restarted: bool, lag: bool, request: pytest.FixtureRequest
 ) -> None:
+    """Also when the monitor has not checked the ballots of the checkpoints it accepted yet:
+    checking lags, accepting does not."""
+    options = request.getfixturevalue("lagging") if lag else {}
     served = staged(finished, tmp_path, 8, 3)  # checkpoints of size 0, 4 and 8
     server = ThreadServer(RecordService(served))
     try:
-        follower = Follower(server.url, tmp_path / "state")
+        follower = Follower(server.url, tmp_path / "state", **options)
         follower.poll()
         follower.poll()
         assert follower.state.logs["AAA/1"].size == 8 and follower.report.ok
+        assert follower.state.logs["AAA/1"].checked == (4 if lag else 8)
         accepted_note = follower.state.logs["AAA/1"].last_note
         if restarted:  # the accepted note comes back from the mirror, not from state.json
             follower.close()
             assert accepted_note not in (tmp_path / "state" / "state.json").read_text()
-            follower = Follower(server.url, tmp_path / "state")
+            follower = Follower(server.url, tmp_path / "state", **options)
             assert follower.state.logs["AAA/1"].last_note == accepted_note
         # the operator swaps two ballots it had already logged and signs on from there
         folder = served / "units" / "AAA" / "1"
@@ -319,6 +334,54 @@ def test_a_rewritten_history_is_caught_at_the_next_poll_with_both_notes_kept(
     # the monitor stops trusting that log and does not report it again
     follower_again = Follower(server.url, tmp_path / "state")
     assert v4_failures(follower_again) == failures
+
+
+def test_ballot_checks_that_lag_behind_the_log_catch_up_and_agree_with_the_batch_verifier(
+    finished: Built, tmp_path: Path, lagging: dict[str, Any]
+) -> None:
+    """A monitor that checks ballots slower than the service logs them accepts every log's
+    checkpoints at once, checks their ballots over the following polls (resuming from its
+    state after a restart), closes each log only once its ballots are checked, and ends with
+    the batch verifier's report: no ballot checked twice, none left out."""
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served, ignore=shutil.ignore_patterns("results"))
+    server = ThreadServer(RecordService(served))
+    events: list[dict[str, Any]] = []
+    try:
+        follower = Follower(server.url, tmp_path / "state", emit=events.append, **lagging)
+        follower.poll()
+        logs = follower.state.logs.values()
+        assert all(lg.final for lg in logs if lg.round == 1)  # every checkpoint accepted
+        assert sum(lg.checked for lg in logs) == 2  # one round of checks
+        assert sum(lg.closed_checked for lg in logs) == 0 and "closed" not in str(events)
+        saved = json.loads((tmp_path / "state" / "state.json").read_text())
+        assert sum(lg["checked"] for lg in saved["logs"].values()) == 2
+        follower.poll()
+        follower.close()
+        # a restart: the checks go on from the state, on the ballots read back from the mirror
+        follower = Follower(server.url, tmp_path / "state", emit=events.append, **lagging)
+        polls = 0
+        while not all(lg.tallied for lg in follower.state.logs.values()):
+            follower.poll()
+            polls += 1
+            assert polls < 100
+        assert polls > 5
+        shutil.copytree(finished.record / "results", served / "results")
+        follower.poll()
+        assert follower.done
+    finally:
+        server.stop()
+    batch = verify(finished.record)
+    assert batch.ok
+    agree(follower.report, batch)
+    checked = sum(e["ballots"] for e in events if e["event"] == "checked")
+    assert checked == batch.checks["V3"].checked["ballots"]
+    kinds = [e["event"] for e in events]
+    assert kinds.count("closed") == len(follower.state.logs)
+    for e in events:
+        if e["event"] == "closed":  # only once the log's ballots were all checked
+            done = [c for c in events[: events.index(e)] if c["event"] == "checked"]
+            assert max(c["logs"].get(e["log"], 0) for c in done) == e["size"]
 
 
 def test_a_dropped_entry_is_caught_at_the_next_checkpoint(finished: Built, tmp_path: Path) -> None:

@@ -22,10 +22,11 @@ from scripts.verifier import follow_state
 from scripts.verifier.fetch import Fetcher, FetchError
 from scripts.verifier.follow_state import report_to_json
 from tests.follow_helpers import Follower, RecordService, ThreadServer
-from tests.test_follow import (  # noqa: F401 - finished: the fixture
+from tests.test_follow import (  # noqa: F401 - finished, lagging: fixtures
     WITNESSES,
     agree,
     finished,
+    lagging,
     one_witnessed_unit,
     staged,
 )
@@ -41,8 +42,8 @@ from tests.verify_helpers import (
 )
 
 
-def follow_to_verdict(url: str, state: Path, polls: int = 8) -> Follower:
-    follower = Follower(url, state)
+def follow_to_verdict(url: str, state: Path, polls: int = 8, **options: Any) -> Follower:
+    follower = Follower(url, state, **options)
     for _ in range(polls):
         if follower.done:
             break
@@ -78,16 +79,23 @@ def mirror_of(state: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
 
 
+@pytest.mark.parametrize("lag", [False, True])
 def test_a_monitor_killed_before_any_of_its_saves_resumes_with_the_same_mirror_and_report(
     finished: Built,  # noqa: F811
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    lag: bool,
 ) -> None:
     """kill -9 just before each of the monitor's saves in turn (mirror bytes written, state not
     yet), then a restart: the mirror and the report are those of a monitor never killed. Was:
     a kill after a log's first checkpoint was mirrored made every restart refuse the state
     ("the mirror of AAA/1 does not match the state"), and a kill after audit.jsonl was first
-    mirrored had its lines appended twice (V9 failures the record does not have)."""
+    mirrored had its lines appended twice (V9 failures the record does not have). With ``lag``
+    the ballot checks lag the accepted checkpoints (two ballots a poll), so a kill also falls
+    between two rounds of checks: none is counted twice or left out."""
+    options = request.getfixturevalue("lagging") if lag else {}
+    polls = 6 if lag else 2
     served = staged(finished, tmp_path, 8, 3)
     (served / "audit.jsonl").write_text('{"seq": 1}\n{"seq": 2}\n', encoding="utf-8")
     real_save = follow_state.save_state
@@ -104,8 +112,9 @@ def test_a_monitor_killed_before_any_of_its_saves_resumes_with_the_same_mirror_a
     monkeypatch.setattr("scripts.verifier.follow.save_state", dying)
     server = ThreadServer(RecordService(served))
     try:
-        clean = follow_to_verdict(server.url, tmp_path / "clean", polls=2)
+        clean = follow_to_verdict(server.url, tmp_path / "clean", polls, **options)
         clean.close()
+        assert clean.state.logs["AAA/1"].checked == 8
         total = calls
         assert total > 4
         expected = (mirror_of(tmp_path / "clean"), report_to_json(clean.report))
@@ -113,9 +122,9 @@ def test_a_monitor_killed_before_any_of_its_saves_resumes_with_the_same_mirror_a
             calls = 0
             state = tmp_path / f"state-{kill_at}"
             with pytest.raises(Killed):
-                follow_to_verdict(server.url, state, polls=2)
+                follow_to_verdict(server.url, state, polls, **options)
             kill_at = 0  # the restarted monitor runs to the end
-            resumed = follow_to_verdict(server.url, state, polls=2)
+            resumed = follow_to_verdict(server.url, state, polls, **options)
             resumed.close()
             assert (mirror_of(state), report_to_json(resumed.report)) == expected, kill_at
     finally:

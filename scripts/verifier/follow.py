@@ -9,9 +9,13 @@ record under ``--state``, and runs the batch verifier's own checks on each piece
   ones; a root that differs from the signed one is a rejected checkpoint. To tell a rewritten
   history from wrong entries it asks the service for an RFC 9162 consistency proof from the last
   checkpoint it accepted: if none verifies, the two signed notes contradict each other, and both
-  are kept under ``evidence/`` (what a witness keeps). Each new ballot goes through V3
-  (``checks_ballots.check_batch``, as the batch verifier's workers) and into the running sums;
-- when a log's final checkpoint is accepted: V4 over the whole log (``LogTracker``);
+  are kept under ``evidence/`` (what a witness keeps);
+- after that pass over the logs, the new ballots go through V3 (``checks_ballots.check_batch``,
+  as the batch verifier's workers) and into the running sums, read back from the mirror, for at
+  most the poll's check budget (``_check_backlog``): checking may lag accepting, so that a burst
+  of ballots never delays the check of the logs' next checkpoints;
+- when a log's final checkpoint is accepted and its ballots are checked: V4 over the whole log
+  (``LogTracker``);
 - with witnesses (the manifest's ``witnesses``, issue 18): the service appends cosignature lines
   to a note after it first served it, so a note may come back longer. The monitor asks again
   for the last note it accepted while that note lacks a quorum (every poll once it is the final
@@ -86,6 +90,7 @@ from .scan import BATCH_LINES, LogJob, LogState, finish_sums, merge_batch
 Emit = Callable[[dict[str, Any]], None]
 RECORD = "/api/v1/record"
 CHANGED = "the service now serves another"
+ROUND_BATCHES = 4  # batches of BATCH_LINES per worker in one round of checks (one save each)
 FULL_POLL_EVERY = 10  # polls between two that ask every log, whatever the turnout hints say
 CONSISTENCY_NOTE = (
     "successive checkpoints are consistent because every signed root equals the root of a "
@@ -105,8 +110,12 @@ class Follower:
         commission_key: VerifyKey | None = None,
         emit: Emit | None = None,
         jobs: int = 1,
+        check_budget: float | None = None,
     ) -> None:
         self.jobs = jobs
+        # seconds of ballot checks a poll may spend before its next pass over the logs (None:
+        # no limit); what is left waits for the next poll (``_check_backlog``)
+        self.check_budget = check_budget
         self._pool: Pool | None = None
         self._hints: dict[str, Any] | None = None
         self._polls = 0
@@ -157,8 +166,11 @@ class Follower:
         # below, so a log still missing after that pass was never opened
         self._results()
         hints, changed = self._turnout_hints()
+        deadline = None
         if self._all_done():
             changed = None  # the verdict comes after this pass: every log is asked, hint or not
+        elif self.check_budget is not None:
+            deadline = time.monotonic() + self.check_budget
         followed = -1
         while followed != len(self.state.logs):  # a round 1 tally can start a runoff's log
             followed = len(self.state.logs)
@@ -166,6 +178,8 @@ class Follower:
                 awaited = lg.final and self._awaits_quorum(lg)  # the tally waits for it
                 if changed is None or lg.unit in changed or not lg.opened or awaited:
                     self._follow_log(lg)
+            self._save()  # the checkpoints accepted in this pass, before their ballots' checks
+            self._check_backlog(deadline)
             for lg in list(self.state.logs.values()):
                 self._tally(lg)
         self._early_preliminary()
@@ -411,7 +425,6 @@ class Follower:
             self._write(f"{lg.rel}/checkpoints.txt", new[len(lg.last_note) :].encode(), True)
             lg.last_note = new
             self._witnessed(lg)
-            self._save()
         return True
 
     def _witnessed(self, lg: FollowedLog) -> None:
@@ -531,8 +544,8 @@ class Follower:
         if compact.root() != checkpoint.root:
             self._mismatch(lg, where, note, checkpoint, lines)
             return False
-        # accepted: into the mirror, then V3 on the new ballots
-        first_line = lg.size + 1
+        # accepted: into the mirror; V3 on the new ballots comes after the pass over the logs
+        # (``_check_backlog``), so that checking them never delays the next checkpoint's checks
         if lines:
             self._write(f"{lg.rel}/ballots.jsonl", _joined(lines), append=True)
         self._write(
@@ -540,7 +553,6 @@ class Follower:
             (note if lg.notes == 0 else "\n" + note).encode(),
             append=True,
         )
-        self._check_ballots(lg, first_line, lines)
         lg.notes += 1
         lg.size = checkpoint.size
         lg.root = checkpoint.root.hex()
@@ -549,7 +561,7 @@ class Follower:
         self._event(
             "checkpoint",
             f"{lg.key}: checkpoint {lg.notes} of size {lg.size} accepted, "
-            f"{len(lines)} new ballot(s) checked",
+            f"{len(lines)} new entr{'y' if len(lines) == 1 else 'ies'}",
             log=lg.key,
             size=lg.size,
             new=len(lines),
@@ -557,18 +569,8 @@ class Follower:
             signed_at=facts.time,
             pending=pending,
         )
-        if facts.final:
-            lg.final = True
-            self._check_closed_log(lg, self.report)
-            lg.closed_checked = True
-            self._event(
-                "closed",
-                f"{lg.key}: closed at size {lg.size}; log checked (V4)",
-                log=lg.key,
-                size=lg.size,
-            )
+        lg.final = facts.final  # V4 over the closed log once its ballots are checked
         self._witnessed(lg)
-        self._save()
         return True
 
     def _entries(self, lg: FollowedLog, size: int) -> list[bytes] | None:
@@ -601,7 +603,7 @@ class Follower:
             lines.extend(data[:-1].split(b"\n"))
         if lines:
             self._write(f"{lg.rel}/ballots.jsonl", _joined(lines), append=True)
-            self._check_ballots(lg, lg.size + 1, lines)
+            self._check_ballots(lg, lines)
 
     def _mismatch(
         self, lg: FollowedLog, where: str, note: str, checkpoint: Checkpoint, lines: list[bytes]
@@ -750,18 +752,103 @@ class Follower:
                 self._rejected(lg, int(number), where, why)
             self._save()
 
-    def _check_ballots(self, lg: FollowedLog, first_line: int, lines: list[bytes]) -> None:
-        """V3 on new ballots, in batches (in the worker pool when there is more than one),
-        merged in log order as the batch verifier merges them."""
+    # -- V3: the accepted ballots, as fast as the monitor can check them
+
+    def _check_backlog(self, deadline: float | None) -> None:
+        """V3 on the accepted entries not checked yet (read back from the mirror), in rounds of
+        a few batches per worker (in the worker pool when there is more than one), merged in
+        log order as the batch verifier merges them, the state saved after each round. Until
+        none is left, or past ``deadline`` (after one round at least): when ballots come faster
+        than the monitor checks them, checking lags while the next poll still accepts each log's
+        new checkpoints in time (and catches a rewritten history while the service serves it).
+        A log whose final checkpoint is accepted gets V4 once its ballots are all checked."""
+        count = 0
+        touched: dict[str, FollowedLog] = {}
+        while True:
+            work = self._next_round()
+            if not work:
+                break
+            pool = self._worker_pool()
+            tasks = [task for _, task, _ in work]
+            done = pool.map(check_batch, tasks) if pool is not None and len(tasks) > 1 else None
+            for (lg, task, end), result in zip(
+                work, done if done is not None else map(check_batch, tasks), strict=True
+            ):
+                merge_batch(self.report["V3"], self.running[lg.key], result)
+                lg.checked += len(task.lines)
+                lg.checked_bytes = end
+                count += len(task.lines)
+                touched[lg.key] = lg
+                self._changed.add(lg.key)
+            self._save()
+            if deadline is not None and time.monotonic() >= deadline:
+                break
+        if count:
+            waiting = sum(lg.size - lg.checked for lg in self.state.logs.values())
+            self._event(
+                "checked",
+                f"V3: {count} ballot(s) checked"
+                + (f", {waiting} accepted and waiting for their check" if waiting else ""),
+                ballots=count,
+                waiting=waiting,
+                logs={key: lg.checked for key, lg in touched.items()},
+            )
+        self._close_checked_logs()
+        self._save()
+
+    def _next_round(self) -> list[tuple[FollowedLog, BatchTask, int]]:
+        """The next batches to check: one per log in turn (the oldest lines first), up to
+        ``ROUND_BATCHES`` per worker; each with the mirror offset after its last line."""
+        most = ROUND_BATCHES * max(1, self.jobs)
+        work: list[tuple[FollowedLog, BatchTask, int]] = []
+        offsets = {key: (lg.checked, lg.checked_bytes) for key, lg in self.state.logs.items()}
+        while len(work) < most:
+            before = len(work)
+            for lg in self.state.logs.values():
+                line, offset = offsets[lg.key]
+                if line >= lg.size or len(work) >= most:
+                    continue
+                batch: list[tuple[int, bytes | None]] = []
+                reader = self.mirror.iter_lines(f"{lg.rel}/ballots.jsonl", offset, line)
+                for entry in reader:
+                    batch.append((entry.number, entry.data))
+                    offset += entry.length + (1 if entry.terminated else 0)
+                    if len(batch) == BATCH_LINES or entry.number == lg.size:
+                        break
+                reader.close()
+                if len(batch) < min(BATCH_LINES, lg.size - line):
+                    raise ValueError(f"{self.dir}: the mirror of {lg.key} lacks accepted entries")
+                offsets[lg.key] = (line + len(batch), offset)
+                work.append((lg, BatchTask(lg.unit, lg.round, lg.candidates, batch), offset))
+            if len(work) == before:
+                break
+        return work
+
+    def _close_checked_logs(self) -> None:
+        for lg in self.state.logs.values():
+            if lg.final and not lg.closed_checked and lg.checked == lg.size:
+                self._check_closed_log(lg, self.report)
+                lg.closed_checked = True
+                self._changed.add(lg.key)
+                self._event(
+                    "closed",
+                    f"{lg.key}: closed at size {lg.size}; log checked (V4)",
+                    log=lg.key,
+                    size=lg.size,
+                )
+
+    def _check_ballots(self, lg: FollowedLog, lines: list[bytes]) -> None:
+        """V3 at once on the lines that follow a never-closed log's last checkpoint (the
+        verdict's, after ``_check_backlog`` has checked every accepted one)."""
         running = self.running[lg.key]
-        v3 = self.report["V3"]
+        first = lg.checked + 1
         tasks = [
             BatchTask(
                 lg.unit,
                 lg.round,
                 lg.candidates,
                 [
-                    (first_line + i + j, line if len(line) <= MAX_LINE_BYTES else None)
+                    (first + i + j, line if len(line) <= MAX_LINE_BYTES else None)
                     for j, line in enumerate(lines[i : i + BATCH_LINES])
                 ],
             )
@@ -770,7 +857,9 @@ class Follower:
         pool = self._worker_pool()
         done = pool.map(check_batch, tasks) if pool is not None and len(tasks) > 1 else None
         for result in done if done is not None else map(check_batch, tasks):
-            merge_batch(v3, running, result)
+            merge_batch(self.report["V3"], running, result)
+        lg.checked += len(lines)
+        lg.checked_bytes += sum(len(line) + 1 for line in lines)
         self._changed.add(lg.key)
 
     def _start_workers(self) -> None:
@@ -941,6 +1030,7 @@ class Follower:
             for lg in self.state.logs.values():
                 if lg.opened and lg.broken is None:
                     self._refetch_all(lg)
+            self._check_backlog(None)  # notes served only now: their ballots too
         for lg in self.state.logs.values():
             if lg.opened and lg.broken is None and not lg.tallied:
                 # never closed, or its tally never completed: check what there is, as the batch
@@ -1011,8 +1101,16 @@ def follow(
     emit: Emit,
     jobs: int = 1,
 ) -> Report:
-    """Poll until the verdict (with ``until_final``) or forever; the report so far."""
-    follower = Follower(url, state_dir, commission_key=commission_key, emit=emit, jobs=jobs)
+    """Poll until the verdict (with ``until_final``) or forever; the report so far. A poll
+    checks ballots for at most ``interval`` seconds before its next pass over the logs."""
+    follower = Follower(
+        url,
+        state_dir,
+        commission_key=commission_key,
+        emit=emit,
+        jobs=jobs,
+        check_budget=interval,
+    )
     try:
         return _poll_until(follower, interval, until_final, emit)
     finally:

@@ -11,9 +11,9 @@ at any moment (even with SIGKILL) resumes where it stopped and checks nothing tw
 Mirror files are only appended to (or written whole) before ``state.json`` records their new
 lengths; on start, anything a mirror file holds beyond its recorded length was written by a
 monitor that died before it recorded it, and is cut off (so a file appended to gets a
-recorded length, 0, saved before its first bytes). The state is saved after each
-accepted checkpoint, so it stays small: what the mirror holds (the last accepted note) is not
-repeated in it.
+recorded length, 0, saved before its first bytes). The state is saved after each poll's pass
+over the logs and after each round of ballot checks, so it stays small: what the mirror holds
+(the last accepted note, the entries not yet checked) is not repeated in it.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from .report import Check, Failure, Report
 STATE_FILE = "state.json"
 MIRROR = "record"
 EVIDENCE = "evidence"
-FORMAT = "kz-tally/follow-state/v2"
+FORMAT = "kz-tally/follow-state/v3"
 
 
 @dataclass
@@ -45,6 +45,11 @@ class FollowedLog:
     opened: bool = False  # the service has answered for this log at least once
     notes: int = 0  # signed checkpoints accepted (the mirror's checkpoints.txt holds them)
     size: int = 0  # the size of the last accepted checkpoint (= entries in the mirror)
+    # entries whose ballots have been through V3 (the first ``checked`` lines of the mirror's
+    # ballots.jsonl, ``checked_bytes`` bytes): checking lags accepting when ballots come faster
+    # than the monitor checks them, and resumes from here
+    checked: int = 0
+    checked_bytes: int = 0
     root: str = ""  # its root, hex
     # its signed note, kept as evidence for a later inconsistent one; not in state.json (with
     # witnesses' ML-DSA lines it was most of the file): the mirror's checkpoints.txt ends with it

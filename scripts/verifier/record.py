@@ -13,7 +13,7 @@ import shutil
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,18 +142,21 @@ class Record:
         except UnicodeDecodeError as exc:
             return None, f"not valid UTF-8 (byte {exc.start})"
 
-    def iter_lines(self, rel: str) -> Iterator[LogLine]:
+    def iter_lines(
+        self, rel: str, start: int = 0, number: int = 0
+    ) -> Generator[LogLine, None, None]:
         """Stream a JSON-lines log, one entry at a time, computing each leaf hash.
 
         Memory is bounded by MAX_LINE_BYTES whatever the file's size. The caller must check the
-        file exists first (an unreadable file just yields nothing).
+        file exists first (an unreadable file just yields nothing). ``start``: a byte offset
+        where a line begins, ``number`` lines before it (the live monitor resumes there).
         """
         try:
             handle = open(self.path(rel), "rb")  # noqa: SIM115 - closed in finally
         except OSError:
             return
         try:
-            number = 0
+            handle.seek(start)
             while True:
                 chunk = handle.readline(MAX_LINE_BYTES + 1)
                 if not chunk:
