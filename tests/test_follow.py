@@ -197,9 +197,8 @@ def one_witnessed_unit(tmp_path: Path, record: Path) -> list[str]:
 
 
 def test_a_note_served_again_may_only_gain_signature_lines(tmp_path: Path) -> None:
-    """A note the monitor holds, served again with its text or its log signature changed, with
-    a witness line that does not verify, or no longer served: evidence, and the log is no longer
-    followed."""
+    """A note the monitor holds, served again with its text or its log signature changed, or no
+    longer served: evidence, and the log is no longer followed."""
     record = tmp_path / "witnessed"
     notes = one_witnessed_unit(tmp_path, record)
     body, block = notes[1].split("\n\n")
@@ -211,7 +210,6 @@ def test_a_note_served_again_may_only_gain_signature_lines(tmp_path: Path) -> No
         "no longer served": None,
         "another text": body.replace("\n", "\n ", 1) + f"\n\n{log_line}\n",
         "lacks or changes a signature line": f"{body}\n\n{bad}\n",
-        "does not verify": plain + WITNESSES[0].cosign(checkpoint_of(notes[0]), 0).line(),
     }
     for i, (why, changed) in enumerate(changes.items()):
         served = tmp_path / f"served{i}"  # as part-way: only AAA round 1 open, no tally yet
@@ -236,6 +234,51 @@ def test_a_note_served_again_may_only_gain_signature_lines(tmp_path: Path) -> No
         assert follower.state.logs["AAA/1"].broken is not None
         accepted = evidence_of(tmp_path / f"state{i}") / "accepted.txt"
         assert accepted.read_text(encoding="utf-8") == plain
+
+
+def test_a_witness_line_that_does_not_verify_is_told_at_once_and_failed_as_by_the_batch_verifier(
+    tmp_path: Path,
+) -> None:
+    """A cosignature line under a listed witness's name that does not verify, added to the
+    final note (with its witnesses' lines) after the monitor accepted it: a ``fail`` event in
+    that poll, while the log is still followed (its own signature holds); the verdict's V4
+    fails it once, as the batch verifier fails the exported record, and the reports agree."""
+    record = tmp_path / "witnessed"
+    notes = one_witnessed_unit(tmp_path, record)
+    served = tmp_path / "served"
+    shutil.copytree(record, served, ignore=shutil.ignore_patterns("results"))
+    checkpoints = served / "units" / "AAA" / "1" / "checkpoints.txt"
+    body, block = notes[-1].split("\n\n")
+    witnessed = tuple(f"\u2014 {w.name} " for w in WITNESSES)
+    own = [line for line in block.splitlines() if not line.startswith(witnessed)]
+    assert len(own) == 2  # the log's and the commission's signatures
+    write_notes(checkpoints, [*notes[:-1], f"{body}\n\n" + "".join(f"{x}\n" for x in own)])
+    events: list[dict[str, Any]] = []
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state", emit=events.append)
+        follower.poll()
+        assert follower.state.logs["AAA/1"].final and not events_of(events, "fail")
+        assert not follower.state.logs["AAA/1"].quorum  # served before its cosignatures
+        forged = WITNESSES[0].cosign(checkpoint_of(notes[0]), 0).line()  # another checkpoint
+        write_notes(checkpoints, [*notes[:-1], notes[-1] + forged])
+        follower.poll()
+        told = events_of(events, "fail")
+        assert len(told) == 1 and told[0]["check"] == "V4" and told[0]["before_verdict"]
+        assert f"note {len(notes)}" in told[0]["where"] and "witness cosignature" in told[0]["why"]
+        assert follower.state.logs["AAA/1"].broken is None and follower.report.ok
+        shutil.copytree(record / "results", served / "results")
+        follower.poll()
+        assert follower.done
+    finally:
+        server.stop()
+    batch = verify(served)
+    assert batch.failed() == ["V4"] and len(batch.checks["V4"].failures) == 1
+    agree(follower.report, batch)
+
+
+def events_of(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [e for e in events if e["event"] == kind]
 
 
 # -- a hostile service: a record directory served file by file, edited between polls ------------

@@ -20,11 +20,12 @@ record under ``--state``, and runs the batch verifier's own checks on each piece
   to a note after it first served it, so a note may come back longer. The monitor asks again
   for the last note it accepted while that note lacks a quorum (every poll once it is the final
   one), and for every note of every log when the final result is out. A note served again must
-  be the accepted note, byte for byte, followed by new signature lines only, and the witnesses'
-  lines among them must verify; anything else (changed text, a changed or dropped log or
-  commission line) is kept as evidence and stops the following of that log. The witness part
-  of V4 (``check_log_witnesses``: the quorum on every final checkpoint) runs only then, on the
-  notes as the service serves them at the end, which are the notes of its export;
+  be the accepted note, byte for byte, followed by new signature lines only; anything else
+  (changed text, a changed or dropped log or commission line) is kept as evidence and stops
+  the following of that log. A witness line that does not verify is told at once, as an event,
+  and counted by the witness part of V4 (``check_log_witnesses``: the quorum on every final
+  checkpoint), which runs only at the verdict, on the notes as the service serves them at the
+  end, which are the notes of its export;
 - when a round's tally is complete: V5-V8 (``checks_tally``, ``checks_rules``), which also
   gives a runoff's candidates, and the monitor starts following round 2;
 - when the final result is published and every log is tallied: V8's rounds and V9
@@ -143,6 +144,7 @@ class Follower:
         self._dirty: set[Path] = set()
         self._saved = b""  # state.json as last written
         self._changed: set[str] = set()  # logs whose running state changed since the last save
+        self._told: set[tuple[str, int]] = set()  # notes with a bad witness line, told (in memory)
         self._seen = {cid: c.failure_count for cid, c in self.report.checks.items()}
         self.manifest: ManifestInfo | None = None
         self.running: dict[str, LogState] = {}
@@ -406,12 +408,7 @@ class Follower:
                 "the note served again lacks or changes a signature line of the one accepted "
                 "before (only new signature lines may be added to a note)"
             )
-        if self.policy is not None:
-            try:
-                self.policy.cosignatures(new)
-            except (CosignatureError, ValueError) as exc:
-                return f"a witness cosignature added to the note does not verify: {exc}"
-        return None
+        return None  # its witness lines: ``_tell_witness_lines``
 
     def _grown_last(self, lg: FollowedLog, new: str) -> bool:
         """The last accepted note, served again: new cosignature lines go into the mirror
@@ -424,8 +421,32 @@ class Follower:
         if new != lg.last_note:
             self._write(f"{lg.rel}/checkpoints.txt", new[len(lg.last_note) :].encode(), True)
             lg.last_note = new
+            self._tell_witness_lines(lg, new)
             self._witnessed(lg)
         return True
+
+    def _tell_witness_lines(self, lg: FollowedLog, note: str) -> None:
+        """A line under a listed witness's name that does not verify, on the log's last note:
+        told at once as a ``fail`` event (once per note), and failed by the verdict's V4
+        (``check_log_witnesses``, on the notes as then served), as the batch verifier fails
+        the exported record. The log is still followed: witness lines are the witnesses', and
+        the note's own log signature holds."""
+        if self.policy is None or (lg.key, lg.notes) in self._told:
+            return
+        try:
+            self.policy.cosignatures(note)
+        except (CosignatureError, ValueError) as exc:
+            self._told.add((lg.key, lg.notes))
+            where = f"{lg.rel}/checkpoints.txt note {lg.notes}"
+            why = f"a witness cosignature: {exc}"
+            self._event(
+                "fail",
+                f"V4 FAIL (told now, counted with the verdict) {where}: {why}",
+                check="V4",
+                where=where,
+                why=why,
+                before_verdict=True,
+            )
 
     def _witnessed(self, lg: FollowedLog) -> None:
         if self.policy is None or lg.quorum:
@@ -570,6 +591,7 @@ class Follower:
             pending=pending,
         )
         lg.final = facts.final  # V4 over the closed log once its ballots are checked
+        self._tell_witness_lines(lg, note)
         self._witnessed(lg)
         return True
 
