@@ -87,6 +87,8 @@ def run_demo(
                 url_ready.set()
             if "final result signed by the commission" in line:
                 box["final_at"] = time.time()
+            if "the service stays up" in line:
+                box["serving"].set()
             box.setdefault("lines", []).append(line)
         url_ready.set()
 
@@ -220,7 +222,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kz-bench-follow-") as tmp:
         out, state = Path(tmp) / "out", Path(tmp) / "state"
-        ready, box = threading.Event(), dict[str, Any]()
+        ready, box = threading.Event(), dict[str, Any](serving=threading.Event())
         demo = run_demo(out, args, ready, box)
         ready.wait(timeout=600)
         if "url" not in box:
@@ -307,7 +309,10 @@ def main() -> int:
                 figure("replay_monitor_jobs1_instructions_per_ballot", f"{mine:.3f}", "M")
                 figure("batch_jobs1_instructions_per_ballot", f"{theirs:.3f}", "M")
                 figure("replay_over_batch_instructions", f"{counted[0] / counted[1]:.3f}")
-        demo.send_signal(signal.SIGTERM)  # stop the service: the demo exports and verifies
+        # stop the service: the demo exports and verifies (once it serves the closed election:
+        # a signal before that, while it still publishes, is an interruption)
+        box["serving"].wait(timeout=300)
+        demo.send_signal(signal.SIGTERM)
         if demo.wait() != 0:
             sys.exit("the demo failed:\n" + "".join(box.get("lines", [])[-20:]))
         record = out / "record"
