@@ -7,10 +7,11 @@ from __future__ import annotations
 import base64
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from crypto.cosignature import TYPE_ED25519, TYPE_MLDSA44, Cosigner
+from crypto.cosignature import TYPE_ED25519, TYPE_MLDSA44, Cosigner, CosignerKey
 from crypto.note import parse_note
 from tally_service.simulate import run_election
 from tests.verify_helpers import (
@@ -181,6 +182,23 @@ def test_the_monitors_policy_verifies_a_note_once_and_never_remembers_a_failure(
         with pytest.raises(CosignatureError):
             remembering.cosignatures(broken)
         assert not remembering.has_quorum(broken)
+    # a note served again with one more line costs one more verification, not one per line
+    lines: list[object] = []
+    real_verify = CosignerKey.verify
+
+    def counted_verify(key: CosignerKey, *args: Any) -> bool:
+        lines.append(args)
+        return real_verify(key, *args)
+
+    monkeypatch.setattr(CosignerKey, "verify", counted_verify)
+    fresh = RememberingPolicy(plain)
+    body, block = notes[-1].split("\n\n")
+    own = [x for x in block.splitlines() if not x.startswith("— w")]
+    theirs = [x for x in block.splitlines() if x.startswith("— w")]
+    assert len(theirs) >= 3
+    for grown in range(len(theirs) + 1):
+        fresh.cosignatures(f"{body}\n\n" + "".join(f"{x}\n" for x in own + theirs[:grown]))
+    assert len(lines) == len(theirs)
     # at most REMEMBERED notes are kept
     monkeypatch.setattr(RememberingPolicy, "REMEMBERED", 2)
     small = RememberingPolicy(plain)

@@ -13,9 +13,10 @@ Data kept: nothing beyond the checkpoint notes V4 has already read.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from crypto.checkpoint import Checkpoint
-from crypto.cosignature import Cosignature, CosignatureError
+from crypto.cosignature import Cosignature, CosignatureError, CosignerKey, signed_message
 from crypto.witness_policy import WitnessPolicy
 
 from .record import NoteEntry
@@ -52,17 +53,48 @@ def check_log_witnesses(
             check.count("checkpoints below the witness quorum")
 
 
+@dataclass(frozen=True, eq=False)  # equal (and hashed) as the CosignerKey it wraps
+class RememberingKey(CosignerKey):
+    """A witness's key that remembers the signatures it verified (message and signature: the
+    same line on the same checkpoint), so that a note served again with one more line costs
+    one verification, not one per line. At most ``REMEMBERED`` are kept."""
+
+    REMEMBERED = 4 * 4096
+    _seen: dict[tuple[bytes, bytes], bool] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def verify(self, checkpoint: Checkpoint, timestamp: int, signature: bytes) -> bool:
+        key = (signed_message(self.kind, self.name, checkpoint, timestamp), signature)
+        found = self._seen.get(key)
+        if found is None:
+            found = super().verify(checkpoint, timestamp, signature)
+            if len(self._seen) >= self.REMEMBERED:
+                del self._seen[next(iter(self._seen))]
+            self._seen[key] = found
+        return found
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CosignerKey):
+            return NotImplemented
+        return (self.name, self.kind, self.public) == (other.name, other.kind, other.public)
+
+    __hash__ = CosignerKey.__hash__
+
+
 class RememberingPolicy(WitnessPolicy):
     """A manifest's witness policy that remembers the notes whose cosignatures it verified:
     the live monitor meets a note when it accepts it, when the service serves it again with
-    more lines, and at the verdict (``check_log_witnesses``), and verifies it once. At most
+    more lines, and at the verdict (``check_log_witnesses``), and verifies it once; a note
+    that gained lines since costs only its new lines (``RememberingKey``). At most
     ``REMEMBERED`` notes are kept (the oldest go first), so memory does not grow with the log."""
 
     REMEMBERED = 4096
     _verified: dict[str, tuple[Checkpoint, list[Cosignature]]]
 
     def __init__(self, policy: WitnessPolicy) -> None:
-        super().__init__(policy.quorum, policy.colluders, policy.witnesses)
+        keys = tuple(RememberingKey(w.name, w.kind, w.public) for w in policy.witnesses)
+        super().__init__(policy.quorum, policy.colluders, keys)
         object.__setattr__(self, "_verified", {})
 
     def cosignatures(self, note: str) -> tuple[Checkpoint, list[Cosignature]]:
