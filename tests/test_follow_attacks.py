@@ -504,3 +504,39 @@ def test_a_changed_file_reported_just_before_a_kill_is_reported_once_after_the_r
     assert [p.name for p in (tmp_path / "state" / "evidence").iterdir()] == [
         "001-changed-units-AAA-1-tally.json"
     ]
+
+
+@pytest.mark.parametrize("added", ["log", "commission"])
+def test_a_log_or_commission_line_added_to_an_accepted_note_is_rejected(
+    tmp_path: Path, added: str
+) -> None:
+    """Only witnesses add lines to a note once served. A line under the log's key (its own line
+    again) on the final note after the monitor closed the log, or the commission's line copied
+    onto an earlier note that the monitor reads again only at the verdict: the batch verifier
+    fails such a note (a key that signed twice; a commission signature that does not verify),
+    so the monitor must not accept it as new witness lines. Was: accepted, PASS against FAIL."""
+    record = tmp_path / "witnessed"
+    notes = one_witnessed_unit(tmp_path, record)
+    served = tmp_path / "served"
+    shutil.copytree(record, served, ignore=shutil.ignore_patterns("results"))
+    checkpoints = served / "units" / "AAA" / "1" / "checkpoints.txt"
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = follow_to_verdict(server.url, tmp_path / "state", polls=2)
+        assert follower.state.logs["AAA/1"].closed_checked and follower.report.ok
+        own = notes[-1].split("\n\n")[1].splitlines()[:2]  # the log's, the commission's lines
+        if added == "log":
+            changed = [*notes[:-1], notes[-1] + own[0] + "\n"]
+        else:
+            changed = [notes[0], notes[1] + own[1] + "\n", *notes[2:]]
+        write_notes(checkpoints, changed)
+        follower.poll()
+        shutil.copytree(record / "results", served / "results")
+        follower.poll()
+        follower.poll()
+        assert follower.done
+    finally:
+        server.stop()
+    assert follower.state.logs["AAA/1"].broken is not None
+    assert "only witnesses add lines" in str(follower.report["V4"].failures)
+    assert "V4" in verify(served).failed()

@@ -20,8 +20,9 @@ record under ``--state``, and runs the batch verifier's own checks on each piece
   to a note after it first served it, so a note may come back longer. The monitor asks again
   for the last note it accepted while that note lacks a quorum (every poll once it is the final
   one), and for every note of every log when the final result is out. A note served again must
-  be the accepted note, byte for byte, followed by new signature lines only; anything else
-  (changed text, a changed or dropped log or commission line) is kept as evidence and stops
+  be the accepted note, byte for byte, followed by new signature lines only, none under the
+  log's or the commission's key; anything else (changed text, a changed, dropped or added log
+  or commission line) is kept as evidence and stops
   the following of that log. A witness line that does not verify is told at once, as an event,
   and counted by the witness part of V4 (``check_log_witnesses``: the quorum on every final
   checkpoint), which runs only at the verdict, on the notes as the service serves them at the
@@ -392,9 +393,11 @@ class Follower:
 
     # -- cosignatures added to notes already accepted (witnesses, issue 18)
 
-    def _not_grown(self, old: str, new: str) -> str | None:
+    def _not_grown(self, lg: FollowedLog, old: str, new: str) -> str | None:
         """Why ``new`` is not the accepted note ``old`` with signature lines added (None if it
-        is): the only change a note may undergo after it was served."""
+        is): the only change a note may undergo after it was served. The lines added must not
+        be under the log's or the commission's key: those sign a note before it is served, and
+        a second or late line of theirs fails the note in the batch verifier's V4."""
         if new == old:
             return None
         try:
@@ -408,13 +411,25 @@ class Follower:
                 "the note served again lacks or changes a signature line of the one accepted "
                 "before (only new signature lines may be added to a note)"
             )
+        assert self.manifest is not None
+        unit = self.manifest.units.get(lg.unit)
+        signers = [*self.manifest.commission_notes]
+        if unit is not None and unit.log_verifier is not None:
+            signers.append(unit.log_verifier)
+        own = {(v.name, v.key_hash) for v in signers}
+        for sig in parsed.signatures[len(before.signatures) :]:
+            if (sig.name, sig.key_hash) in own:
+                return (
+                    f"a signature line under the key of {sig.name} was added to the note served "
+                    "again (only witnesses add lines to a note once it is served)"
+                )
         return None  # its witness lines: ``_tell_witness_lines``
 
     def _grown_last(self, lg: FollowedLog, new: str) -> bool:
         """The last accepted note, served again: new cosignature lines go into the mirror
         (appended: the note ends the file)."""
         where = f"{lg.rel}/checkpoints.txt note {lg.notes}"
-        why = self._not_grown(lg.last_note, new)
+        why = self._not_grown(lg, lg.last_note, new)
         if why is not None:
             self._reject(lg, where, why, {"accepted.txt": lg.last_note, "new.txt": new})
             return False
@@ -486,7 +501,7 @@ class Follower:
             self._reject(lg, rel, error, {"served.txt": data or b""})
             return False
         for before, now in zip(old, notes, strict=False):
-            why = self._not_grown(before.text, now.text)
+            why = self._not_grown(lg, before.text, now.text)
             if why is not None:
                 files: dict[str, str | bytes] = {"accepted.txt": before.text, "new.txt": now.text}
                 self._reject(lg, f"{rel} note {before.position + 1}", why, files)
