@@ -540,3 +540,64 @@ def test_a_log_or_commission_line_added_to_an_accepted_note_is_rejected(
     assert follower.state.logs["AAA/1"].broken is not None
     assert "only witnesses add lines" in str(follower.report["V4"].failures)
     assert "V4" in verify(served).failed()
+
+
+# -- ballot checks that lag the log (``_check_backlog``)
+
+
+def test_a_verdict_over_a_backlog_and_a_never_closed_log_killed_at_its_saves_agrees(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lagging: dict[str, Any],  # noqa: F811
+) -> None:
+    """The final result comes while most ballots wait for their check and one log (CCC) was
+    never closed: its unsigned entries are fetched at the verdict and checked after the
+    backlog, numbered after it. A kill -9 at saves of that verdict's poll (the first rounds,
+    one half-way, the last ones), then a restart: the same report as the batch verifier's, no
+    ballot counted twice or left out."""
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served, ignore=shutil.ignore_patterns("results"))
+    checkpoints = served / "units" / "CCC" / "1" / "checkpoints.txt"
+    write_notes(checkpoints, notes_of(checkpoints)[:2])  # later checkpoints never came
+    real_save = follow_state.save_state
+    saves, kill_at = 0, 0
+
+    def dying(*args: Any, **kwargs: Any) -> bytes:
+        nonlocal saves
+        saves += 1
+        if saves == kill_at:
+            raise Killed
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr("scripts.verifier.follow.save_state", dying)
+    server = ThreadServer(RecordService(served))
+    try:
+        before = Follower(server.url, tmp_path / "before", **lagging)
+        before.poll()
+        before.close()
+        assert sum(lg.size - lg.checked for lg in before.state.logs.values()) > 10
+        shutil.copytree(finished.record / "results", served / "results")
+        batch = verify(served)
+        assert "V4" in batch.failed()
+        saves = 0
+        shutil.copytree(tmp_path / "before", tmp_path / "whole")
+        whole = follow_to_verdict(server.url, tmp_path / "whole", polls=1, **lagging)
+        whole.close()
+        assert whole.done
+        agree(whole.report, batch)
+        total = saves
+        assert total > 5
+        for kill_at in sorted({1, 2, total // 2, total - 2, total - 1}):
+            state = tmp_path / f"state-{kill_at}"
+            shutil.copytree(tmp_path / "before", state)
+            saves = 0
+            with pytest.raises(Killed):
+                follow_to_verdict(server.url, state, polls=1, **lagging)
+            saves = -(10**9)
+            resumed = follow_to_verdict(server.url, state, polls=2, **lagging)
+            resumed.close()
+            assert resumed.done, kill_at
+            agree(resumed.report, batch)
+    finally:
+        server.stop()
