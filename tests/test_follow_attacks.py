@@ -33,11 +33,14 @@ from tests.test_follow import (  # noqa: F401 - finished, lagging: fixtures
 from tests.verify_helpers import (
     Built,
     checkpoint_of,
+    lines_of,
     notes_of,
     read_json,
+    reseal_log,
     sign_log_checkpoint,
     verify,
     write_json,
+    write_lines,
     write_notes,
 )
 
@@ -601,3 +604,56 @@ def test_a_verdict_over_a_backlog_and_a_never_closed_log_killed_at_its_saves_agr
             agree(resumed.report, batch)
     finally:
         server.stop()
+
+
+def test_bad_ballots_in_two_logs_are_listed_in_the_batch_verifiers_order(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """An operator that logs junk in two logs and signs over it (it holds the log keys): the
+    monitor that follows the finished record lists the V3 failures as the batch verifier does,
+    log after log (only the first 20 are listed, so the order decides which). Was: the checks
+    after the pass went one batch per log in turn, CCC's line 1 listed before BBB's line 17."""
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served)
+    for unit, line in (("BBB", 17), ("CCC", 1)):
+        ballots = served / "units" / unit / "1" / "ballots.jsonl"
+        lines = lines_of(ballots)
+        lines[line - 1] = b'{"junk": true}'
+        write_lines(ballots, lines)
+        reseal_log(finished, served, unit, 1)
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = follow_to_verdict(server.url, tmp_path / "state", polls=1)
+        follower.close()
+    finally:
+        server.stop()
+    assert follower.done
+    batch = verify(served)
+    wheres = [f.where for f in batch.checks["V3"].failures]
+    assert wheres[0].startswith("units/BBB/1/") and wheres[-1].startswith("units/CCC/1/")
+    agree(follower.report, batch)
+
+
+def test_a_log_with_a_long_backlog_does_not_hold_up_the_checks_of_the_others(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+    lagging: dict[str, Any],  # noqa: F811
+) -> None:
+    """An operator that floods one log with entries (it holds the log keys) while the monitor
+    lags: the live rounds of checks take one batch per log in turn, so every other log's
+    ballots are still checked, and closed and tallied, meanwhile. Was: each round began with
+    the first log, and a log behind it waited until that one had no backlog left."""
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served, ignore=shutil.ignore_patterns("results"))
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state", **lagging)  # a round = 2 ballots
+        for _ in range(3):
+            follower.poll()
+        follower.close()
+    finally:
+        server.stop()
+    logs = [follower.state.logs[f"{unit}/1"] for unit in ("AAA", "BBB", "CCC")]
+    assert all(lg.size > 2 for lg in logs)
+    assert [lg.checked for lg in logs] == [2, 2, 2]

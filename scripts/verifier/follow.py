@@ -121,6 +121,7 @@ class Follower:
         self._pool: Pool | None = None
         self._hints: dict[str, Any] | None = None
         self._polls = 0
+        self._turn = ""  # the log whose ballots the last round of live checks ended with
         self._context: ElectionContext | None = None
         self.url = url.rstrip("/")
         self.http = Fetcher(self.url)
@@ -794,7 +795,7 @@ class Follower:
     def _check_backlog(self, deadline: float | None) -> None:
         """V3 on the accepted entries not checked yet (read back from the mirror), in rounds of
         a few batches per worker (in the worker pool when there is more than one), merged in
-        log order as the batch verifier merges them, the state saved after each round. Until
+        each log's order (``_next_round`` says which logs), the state saved after each round. Until
         none is left, or past ``deadline`` (after one round at least): when ballots come faster
         than the monitor checks them, checking lags while the next poll still accepts each log's
         new checkpoints in time (and catches a rewritten history while the service serves it).
@@ -802,7 +803,7 @@ class Follower:
         count = 0
         touched: dict[str, FollowedLog] = {}
         while True:
-            work = self._next_round()
+            work = self._next_round(in_order=deadline is None)
             if not work:
                 break
             pool = self._worker_pool()
@@ -833,30 +834,42 @@ class Follower:
         self._close_checked_logs()
         self._save()
 
-    def _next_round(self) -> list[tuple[FollowedLog, BatchTask, int]]:
-        """The next batches to check: one per log in turn (the oldest lines first), up to
-        ``ROUND_BATCHES`` per worker; each with the mirror offset after its last line."""
+    def _next_round(self, in_order: bool) -> list[tuple[FollowedLog, BatchTask, int]]:
+        """The next batches to check, up to ``ROUND_BATCHES`` per worker, each with the mirror
+        offset after its last line. ``in_order`` (the verdict's poll, which checks everything
+        left): log after log, the batch verifier's order, so that the failures it lists (the
+        first ``MAX_LISTED``) are the same. Otherwise one batch per log in turn, from the log
+        after the last one served: a log flooded with entries cannot hold up the others."""
         most = ROUND_BATCHES * max(1, self.jobs)
+        logs = list(self.state.logs.values())
+        if not in_order:
+            keys = list(self.state.logs)
+            turn = keys.index(self._turn) + 1 if self._turn in self.state.logs else 0
+            logs = logs[turn:] + logs[:turn]
         work: list[tuple[FollowedLog, BatchTask, int]] = []
-        offsets = {key: (lg.checked, lg.checked_bytes) for key, lg in self.state.logs.items()}
+        offsets = {lg.key: (lg.checked, lg.checked_bytes) for lg in logs}
         while len(work) < most:
             before = len(work)
-            for lg in self.state.logs.values():
-                line, offset = offsets[lg.key]
-                if line >= lg.size or len(work) >= most:
-                    continue
-                batch: list[tuple[int, bytes | None]] = []
-                reader = self.mirror.iter_lines(f"{lg.rel}/ballots.jsonl", offset, line)
-                for entry in reader:
-                    batch.append((entry.number, entry.data))
-                    offset += entry.length + (1 if entry.terminated else 0)
-                    if len(batch) == BATCH_LINES or entry.number == lg.size:
+            for lg in logs:
+                while len(work) < most and offsets[lg.key][0] < lg.size:
+                    line, offset = offsets[lg.key]
+                    batch: list[tuple[int, bytes | None]] = []
+                    reader = self.mirror.iter_lines(f"{lg.rel}/ballots.jsonl", offset, line)
+                    for entry in reader:
+                        batch.append((entry.number, entry.data))
+                        offset += entry.length + (1 if entry.terminated else 0)
+                        if len(batch) == BATCH_LINES or entry.number == lg.size:
+                            break
+                    reader.close()
+                    if len(batch) < min(BATCH_LINES, lg.size - line):
+                        raise ValueError(
+                            f"{self.dir}: the mirror of {lg.key} lacks accepted entries"
+                        )
+                    offsets[lg.key] = (line + len(batch), offset)
+                    work.append((lg, BatchTask(lg.unit, lg.round, lg.candidates, batch), offset))
+                    if not in_order:
+                        self._turn = lg.key
                         break
-                reader.close()
-                if len(batch) < min(BATCH_LINES, lg.size - line):
-                    raise ValueError(f"{self.dir}: the mirror of {lg.key} lacks accepted entries")
-                offsets[lg.key] = (line + len(batch), offset)
-                work.append((lg, BatchTask(lg.unit, lg.round, lg.candidates, batch), offset))
             if len(work) == before:
                 break
         return work
