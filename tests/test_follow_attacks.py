@@ -657,3 +657,44 @@ def test_a_log_with_a_long_backlog_does_not_hold_up_the_checks_of_the_others(
     logs = [follower.state.logs[f"{unit}/1"] for unit in ("AAA", "BBB", "CCC")]
     assert all(lg.size > 2 for lg in logs)
     assert [lg.checked for lg in logs] == [2, 2, 2]
+
+
+class PagedService(RecordService):
+    """Serves at most two entries of a log per answer (the real service pages them too)."""
+
+    def answer(self, path: str, query: dict[str, int]) -> bytes | None:
+        if path.endswith("/ballots.jsonl"):
+            query = {**query, "end": min(query.get("end", 1 << 62), query.get("start", 0) + 2)}
+        return super().answer(path, query)
+
+
+def test_the_unsigned_rest_of_a_log_never_closed_is_checked_answer_by_answer(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The entries after a never-closed log's last checkpoint, which a service can serve without
+    end at the verdict: each answer is checked and let go before the next is asked for, so the
+    monitor's memory holds one answer (was: all of them, then the checks), and the report is the
+    batch verifier's."""
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served)
+    folder = served / "units" / "CCC" / "1"
+    write_notes(folder / "checkpoints.txt", notes_of(folder / "checkpoints.txt")[:1])  # size 0
+    held: list[int] = []
+    real = Follower._check_ballots
+
+    def spy(self: Follower, lg: Any, lines: list[bytes]) -> None:
+        held.append(len(lines))
+        real(self, lg, lines)
+
+    monkeypatch.setattr(Follower, "_check_ballots", spy)
+    server = ThreadServer(PagedService(served))
+    try:
+        follower = follow_to_verdict(server.url, tmp_path / "state", polls=1)
+        follower.close()
+    finally:
+        server.stop()
+    assert follower.done and sum(held) == len(lines_of(folder / "ballots.jsonl")) > 2
+    assert max(held) == 2
+    agree(follower.report, verify(served))

@@ -632,14 +632,14 @@ class Follower:
 
     def _fetch_unsigned_rest(self, lg: FollowedLog) -> None:
         """A log that was never closed: its entries beyond the last signed checkpoint, which the
-        record holds too, get V3 as the batch verifier would give them."""
-        lines: list[bytes] = []
+        record holds too, get V3 as the batch verifier would give them. Each answer is mirrored
+        and checked before the next is asked for (from ``lg.checked``: every accepted entry is
+        checked by now), so memory holds one answer however many entries the service serves."""
         while True:
-            data = self._get(f"{RECORD}/{lg.rel}/ballots.jsonl?start={lg.size + len(lines)}")
+            data = self._get(f"{RECORD}/{lg.rel}/ballots.jsonl?start={lg.checked}")
             if not data or not data.endswith(b"\n"):
                 break
-            lines.extend(data[:-1].split(b"\n"))
-        if lines:
+            lines = data[:-1].split(b"\n")
             self._write(f"{lg.rel}/ballots.jsonl", _joined(lines), append=True)
             self._check_ballots(lg, lines)
 
