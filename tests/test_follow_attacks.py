@@ -698,3 +698,37 @@ def test_the_unsigned_rest_of_a_log_never_closed_is_checked_answer_by_answer(
     assert follower.done and sum(held) == len(lines_of(folder / "ballots.jsonl")) > 2
     assert max(held) == 2
     agree(follower.report, verify(served))
+
+
+def test_a_service_that_answers_slowly_does_not_starve_the_ballot_checks(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lagging: dict[str, Any],  # noqa: F811
+) -> None:
+    """A service whose every answer takes longer than the monitor's interval (cheap for it,
+    within the 30 s timeout): the ballots it already served are still checked for the poll's
+    whole check budget after the pass, not one round a poll. The clock is the test's: each
+    answer moves it 10 s, the checks do not."""
+    clock = [0.0]
+
+    class Slow(RecordService):
+        def answer(self, path: str, query: dict[str, int]) -> bytes | None:
+            clock[0] += 10.0
+            return super().answer(path, query)
+
+    fake = type("FakeTime", (), {"monotonic": staticmethod(lambda: clock[0])})
+    for name in ("time", "process_time", "sleep"):
+        setattr(fake, name, staticmethod(getattr(time, name)))
+    monkeypatch.setattr("scripts.verifier.follow.time", fake)
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served, ignore=shutil.ignore_patterns("results"))
+    server = ThreadServer(Slow(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state", **{**lagging, "check_budget": 5.0})
+        follower.poll()
+        follower.close()
+    finally:
+        server.stop()
+    logs = follower.state.logs.values()
+    assert all(lg.checked == lg.size > 0 for lg in logs if lg.round == 1)  # was: 2 ballots

@@ -170,11 +170,10 @@ class Follower:
         # below, so a log still missing after that pass was never opened
         self._results()
         hints, changed = self._turnout_hints()
-        deadline = None
+        budget, deadline = self.check_budget, None
         if self._all_done():
             changed = None  # the verdict comes after this pass: every log is asked, hint or not
-        elif self.check_budget is not None:
-            deadline = time.monotonic() + self.check_budget
+            budget = None  # and every ballot is checked
         followed = -1
         while followed != len(self.state.logs):  # a round 1 tally can start a runoff's log
             followed = len(self.state.logs)
@@ -183,6 +182,10 @@ class Follower:
                 if changed is None or lg.unit in changed or not lg.opened or awaited:
                     self._follow_log(lg)
             self._save()  # the checkpoints accepted in this pass, before their ballots' checks
+            if budget is not None and deadline is None:
+                # counted from the end of the pass: a service that answers slowly must not
+                # leave the checks of what it already served one round a poll
+                deadline = time.monotonic() + budget
             self._check_backlog(deadline)
             for lg in list(self.state.logs.values()):
                 self._tally(lg)
