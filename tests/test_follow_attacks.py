@@ -21,6 +21,7 @@ from crypto.envelope import Context, sign_document
 from scripts.verifier import follow_state
 from scripts.verifier.fetch import Fetcher, FetchError
 from scripts.verifier.follow_state import report_to_json
+from scripts.verifier.record import MAX_LINE_BYTES
 from tests.follow_helpers import Follower, RecordService, ThreadServer
 from tests.test_follow import (  # noqa: F401 - finished, lagging: fixtures
     WITNESSES,
@@ -732,3 +733,36 @@ def test_a_service_that_answers_slowly_does_not_starve_the_ballot_checks(
         server.stop()
     logs = follower.state.logs.values()
     assert all(lg.checked == lg.size > 0 for lg in logs if lg.round == 1)  # was: 2 ballots
+
+
+def test_an_over_long_entry_in_the_backlog_is_read_back_as_the_batch_verifier_reads_it(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+    lagging: dict[str, Any],  # noqa: F811
+) -> None:
+    """An entry longer than MAX_LINE_BYTES signed into a log (the operator holds its key), then
+    checks that lag: a round reads it back from the mirror in pieces and keeps none of it, and
+    a later one resumes after it at the right offset (the entries after it are the accepted
+    ones), so the report is the batch verifier's."""
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served, ignore=shutil.ignore_patterns("results"))
+    ballots = served / "units" / "AAA" / "1" / "ballots.jsonl"
+    lines = lines_of(ballots)
+    lines.insert(1, b'{"pad": "' + b"x" * MAX_LINE_BYTES + b'"}')
+    write_lines(ballots, lines)
+    reseal_log(finished, served, "AAA", 1)
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state", **lagging)
+        for _ in range(4):  # a round a poll, a log in turn: AAA 1-2, BBB, CCC, AAA 3-4
+            follower.poll()
+        assert follower.state.logs["AAA/1"].checked == 4
+        shutil.copytree(finished.record / "results", served / "results")
+        follower.poll()
+        follower.close()
+    finally:
+        server.stop()
+    assert follower.done
+    batch = verify(served)
+    assert "units/AAA/1/ballots.jsonl:2" in str(batch.checks["V3"].failures)
+    agree(follower.report, batch)
