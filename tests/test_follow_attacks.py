@@ -766,3 +766,34 @@ def test_an_over_long_entry_in_the_backlog_is_read_back_as_the_batch_verifier_re
     batch = verify(served)
     assert "units/AAA/1/ballots.jsonl:2" in str(batch.checks["V3"].failures)
     agree(follower.report, batch)
+
+
+def test_notes_served_until_the_mirror_is_too_large_to_read_are_rejected(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The operator serves its last note again and again as new ones (same size: only the batch
+    verifier's V4 fails them, at the close): the mirror's checkpoints.txt would outgrow what a
+    verifier reads (MAX_CHECKPOINTS_BYTES, here a few notes), and a restarted monitor could
+    not read its own mirror back ("does not match the state"), a service's way to stop it for
+    good. The note that would pass the limit is rejected instead, with evidence, and a restart
+    works."""
+    for module in ("record", "follow"):
+        monkeypatch.setattr(f"scripts.verifier.{module}.MAX_CHECKPOINTS_BYTES", 4000)
+    served = staged(finished, tmp_path, 8, 3)
+    cps = served / "units" / "AAA" / "1" / "checkpoints.txt"
+    notes = notes_of(cps)
+    write_notes(cps, notes + [notes[-1]] * 30)
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state")
+        follower.poll()
+        follower.close()
+        lg = follower.state.logs["AAA/1"]
+        assert lg.broken is not None and "larger than 4000 bytes" in lg.broken
+        mirrored = tmp_path / "state" / "record" / "units" / "AAA" / "1" / "checkpoints.txt"
+        assert mirrored.stat().st_size <= 4000
+        Follower(server.url, tmp_path / "state").close()  # was: ValueError, the mirror unread
+    finally:
+        server.stop()

@@ -84,7 +84,7 @@ from .follow_state import (
     unpack_positions,
 )
 from .model import LogFacts, ManifestInfo, RoundFacts
-from .record import MAX_LINE_BYTES, Record, split_notes, strict_loads
+from .record import MAX_CHECKPOINTS_BYTES, MAX_LINE_BYTES, Record, split_notes, strict_loads
 from .report import Report
 from .run import _context
 from .scan import BATCH_LINES, LogJob, LogState, finish_sums, merge_batch
@@ -437,8 +437,11 @@ class Follower:
         if why is not None:
             self._reject(lg, where, why, {"accepted.txt": lg.last_note, "new.txt": new})
             return False
-        if new != lg.last_note:
-            self._write(f"{lg.rel}/checkpoints.txt", new[len(lg.last_note) :].encode(), True)
+        added = new[len(lg.last_note) :].encode()
+        if self._too_large(lg, where, len(added), {"accepted.txt": lg.last_note, "new.txt": new}):
+            return False
+        if added:
+            self._write(f"{lg.rel}/checkpoints.txt", added, True)
             lg.last_note = new
             self._tell_witness_lines(lg, new)
             self._witnessed(lg)
@@ -512,8 +515,11 @@ class Follower:
                 return False
         texts = [n.text for n in notes[: len(old)]]
         if texts != [n.text for n in old]:
+            whole = "\n".join(texts).encode()
+            if self._too_large(lg, rel, len(whole) - self.mirror.size(rel), {"served.txt": whole}):
+                return False
             lg.last_note = texts[-1]  # saved with the mirror's length dropped (``_replace``)
-            self._replace(rel, "\n".join(texts).encode())
+            self._replace(rel, whole)
             self._witnessed(lg)
         return all(self._accept(lg, n.text) for n in notes[len(old) :])
 
@@ -584,15 +590,14 @@ class Follower:
         if compact.root() != checkpoint.root:
             self._mismatch(lg, where, note, checkpoint, lines)
             return False
+        added = (note if lg.notes == 0 else "\n" + note).encode()
+        if self._too_large(lg, where, len(added), {"accepted.txt": lg.last_note, "new.txt": note}):
+            return False
         # accepted: into the mirror; V3 on the new ballots comes after the pass over the logs
         # (``_check_backlog``), so that checking them never delays the next checkpoint's checks
         if lines:
             self._write(f"{lg.rel}/ballots.jsonl", _joined(lines), append=True)
-        self._write(
-            f"{lg.rel}/checkpoints.txt",
-            (note if lg.notes == 0 else "\n" + note).encode(),
-            append=True,
-        )
+        self._write(f"{lg.rel}/checkpoints.txt", added, append=True)
         lg.notes += 1
         lg.size = checkpoint.size
         lg.root = checkpoint.root.hex()
@@ -612,6 +617,21 @@ class Follower:
         lg.final = facts.final  # V4 over the closed log once its ballots are checked
         self._tell_witness_lines(lg, note)
         self._witnessed(lg)
+        return True
+
+    def _too_large(
+        self, lg: FollowedLog, where: str, added: int, files: dict[str, str | bytes]
+    ) -> bool:
+        """Whether ``added`` more bytes would make the mirror's checkpoints.txt of ``lg`` larger
+        than a verifier reads (``MAX_CHECKPOINTS_BYTES``; the batch verifier fails such a log):
+        then the note is rejected, and the mirror stays one the monitor can read back when it
+        starts again (a service could otherwise stop it for good, serving one note again and
+        again as new ones)."""
+        rel = f"{lg.rel}/checkpoints.txt"
+        if self.mirror.size(rel) + added <= MAX_CHECKPOINTS_BYTES:
+            return False
+        why = f"the log's checkpoints would be larger than {MAX_CHECKPOINTS_BYTES} bytes"
+        self._reject(lg, where, f"{why}, more than a verifier reads", files)
         return True
 
     def _entries(self, lg: FollowedLog, size: int) -> list[bytes] | None:
