@@ -21,6 +21,7 @@ from crypto.envelope import Context, sign_document
 from scripts.verifier import follow_state
 from scripts.verifier.fetch import Fetcher, FetchError
 from scripts.verifier.follow_state import report_to_json
+from scripts.verifier.record import MAX_LINE_BYTES
 from tests.follow_helpers import Follower, RecordService, ThreadServer
 from tests.test_follow import (  # noqa: F401 - finished, lagging: fixtures
     WITNESSES,
@@ -33,11 +34,14 @@ from tests.test_follow import (  # noqa: F401 - finished, lagging: fixtures
 from tests.verify_helpers import (
     Built,
     checkpoint_of,
+    lines_of,
     notes_of,
     read_json,
+    reseal_log,
     sign_log_checkpoint,
     verify,
     write_json,
+    write_lines,
     write_notes,
 )
 
@@ -504,3 +508,292 @@ def test_a_changed_file_reported_just_before_a_kill_is_reported_once_after_the_r
     assert [p.name for p in (tmp_path / "state" / "evidence").iterdir()] == [
         "001-changed-units-AAA-1-tally.json"
     ]
+
+
+@pytest.mark.parametrize("added", ["log", "commission"])
+def test_a_log_or_commission_line_added_to_an_accepted_note_is_rejected(
+    tmp_path: Path, added: str
+) -> None:
+    """Only witnesses add lines to a note once served. A line under the log's key (its own line
+    again) on the final note after the monitor closed the log, or the commission's line copied
+    onto an earlier note that the monitor reads again only at the verdict: the batch verifier
+    fails such a note (a key that signed twice; a commission signature that does not verify),
+    so the monitor must not accept it as new witness lines. Was: accepted, PASS against FAIL."""
+    record = tmp_path / "witnessed"
+    notes = one_witnessed_unit(tmp_path, record)
+    served = tmp_path / "served"
+    shutil.copytree(record, served, ignore=shutil.ignore_patterns("results"))
+    checkpoints = served / "units" / "AAA" / "1" / "checkpoints.txt"
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = follow_to_verdict(server.url, tmp_path / "state", polls=2)
+        assert follower.state.logs["AAA/1"].closed_checked and follower.report.ok
+        own = notes[-1].split("\n\n")[1].splitlines()[:2]  # the log's, the commission's lines
+        if added == "log":
+            changed = [*notes[:-1], notes[-1] + own[0] + "\n"]
+        else:
+            changed = [notes[0], notes[1] + own[1] + "\n", *notes[2:]]
+        write_notes(checkpoints, changed)
+        follower.poll()
+        shutil.copytree(record / "results", served / "results")
+        follower.poll()
+        follower.poll()
+        assert follower.done
+    finally:
+        server.stop()
+    assert follower.state.logs["AAA/1"].broken is not None
+    assert "only witnesses add lines" in str(follower.report["V4"].failures)
+    assert "V4" in verify(served).failed()
+
+
+# -- ballot checks that lag the log (``_check_backlog``)
+
+
+def test_a_verdict_over_a_backlog_and_a_never_closed_log_killed_at_its_saves_agrees(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lagging: dict[str, Any],  # noqa: F811
+) -> None:
+    """The final result comes while most ballots wait for their check and one log (CCC) was
+    never closed: its unsigned entries are fetched at the verdict and checked after the
+    backlog, numbered after it. A kill -9 at saves of that verdict's poll (the first rounds,
+    one half-way, the last ones), then a restart: the same report as the batch verifier's, no
+    ballot counted twice or left out."""
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served, ignore=shutil.ignore_patterns("results"))
+    checkpoints = served / "units" / "CCC" / "1" / "checkpoints.txt"
+    write_notes(checkpoints, notes_of(checkpoints)[:2])  # later checkpoints never came
+    real_save = follow_state.save_state
+    saves, kill_at = 0, 0
+
+    def dying(*args: Any, **kwargs: Any) -> bytes:
+        nonlocal saves
+        saves += 1
+        if saves == kill_at:
+            raise Killed
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr("scripts.verifier.follow.save_state", dying)
+    server = ThreadServer(RecordService(served))
+    try:
+        before = Follower(server.url, tmp_path / "before", **lagging)
+        before.poll()
+        before.close()
+        assert sum(lg.size - lg.checked for lg in before.state.logs.values()) > 10
+        shutil.copytree(finished.record / "results", served / "results")
+        batch = verify(served)
+        assert "V4" in batch.failed()
+        saves = 0
+        shutil.copytree(tmp_path / "before", tmp_path / "whole")
+        whole = follow_to_verdict(server.url, tmp_path / "whole", polls=1, **lagging)
+        whole.close()
+        assert whole.done
+        agree(whole.report, batch)
+        total = saves
+        assert total > 5
+        for kill_at in sorted({1, 2, total // 2, total - 2, total - 1}):
+            state = tmp_path / f"state-{kill_at}"
+            shutil.copytree(tmp_path / "before", state)
+            saves = 0
+            with pytest.raises(Killed):
+                follow_to_verdict(server.url, state, polls=1, **lagging)
+            saves = -(10**9)
+            resumed = follow_to_verdict(server.url, state, polls=2, **lagging)
+            resumed.close()
+            assert resumed.done, kill_at
+            agree(resumed.report, batch)
+    finally:
+        server.stop()
+
+
+def test_bad_ballots_in_two_logs_are_listed_in_the_batch_verifiers_order(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """An operator that logs junk in two logs and signs over it (it holds the log keys): the
+    monitor that follows the finished record lists the V3 failures as the batch verifier does,
+    log after log (only the first 20 are listed, so the order decides which). Was: the checks
+    after the pass went one batch per log in turn, CCC's line 1 listed before BBB's line 17."""
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served)
+    for unit, line in (("BBB", 17), ("CCC", 1)):
+        ballots = served / "units" / unit / "1" / "ballots.jsonl"
+        lines = lines_of(ballots)
+        lines[line - 1] = b'{"junk": true}'
+        write_lines(ballots, lines)
+        reseal_log(finished, served, unit, 1)
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = follow_to_verdict(server.url, tmp_path / "state", polls=1)
+        follower.close()
+    finally:
+        server.stop()
+    assert follower.done
+    batch = verify(served)
+    wheres = [f.where for f in batch.checks["V3"].failures]
+    assert wheres[0].startswith("units/BBB/1/") and wheres[-1].startswith("units/CCC/1/")
+    agree(follower.report, batch)
+
+
+def test_a_log_with_a_long_backlog_does_not_hold_up_the_checks_of_the_others(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+    lagging: dict[str, Any],  # noqa: F811
+) -> None:
+    """An operator that floods one log with entries (it holds the log keys) while the monitor
+    lags: the live rounds of checks take one batch per log in turn, so every other log's
+    ballots are still checked, and closed and tallied, meanwhile. Was: each round began with
+    the first log, and a log behind it waited until that one had no backlog left."""
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served, ignore=shutil.ignore_patterns("results"))
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state", **lagging)  # a round = 2 ballots
+        for _ in range(3):
+            follower.poll()
+        follower.close()
+    finally:
+        server.stop()
+    logs = [follower.state.logs[f"{unit}/1"] for unit in ("AAA", "BBB", "CCC")]
+    assert all(lg.size > 2 for lg in logs)
+    assert [lg.checked for lg in logs] == [2, 2, 2]
+
+
+class PagedService(RecordService):
+    """Serves at most two entries of a log per answer (the real service pages them too)."""
+
+    def answer(self, path: str, query: dict[str, int]) -> bytes | None:
+        if path.endswith("/ballots.jsonl"):
+            query = {**query, "end": min(query.get("end", 1 << 62), query.get("start", 0) + 2)}
+        return super().answer(path, query)
+
+
+def test_the_unsigned_rest_of_a_log_never_closed_is_checked_answer_by_answer(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The entries after a never-closed log's last checkpoint, which a service can serve without
+    end at the verdict: each answer is checked and let go before the next is asked for, so the
+    monitor's memory holds one answer (was: all of them, then the checks), and the report is the
+    batch verifier's."""
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served)
+    folder = served / "units" / "CCC" / "1"
+    write_notes(folder / "checkpoints.txt", notes_of(folder / "checkpoints.txt")[:1])  # size 0
+    held: list[int] = []
+    real = Follower._check_ballots
+
+    def spy(self: Follower, lg: Any, lines: list[bytes]) -> None:
+        held.append(len(lines))
+        real(self, lg, lines)
+
+    monkeypatch.setattr(Follower, "_check_ballots", spy)
+    server = ThreadServer(PagedService(served))
+    try:
+        follower = follow_to_verdict(server.url, tmp_path / "state", polls=1)
+        follower.close()
+    finally:
+        server.stop()
+    assert follower.done and sum(held) == len(lines_of(folder / "ballots.jsonl")) > 2
+    assert max(held) == 2
+    agree(follower.report, verify(served))
+
+
+def test_a_service_that_answers_slowly_does_not_starve_the_ballot_checks(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    lagging: dict[str, Any],  # noqa: F811
+) -> None:
+    """A service whose every answer takes longer than the monitor's interval (cheap for it,
+    within the 30 s timeout): the ballots it already served are still checked for the poll's
+    whole check budget after the pass, not one round a poll. The clock is the test's: each
+    answer moves it 10 s, the checks do not."""
+    clock = [0.0]
+
+    class Slow(RecordService):
+        def answer(self, path: str, query: dict[str, int]) -> bytes | None:
+            clock[0] += 10.0
+            return super().answer(path, query)
+
+    fake = type("FakeTime", (), {"monotonic": staticmethod(lambda: clock[0])})
+    for name in ("time", "process_time", "sleep"):
+        setattr(fake, name, staticmethod(getattr(time, name)))
+    monkeypatch.setattr("scripts.verifier.follow.time", fake)
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served, ignore=shutil.ignore_patterns("results"))
+    server = ThreadServer(Slow(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state", **{**lagging, "check_budget": 5.0})
+        follower.poll()
+        follower.close()
+    finally:
+        server.stop()
+    logs = follower.state.logs.values()
+    assert all(lg.checked == lg.size > 0 for lg in logs if lg.round == 1)  # was: 2 ballots
+
+
+def test_an_over_long_entry_in_the_backlog_is_read_back_as_the_batch_verifier_reads_it(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+    lagging: dict[str, Any],  # noqa: F811
+) -> None:
+    """An entry longer than MAX_LINE_BYTES signed into a log (the operator holds its key), then
+    checks that lag: a round reads it back from the mirror in pieces and keeps none of it, and
+    a later one resumes after it at the right offset (the entries after it are the accepted
+    ones), so the report is the batch verifier's."""
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served, ignore=shutil.ignore_patterns("results"))
+    ballots = served / "units" / "AAA" / "1" / "ballots.jsonl"
+    lines = lines_of(ballots)
+    lines.insert(1, b'{"pad": "' + b"x" * MAX_LINE_BYTES + b'"}')
+    write_lines(ballots, lines)
+    reseal_log(finished, served, "AAA", 1)
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state", **lagging)
+        for _ in range(4):  # a round a poll, a log in turn: AAA 1-2, BBB, CCC, AAA 3-4
+            follower.poll()
+        assert follower.state.logs["AAA/1"].checked == 4
+        shutil.copytree(finished.record / "results", served / "results")
+        follower.poll()
+        follower.close()
+    finally:
+        server.stop()
+    assert follower.done
+    batch = verify(served)
+    assert "units/AAA/1/ballots.jsonl:2" in str(batch.checks["V3"].failures)
+    agree(follower.report, batch)
+
+
+def test_notes_served_until_the_mirror_is_too_large_to_read_are_rejected(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The operator serves its last note again and again as new ones (same size: only the batch
+    verifier's V4 fails them, at the close): the mirror's checkpoints.txt would outgrow what a
+    verifier reads (MAX_CHECKPOINTS_BYTES, here a few notes), and a restarted monitor could
+    not read its own mirror back ("does not match the state"), a service's way to stop it for
+    good. The note that would pass the limit is rejected instead, with evidence, and a restart
+    works."""
+    for module in ("record", "follow"):
+        monkeypatch.setattr(f"scripts.verifier.{module}.MAX_CHECKPOINTS_BYTES", 4000)
+    served = staged(finished, tmp_path, 8, 3)
+    cps = served / "units" / "AAA" / "1" / "checkpoints.txt"
+    notes = notes_of(cps)
+    write_notes(cps, notes + [notes[-1]] * 30)
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state")
+        follower.poll()
+        follower.close()
+        lg = follower.state.logs["AAA/1"]
+        assert lg.broken is not None and "larger than 4000 bytes" in lg.broken
+        mirrored = tmp_path / "state" / "record" / "units" / "AAA" / "1" / "checkpoints.txt"
+        assert mirrored.stat().st_size <= 4000
+        Follower(server.url, tmp_path / "state").close()  # was: ValueError, the mirror unread
+    finally:
+        server.stop()

@@ -20,8 +20,9 @@ record under ``--state``, and runs the batch verifier's own checks on each piece
   to a note after it first served it, so a note may come back longer. The monitor asks again
   for the last note it accepted while that note lacks a quorum (every poll once it is the final
   one), and for every note of every log when the final result is out. A note served again must
-  be the accepted note, byte for byte, followed by new signature lines only; anything else
-  (changed text, a changed or dropped log or commission line) is kept as evidence and stops
+  be the accepted note, byte for byte, followed by new signature lines only, none under the
+  log's or the commission's key; anything else (changed text, a changed, dropped or added log
+  or commission line) is kept as evidence and stops
   the following of that log. A witness line that does not verify is told at once, as an event,
   and counted by the witness part of V4 (``check_log_witnesses``: the quorum on every final
   checkpoint), which runs only at the verdict, on the notes as the service serves them at the
@@ -83,7 +84,7 @@ from .follow_state import (
     unpack_positions,
 )
 from .model import LogFacts, ManifestInfo, RoundFacts
-from .record import MAX_LINE_BYTES, Record, split_notes, strict_loads
+from .record import MAX_CHECKPOINTS_BYTES, MAX_LINE_BYTES, Record, split_notes, strict_loads
 from .report import Report
 from .run import _context
 from .scan import BATCH_LINES, LogJob, LogState, finish_sums, merge_batch
@@ -120,6 +121,7 @@ class Follower:
         self._pool: Pool | None = None
         self._hints: dict[str, Any] | None = None
         self._polls = 0
+        self._turn = ""  # the log whose ballots the last round of live checks ended with
         self._context: ElectionContext | None = None
         self.url = url.rstrip("/")
         self.http = Fetcher(self.url)
@@ -168,11 +170,10 @@ class Follower:
         # below, so a log still missing after that pass was never opened
         self._results()
         hints, changed = self._turnout_hints()
-        deadline = None
+        budget, deadline = self.check_budget, None
         if self._all_done():
             changed = None  # the verdict comes after this pass: every log is asked, hint or not
-        elif self.check_budget is not None:
-            deadline = time.monotonic() + self.check_budget
+            budget = None  # and every ballot is checked
         followed = -1
         while followed != len(self.state.logs):  # a round 1 tally can start a runoff's log
             followed = len(self.state.logs)
@@ -181,6 +182,10 @@ class Follower:
                 if changed is None or lg.unit in changed or not lg.opened or awaited:
                     self._follow_log(lg)
             self._save()  # the checkpoints accepted in this pass, before their ballots' checks
+            if budget is not None and deadline is None:
+                # counted from the end of the pass: a service that answers slowly must not
+                # leave the checks of what it already served one round a poll
+                deadline = time.monotonic() + budget
             self._check_backlog(deadline)
             for lg in list(self.state.logs.values()):
                 self._tally(lg)
@@ -392,9 +397,11 @@ class Follower:
 
     # -- cosignatures added to notes already accepted (witnesses, issue 18)
 
-    def _not_grown(self, old: str, new: str) -> str | None:
+    def _not_grown(self, lg: FollowedLog, old: str, new: str) -> str | None:
         """Why ``new`` is not the accepted note ``old`` with signature lines added (None if it
-        is): the only change a note may undergo after it was served."""
+        is): the only change a note may undergo after it was served. The lines added must not
+        be under the log's or the commission's key: those sign a note before it is served, and
+        a second or late line of theirs fails the note in the batch verifier's V4."""
         if new == old:
             return None
         try:
@@ -408,18 +415,33 @@ class Follower:
                 "the note served again lacks or changes a signature line of the one accepted "
                 "before (only new signature lines may be added to a note)"
             )
+        assert self.manifest is not None
+        unit = self.manifest.units.get(lg.unit)
+        signers = [*self.manifest.commission_notes]
+        if unit is not None and unit.log_verifier is not None:
+            signers.append(unit.log_verifier)
+        own = {(v.name, v.key_hash) for v in signers}
+        for sig in parsed.signatures[len(before.signatures) :]:
+            if (sig.name, sig.key_hash) in own:
+                return (
+                    f"a signature line under the key of {sig.name} was added to the note served "
+                    "again (only witnesses add lines to a note once it is served)"
+                )
         return None  # its witness lines: ``_tell_witness_lines``
 
     def _grown_last(self, lg: FollowedLog, new: str) -> bool:
         """The last accepted note, served again: new cosignature lines go into the mirror
         (appended: the note ends the file)."""
         where = f"{lg.rel}/checkpoints.txt note {lg.notes}"
-        why = self._not_grown(lg.last_note, new)
+        why = self._not_grown(lg, lg.last_note, new)
         if why is not None:
             self._reject(lg, where, why, {"accepted.txt": lg.last_note, "new.txt": new})
             return False
-        if new != lg.last_note:
-            self._write(f"{lg.rel}/checkpoints.txt", new[len(lg.last_note) :].encode(), True)
+        added = new[len(lg.last_note) :].encode()
+        if self._too_large(lg, where, len(added), {"accepted.txt": lg.last_note, "new.txt": new}):
+            return False
+        if added:
+            self._write(f"{lg.rel}/checkpoints.txt", added, True)
             lg.last_note = new
             self._tell_witness_lines(lg, new)
             self._witnessed(lg)
@@ -486,15 +508,18 @@ class Follower:
             self._reject(lg, rel, error, {"served.txt": data or b""})
             return False
         for before, now in zip(old, notes, strict=False):
-            why = self._not_grown(before.text, now.text)
+            why = self._not_grown(lg, before.text, now.text)
             if why is not None:
                 files: dict[str, str | bytes] = {"accepted.txt": before.text, "new.txt": now.text}
                 self._reject(lg, f"{rel} note {before.position + 1}", why, files)
                 return False
         texts = [n.text for n in notes[: len(old)]]
         if texts != [n.text for n in old]:
+            whole = "\n".join(texts).encode()
+            if self._too_large(lg, rel, len(whole) - self.mirror.size(rel), {"served.txt": whole}):
+                return False
             lg.last_note = texts[-1]  # saved with the mirror's length dropped (``_replace``)
-            self._replace(rel, "\n".join(texts).encode())
+            self._replace(rel, whole)
             self._witnessed(lg)
         return all(self._accept(lg, n.text) for n in notes[len(old) :])
 
@@ -565,15 +590,14 @@ class Follower:
         if compact.root() != checkpoint.root:
             self._mismatch(lg, where, note, checkpoint, lines)
             return False
+        added = (note if lg.notes == 0 else "\n" + note).encode()
+        if self._too_large(lg, where, len(added), {"accepted.txt": lg.last_note, "new.txt": note}):
+            return False
         # accepted: into the mirror; V3 on the new ballots comes after the pass over the logs
         # (``_check_backlog``), so that checking them never delays the next checkpoint's checks
         if lines:
             self._write(f"{lg.rel}/ballots.jsonl", _joined(lines), append=True)
-        self._write(
-            f"{lg.rel}/checkpoints.txt",
-            (note if lg.notes == 0 else "\n" + note).encode(),
-            append=True,
-        )
+        self._write(f"{lg.rel}/checkpoints.txt", added, append=True)
         lg.notes += 1
         lg.size = checkpoint.size
         lg.root = checkpoint.root.hex()
@@ -593,6 +617,21 @@ class Follower:
         lg.final = facts.final  # V4 over the closed log once its ballots are checked
         self._tell_witness_lines(lg, note)
         self._witnessed(lg)
+        return True
+
+    def _too_large(
+        self, lg: FollowedLog, where: str, added: int, files: dict[str, str | bytes]
+    ) -> bool:
+        """Whether ``added`` more bytes would make the mirror's checkpoints.txt of ``lg`` larger
+        than a verifier reads (``MAX_CHECKPOINTS_BYTES``; the batch verifier fails such a log):
+        then the note is rejected, and the mirror stays one the monitor can read back when it
+        starts again (a service could otherwise stop it for good, serving one note again and
+        again as new ones)."""
+        rel = f"{lg.rel}/checkpoints.txt"
+        if self.mirror.size(rel) + added <= MAX_CHECKPOINTS_BYTES:
+            return False
+        why = f"the log's checkpoints would be larger than {MAX_CHECKPOINTS_BYTES} bytes"
+        self._reject(lg, where, f"{why}, more than a verifier reads", files)
         return True
 
     def _entries(self, lg: FollowedLog, size: int) -> list[bytes] | None:
@@ -616,14 +655,14 @@ class Follower:
 
     def _fetch_unsigned_rest(self, lg: FollowedLog) -> None:
         """A log that was never closed: its entries beyond the last signed checkpoint, which the
-        record holds too, get V3 as the batch verifier would give them."""
-        lines: list[bytes] = []
+        record holds too, get V3 as the batch verifier would give them. Each answer is mirrored
+        and checked before the next is asked for (from ``lg.checked``: every accepted entry is
+        checked by now), so memory holds one answer however many entries the service serves."""
         while True:
-            data = self._get(f"{RECORD}/{lg.rel}/ballots.jsonl?start={lg.size + len(lines)}")
+            data = self._get(f"{RECORD}/{lg.rel}/ballots.jsonl?start={lg.checked}")
             if not data or not data.endswith(b"\n"):
                 break
-            lines.extend(data[:-1].split(b"\n"))
-        if lines:
+            lines = data[:-1].split(b"\n")
             self._write(f"{lg.rel}/ballots.jsonl", _joined(lines), append=True)
             self._check_ballots(lg, lines)
 
@@ -779,7 +818,7 @@ class Follower:
     def _check_backlog(self, deadline: float | None) -> None:
         """V3 on the accepted entries not checked yet (read back from the mirror), in rounds of
         a few batches per worker (in the worker pool when there is more than one), merged in
-        log order as the batch verifier merges them, the state saved after each round. Until
+        each log's order (``_next_round`` says which logs), the state saved after each round. Until
         none is left, or past ``deadline`` (after one round at least): when ballots come faster
         than the monitor checks them, checking lags while the next poll still accepts each log's
         new checkpoints in time (and catches a rewritten history while the service serves it).
@@ -787,7 +826,7 @@ class Follower:
         count = 0
         touched: dict[str, FollowedLog] = {}
         while True:
-            work = self._next_round()
+            work = self._next_round(in_order=deadline is None)
             if not work:
                 break
             pool = self._worker_pool()
@@ -818,30 +857,42 @@ class Follower:
         self._close_checked_logs()
         self._save()
 
-    def _next_round(self) -> list[tuple[FollowedLog, BatchTask, int]]:
-        """The next batches to check: one per log in turn (the oldest lines first), up to
-        ``ROUND_BATCHES`` per worker; each with the mirror offset after its last line."""
+    def _next_round(self, in_order: bool) -> list[tuple[FollowedLog, BatchTask, int]]:
+        """The next batches to check, up to ``ROUND_BATCHES`` per worker, each with the mirror
+        offset after its last line. ``in_order`` (the verdict's poll, which checks everything
+        left): log after log, the batch verifier's order, so that the failures it lists (the
+        first ``MAX_LISTED``) are the same. Otherwise one batch per log in turn, from the log
+        after the last one served: a log flooded with entries cannot hold up the others."""
         most = ROUND_BATCHES * max(1, self.jobs)
+        logs = list(self.state.logs.values())
+        if not in_order:
+            keys = list(self.state.logs)
+            turn = keys.index(self._turn) + 1 if self._turn in self.state.logs else 0
+            logs = logs[turn:] + logs[:turn]
         work: list[tuple[FollowedLog, BatchTask, int]] = []
-        offsets = {key: (lg.checked, lg.checked_bytes) for key, lg in self.state.logs.items()}
+        offsets = {lg.key: (lg.checked, lg.checked_bytes) for lg in logs}
         while len(work) < most:
             before = len(work)
-            for lg in self.state.logs.values():
-                line, offset = offsets[lg.key]
-                if line >= lg.size or len(work) >= most:
-                    continue
-                batch: list[tuple[int, bytes | None]] = []
-                reader = self.mirror.iter_lines(f"{lg.rel}/ballots.jsonl", offset, line)
-                for entry in reader:
-                    batch.append((entry.number, entry.data))
-                    offset += entry.length + (1 if entry.terminated else 0)
-                    if len(batch) == BATCH_LINES or entry.number == lg.size:
+            for lg in logs:
+                while len(work) < most and offsets[lg.key][0] < lg.size:
+                    line, offset = offsets[lg.key]
+                    batch: list[tuple[int, bytes | None]] = []
+                    reader = self.mirror.iter_lines(f"{lg.rel}/ballots.jsonl", offset, line)
+                    for entry in reader:
+                        batch.append((entry.number, entry.data))
+                        offset += entry.length + (1 if entry.terminated else 0)
+                        if len(batch) == BATCH_LINES or entry.number == lg.size:
+                            break
+                    reader.close()
+                    if len(batch) < min(BATCH_LINES, lg.size - line):
+                        raise ValueError(
+                            f"{self.dir}: the mirror of {lg.key} lacks accepted entries"
+                        )
+                    offsets[lg.key] = (line + len(batch), offset)
+                    work.append((lg, BatchTask(lg.unit, lg.round, lg.candidates, batch), offset))
+                    if not in_order:
+                        self._turn = lg.key
                         break
-                reader.close()
-                if len(batch) < min(BATCH_LINES, lg.size - line):
-                    raise ValueError(f"{self.dir}: the mirror of {lg.key} lacks accepted entries")
-                offsets[lg.key] = (line + len(batch), offset)
-                work.append((lg, BatchTask(lg.unit, lg.round, lg.candidates, batch), offset))
             if len(work) == before:
                 break
         return work
