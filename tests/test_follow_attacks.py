@@ -607,29 +607,51 @@ def test_a_verdict_over_a_backlog_and_a_never_closed_log_killed_at_its_saves_agr
         server.stop()
 
 
+@pytest.mark.parametrize("lag", [False, True])
 def test_bad_ballots_in_two_logs_are_listed_in_the_batch_verifiers_order(
     finished: Built,  # noqa: F811
     tmp_path: Path,
+    request: pytest.FixtureRequest,
+    lag: bool,
 ) -> None:
     """An operator that logs junk in two logs and signs over it (it holds the log keys): the
     monitor that follows the finished record lists the V3 failures as the batch verifier does,
     log after log (only the first 20 are listed, so the order decides which). Was: the checks
-    after the pass went one batch per log in turn, CCC's line 1 listed before BBB's line 17."""
+    after the pass went one batch per log in turn, CCC's line 1 listed before BBB's line 17.
+    With ``lag`` the monitor follows the election before its results, a round of two ballots a
+    poll, one log after the other, so it finds CCC's line 1 first, and is restarted half-way:
+    the report still lists BBB's first, and tells each failure once, when it is found."""
     served = tmp_path / "served"
-    shutil.copytree(finished.record, served)
+    shutil.copytree(finished.record, served, ignore=shutil.ignore_patterns("results"))
     for unit, line in (("BBB", 17), ("CCC", 1)):
         ballots = served / "units" / unit / "1" / "ballots.jsonl"
         lines = lines_of(ballots)
         lines[line - 1] = b'{"junk": true}'
         write_lines(ballots, lines)
         reseal_log(finished, served, unit, 1)
+    options = request.getfixturevalue("lagging") if lag else {}
+    events: list[dict[str, Any]] = []
     server = ThreadServer(RecordService(served))
     try:
-        follower = follow_to_verdict(server.url, tmp_path / "state", polls=1)
+        if lag:
+            follower = Follower(server.url, tmp_path / "state", emit=events.append, **options)
+            for _ in range(5):
+                follower.poll()
+            follower.close()
+            told = [e["where"] for e in events if e["event"] == "fail" and e["check"] == "V3"]
+            assert told == ["units/CCC/1/ballots.jsonl:1"], told
+        shutil.copytree(finished.record / "results", served / "results")
+        follower = Follower(server.url, tmp_path / "state", emit=events.append, **options)
+        for _ in range(40):
+            if follower.done:
+                break
+            follower.poll()
         follower.close()
     finally:
         server.stop()
     assert follower.done
+    told = [e["where"] for e in events if e["event"] == "fail" and e["check"] == "V3"]
+    assert sorted(told) == ["units/BBB/1/ballots.jsonl:17", "units/CCC/1/ballots.jsonl:1"], told
     batch = verify(served)
     wheres = [f.where for f in batch.checks["V3"].failures]
     assert wheres[0].startswith("units/BBB/1/") and wheres[-1].startswith("units/CCC/1/")

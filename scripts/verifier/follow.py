@@ -61,7 +61,7 @@ from crypto.note import NoteError, parse_note
 from crypto.signing import VerifyKey
 from crypto.witness_policy import WitnessPolicy
 
-from .checks_ballots import BatchTask, ElectionContext, check_batch, init_worker
+from .checks_ballots import BatchResult, BatchTask, ElectionContext, check_batch, init_worker
 from .checks_logs import LogTracker
 from .checks_manifest import check_ceremony, check_manifest
 from .checks_results import check_result, check_results
@@ -85,7 +85,7 @@ from .follow_state import (
 )
 from .model import LogFacts, ManifestInfo, RoundFacts
 from .record import MAX_CHECKPOINTS_BYTES, MAX_LINE_BYTES, Record, split_notes, strict_loads
-from .report import Report
+from .report import MAX_LISTED, Failure, Report
 from .run import _context
 from .scan import BATCH_LINES, LogJob, LogState, finish_sums, merge_batch
 
@@ -835,7 +835,7 @@ class Follower:
             for (lg, task, end), result in zip(
                 work, done if done is not None else map(check_batch, tasks), strict=True
             ):
-                merge_batch(self.report["V3"], self.running[lg.key], result)
+                self._merge(lg, result)
                 lg.checked += len(task.lines)
                 lg.checked_bytes = end
                 count += len(task.lines)
@@ -910,10 +910,35 @@ class Follower:
                     size=lg.size,
                 )
 
+    def _merge(self, lg: FollowedLog, result: BatchResult) -> None:
+        """One batch's V3 results into the log's running state and the report. The failures
+        listed are kept per log (the first ``MAX_LISTED`` of each) and the report lists the
+        first ``MAX_LISTED`` of them log after log, in the batch verifier's order (round 1 of
+        every unit in the manifest's order, then the runoffs), whatever order the monitor
+        checked them in: live, a log's checkpoint may come before another's older one."""
+        found = Report.new("batch")["V3"]
+        merge_batch(found, self.running[lg.key], result)
+        v3 = self.report["V3"]
+        for key, n in found.checked.items():
+            v3.count(key, n)
+        v3.failure_count += found.failure_count
+        listed = found.failures[: max(0, MAX_LISTED - len(lg.v3_failures))]
+        lg.v3_failures.extend([f.where, f.why] for f in listed)
+        for f in listed:
+            self._event(
+                "fail", f"V3 FAIL {f.where}: {f.why}", check="V3", where=f.where, why=f.why
+            )
+        if listed:
+            assert self.manifest is not None
+            order = {code: i for i, code in enumerate(self.manifest.units)}
+            logs = sorted(self.state.logs.values(), key=lambda x: (x.round, order[x.unit]))
+            every = [Failure(where, why) for x in logs for where, why in x.v3_failures]
+            v3.failures = every[:MAX_LISTED]
+            self._seen["V3"] = len(v3.failures)  # told above, as they were found
+
     def _check_ballots(self, lg: FollowedLog, lines: list[bytes]) -> None:
         """V3 at once on the lines that follow a never-closed log's last checkpoint (the
         verdict's, after ``_check_backlog`` has checked every accepted one)."""
-        running = self.running[lg.key]
         first = lg.checked + 1
         tasks = [
             BatchTask(
@@ -930,7 +955,7 @@ class Follower:
         pool = self._worker_pool()
         done = pool.map(check_batch, tasks) if pool is not None and len(tasks) > 1 else None
         for result in done if done is not None else map(check_batch, tasks):
-            merge_batch(self.report["V3"], running, result)
+            self._merge(lg, result)
         lg.checked += len(lines)
         lg.checked_bytes += sum(len(line) + 1 for line in lines)
         self._changed.add(lg.key)

@@ -65,6 +65,9 @@ class FollowedLog:
     sums: list[list[str]] | None = None  # running encrypted sums [[a, b] hex] (V5)
     unreadable: list[int] = field(default_factory=list)
     unreadable_count: int = 0
+    # the first MAX_LISTED V3 failures of this log [[where, why]]: the report lists the first
+    # of all logs' in the batch verifier's order, whatever order they were found in
+    v3_failures: list[list[str]] = field(default_factory=list)
 
     @property
     def key(self) -> str:
