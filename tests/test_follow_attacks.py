@@ -78,6 +78,26 @@ def killed_at_the_save_of_evidence(monkeypatch: pytest.MonkeyPatch) -> Iterator[
         monkeypatch.setattr("scripts.verifier.follow.save_state", real_save)
 
 
+class SaveKiller:
+    """Installed as the monitor's ``save_state``: kill -9 at the ``arm``-ed save (counted from
+    the ``arm``; 0: never), the state not yet written; ``saves`` counts them."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.real = follow_state.save_state
+        self.saves = 0
+        self.kill_at = 0
+        monkeypatch.setattr("scripts.verifier.follow.save_state", self)
+
+    def arm(self, kill_at: int) -> None:
+        self.saves, self.kill_at = 0, kill_at
+
+    def __call__(self, *args: Any, **kwargs: Any) -> bytes:
+        self.saves += 1
+        if self.saves == self.kill_at:
+            raise Killed
+        return self.real(*args, **kwargs)
+
+
 def mirror_of(state: Path) -> dict[str, bytes]:
     root = state / "record"
     return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
@@ -102,32 +122,21 @@ def test_a_monitor_killed_before_any_of_its_saves_resumes_with_the_same_mirror_a
     polls = 6 if lag else 2
     served = staged(finished, tmp_path, 8, 3)
     (served / "audit.jsonl").write_text('{"seq": 1}\n{"seq": 2}\n', encoding="utf-8")
-    real_save = follow_state.save_state
-    calls = 0
-    kill_at = 0
-
-    def dying(*args: Any, **kwargs: Any) -> bytes:
-        nonlocal calls
-        calls += 1
-        if calls == kill_at:
-            raise Killed
-        return real_save(*args, **kwargs)
-
-    monkeypatch.setattr("scripts.verifier.follow.save_state", dying)
+    killer = SaveKiller(monkeypatch)
     server = ThreadServer(RecordService(served))
     try:
         clean = follow_to_verdict(server.url, tmp_path / "clean", polls, **options)
         clean.close()
         assert clean.state.logs["AAA/1"].checked == 8
-        total = calls
+        total = killer.saves
         assert total > 4
         expected = (mirror_of(tmp_path / "clean"), report_to_json(clean.report))
         for kill_at in range(1, total + 1):
-            calls = 0
+            killer.arm(kill_at)
             state = tmp_path / f"state-{kill_at}"
             with pytest.raises(Killed):
                 follow_to_verdict(server.url, state, polls, **options)
-            kill_at = 0  # the restarted monitor runs to the end
+            killer.arm(0)  # the restarted monitor runs to the end
             resumed = follow_to_verdict(server.url, state, polls, **options)
             resumed.close()
             assert (mirror_of(state), report_to_json(resumed.report)) == expected, kill_at
@@ -564,17 +573,7 @@ def test_a_verdict_over_a_backlog_and_a_never_closed_log_killed_at_its_saves_agr
     shutil.copytree(finished.record, served, ignore=shutil.ignore_patterns("results"))
     checkpoints = served / "units" / "CCC" / "1" / "checkpoints.txt"
     write_notes(checkpoints, notes_of(checkpoints)[:2])  # later checkpoints never came
-    real_save = follow_state.save_state
-    saves, kill_at = 0, 0
-
-    def dying(*args: Any, **kwargs: Any) -> bytes:
-        nonlocal saves
-        saves += 1
-        if saves == kill_at:
-            raise Killed
-        return real_save(*args, **kwargs)
-
-    monkeypatch.setattr("scripts.verifier.follow.save_state", dying)
+    killer = SaveKiller(monkeypatch)
     server = ThreadServer(RecordService(served))
     try:
         before = Follower(server.url, tmp_path / "before", **lagging)
@@ -584,21 +583,21 @@ def test_a_verdict_over_a_backlog_and_a_never_closed_log_killed_at_its_saves_agr
         shutil.copytree(finished.record / "results", served / "results")
         batch = verify(served)
         assert "V4" in batch.failed()
-        saves = 0
+        killer.arm(0)
         shutil.copytree(tmp_path / "before", tmp_path / "whole")
         whole = follow_to_verdict(server.url, tmp_path / "whole", polls=1, **lagging)
         whole.close()
         assert whole.done
         agree(whole.report, batch)
-        total = saves
+        total = killer.saves
         assert total > 5
         for kill_at in sorted({1, 2, total // 2, total - 2, total - 1}):
             state = tmp_path / f"state-{kill_at}"
             shutil.copytree(tmp_path / "before", state)
-            saves = 0
+            killer.arm(kill_at)
             with pytest.raises(Killed):
                 follow_to_verdict(server.url, state, polls=1, **lagging)
-            saves = -(10**9)
+            killer.arm(0)
             resumed = follow_to_verdict(server.url, state, polls=2, **lagging)
             resumed.close()
             assert resumed.done, kill_at
