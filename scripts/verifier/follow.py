@@ -46,7 +46,7 @@ import sys
 import time
 import urllib.parse
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from multiprocessing.pool import Pool
 from pathlib import Path
@@ -85,7 +85,7 @@ from .follow_state import (
 )
 from .model import LogFacts, ManifestInfo, RoundFacts
 from .record import MAX_CHECKPOINTS_BYTES, MAX_LINE_BYTES, Record, split_notes, strict_loads
-from .report import MAX_LISTED, Failure, Report
+from .report import MAX_LISTED, TITLES, Check, Failure, Report
 from .run import _context
 from .scan import BATCH_LINES, LogJob, LogState, finish_sums, merge_batch
 
@@ -259,14 +259,13 @@ class Follower:
         for cid, check in self.report.checks.items():
             seen = self._seen.get(cid, 0)
             for failure in check.failures[seen:]:
-                self._event(
-                    "fail",
-                    f"{cid} FAIL {failure.where}: {failure.why}",
-                    check=cid,
-                    where=failure.where,
-                    why=failure.why,
-                )
+                self._tell(cid, failure)
             self._seen[cid] = max(seen, len(check.failures))
+
+    def _tell(self, cid: str, failure: Failure) -> None:
+        """A failure as a ``fail`` event, in the batch verifier's words."""
+        where, why = failure.where, failure.why
+        self._event("fail", f"{cid} FAIL {where}: {why}", check=cid, where=where, why=why)
 
     # -- V1, V2
 
@@ -829,12 +828,8 @@ class Follower:
             work = self._next_round(in_order=deadline is None)
             if not work:
                 break
-            pool = self._worker_pool()
-            tasks = [task for _, task, _ in work]
-            done = pool.map(check_batch, tasks) if pool is not None and len(tasks) > 1 else None
-            for (lg, task, end), result in zip(
-                work, done if done is not None else map(check_batch, tasks), strict=True
-            ):
+            results = self._run([task for _, task, _ in work])
+            for (lg, task, end), result in zip(work, results, strict=True):
                 self._merge(lg, result)
                 lg.checked += len(task.lines)
                 lg.checked_bytes = end
@@ -916,7 +911,7 @@ class Follower:
         first ``MAX_LISTED`` of them log after log, in the batch verifier's order (round 1 of
         every unit in the manifest's order, then the runoffs), whatever order the monitor
         checked them in: live, a log's checkpoint may come before another's older one."""
-        found = Report.new("batch")["V3"]
+        found = Check("V3", TITLES["V3"])
         merge_batch(found, self.running[lg.key], result)
         v3 = self.report["V3"]
         for key, n in found.checked.items():
@@ -925,9 +920,7 @@ class Follower:
         listed = found.failures[: max(0, MAX_LISTED - len(lg.v3_failures))]
         lg.v3_failures.extend([f.where, f.why] for f in listed)
         for f in listed:
-            self._event(
-                "fail", f"V3 FAIL {f.where}: {f.why}", check="V3", where=f.where, why=f.why
-            )
+            self._tell("V3", f)
         if listed:
             assert self.manifest is not None
             order = {code: i for i, code in enumerate(self.manifest.units)}
@@ -952,13 +945,19 @@ class Follower:
             )
             for i in range(0, len(lines), BATCH_LINES)
         ]
-        pool = self._worker_pool()
-        done = pool.map(check_batch, tasks) if pool is not None and len(tasks) > 1 else None
-        for result in done if done is not None else map(check_batch, tasks):
+        for result in self._run(tasks):
             self._merge(lg, result)
         lg.checked += len(lines)
         lg.checked_bytes += sum(len(line) + 1 for line in lines)
         self._changed.add(lg.key)
+
+    def _run(self, tasks: list[BatchTask]) -> Iterable[BatchResult]:
+        """The batches checked, in order: in the worker pool when there is one and more than
+        one batch, here otherwise."""
+        pool = self._worker_pool()
+        if pool is not None and len(tasks) > 1:
+            return pool.map(check_batch, tasks)
+        return map(check_batch, tasks)
 
     def _start_workers(self) -> None:
         assert self.manifest is not None
