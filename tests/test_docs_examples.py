@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from crypto.canonical import tagged_hash
+from crypto.canonical import canonical_json, tagged_hash
 from crypto.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -37,9 +37,11 @@ from crypto.envelope import open_document
 from crypto.merkle import empty_root, node_hash, root, verify_consistency, verify_inclusion
 from crypto.note import NoteVerifier, parse_note, verify_note
 from crypto.rules import RoundCounts, decide, decide_void, lot_order, lot_seed, percent
-from crypto.signing import Context
+from crypto.signing import Context, signed_bytes
+from schemas.ballot import SignedBallotSchema
 from schemas.log import ReceiptSchema
 from tally_service.election import PROMISE_HEADER
+from tally_service.rolls import parse_roll
 from tests import docs_examples as gen
 
 TOP = Path(__file__).resolve().parent.parent
@@ -140,6 +142,38 @@ def check_leaf_hash(text: str) -> None:
     assert prose is not None, "formats.md: the root of size 2 sentence is gone"
     root2 = node_hash(gen.LEAVES[0], gen.LEAVES[1])
     assert prose[1] == root2.hex() and base64.b64decode(prose[2]) == root2
+
+
+def _unshorten(text: str) -> str:
+    """A shortened hex value ``abcd…wxyz`` as 64 hex digits (the page elides the middle)."""
+    return re.sub(
+        r"([0-9a-f]+)…([0-9a-f]+)", lambda m: m[1] + "0" * (64 - len(m[1]) - len(m[2])) + m[2], text
+    )
+
+
+def check_entry(text: str) -> None:
+    """The entry's hex is shortened on the page: its shape, order and bindings are checked."""
+    entry = json.loads(_unshorten(text))
+    assert not SignedBallotSchema().validate(entry)
+    assert list(entry) == sorted(entry), "JCS sorts the keys"
+    assert [list(s) for s in entry["selections"]] == [sorted(s) for s in entry["selections"]]
+    assert (entry["election"], entry["unit"], entry["round"]) == (gen.ELECTION, "AKM", 1)
+    assert entry["elector"] == gen.ELECTORS[0]
+    size = re.search(r"first entry of log `AKM/1` \(([\d,]+) bytes", page("formats.md"))
+    assert size is not None
+    # the page's size is the real one: one line of JCS with every value at its full length
+    assert len(canonical_json(entry)) == int(size[1].replace(",", ""))
+
+
+def check_signed_bytes(text: str) -> None:
+    start = signed_bytes(Context.BALLOT, b'{"election":"' + gen.ELECTION.encode() + b'",')
+    assert text.endswith("…") and repr(start).startswith(text.removesuffix("…")), text
+
+
+def check_roll(text: str) -> None:
+    imported = parse_roll(text.encode("utf-8") + b"\n", "AKM")
+    assert [e.elector_id for e in imported.entries] == ["AKM-E0001", "AKM-E0002"]
+    assert imported.entries[1].name == "Ахметов, Серик"  # quoted: the comma is the name's
 
 
 def check_checkpoint_0(text: str) -> None:
@@ -387,6 +421,8 @@ def check_record_results(text: str) -> None:
 
 
 CHECKS: dict[str, Callable[[str], None]] = {
+    "formats-entry": check_entry,
+    "formats-signed-bytes": check_signed_bytes,
     "formats-leaf-hash": check_leaf_hash,
     "formats-checkpoint-2": check_checkpoint_2,
     "formats-checkpoint-0": check_checkpoint_0,
@@ -410,6 +446,7 @@ CHECKS: dict[str, Callable[[str], None]] = {
     "rules-reasons": check_reasons,
     "rules-reasons-more": check_reasons,
     "record-results": check_record_results,
+    "rolls-file": check_roll,
 }
 
 
