@@ -665,6 +665,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except KeyboardInterrupt:
         print("tally-service: interrupted", file=sys.stderr)
+    except ModuleNotFoundError as exc:  # an observer's install: the verifier's dependencies only
+        print(
+            f"tally-service: error: {exc.name} is not installed; the service needs the `service` "
+            "extra: pip install 'kz-tally[service]'",
+            file=sys.stderr,
+        )
     except Exception as exc:  # every other refusal: one line, never a traceback
         reason = str(exc) or type(exc).__name__
         print(f"tally-service: error: {reason}", file=sys.stderr)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import io
+import json
 from pathlib import Path
 
 import pytest
 
+from crypto.canonical import tagged_hash
 from crypto.credentials import (
     ALPHABET,
     CredentialError,
@@ -16,8 +20,11 @@ from crypto.credentials import (
     new_code,
     normalise_code,
 )
+from crypto.signing import SigningKey
 from tally_service.cli import main
 from tally_service.rolls import parse_roll
+
+VECTORS = Path(__file__).resolve().parent / "vectors"
 
 
 def test_code_shape_and_entropy() -> None:
@@ -55,10 +62,43 @@ def test_key_is_bound_to_election_and_elector() -> None:
 
 
 def test_known_answer() -> None:
-    """A fixed vector, shared with the JavaScript (tests/vectors/credentials.json)."""
+    """A code with wrong check characters is refused before any key is derived."""
     code = format_code("0123456789ABCDEFGHJK" + "0000")
     with pytest.raises(CredentialError):
         derive_key(code, "x", "y")  # wrong check characters
+
+
+def _key_as_protocol_md_says(code: str, election_id: str, elector_id: str) -> str | None:
+    """protocol.md 16 with hashlib and hmac only: the check characters, then HKDF-SHA256."""
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    chars = code.upper().translate(str.maketrans("ILO", "110", " -"))
+    payload, check = chars[:20], chars[20:]
+    if len(chars) != 24 or any(c not in alphabet for c in chars):
+        return None
+    bits = int.from_bytes(tagged_hash("kz-tally/v1/credential-check", payload.encode())[:3]) >> 4
+    if check != "".join(alphabet[(bits >> (5 * (3 - i))) & 31] for i in range(4)):
+        return None
+    salt = tagged_hash(
+        "kz-tally/v1/credential-salt", election_id.encode(), elector_id.encode()
+    )
+    prk = hmac.new(salt, payload.encode("ascii"), hashlib.sha256).digest()  # RFC 5869 extract
+    seed = hmac.new(prk, b"kz-tally/v1/credential-key" + b"\x01", hashlib.sha256).digest()
+    return SigningKey.from_seed(seed).public.hex()
+
+
+def test_the_vectors_protocol_md_cites() -> None:
+    """protocol.md 16 cites the `credentials` cases of tests/vectors/cross.json (the JavaScript
+    checks them too, tests/test_js_crypto.py): the code and the page's formulas both give them."""
+    cases = json.loads((VECTORS / "cross.json").read_text(encoding="utf-8"))["credentials"]
+    assert len(cases) >= 4 and any(c["public_key"] is None for c in cases)
+    for case in cases:
+        args = (case["code"], case["election_id"], case["elector_id"])
+        try:
+            got: str | None = derive_key(*args).public.hex()
+        except CredentialError:
+            got = None
+        assert got == case["public_key"], case
+        assert _key_as_protocol_md_says(*args) == case["public_key"], case
 
 
 def test_credentials_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
