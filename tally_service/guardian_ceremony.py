@@ -144,6 +144,7 @@ class CeremonyParty:
         self.done = False
         self.confirmed: dict[str, Any] | None = None
         self._verified: set[str] = set()
+        self._checked: bytes | None = None
 
     # -- where things live in G ---------------------------------------------------------------
     def _base(self, election_id: str) -> str:
@@ -202,6 +203,8 @@ class CeremonyParty:
                 "the ceremony (guardian list, n, k or witnesses) is not the one you confirmed in "
                 f"phase 0 ({self.gdir.path / pinned_path}): stop and tell the commission"
             )
+        if self._checked == seen:  # this process checked these very parameters already
+            return
         check_fingerprints(members, me, self.fingerprints)
         header = _Shown(view)
         agreed = self.agreed if isinstance(self.agreed, str) else self.agreed(header)
@@ -213,6 +216,7 @@ class CeremonyParty:
                 "the guardian list, n, k or the witnesses differ from what was agreed; do not "
                 "go on, tell the commission and the other guardians"
             )
+        self._checked = seen  # (in memory: a prompt asks once per run, not at every poll)
         if pinned_text is None:
             self.gdir.write_sealed(
                 pinned_path,

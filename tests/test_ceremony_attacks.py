@@ -332,3 +332,25 @@ def ceremony(tmp_path: Path) -> Any:
     c = Ceremony(tmp_path)
     yield c
     c.store.close()
+
+
+def test_the_prompts_ask_once_per_run_not_at_every_poll(tmp_path: Path) -> None:
+    c = Ceremony(tmp_path, n=3, k=2)
+    board = c.board()
+    asked: list[str] = []
+    ask_key = _ask_from(c)
+
+    def ask_fingerprint(member: dict[str, Any]) -> str:
+        asked.append(member["name"])
+        return str(ask_key(member))
+
+    def ask_agreed(shown: Any) -> str:
+        asked.append(f"F of n = {shown.n}")
+        return c.agreed
+
+    party = CeremonyParty(c.dirs[0], ask_fingerprint, ask_agreed)
+    for message in party.step(board.view()):
+        board.post(message)
+    party.step(board.view())
+    assert asked == ["Guardian 2", "Guardian 3", "F of n = 3"]
+    c.store.close()

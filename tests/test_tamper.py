@@ -454,6 +454,20 @@ def t_ceremony_joint_key_resealed(built: Built, record: Path) -> None:
     )
 
 
+def t_ceremony_objection_forged(built: Built, record: Path) -> None:
+    """An objection put in guardian 1's mouth (to discredit the ceremony), not signed by it."""
+    from crypto.ceremony import sign_objection
+
+    def change(k: dict[str, Any]) -> None:
+        k["objections"].append(
+            sign_objection(
+                SigningKey.generate(), k["election_id"], bytes(32), 1, 1, "the list was wrong", ""
+            )
+        )
+
+    edit_json(record / "key_ceremony.json", change)
+
+
 def t_manifest_witnesses_swapped(built: Built, record: Path) -> None:
     """The commission, holding its key, names witnesses it runs after the guardians confirmed
     the ceremony (issue 24: the witness list is bound by the guardians)."""
@@ -626,6 +640,7 @@ CASES = [
     case(t_ceremony_qual_shrunk, "V2", says="qual is not what"),
     case(t_ceremony_complaint_dropped, "V2", says="has no complaints message"),
     case(t_ceremony_joint_key_resealed, "V2", exact=False, says="joint_key is not what"),
+    case(t_ceremony_objection_forged, "V2", says="guardian 1's objection"),
     case(
         t_manifest_witnesses_swapped,
         "V2",

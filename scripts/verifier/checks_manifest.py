@@ -255,6 +255,19 @@ def check_ceremony(record: Record, manifest: ManifestInfo | None, check: Check) 
                 if isinstance(d, dict)
             )
         )
+    objections = transcript.get("objections")
+    if isinstance(objections, list) and objections:
+        check.note(
+            "objections (a guardian stopped in phase 0 and said why): "
+            + "; ".join(
+                f"guardian {o['payload'].get('guardian')} in attempt "
+                f"{o['payload'].get('attempt')}: {str(o['payload']['body'].get('reason'))[:200]}"
+                for o in objections
+                if isinstance(o, dict)
+                and isinstance(o.get("payload"), dict)
+                and isinstance(o["payload"].get("body"), dict)
+            )
+        )
     check.checked["threshold"] = f"{transcript.get('k')} of {transcript.get('n')}"
     if manifest is None:
         check.fail(MANIFEST, "not checked against the manifest: no usable manifest (see V1)")
