@@ -47,6 +47,7 @@ from crypto.ceremony import (
     fingerprint_digits,
     fingerprint_of,
     list_hash,
+    members_problem,
     outcome_of,
     share_aad,
     sign_message,
@@ -188,6 +189,9 @@ class CeremonyParty:
     def _phase_0(self, view: Mapping[str, Any], me: int) -> None:
         """Everything the guardian agreed on out of band, checked before anything is sent."""
         members = view["guardians"]
+        twice = members_problem(members)
+        if twice is not None:
+            raise CeremonyRefusal(f"phase 0: {twice}; do not go on, tell the commission")
         if members[me - 1]["share_key"] != self.gdir.public["share_key"]:
             raise CeremonyRefusal("the list gives you a share key that is not yours")
         if view["n"] != len(members):

@@ -215,6 +215,21 @@ def test_a_reveal_of_another_guardians_record_is_refused(run: Run) -> None:
         check_message(run.header, "reveal", message, board)
 
 
+def test_a_reveal_made_before_every_commitment_is_refused(run: Run) -> None:
+    """The reveal signs the commitment set it saw: one made with guardian 3's commitment not
+    yet in does not match the transcript's set (the board refuses it; so does V2)."""
+    early = {i: c for i, c in run.board["commit"].items() if i != 3}
+    body = {"record": run.records[1], "commitments": commit_set_hash(early)}
+    message = run.sign("reveal", 1, body)
+    with pytest.raises(CeremonyError, match="signs another set of commitments"):
+        check_message(run.header, "reveal", message, {"commit": run.board["commit"]})
+    with pytest.raises(CeremonyError, match="not every participant has committed"):
+        check_message(run.header, "reveal", message, {"commit": early})
+    transcript = copy.deepcopy(run.transcript)
+    transcript["reveal"][0] = message
+    assert "signs another set of commitments" in str(check_ceremony(transcript))
+
+
 # -- derive_outcome: every complaint is weighed ------------------------------------------------
 
 
@@ -228,13 +243,14 @@ def test_a_dismissed_complaint_does_not_end_the_complainants_others(run: Run) ->
 
 
 def test_an_already_upheld_complaint_does_not_end_the_complainants_others(run: Run) -> None:
-    # 3 is upheld by complainant 1; complainant 2 then accuses 3 and 1, neither answers
-    outcome = derive_outcome([1, 2, 3], run.records, {1: [3], 2: [1, 3]}, {})
+    # 1 is upheld by complainant 2; complainant 3 then accuses 1 (already upheld) and 2,
+    # neither answers: 2 is disqualified too
+    outcome = derive_outcome([1, 2, 3], run.records, {2: [1], 3: [1, 2]}, {})
     assert outcome.disqualified == [
         {"guardian": 1, "complainant": 2, "reason": "did not reveal the disputed share"},
-        {"guardian": 3, "complainant": 1, "reason": "did not reveal the disputed share"},
+        {"guardian": 2, "complainant": 3, "reason": "did not reveal the disputed share"},
     ]
-    assert outcome.qual == [2]
+    assert outcome.qual == [3]
 
 
 def test_the_first_upheld_complaint_is_the_lowest_complainant(run: Run) -> None:
