@@ -211,5 +211,16 @@ def test_commit_set_hash() -> None:
     assert ceremony.commit_set_hash(commits) == VECTORS["commit_set_hash"]
 
 
+def test_protocol_md_quotes_the_vector() -> None:
+    text = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text("utf-8")
+    for value in (
+        VECTORS["guardian_list"],
+        VECTORS["ceremony_fingerprint"],
+        VECTORS["fingerprints"][0],
+        VECTORS["parameters"]["election_id"],
+    ):
+        assert value in text, value
+
+
 if __name__ == "__main__":
     VECTOR_FILE.write_text(json.dumps(build_vectors(), indent=1) + "\n", encoding="utf-8")
