@@ -6,12 +6,17 @@ message they post) and an X25519 *share key* (receives shares). The service only
 attempt runs these phases among its *participants* (the listed guardians, less any the
 commission excluded after an earlier attempt failed):
 
-0. Each guardian compares the others' key fingerprints (``fingerprint``) with what they gave
-   out of band, then pins the *guardian list hash* (``list_hash``).
+0. Each guardian compares, name by name, the others' key fingerprints (``fingerprint_of``)
+   with what they gave out of band, and the *ceremony fingerprint* (``ceremony_fingerprint``:
+   election, n, k, the ordered guardian list, the witness list) with the one the guardians
+   agreed on out of band; then pins the *parameters hash* L (``list_hash``). A guardian that
+   stops here posts a signed *objection* (``sign_objection``) saying what it saw and why.
 a. ``commit``: the hash of its public record (``commit_hash``): Feldman commitments + Schnorr
    proofs of its secret polynomial, bound by ``proof_context`` to this election, list and attempt.
-b. ``reveal``: the record itself, accepted only if it hashes to the phase-(a) commitment. Nobody
-   can choose its polynomial after seeing another's commitments (the bias of Pedersen's DKG
+b. ``reveal``: the record itself, accepted only if it hashes to the phase-(a) commitment, and
+   the hash of every participant's commitment as the revealer saw them (``commit_set_hash``):
+   a guardian reveals only once every commitment is in, and the transcript proves it. Nobody
+   can choose its polynomial after seeing another's record (the bias of Pedersen's DKG
    without a commit round, where the last guardian to publish can steer the joint key).
 c. ``shares``: P_i(j) for every other participant j, each sealed to j's share key with
    associated data binding election, list, attempt, dealer and recipient (``share_aad``).
@@ -25,8 +30,10 @@ e. ``confirm``: each guardian in QUAL signs the joint key (sum of QUAL's C_i0) a
 
 Every message is a signed envelope (crypto/envelope.py) in context ``ceremony`` whose payload
 ``{"election", "guardian_list", "attempt", "phase", "guardian", "body"}`` binds the election id,
-the list hash and the attempt, so no message can be replayed into another election, list,
-attempt or phase. ``check_ceremony`` checks a complete transcript (the verifier's V2).
+L and the attempt, so no message can be replayed into another election, list, attempt or
+phase. The guardian list must not name a key (or a name) twice: one guardian listed twice
+would hold two shares, and with k = 2 the whole key (issue 24). ``check_ceremony`` checks a
+complete transcript (the verifier's V2).
 
 Residual bias (GJKR section 4): a guardian may still abort, or get itself disqualified, after
 seeing the reveals; the joint key then comes from a smaller QUAL or a new attempt. That lets it
@@ -36,6 +43,7 @@ the sum of honest guardians' uniformly random secrets, and no set smaller than k
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -59,23 +67,31 @@ __all__ = [
     "PHASES",
     "CeremonyError",
     "Outcome",
+    "ceremony_fingerprint",
     "check_ceremony",
     "check_message",
+    "check_objection",
     "commit_hash",
+    "commit_set_hash",
     "decrypt_share",
     "derive_outcome",
     "encrypt_share",
     "fingerprint_of",
     "list_hash",
+    "manifest_fingerprint",
     "members_from_manifest",
+    "members_problem",
     "proof_context",
     "sign_message",
+    "sign_objection",
     "transcript_hash",
 ]
 
-CEREMONY_FORMAT = "kz-tally/key-ceremony/v2"
-TAG_LIST = "kz-tally/v1/guardian-list"
+CEREMONY_FORMAT = "kz-tally/key-ceremony/v3"
+TAG_LIST = "kz-tally/v1/ceremony-parameters"
 TAG_FINGERPRINT = "kz-tally/v1/guardian-fingerprint"
+TAG_CEREMONY_FINGERPRINT = "kz-tally/v1/ceremony-fingerprint"
+TAG_COMMIT_SET = "kz-tally/v1/ceremony-commit-set"
 TAG_PROOF_CONTEXT = "kz-tally/v1/ceremony-proofs"
 TAG_COMMIT = "kz-tally/v1/ceremony-commit"
 TAG_SHARE = "kz-tally/v1/ceremony-share"
@@ -90,6 +106,7 @@ HASHED_FIELDS = (
     "k",
     "attempt",
     "guardians",
+    "witnesses",
     "participants",
     "commit",
     "reveal",
@@ -106,11 +123,18 @@ TRANSCRIPT_FIELDS = frozenset(
         "public_shares",
         "transcript_hash",
         "confirm",
+        "objections",
     }
 )
 MEMBER_FIELDS = frozenset({"index", "name", "identity_key", "share_key"})
 PAYLOAD_FIELDS = frozenset({"election", "guardian_list", "attempt", "phase", "guardian", "body"})
 MAX_ATTEMPT = 1000
+#: An objection (phase 0) is not a phase of the attempt: a guardian posts it when it stops.
+OBJECTION = "objection"
+OBJECTION_FIELDS = frozenset({"reason", "ceremony_fingerprint"})
+MAX_REASON = 2000
+#: Bytes of the ceremony fingerprint: 160 bits, 32 base32 characters (see ceremony_fingerprint).
+CEREMONY_FINGERPRINT_BYTES = 20
 
 
 class CeremonyError(ValueError):
@@ -141,6 +165,24 @@ def fingerprint_digits(text: str) -> str:
     return re.sub(r"[^0-9a-f]", "", text.lower())
 
 
+def ceremony_fingerprint(parameters_hash: bytes) -> str:
+    """What the guardians compare out of band before anything secret is sent: the first 20
+    bytes of ``tagged_hash("kz-tally/v1/ceremony-fingerprint", L)`` in RFC 4648 base32 (A-Z,
+    2-7: no 0/O or 1/I to confuse when read aloud), as eight groups of four characters.
+
+    160 bits, because the operator picks both sides of a match: it can vary the witness keys
+    (or a name) of two parameter sets and search for a pair with equal fingerprints, a birthday
+    search of 2^80 hashes at 160 bits (2^64 at the 128 bits of a guardian's fingerprint)."""
+    digest = tagged_hash(TAG_CEREMONY_FINGERPRINT, parameters_hash)[:CEREMONY_FINGERPRINT_BYTES]
+    text = base64.b32encode(digest).decode("ascii")
+    return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+
+def ceremony_fingerprint_chars(text: str) -> str:
+    """Upper-case base32 characters only: "abcd-EFGH ..." and "ABCDEFGH..." compare equal."""
+    return re.sub(r"[^A-Z2-7]", "", text.upper())
+
+
 def members_from_manifest(guardians: Mapping[str, Any]) -> list[dict[str, Any]]:
     """[{"index", "name", "identity_key", "share_key"}] from a manifest's ``guardians``."""
     names, keys = guardians["names"], guardians.get("keys") or []
@@ -157,9 +199,53 @@ def members_from_manifest(guardians: Mapping[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def list_hash(election_id: str, k: int, members: Sequence[Mapping[str, Any]]) -> bytes:
-    """The hash every message binds: the election, the threshold and the whole guardian list."""
-    return hash_json(TAG_LIST, {"election_id": election_id, "k": k, "guardians": list(members)})
+def list_hash(
+    election_id: str,
+    k: int,
+    members: Sequence[Mapping[str, Any]],
+    witnesses: Mapping[str, Any] | None,
+) -> bytes:
+    """The parameters hash L every message binds: the election, n, k, the ordered guardian
+    list (names and both keys) and the manifest's witnesses section (None if it has none)."""
+    return hash_json(
+        TAG_LIST,
+        {
+            "election_id": election_id,
+            "n": len(members),
+            "k": k,
+            "guardians": list(members),
+            "witnesses": None if witnesses is None else dict(witnesses),
+        },
+    )
+
+
+def manifest_fingerprint(manifest: Mapping[str, Any]) -> str:
+    """The ceremony fingerprint of a (draft or sealed) manifest: what its guardians agreed on."""
+    members = members_from_manifest(manifest["guardians"])
+    return ceremony_fingerprint(
+        list_hash(
+            manifest["election_id"], manifest["guardians"]["k"], members, manifest.get("witnesses")
+        )
+    )
+
+
+def members_problem(members: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why this guardian list cannot hold a ceremony, or None: a name, an identity key or a
+    share key listed twice (one guardian listed twice would receive two shares)."""
+    for field in ("name", "identity_key", "share_key"):
+        seen: dict[object, int] = {}
+        for member in members:
+            value = member[field]
+            if isinstance(value, str):
+                value = value.lower() if field != "name" else value
+            if value in seen:
+                label = field.replace("_", " ")
+                return (
+                    f"guardians {seen[value]} and {member['index']} have the same {label}: "
+                    "one guardian listed twice would hold two shares"
+                )
+            seen[value] = member["index"]
+    return None
 
 
 def proof_context(election_id: str, guardian_list: bytes, attempt: int, n: int, k: int) -> bytes:
@@ -237,9 +323,80 @@ def open_message(
     return guardian, payload["body"]
 
 
+def sign_objection(
+    key: SigningKey,
+    election_id: str,
+    guardian_list: bytes,
+    attempt: int,
+    guardian: int,
+    reason: str,
+    seen_fingerprint: str,
+) -> dict[str, Any]:
+    """A guardian's signed objection: it stopped, because of ``reason``, at the parameters
+    whose hash L and ceremony fingerprint it gives (what the board showed it)."""
+    payload = {
+        "election": election_id,
+        "guardian_list": guardian_list.hex(),
+        "attempt": attempt,
+        "phase": OBJECTION,
+        "guardian": guardian,
+        "body": {"reason": reason[:MAX_REASON], "ceremony_fingerprint": seen_fingerprint},
+    }
+    return sign_document(payload, key, Context.CEREMONY)
+
+
+def check_objection(
+    message: object, members: Sequence[Mapping[str, Any]], election_id: str
+) -> tuple[int, dict[str, Any]]:
+    """(guardian, payload) of a signed objection by a listed guardian for this election.
+
+    Its list hash and attempt are what the objector saw, which may differ from the board's:
+    that difference is often the very thing it objects to, so they are kept, not compared."""
+    if not isinstance(message, Mapping) or not isinstance(message.get("payload"), Mapping):
+        raise CeremonyError("an objection is a signed envelope")
+    guardian = message["payload"].get("guardian")
+    if not _is_int(guardian) or not 1 <= guardian <= len(members):
+        raise CeremonyError(f"an objection names no listed guardian ({guardian!r})")
+    try:
+        key = VerifyKey.from_hex(members[guardian - 1]["identity_key"])
+        payload = open_document(message, {key.key_id: key}, Context.CEREMONY)
+    except (EnvelopeError, EncodingError) as exc:
+        raise CeremonyError(f"guardian {guardian}'s objection: {exc}") from exc
+    body = payload.get("body")
+    if (
+        set(payload) != PAYLOAD_FIELDS
+        or payload["phase"] != OBJECTION
+        or payload["election"] != election_id
+        or not _hex32(payload["guardian_list"])
+        or not _is_int(payload["attempt"])
+        or not 1 <= payload["attempt"] <= MAX_ATTEMPT
+    ):
+        raise CeremonyError(f"guardian {guardian}'s objection is not one for this election")
+    if (
+        not isinstance(body, dict)
+        or set(body) != OBJECTION_FIELDS
+        or not isinstance(body["reason"], str)
+        or not 1 <= len(body["reason"]) <= MAX_REASON
+        or not isinstance(body["ceremony_fingerprint"], str)
+        or len(body["ceremony_fingerprint"]) > 64
+    ):
+        raise CeremonyError(
+            f"guardian {guardian}'s objection: the body is {{reason, ceremony_fingerprint}}"
+        )
+    return guardian, payload
+
+
 def commit_hash(record: Mapping[str, Any]) -> str:
     """Phase (a): the hash of a guardian's public record (commitments and proofs)."""
     return hash_json(TAG_COMMIT, dict(record)).hex()
+
+
+def commit_set_hash(commits: Mapping[int, Mapping[str, Any]]) -> str:
+    """What a reveal signs: every participant's phase-(a) hash, as the revealer saw them,
+    ``[{"guardian": i, "hash": hex}, ...]`` in ascending order of i."""
+    return hash_json(
+        TAG_COMMIT_SET, [{"guardian": i, "hash": commits[i]["hash"]} for i in sorted(commits)]
+    ).hex()
 
 
 def share_aad(
@@ -365,14 +522,20 @@ class Header:
         members: Sequence[Mapping[str, Any]],
         attempt: int,
         participants: Sequence[int],
+        witnesses: Mapping[str, Any] | None,
     ) -> None:
+        reason = members_problem(members)
+        if reason is not None:
+            raise CeremonyError(f"the guardian list cannot hold a ceremony: {reason}")
         self.election_id = election_id
         self.k = k
         self.members = list(members)
         self.n = len(self.members)
         self.attempt = attempt
         self.participants = list(participants)
-        self.list_hash = list_hash(election_id, k, self.members)
+        self.witnesses = None if witnesses is None else dict(witnesses)
+        self.list_hash = list_hash(election_id, k, self.members, self.witnesses)
+        self.fingerprint = ceremony_fingerprint(self.list_hash)
         self.context = proof_context(election_id, self.list_hash, attempt, self.n, k)
 
     def read(self, message: object, phase: str) -> tuple[int, dict[str, Any]]:
@@ -399,12 +562,22 @@ def check_message(
         if set(body) != {"hash"} or not _hex32(body["hash"]):
             raise CeremonyError(f'{label}: the body is {{"hash": 32 bytes of hex}}')
     elif phase == "reveal":
-        if set(body) != {"record"} or not isinstance(body["record"], dict):
-            raise CeremonyError(f'{label}: the body is {{"record": public record}}')
+        if set(body) != {"record", "commitments"} or not isinstance(body["record"], dict):
+            raise CeremonyError(
+                f'{label}: the body is {{"record": public record, "commitments": hex}}'
+            )
         record = body["record"]
-        committed = board.get("commit", {}).get(guardian)
+        commits = board.get("commit", {})
+        committed = commits.get(guardian)
         if committed is None:
             raise CeremonyError(f"{label}: no commitment to reveal")
+        if set(commits) != set(header.participants):
+            raise CeremonyError(f"{label}: not every participant has committed yet")
+        if body["commitments"] != commit_set_hash(commits):
+            raise CeremonyError(
+                f"{label} signs another set of commitments than the phase-(a) messages: it was "
+                "made before every participant committed, or the board showed it other ones"
+            )
         try:
             matches = commit_hash(record) == committed["hash"]
         except EncodingError:
@@ -482,9 +655,11 @@ def build_transcript(
     header: Header,
     messages: Mapping[str, Mapping[int, dict[str, Any]]],
     board: Mapping[str, Mapping[int, Mapping[str, Any]]],
+    objections: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The transcript of phases a-d (with the derived outcome and its hash), confirmations
-    from ``messages["confirm"]`` if any. ``messages`` holds the signed envelopes by phase."""
+    from ``messages["confirm"]`` if any, and every objection posted in any attempt.
+    ``messages`` holds the signed envelopes by phase."""
     outcome = outcome_of(header, board)
     transcript: dict[str, Any] = {
         "format": CEREMONY_FORMAT,
@@ -493,6 +668,7 @@ def build_transcript(
         "k": header.k,
         "attempt": header.attempt,
         "guardians": header.members,
+        "witnesses": header.witnesses,
         "participants": header.participants,
     }
     for phase in PHASES[:-1]:
@@ -502,6 +678,7 @@ def build_transcript(
     transcript["confirm"] = [
         messages.get("confirm", {})[i] for i in sorted(messages.get("confirm", {}))
     ]
+    transcript["objections"] = list(objections)
     return transcript
 
 
@@ -511,10 +688,12 @@ def build_transcript(
 def check_ceremony(transcript: object) -> str | None:
     """None if a complete ceremony transcript passes every public check, else the reason.
 
-    Every message's identity signature and bindings; each reveal against its commitment hash,
-    every Schnorr proof; share boxes' shape; complaints and answers; the disqualified, QUAL, the
-    joint key and every public share recomputed from QUAL; the transcript hash; a confirmation
-    from every guardian of QUAL over that same joint key and hash. Never raises."""
+    No name or key listed twice; every message's identity signature and bindings; each reveal
+    against its commitment hash and the whole commitment set (so it came after every commit),
+    every Schnorr proof; every objection's signature; share boxes' shape; complaints and
+    answers; the disqualified, QUAL, the joint key and every public share recomputed from QUAL;
+    the transcript hash; a confirmation from every guardian of QUAL over that same joint key
+    and hash. Never raises."""
     try:
         return _check_ceremony(transcript)
     except CeremonyError as exc:
@@ -555,8 +734,13 @@ def _check_ceremony(transcript: object) -> str | None:
     if not _is_int(attempt) or not 1 <= attempt <= MAX_ATTEMPT:
         return "the attempt is not an integer from 1"
     reason = _members_problem(transcript["guardians"], n)
+    if reason is None:
+        reason = members_problem(transcript["guardians"])
     if reason is not None:
         return reason
+    witnesses = transcript["witnesses"]
+    if witnesses is not None and not isinstance(witnesses, dict):
+        return "witnesses is not the manifest's witnesses section (or null)"
     participants = transcript["participants"]
     if (
         not isinstance(participants, list)
@@ -564,7 +748,12 @@ def _check_ceremony(transcript: object) -> str | None:
         or not all(_is_int(i) and 1 <= i <= n for i in participants)
     ):
         return "participants are not distinct guardian numbers in order"
-    header = Header(election_id, k, transcript["guardians"], attempt, participants)
+    header = Header(election_id, k, transcript["guardians"], attempt, participants, witnesses)
+    objections = transcript["objections"]
+    if not isinstance(objections, list):
+        return "objections is not a list of signed objections"
+    for objection in objections:
+        check_objection(objection, header.members, election_id)
     board: dict[str, dict[int, dict[str, Any]]] = {}
     for phase in PHASES:
         messages = transcript[phase]

@@ -13,7 +13,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from schemas.common import Hex, Int, StrictSchema, identifier, text
 
 PHASES = ("commit", "reveal", "shares", "complaints", "answers", "confirm")
-CEREMONY_FORMAT = "kz-tally/key-ceremony/v2"
+CEREMONY_FORMAT = "kz-tally/key-ceremony/v3"
 GUARDIAN_FORMAT = "kz-tally/guardian/v1"
 
 
@@ -29,6 +29,7 @@ class PublicRecordSchema(StrictSchema):
 
 class RevealBody(StrictSchema):
     record = fields.Nested(PublicRecordSchema, required=True)
+    commitments = Hex(32, required=True)  # the hash of every commitment the revealer saw
 
 
 class ShareBoxSchema(StrictSchema):
@@ -61,7 +62,13 @@ class ConfirmBody(StrictSchema):
     transcript_hash = Hex(32, required=True)
 
 
+class ObjectionBody(StrictSchema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    ceremony_fingerprint = fields.String(required=True, validate=validate.Length(max=64))
+
+
 BODIES: dict[str, type[StrictSchema]] = {
+    "objection": ObjectionBody,
     "commit": CommitBody,
     "reveal": RevealBody,
     "shares": SharesBody,
@@ -75,7 +82,7 @@ class MessagePayloadSchema(StrictSchema):
     election = identifier(required=True)
     guardian_list = Hex(32, required=True)
     attempt = Int(required=True, validate=validate.Range(min=1, max=1000))
-    phase = fields.String(required=True, validate=validate.OneOf(PHASES))
+    phase = fields.String(required=True, validate=validate.OneOf([*PHASES, "objection"]))
     guardian = Int(required=True, validate=validate.Range(min=1, max=1000))
     body = fields.Dict(required=True)
 
@@ -119,7 +126,9 @@ class BoardViewSchema(StrictSchema):
     k = Int(required=True)
     attempt = Int(required=True)
     guardians = fields.List(fields.Nested(GuardianEntrySchema), required=True)
+    witnesses = fields.Dict(required=True, allow_none=True)
     guardian_list = Hex(32, required=True)
+    ceremony_fingerprint = fields.String(required=True)
     participants = fields.List(Int(), required=True)
     phase = fields.String(required=True, validate=validate.OneOf([*PHASES, "done", "failed"]))
     status = fields.String(required=True, validate=validate.OneOf(["running", "done", "failed"]))
@@ -132,6 +141,7 @@ class BoardViewSchema(StrictSchema):
         values=fields.List(fields.Nested(CeremonyMessageSchema)),
         required=True,
     )
+    objections = _messages()
 
 
 class CeremonyTranscriptSchema(StrictSchema):
@@ -143,6 +153,7 @@ class CeremonyTranscriptSchema(StrictSchema):
     k = Int(required=True)
     attempt = Int(required=True)
     guardians = fields.List(fields.Nested(GuardianEntrySchema), required=True)
+    witnesses = fields.Dict(required=True, allow_none=True)
     participants = fields.List(Int(), required=True)
     commit = _messages()
     reveal = _messages()
@@ -155,6 +166,7 @@ class CeremonyTranscriptSchema(StrictSchema):
     public_shares = fields.Dict(keys=fields.String(), values=Hex(32), required=True)
     transcript_hash = Hex(32, required=True)
     confirm = _messages()
+    objections = _messages()
 
 
 class KdfSchema(StrictSchema):

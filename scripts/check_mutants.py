@@ -34,6 +34,9 @@ PROOF_TESTS = (
 MERKLE_TESTS = ("tests/test_merkle.py",)
 RULES_TESTS = ("tests/test_rules.py",)
 NOTE_TESTS = ("tests/test_note.py",)
+CER = "crypto/ceremony.py"
+CEREMONY_TESTS = ("tests/test_ceremony_checks.py", "tests/test_ceremony_vectors.py")
+CEREMONY_PARTY_TESTS = (*CEREMONY_TESTS, "tests/test_ceremony_attacks.py")
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,56 @@ MUTANTS = [
            'c not in "0123456789abcdefABCDEF" for c in hash_hex', NOTE_TESTS),
     Mutant("note: key ID as before the fix, digits weakened", "crypto/note.py",
            KEY_ID_BLOCK, KEY_ID_BEFORE_FIX.replace("abcdef", "abcdefXg"), NOTE_TESTS),
+    # -- the key ceremony (issue 24): V2, the board's and the guardian's checks ---------------
+    Mutant("ceremony: duplicate participants accepted", CER,
+           "        or participants != sorted(set(participants))\n        or not all(",
+           "        or participants != sorted(set(participants))\n        and not all(",
+           CEREMONY_TESTS),
+    Mutant("ceremony: QUAL smaller than k accepted by V2", CER,
+           "            reason = qual_problem(outcome.qual, k)\n"
+           "            if reason is not None:\n"
+           "                return reason\n", "", CEREMONY_TESTS),
+    Mutant("ceremony: QUAL bound off by one", CER, "    if len(qual) < k:",
+           "    if len(qual) < k - 1:", CEREMONY_TESTS),
+    Mutant("ceremony: bindings checked only when the type differs", CER,
+           "if payload[field] != value or type(payload[field]) is not type(value):",
+           "if payload[field] != value and type(payload[field]) is not type(value):",
+           CEREMONY_TESTS),
+    Mutant("ceremony: fingerprint of the share key only", CER,
+           "tagged_hash(TAG_FINGERPRINT, hex_decode(identity_key, 32), hex_decode(share_key, 32))",
+           "tagged_hash(TAG_FINGERPRINT, hex_decode(share_key, 32))", CEREMONY_TESTS),
+    Mutant("ceremony: fingerprint of the identity key only", CER,
+           "tagged_hash(TAG_FINGERPRINT, hex_decode(identity_key, 32), hex_decode(share_key, 32))",
+           "tagged_hash(TAG_FINGERPRINT, hex_decode(identity_key, 32))", CEREMONY_TESTS),
+    Mutant("ceremony: fingerprint of 28 bits", CER, "    text = digest[:16].hex()\n",
+           "    text = digest[:4].hex()[:7] + '0' * 25\n", CEREMONY_TESTS),
+    Mutant("ceremony: ceremony fingerprint of 128 bits", CER,
+           "CEREMONY_FINGERPRINT_BYTES = 20", "CEREMONY_FINGERPRINT_BYTES = 16", CEREMONY_TESTS),
+    Mutant("ceremony: witnesses left out of L", CER,
+           '"witnesses": None if witnesses is None else dict(witnesses),\n        },',
+           '"witnesses": None,\n        },', CEREMONY_TESTS),
+    Mutant("ceremony: n left out of L", CER, '            "n": len(members),\n', "",
+           CEREMONY_TESTS),
+    Mutant("ceremony: a reveal's public record not checked", CER,
+           "        reason = check_public_record(record, header.k, header.context)\n",
+           "        reason = None\n", CEREMONY_TESTS),
+    Mutant("ceremony: a reveal's commitment set not checked", CER,
+           '        if body["commitments"] != commit_set_hash(commits):',
+           "        if False:", CEREMONY_TESTS),
+    Mutant("ceremony: break after an already-upheld complaint", CER,
+           "            if dealer in upheld:\n                continue",
+           "            if dealer in upheld:\n                break", CEREMONY_TESTS),
+    Mutant("ceremony: break after a dismissed complaint", CER,
+           "            else:\n                continue\n            upheld[dealer]",
+           "            else:\n                break\n            upheld[dealer]", CEREMONY_TESTS),
+    Mutant("ceremony: transcript hash of a constant", CER,
+           "return hash_json(TAG_TRANSCRIPT, {f: transcript[f] for f in HASHED_FIELDS}).hex()",
+           "return hash_json(TAG_TRANSCRIPT, {}).hex()", CEREMONY_TESTS),
+    Mutant("ceremony: a key listed twice accepted", CER, "            if value in seen:",
+           "            if value in seen and False:", CEREMONY_PARTY_TESTS),
+    Mutant("ceremony: objections not checked by V2", CER,
+           "        check_objection(objection, header.members, election_id)\n",
+           "        pass\n", CEREMONY_PARTY_TESTS),
 ]
 
 

@@ -37,6 +37,7 @@ from typing import Any
 
 import requests
 
+from crypto.ceremony import manifest_fingerprint
 from crypto.credentials import derive_key, new_code
 from crypto.group import Point
 from crypto.signing import SigningKey
@@ -262,7 +263,11 @@ class Demo:
             # through the CSV importer, as a commission's files would go
             imported = parse_roll(roll_to_csv(entries), u.code)
             import_roll(self.data_dir, u.code, list(imported.entries))
-        confirmed = self.guardians.ceremony(self.data_dir, self.workdir / "ceremony.log")
+        # the guardians compare this out of band before any of them sends anything secret
+        fingerprint = manifest_fingerprint(draft)
+        confirmed = self.guardians.ceremony(
+            self.data_dir, self.workdir / "ceremony.log", fingerprint
+        )
         signed = seal(self.data_dir)
         self.manifest = signed["payload"]
         self.say(

@@ -11,6 +11,12 @@ signature by the guardian's identity key, election, list and attempt, phase orde
 against its commitment hash and proofs), so a wrong message is refused at once and names its
 sender. Shares travel sealed to their recipients; the board cannot open them.
 
+The board refuses a guardian list that names a key or a name twice (one guardian listed twice
+would hold two shares), before anything is posted. A guardian that stops in phase 0 (a
+fingerprint, the list, n, k or the witnesses are not what it agreed on out of band) posts a
+signed objection; the board keeps every objection (across attempts, into the transcript) and
+shows it to all, and a timeout names the objection instead of blaming the guardian as silent.
+
 A phase waits for every guardian that owes a message. If one is silent longer than the timeout
 the attempt fails, naming it and the phase; the commission starts a new attempt without it
 (``--exclude``). In the answers phase a silent accused dealer is disqualified instead. When
@@ -29,6 +35,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from crypto.ceremony import (
+    OBJECTION,
     PHASES,
     CeremonyError,
     Header,
@@ -36,6 +43,7 @@ from crypto.ceremony import (
     build_transcript,
     check_ceremony,
     check_message,
+    check_objection,
     members_from_manifest,
     outcome_of,
     qual_problem,
@@ -47,6 +55,8 @@ from tally_service.store import Store
 
 STATE_KEY = "ceremony-board"
 API = "/api/v1"
+#: Objections kept per guardian: enough for one per attempt, not a way to fill the board.
+MAX_OBJECTIONS = 20
 
 
 class CeremonyBoard:
@@ -98,16 +108,19 @@ class CeremonyBoard:
                 "started": {},
                 "closed": [],
                 "messages": {p: {} for p in PHASES},
+                "objections": list((previous or {}).get("objections", [])),
             }
             reason = qual_problem(participants, draft["guardians"]["k"])
             if reason is not None:
                 raise CeremonyError(f"this attempt cannot succeed: {reason}")
+        self.state.setdefault("objections", [])
         self.header = Header(
             draft["election_id"],
             draft["guardians"]["k"],
             members,
             self.state["attempt"],
             self.state["participants"],
+            draft.get("witnesses"),
         )
         with self.lock:
             self._save()
@@ -160,6 +173,19 @@ class CeremonyBoard:
                 self.state["closed"].append("answers")
                 self._save()
                 return self.tick()
+            objected = self._objected(silent)
+            if objected:
+                return self._fail(
+                    f"attempt {self.header.attempt} failed in phase {phase}: "
+                    + "; ".join(
+                        f"guardian {i} ({self.header.members[i - 1]['name']}) stopped and "
+                        f"objected: {reason!r}"
+                        for i, reason in objected.items()
+                    )
+                    + " (signed objections on the board). Do not exclude a guardian for "
+                    "objecting: check what it objects to (the guardian list, n, k, the "
+                    "witnesses, the fingerprints) with the guardians, fix it, and start again"
+                )
             names = ", ".join(f"{i} ({self.header.members[i - 1]['name']})" for i in silent)
             return self._fail(
                 f"attempt {self.header.attempt} failed: guardian {names} posted no {phase} "
@@ -169,6 +195,15 @@ class CeremonyBoard:
         self._save()
         return phase
 
+    def _objected(self, guardians: list[int]) -> dict[int, str]:
+        """{guardian: its latest objection's reason} for those who objected in this attempt."""
+        found: dict[int, str] = {}
+        for objection in self.state["objections"]:
+            payload = objection["payload"]
+            if payload["guardian"] in guardians and payload["attempt"] == self.header.attempt:
+                found[payload["guardian"]] = str(payload["body"]["reason"])
+        return found
+
     def _fail(self, reason: str) -> str:
         self.state["status"] = "failed"
         self.state["failure"] = reason
@@ -177,7 +212,9 @@ class CeremonyBoard:
 
     def transcript(self) -> dict[str, Any]:
         messages = {p: self._messages(p) for p in PHASES}
-        return build_transcript(self.header, messages, self._bodies())
+        return build_transcript(
+            self.header, messages, self._bodies(), list(self.state["objections"])
+        )
 
     def _finish(self) -> str:
         transcript = self.transcript()
@@ -201,7 +238,9 @@ class CeremonyBoard:
                 "k": self.header.k,
                 "attempt": self.header.attempt,
                 "guardians": self.header.members,
+                "witnesses": self.header.witnesses,
                 "guardian_list": self.header.list_hash.hex(),
+                "ceremony_fingerprint": self.header.fingerprint,
                 "participants": self.header.participants,
                 "phase": phase,
                 "status": self.state["status"],
@@ -210,13 +249,18 @@ class CeremonyBoard:
                 "phase_seconds": None if started is None else round(now - started, 1),
                 "answers_closed": "answers" in self.state["closed"],
                 "messages": {p: [m for _, m in sorted(self._messages(p).items())] for p in PHASES},
+                "objections": list(self.state["objections"]),
             }
 
     def post(self, message: object) -> tuple[dict[str, Any], bool]:
         """Accept one signed message; (the board's answer, whether it is new)."""
         with self.lock:
             phase_now = self.tick()
-            if phase_now == "failed":
+            objecting = isinstance(message, dict) and (
+                isinstance(message.get("payload"), dict)
+                and message["payload"].get("phase") == OBJECTION
+            )
+            if phase_now == "failed" and not objecting:
                 raise problems.conflict("ceremony-failed", str(self.state["failure"]))
             errors = CeremonyMessageSchema().validate(message) if isinstance(message, dict) else 1
             if errors:
@@ -226,6 +270,8 @@ class CeremonyBoard:
             assert isinstance(message, dict)
             payload = message["payload"]
             phase, guardian = payload["phase"], payload["guardian"]
+            if phase == OBJECTION:
+                return self._object(message), True
             existing = self.state["messages"][phase].get(str(guardian))
             if existing is not None:
                 if existing == message:
@@ -260,6 +306,22 @@ class CeremonyBoard:
             self.state["messages"][phase][str(guardian)] = message
             self._save()
             return {"accepted": phase, "phase": self.tick()}, True
+
+    def _object(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Keep a guardian's signed objection (under the lock), whatever the phase."""
+        try:
+            guardian, _ = check_objection(message, self.header.members, self.header.election_id)
+        except CeremonyError as exc:
+            raise problems.unprocessable("ceremony-objection", str(exc)) from exc
+        kept = self.state["objections"]
+        if message not in kept:
+            if sum(1 for o in kept if o["payload"]["guardian"] == guardian) >= MAX_OBJECTIONS:
+                raise problems.conflict(
+                    "too-many-objections", f"guardian {guardian} has {MAX_OBJECTIONS} already"
+                )
+            kept.append(message)
+            self._save()
+        return {"accepted": OBJECTION, "phase": self.tick()}
 
 
 def create_board_app(board: CeremonyBoard, max_body_bytes: int = 1024 * 1024) -> Flask:

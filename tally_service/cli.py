@@ -126,7 +126,8 @@ def cmd_ceremony(args: argparse.Namespace) -> int:
         board = CeremonyBoard(store, exclude=exclude, timeout=args.timeout)
         print(
             f"key ceremony attempt {board.header.attempt}: guardians "
-            f"{board.header.participants}, threshold {board.header.k}",
+            f"{board.header.participants}, threshold {board.header.k}; ceremony fingerprint "
+            f"{board.header.fingerprint} (the guardians compare it out of band)",
             flush=True,
         )
         status = serve_board(board, args.host, args.port, linger=args.linger)

@@ -47,9 +47,11 @@ def _wait_all(procs: Sequence[tuple[int, subprocess.Popen[bytes]]], what: str) -
 
 
 class Guardians:
-    def __init__(self, root: Path, n: int) -> None:
+    def __init__(self, root: Path, n: int, names: Sequence[str] | None = None) -> None:
         self.root = root
         self.n = n
+        default = [f"Guardian {i}" for i in range(1, n + 1)]
+        self.names = list(names) if names is not None else default
         self.homes = [root / f"guardian-{i}" for i in range(1, n + 1)]
         self.fingerprints = root / "fingerprints.txt"
 
@@ -77,13 +79,19 @@ class Guardians:
             for i in range(1, self.n + 1)
         ]
         self.fingerprints.write_text(
-            "".join(f"guardian {i}: {p['fingerprint']}\n" for i, p in enumerate(publics, 1)),
+            "".join(
+                f"{name}: {p['fingerprint']}\n" for name, p in zip(self.names, publics, strict=True)
+            ),
             encoding="utf-8",
         )
         return [{"identity_key": p["identity_key"], "share_key": p["share_key"]} for p in publics]
 
-    def ceremony(self, data_dir: Path, log: Path, timeout: float = 300) -> dict[str, Any]:
-        """The commission serves the board; every guardian runs ``guardian ceremony``."""
+    def ceremony(
+        self, data_dir: Path, log: Path, fingerprint: str, timeout: float = 300
+    ) -> dict[str, Any]:
+        """The commission serves the board; every guardian runs ``guardian ceremony``, given
+        the ceremony ``fingerprint`` they agreed on (the demo computes it from the draft, as
+        each guardian would from what it was told out of band)."""
         board = ServerProcess(
             data_dir,
             "--timeout",
@@ -108,6 +116,8 @@ class Guardians:
                         self.passphrase(i),
                         "--fingerprints",
                         self.fingerprints,
+                        "--ceremony-fingerprint",
+                        fingerprint,
                         "--poll",
                         "0.2",
                     ),

@@ -1,9 +1,20 @@
 """The guardian's side of the key ceremony: what ``tally-service guardian ceremony`` does.
 
-The guardian trusts nothing the board says: it checks the guardian list against fingerprints it
-was given out of band (phase 0) and pins it; it re-checks every message on the board (identity
-signatures, bindings, reveals against commitments, proofs) before acting on it; and it computes
-QUAL, the joint key and the transcript hash itself before it confirms them.
+Threat: the board (the commission's service) shows the guardian what it likes: a list with one
+guardian's keys twice (it would get two shares, with k = 2 the whole key), another n or k, other
+witnesses, the reveal phase before every commitment is in, a phase with a dealer's shares
+withheld; or it edits the guardian's pinned list on disk; or it blames, as silent, the guardian
+that stopped because of any of this.
+
+So the guardian trusts nothing the board says. Phase 0: the list must name exactly the
+guardians whose fingerprints it was given out of band, each under its own name, no key twice;
+the *ceremony fingerprint* (election, n, k, the ordered list, the witnesses) must be the one the
+guardians agreed on out of band; then it pins the parameters hash L, sealed in G. If it stops
+there, it posts a signed objection (what it saw, why), which the board shows to all and keeps
+in the record. It re-checks every message on the board (identity signatures, bindings, reveals
+against commitments, proofs) before acting on it, reveals only once every participant has
+committed (its reveal signs the set it saw), complains only with every dealer's shares in view,
+and computes QUAL, the joint key and the transcript hash itself before it confirms them.
 
 ``CeremonyParty.step`` looks at the board's current view and returns the messages this
 guardian should post now. Everything it needs later (its polynomial and public record, the
@@ -26,16 +37,21 @@ from crypto.ceremony import (
     Header,
     accused,
     build_transcript,
+    ceremony_fingerprint,
+    ceremony_fingerprint_chars,
     check_message,
     commit_hash,
+    commit_set_hash,
     decrypt_share,
     encrypt_share,
     fingerprint_digits,
     fingerprint_of,
     list_hash,
+    members_problem,
     outcome_of,
     share_aad,
     sign_message,
+    sign_objection,
 )
 from crypto.group import Point, Scalar, base_mul
 from crypto.guardians import GuardianSecret, record_commitments, verify_share
@@ -44,51 +60,92 @@ from tally_service.guardian_state import GuardianState
 
 
 class CeremonyRefusal(Exception):
-    """The guardian stops: the list, the board or the outcome is not what it should be."""
+    """The guardian stops: the list, the board or the outcome is not what it should be.
+
+    ``objection``: the signed objection to post (phase 0), if the guardian could make one."""
+
+    def __init__(self, message: str, objection: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.objection = objection
 
 
 FingerprintSource = Callable[[dict[str, Any]], str]
+#: The agreed ceremony fingerprint, or a function that asks for it given what the board shows.
+CeremonyFingerprintSource = str | Callable[["_Shown"], str]
 
 
 def check_fingerprints(
-    members: list[dict[str, Any]], me: int, given: set[str] | FingerprintSource
+    members: list[dict[str, Any]], me: int, given: dict[str, str] | FingerprintSource
 ) -> None:
-    """Phase 0: every other guardian's keys in the list match a fingerprint given out of band
-    (a set read from a file, or a function that asks for one guardian's)."""
+    """Phase 0: the list names exactly the guardians whose fingerprints were given out of band
+    ({name: fingerprint} read from a file, or a function that asks for one guardian's), and
+    each name's keys match that name's fingerprint."""
+    if isinstance(given, dict):
+        listed_names = [m["name"] for m in members]
+        missing = sorted(set(given) - set(listed_names))
+        extra = sorted(set(listed_names) - set(given))
+        if missing or extra or len(listed_names) != len(given):
+            raise CeremonyRefusal(
+                "phase 0: the list does not name exactly the guardians you agreed on "
+                + (f"(missing: {', '.join(missing)}) " if missing else "")
+                + (f"(not agreed: {', '.join(extra)}) " if extra else "")
+                + "; do not go on, tell the commission"
+            )
     for member in members:
-        if member["index"] == me:
+        if member["index"] == me and not isinstance(given, dict):
             continue
         listed = fingerprint_of(member["identity_key"], member["share_key"])
-        if isinstance(given, set):
-            ok = fingerprint_digits(listed) in given
+        if isinstance(given, dict):
+            ok = given[member["name"]] == fingerprint_digits(listed)
         else:
             ok = fingerprint_digits(given(member)) == fingerprint_digits(listed)
         if not ok:
             raise CeremonyRefusal(
                 f"phase 0: the list gives guardian {member['index']} ({member['name']}) keys "
-                f"with fingerprint {listed}, which is not the one they gave you out of band: "
-                "the list may have been tampered with; do not go on, tell the commission"
+                f"with fingerprint {listed}, which is not the one {member['name']} gave you "
+                "out of band: the list may have been tampered with; do not go on, tell the "
+                "commission"
             )
 
 
-def read_fingerprints(text: str) -> set[str]:
-    """One fingerprint per line; anything before a colon is a name; '#' starts a comment."""
-    found = set()
-    for line in text.splitlines():
+def read_fingerprints(text: str) -> dict[str, str]:
+    """{name: fingerprint digits} from lines 'name: fingerprint' ('#' starts a comment): the
+    agreed guardian list, yourself included. A line without a name, or a name twice, is an
+    error (ValueError), not a guess."""
+    found: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
         line = line.split("#", 1)[0]
-        value = fingerprint_digits(line.rsplit(":", 1)[-1]) if line.strip() else ""
-        if value:
-            found.add(value)
+        if not line.strip():
+            continue
+        name, sep, value = line.rpartition(":")
+        name, digits = name.strip(), fingerprint_digits(value)
+        if not sep or not name or len(digits) != 32:
+            raise ValueError(
+                f"fingerprints line {number}: give 'name: fingerprint' (the name as the "
+                "manifest lists it, then the guardian's 32 hex digits)"
+            )
+        if name in found:
+            raise ValueError(f"fingerprints line {number}: {name!r} is listed twice")
+        found[name] = digits
+    if not found:
+        raise ValueError("the fingerprints file lists no guardian")
     return found
 
 
 class CeremonyParty:
-    def __init__(self, gdir: GuardianDir, fingerprints: set[str] | FingerprintSource) -> None:
+    def __init__(
+        self,
+        gdir: GuardianDir,
+        fingerprints: dict[str, str] | FingerprintSource,
+        agreed: CeremonyFingerprintSource,
+    ) -> None:
         self.gdir = gdir
         self.fingerprints = fingerprints
+        self.agreed = agreed
         self.done = False
         self.confirmed: dict[str, Any] | None = None
         self._verified: set[str] = set()
+        self._checked: bytes | None = None
 
     # -- where things live in G ---------------------------------------------------------------
     def _base(self, election_id: str) -> str:
@@ -109,35 +166,95 @@ class CeremonyParty:
             None,
         )
         if me is None:
-            raise CeremonyRefusal("your identity key is not in the guardian list")
-        if members[me - 1]["share_key"] != self.gdir.public["share_key"]:
-            raise CeremonyRefusal("the list gives you a share key that is not yours")
-        header = Header(
-            view["election_id"], view["k"], members, view["attempt"], view["participants"]
-        )
-        pinned_path = f"{self._base(header.election_id)}/list.json"
-        pinned = self.gdir.read_json(pinned_path)
-        if pinned is None:
-            check_fingerprints(members, me, self.fingerprints)
-            self.gdir.write_json(
-                pinned_path,
-                {
-                    "election_id": header.election_id,
-                    "k": header.k,
-                    "guardians": members,
-                    "guardian_list": header.list_hash.hex(),
-                },
-            )
-        elif pinned["guardian_list"] != header.list_hash.hex():
             raise CeremonyRefusal(
-                "the guardian list is not the one you confirmed in phase 0 "
-                f"({self.gdir.path / pinned_path}): stop and tell the commission"
+                "your identity key is not in the guardian list: do not go on, tell the "
+                "commission and the other guardians"
             )
-        if header.list_hash != list_hash(header.election_id, header.k, members):
-            raise CeremonyRefusal("the list hash does not match")  # pragma: no cover
+        try:
+            self._phase_0(view, me)
+            header = Header(
+                view["election_id"],
+                view["k"],
+                members,
+                view["attempt"],
+                view["participants"],
+                view.get("witnesses"),
+            )
+        except (CeremonyRefusal, CeremonyError) as exc:
+            raise self._objecting(view, me, str(exc)) from exc
         if me not in header.participants:
             raise CeremonyRefusal(f"you take no part in attempt {header.attempt}")
         return header, me
+
+    def _phase_0(self, view: Mapping[str, Any], me: int) -> None:
+        """Everything the guardian agreed on out of band, checked before anything is sent."""
+        members = view["guardians"]
+        twice = members_problem(members)
+        if twice is not None:
+            raise CeremonyRefusal(f"phase 0: {twice}; do not go on, tell the commission")
+        if members[me - 1]["share_key"] != self.gdir.public["share_key"]:
+            raise CeremonyRefusal("the list gives you a share key that is not yours")
+        if view["n"] != len(members):
+            raise CeremonyRefusal(f"the board says n = {view['n']} but lists {len(members)}")
+        seen = list_hash(view["election_id"], view["k"], members, view.get("witnesses"))
+        fingerprint = ceremony_fingerprint(seen)
+        if view.get("guardian_list") != seen.hex():
+            raise CeremonyRefusal("the board's list hash is not the hash of what it shows")
+        pinned_path = f"{self._base(view['election_id'])}/list.sealed"
+        pinned_text = self.gdir.read_sealed(pinned_path)
+        if pinned_text is not None and json.loads(pinned_text)["guardian_list"] != seen.hex():
+            raise CeremonyRefusal(
+                "the ceremony (guardian list, n, k or witnesses) is not the one you confirmed in "
+                f"phase 0 ({self.gdir.path / pinned_path}): stop and tell the commission"
+            )
+        if self._checked == seen:  # this process checked these very parameters already
+            return
+        check_fingerprints(members, me, self.fingerprints)
+        header = _Shown(view)
+        agreed = self.agreed if isinstance(self.agreed, str) else self.agreed(header)
+        if ceremony_fingerprint_chars(agreed) != ceremony_fingerprint_chars(fingerprint):
+            raise CeremonyRefusal(
+                f"phase 0: the board's ceremony (n = {len(members)}, k = {view['k']}, "
+                f"{len(members)} guardians, {_witness_count(view)} witnesses) has the ceremony "
+                f"fingerprint {fingerprint}, not the {agreed.strip()} the guardians agreed on: "
+                "the guardian list, n, k or the witnesses differ from what was agreed; do not "
+                "go on, tell the commission and the other guardians"
+            )
+        self._checked = seen  # (in memory: a prompt asks once per run, not at every poll)
+        if pinned_text is None:
+            self.gdir.write_sealed(
+                pinned_path,
+                json.dumps(
+                    {
+                        "election_id": view["election_id"],
+                        "guardian_list": seen.hex(),
+                        "ceremony_fingerprint": fingerprint,
+                    }
+                ).encode(),
+            )
+
+    def _objecting(self, view: Mapping[str, Any], me: int, reason: str) -> CeremonyRefusal:
+        """The refusal, with a signed objection saying what the guardian saw and why it stops
+        (also kept in G, to give out of band if the board does not show it)."""
+        try:
+            seen = list_hash(
+                view["election_id"], view["k"], view["guardians"], view.get("witnesses")
+            )
+            objection = sign_objection(
+                self.gdir.identity,
+                view["election_id"],
+                seen,
+                view["attempt"],
+                me,
+                reason,
+                ceremony_fingerprint(seen),
+            )
+            self.gdir.write_json(
+                f"{self._base(view['election_id'])}/objection-{view['attempt']}.json", objection
+            )
+        except (CeremonyRefusal, CeremonyError, KeyError, TypeError, ValueError):
+            return CeremonyRefusal(reason)
+        return CeremonyRefusal(reason, objection)
 
     def _bodies(self, header: Header, view: Mapping[str, Any]) -> dict[str, dict[int, Any]]:
         """Every message on the board, each checked as the board should have."""
@@ -200,7 +317,15 @@ class CeremonyParty:
         if me in board["commit"] and board["commit"][me]["hash"] != commit_hash(record):
             raise CeremonyRefusal("the board holds a commitment of yours that G does not")
         if phase == "reveal" and me not in board["reveal"]:
-            return [self._sign(header, me, "reveal", {"record": record})]
+            missing = [i for i in header.participants if i not in board["commit"]]
+            if missing:
+                raise CeremonyRefusal(
+                    f"the board opened phase reveal before every participant committed (none "
+                    f"from guardian {missing[0]}): revealing now would let that guardian choose "
+                    "its polynomial after seeing yours; stop and tell the commission"
+                )
+            body = {"record": record, "commitments": commit_set_hash(board["commit"])}
+            return [self._sign(header, me, "reveal", body)]
         if phase == "shares" and me not in board["shares"]:
             if set(board["reveal"]) != set(header.participants):
                 raise CeremonyRefusal("phase shares began before every guardian revealed")
@@ -215,6 +340,13 @@ class CeremonyParty:
             }
             return [self._sign(header, me, "shares", {"shares": boxes})]
         if phase == "complaints" and me not in board["complaints"]:
+            missing = [i for i in header.participants if i not in board["shares"]]
+            if missing:
+                raise CeremonyRefusal(
+                    f"the board opened phase complaints without guardian {missing[0]}'s shares "
+                    "message: it is withholding a dealer's shares; not complaining yet, tell "
+                    "the commission"
+                )
             received = self._receive(header, me, board)
             against = sorted(int(d) for d, s in received.items() if s is None)
             return [self._sign(header, me, "complaints", {"against": against})]
@@ -284,15 +416,24 @@ class CeremonyParty:
                 share = secret.share_for(me)
             elif received.get(str(dealer)) is not None:
                 share = Scalar.from_bytes(hex_decode(str(received[str(dealer)]), 32))
-            else:  # the complaint was answered with a valid share, revealed in public
+            elif str(me) in board["answers"].get(dealer, {}).get("revealed", {}):
+                # the complaint was answered with a valid share, revealed in public
                 share = Scalar.from_bytes(
                     hex_decode(board["answers"][dealer]["revealed"][str(me)], 32)
+                )
+            else:
+                raise CeremonyRefusal(
+                    f"G holds no share from guardian {dealer}, you did not complain about it, "
+                    "and it revealed none: this attempt cannot give you a key share; ask the "
+                    "commission for a new attempt"
                 )
             total = total + share
         if base_mul(total) != Point.from_hex(outcome.public_shares[str(me)]):
             raise CeremonyRefusal("your key share does not match the public commitments")
         messages = {p: {m["payload"]["guardian"]: m for m in view["messages"][p]} for p in PHASES}
         transcript = build_transcript(header, messages, board)
+        if transcript["witnesses"] != view.get("witnesses"):  # pragma: no cover - in L
+            raise CeremonyRefusal("the transcript's witnesses are not the board's")
         base = self._attempt(header)
         self.gdir.write_sealed(
             f"{base}/key-share.sealed",
@@ -305,6 +446,7 @@ class CeremonyParty:
             "attempt": header.attempt,
             "guardian": me,
             "guardian_list": header.list_hash.hex(),
+            "ceremony_fingerprint": header.fingerprint,
             "qual": outcome.qual,
             "joint_key": transcript["joint_key"],
             "transcript_hash": transcript["transcript_hash"],
@@ -320,6 +462,22 @@ class CeremonyParty:
                 "transcript_hash": transcript["transcript_hash"],
             },
         )
+
+
+class _Shown:
+    """What the board shows, for a prompt asking the agreed ceremony fingerprint."""
+
+    def __init__(self, view: Mapping[str, Any]) -> None:
+        self.election_id = str(view["election_id"])
+        self.k = int(view["k"])
+        self.members = list(view["guardians"])
+        self.n = len(self.members)
+        self.witnesses = view.get("witnesses")
+
+
+def _witness_count(view: Mapping[str, Any]) -> int:
+    witnesses = view.get("witnesses")
+    return len(witnesses.get("keys", [])) if isinstance(witnesses, dict) else 0
 
 
 def read_key_share(gdir: GuardianDir, election_id: str) -> tuple[dict[str, Any], Scalar]:
@@ -346,12 +504,34 @@ def run_over_http(
     """Poll the board, post what ``step`` returns, until the ceremony is done."""
     began = time.monotonic()
     last_phase = None
+    told: set[str] = set()
     while True:
         view = get_view()
         if view["phase"] != last_phase:
             say(f"attempt {view['attempt']}: phase {view['phase']}")
             last_phase = view["phase"]
-        for message in party.step(view):
+        for objection in view.get("objections", []):
+            if objection["signature"] not in told:
+                told.add(objection["signature"])
+                payload = objection["payload"]
+                say(
+                    f"OBJECTION by guardian {payload['guardian']} (attempt {payload['attempt']}): "
+                    f"{payload['body']['reason']}"
+                )
+        try:
+            messages = party.step(view)
+        except CeremonyRefusal as exc:
+            if exc.objection is not None:
+                try:
+                    post(exc.objection)
+                    exc.args = (f"{exc} (your signed objection is on the board)",)
+                except Exception:
+                    exc.args = (
+                        f"{exc} (the board did not take your signed objection: it is in "
+                        f"{party.gdir.path / 'ceremony'}; give it to the commission and observers)",
+                    )
+            raise
+        for message in messages:
             post(message)
             say(f"posted my {message['payload']['phase']} message")
         if party.done:

@@ -57,7 +57,12 @@ def _fingerprint_source(args: argparse.Namespace) -> Any:
     from tally_service.guardian_ceremony import read_fingerprints
 
     if args.fingerprints is not None:
-        return read_fingerprints(Path(args.fingerprints).read_text(encoding="utf-8"))
+        try:
+            return read_fingerprints(Path(args.fingerprints).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise Problem(400, "usage", f"cannot read {args.fingerprints}: {exc.strerror}") from exc
+        except ValueError as exc:
+            raise Problem(400, "usage", str(exc)) from exc
     if not sys.stdin.isatty():
         raise Problem(400, "usage", "give --fingerprints FILE (no terminal to ask on)")
 
@@ -65,6 +70,28 @@ def _fingerprint_source(args: argparse.Namespace) -> Any:
         return input(
             f"fingerprint guardian {member['index']} ({member['name']}) gave you out of band: "
         )
+
+    return ask
+
+
+def _agreed_source(args: argparse.Namespace) -> Any:
+    """The ceremony fingerprint the guardians agreed on out of band: from the command line, or
+    asked for on the terminal once the board's ceremony is shown."""
+    if args.ceremony_fingerprint is not None:
+        return args.ceremony_fingerprint
+    if not sys.stdin.isatty():
+        raise Problem(400, "usage", "give --ceremony-fingerprint (no terminal to ask on)")
+
+    def ask(shown: Any) -> str:
+        print(f"the board's ceremony: election {shown.election_id}, n = {shown.n}, k = {shown.k}")
+        for member in shown.members:
+            print(f"  guardian {member['index']}: {member['name']}")
+        witnesses = shown.witnesses or {}
+        for witness in witnesses.get("keys", []):
+            print(f"  witness: {witness['name']} ({witness['type']})")
+        if witnesses:
+            print(f"  witness quorum {witnesses.get('quorum')}")
+        return input("ceremony fingerprint the guardians agreed on out of band: ")
 
     return ask
 
@@ -79,7 +106,7 @@ def cmd_ceremony(args: argparse.Namespace) -> int:
 
     gdir = _open(args)
     print(f"your fingerprint: {gdir.public['fingerprint']}", flush=True)
-    party = CeremonyParty(gdir, _fingerprint_source(args))
+    party = CeremonyParty(gdir, _fingerprint_source(args), _agreed_source(args))
     client = ServiceClient(args.url)
 
     def post(message: dict[str, Any]) -> Any:
@@ -104,7 +131,8 @@ def cmd_ceremony(args: argparse.Namespace) -> int:
     print(
         f"key ceremony complete (attempt {confirmed['attempt']}): you are guardian "
         f"{confirmed['guardian']}, QUAL {confirmed['qual']}; joint key "
-        f"{confirmed['joint_key']}; transcript hash {confirmed['transcript_hash']}"
+        f"{confirmed['joint_key']}; transcript hash {confirmed['transcript_hash']}; ceremony "
+        f"fingerprint {confirmed['ceremony_fingerprint']}"
     )
     return 0
 
@@ -207,8 +235,14 @@ def add_guardian_commands(sub: Any) -> None:
     p = add("ceremony", cmd_ceremony, "take part in the key ceremony until it ends")
     p.add_argument(
         "--fingerprints",
-        help="file with the other guardians' fingerprints as they gave them out of band, one a "
-        "line ('name: fingerprint' or just the fingerprint); default: ask for each",
+        help="file with every guardian's fingerprint as they gave it out of band, yourself "
+        "included, one a line: 'name: fingerprint' (the name as the manifest lists it); the "
+        "list must name exactly these guardians; default: ask for each",
+    )
+    p.add_argument(
+        "--ceremony-fingerprint",
+        help="the ceremony fingerprint (election, n, k, guardian list, witnesses) the guardians "
+        "agreed on out of band (`tally-service ceremony` prints it); default: ask",
     )
     p.add_argument("--poll", type=float, default=1.0, help="seconds between looks at the board")
     p.add_argument("--retries", type=int, default=30, help="tries while the board is unreachable")

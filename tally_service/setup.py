@@ -230,9 +230,12 @@ def key_ceremony(data_dir: Path) -> dict[str, Any]:
             ]
             validate_manifest(draft)
             store.set_meta("draft", json.dumps(draft))
-            fingerprints = {g.public["fingerprint"].replace(" ", "") for g in dirs}
-            parties = [CeremonyParty(g, fingerprints) for g in dirs]
+            fingerprints = {
+                name: g.public["fingerprint"].replace(" ", "")
+                for name, g in zip(draft["guardians"]["names"], dirs, strict=True)
+            }
             board = CeremonyBoard(store, timeout=3600)
+            parties = [CeremonyParty(g, fingerprints, board.header.fingerprint) for g in dirs]
             while not all(p.done for p in parties):
                 for party in parties:
                     for message in party.step(board.view()):
@@ -273,6 +276,11 @@ def check_ceremony_for(draft: dict[str, Any], transcript: object) -> str | None:
         return "the transcript is for another election or threshold"
     if transcript["guardians"] != members_from_manifest(g):
         return "the transcript's guardian list is not the manifest's"
+    if transcript["witnesses"] != draft.get("witnesses"):
+        return (
+            "the manifest's witnesses are not the ones the guardians confirmed in the ceremony "
+            "(they bind them: the commission cannot swap witnesses after the ceremony)"
+        )
     return None
 
 

@@ -19,7 +19,9 @@ from crypto.ceremony import (
     Header,
     check_ceremony,
     commit_hash,
+    commit_set_hash,
     encrypt_share,
+    manifest_fingerprint,
     qual_problem,
     share_aad,
     sign_message,
@@ -53,12 +55,22 @@ class Clock:
 class Ceremony:
     """n guardians with their own directories, a draft election listing them, its store."""
 
-    def __init__(self, tmp: Path, n: int = 5, k: int = 3) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        n: int = 5,
+        k: int = 3,
+        witnesses: dict[str, Any] | None = None,
+    ) -> None:
+        """``witnesses``: the draft's witnesses section (default: none)."""
         self.tmp = tmp
         self.dirs = [
             GuardianDir.init(tmp / f"g{i}", PASSPHRASE, scrypt_n=FAST_KDF) for i in range(1, n + 1)
         ]
-        self.fingerprints = {g.public["fingerprint"].replace(" ", "") for g in self.dirs}
+        self.fingerprints = {
+            f"Guardian {i}": g.public["fingerprint"].replace(" ", "")
+            for i, g in enumerate(self.dirs, start=1)
+        }
         draft = draft_manifest(
             "ceremony-test",
             {"en": "Ceremony test", "ru": None, "kk": None},
@@ -86,11 +98,15 @@ class Ceremony:
                 for g in self.dirs
             ],
         )
+        if witnesses is not None:
+            draft["witnesses"] = witnesses
         self.data = tmp / "data"
         init_election(self.data, draft)
+        self.draft = draft
+        self.agreed = manifest_fingerprint(draft)  # what the guardians compare out of band
         self.store = Store(self.data / "election.db")
         self.clock = Clock()
-        self.parties = [CeremonyParty(g, self.fingerprints) for g in self.dirs]
+        self.parties = [CeremonyParty(g, self.fingerprints, self.agreed) for g in self.dirs]
 
     def board(self, **kwargs: Any) -> CeremonyBoard:
         return CeremonyBoard(self.store, clock=self.clock, timeout=60, **kwargs)
@@ -188,7 +204,7 @@ class CheatingParty(CeremonyParty):
     """Sends guardian ``victim`` a wrong share, and reveals that wrong share when accused."""
 
     def __init__(self, base: CeremonyParty, victim: int, reveal_valid: bool = False) -> None:
-        super().__init__(base.gdir, base.fingerprints)
+        super().__init__(base.gdir, base.fingerprints, base.agreed)
         self.victim = victim
         self.bad = Scalar.random()
         self.reveal_valid = reveal_valid
@@ -303,8 +319,11 @@ def test_a_reveal_that_does_not_match_the_commitment_is_refused(ceremony: Ceremo
     ceremony.round(board)  # everyone commits
     assert board.view()["phase"] == "reveal"
     view = board.view()
-    header = Header(view["election_id"], 3, view["guardians"], 1, view["participants"])
+    header = Header(
+        view["election_id"], 3, view["guardians"], 1, view["participants"], view["witnesses"]
+    )
     other = GuardianSecret.generate(1, 3).public_record(header.context)
+    seen = commit_set_hash(board._bodies()["commit"])
     message = sign_message(
         ceremony.dirs[0].identity,
         "ceremony-test",
@@ -312,7 +331,7 @@ def test_a_reveal_that_does_not_match_the_commitment_is_refused(ceremony: Ceremo
         1,
         "reveal",
         1,
-        {"record": other},
+        {"record": other, "commitments": seen},
     )
     with pytest.raises(Problem) as refused:
         board.post(message)
@@ -328,7 +347,7 @@ def test_a_reveal_that_does_not_match_the_commitment_is_refused(ceremony: Ceremo
         1,
         "reveal",
         1,
-        {"record": other},
+        {"record": other, "commitments": seen},
     )
     with pytest.raises(Problem, match="signed by unknown key"):
         board.post(forged)
@@ -376,7 +395,7 @@ def test_a_killed_guardian_resumes_from_its_directory(ceremony: Ceremony) -> Non
     first = ceremony.parties[2].step(board.view())
     ceremony.round(board, [p for i, p in enumerate(ceremony.parties) if i != 2])
     reopened = GuardianDir.open(ceremony.dirs[2].path, PASSPHRASE)
-    ceremony.parties[2] = CeremonyParty(reopened, ceremony.fingerprints)
+    ceremony.parties[2] = CeremonyParty(reopened, ceremony.fingerprints, ceremony.agreed)
     again = ceremony.parties[2].step(board.view())
     assert again[0]["payload"]["body"] == first[0]["payload"]["body"]  # the same polynomial
     board.post(again[0])
@@ -384,7 +403,7 @@ def test_a_killed_guardian_resumes_from_its_directory(ceremony: Ceremony) -> Non
     ceremony.round(board)  # shares
     # killed again after the shares: a fresh process carries on to the end
     ceremony.parties[2] = CeremonyParty(
-        GuardianDir.open(ceremony.dirs[2].path, PASSPHRASE), ceremony.fingerprints
+        GuardianDir.open(ceremony.dirs[2].path, PASSPHRASE), ceremony.fingerprints, ceremony.agreed
     )
     ceremony.run(board)
     transcript = _transcript(ceremony)

@@ -22,11 +22,14 @@ from typing import Any
 
 import pytest
 
-from crypto import ballot, decryption, guardians, proofs
+from crypto import ballot, ceremony, decryption, guardians, proofs
 from crypto.elgamal import Ciphertext
 from crypto.group import Point, Scalar, base_mul
 
 VECTOR_FILE = Path(__file__).parent / "vectors" / "fiat_shamir.json"
+CEREMONY_VECTORS = json.loads(
+    (Path(__file__).parent / "vectors" / "ceremony.json").read_text("utf-8")
+)
 # (absent only while ``__main__`` below writes it for the first time)
 VECTORS: dict[str, Any] = (
     json.loads(VECTOR_FILE.read_text("utf-8")) if VECTOR_FILE.exists() else {"zero_or_one": []}
@@ -166,9 +169,18 @@ def build_vectors() -> dict[str, Any]:
         "proof": {"c": c.hex(), "u": (w + c * s).hex()},
     }
 
-    # a ceremony coefficient's proof of knowledge (protocol.md 6.1)
-    election_id, n, k, index, t = "senate-2023-test-vectors", 3, 2, 1, 0
-    cer_ctx = spec_tagged_hash("kz-tally/v1/ceremony", election_id.encode(), u64(n), u64(k))
+    # a ceremony coefficient's proof of knowledge (protocol.md 6.1), in attempt 2 of the
+    # ceremony whose parameters hash L is tests/vectors/ceremony.json's
+    election_id, n, k, index, t, attempt = "senate-2023-test-vectors", 3, 2, 1, 0, 2
+    guardian_list = bytes.fromhex(CEREMONY_VECTORS["guardian_list"])
+    cer_ctx = spec_tagged_hash(
+        "kz-tally/v1/ceremony-proofs",
+        election_id.encode(),
+        guardian_list,
+        u64(attempt),
+        u64(n),
+        u64(k),
+    )
     coef_ctx = spec_tagged_hash("kz-tally/v1/ceremony-coefficient", cer_ctx, u64(index), u64(t))
     x, w = fixed_scalar("ceremony/coefficient"), fixed_scalar("ceremony/w")
     commitment_point = base_mul(x)
@@ -178,6 +190,8 @@ def build_vectors() -> dict[str, Any]:
         "name": "ceremony-coefficient",
         "tag": tag,
         "election_id": election_id,
+        "guardian_list": guardian_list.hex(),
+        "attempt": attempt,
         "n": n,
         "k": k,
         "guardian": index,
@@ -272,7 +286,9 @@ def test_share_and_ceremony_contexts() -> None:
     )
     assert ctx.hex() == d["context"]
     (s,) = VECTORS["schnorr"]
-    cer = guardians.ceremony_context(s["election_id"], s["n"], s["k"])
+    cer = ceremony.proof_context(
+        s["election_id"], bytes.fromhex(s["guardian_list"]), s["attempt"], s["n"], s["k"]
+    )
     assert cer.hex() == s["ceremony_context"]
     assert guardians.coefficient_context(cer, s["guardian"], s["t"]).hex() == s["context"]
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 import requests
 
+from crypto.ceremony import manifest_fingerprint
 from crypto.envelope import sign_document
 from crypto.signing import Context, SigningKey
 from tally_service.client import ServiceClient
@@ -87,6 +88,7 @@ def test_five_guardian_processes(tmp_path: Path) -> None:
     )
     data = tmp_path / "election"
     keys, board = election_and_board(tmp_path, data, publics, electors=5, k=3, timeout=120)
+    agreed = _agreed(data)
     try:
 
         def run(d: Path) -> subprocess.Popen[bytes]:
@@ -100,6 +102,8 @@ def test_five_guardian_processes(tmp_path: Path) -> None:
                 secret,
                 "--fingerprints",
                 fingerprints,
+                "--ceremony-fingerprint",
+                agreed,
                 "--poll",
                 "0.2",
             )
@@ -213,6 +217,11 @@ def test_five_guardian_processes(tmp_path: Path) -> None:
     assert verify.returncode == 0, verify.stdout.decode()[-2000:]
 
 
+def _agreed(data: Path) -> str:
+    """The ceremony fingerprint the guardians agreed on out of band (from the draft)."""
+    return manifest_fingerprint(json.loads(_meta(data, "draft")))
+
+
 def _meta(data: Path, key: str) -> Any:
     from tally_service.store import Store
 
@@ -233,9 +242,12 @@ def test_a_silent_guardian_process_fails_the_attempt_by_name(tmp_path: Path) -> 
         finish(p)
     publics = [json.loads((d / "guardian.json").read_text()) for d in dirs]
     fingerprints = tmp_path / "fingerprints.txt"
-    fingerprints.write_text("".join(p["fingerprint"] + "\n" for p in publics))
+    fingerprints.write_text(
+        "".join(f"Guardian {i}: {p['fingerprint']}\n" for i, p in enumerate(publics, 1))
+    )
     data = tmp_path / "election"
     _, board = election_and_board(tmp_path, data, publics, electors=3, k=2, timeout=3)
+    agreed = _agreed(data)
     try:
         procs = [
             guardian(
@@ -248,6 +260,8 @@ def test_a_silent_guardian_process_fails_the_attempt_by_name(tmp_path: Path) -> 
                 secret,
                 "--fingerprints",
                 fingerprints,
+                "--ceremony-fingerprint",
+                agreed,
                 "--poll",
                 "0.2",
             )
@@ -265,3 +279,63 @@ def test_a_silent_guardian_process_fails_the_attempt_by_name(tmp_path: Path) -> 
         board.stop()
     assert failure in (tmp_path / "board.log").read_text()
     assert _meta(data, "ceremony") is None
+
+
+def test_a_guardian_that_objects_is_named_with_its_objection(tmp_path: Path) -> None:
+    """Issue 24, attack 8: guardian 3 was given another fingerprint for Guardian 1. It stops
+    and posts a signed objection; the board's failure names the objection, not silence, and
+    tells the commission not to exclude it; the other guardians stop with that sentence."""
+    secret = tmp_path / "passphrase"
+    secret.write_text(PASSPHRASE + "\n")
+    dirs = [tmp_path / f"guardian-{i}" for i in range(1, 4)]
+    for p in [guardian("init", "--dir", d, "--passphrase-file", secret) for d in dirs]:
+        finish(p)
+    publics = [json.loads((d / "guardian.json").read_text()) for d in dirs]
+    fingerprints = tmp_path / "fingerprints.txt"
+    fingerprints.write_text(
+        "".join(f"Guardian {i}: {p['fingerprint']}\n" for i, p in enumerate(publics, 1))
+    )
+    told = tmp_path / "told-guardian-3.txt"
+    told.write_text(
+        "".join(
+            f"Guardian {i}: {'f' * 32 if i == 1 else p['fingerprint']}\n"
+            for i, p in enumerate(publics, 1)
+        )
+    )
+    data = tmp_path / "election"
+    _, board = election_and_board(tmp_path, data, publics, electors=3, k=2, timeout=3)
+    agreed = _agreed(data)
+    try:
+        procs = [
+            guardian(
+                "ceremony",
+                "--dir",
+                d,
+                "--url",
+                board.url,
+                "--passphrase-file",
+                secret,
+                "--fingerprints",
+                told if i == 3 else fingerprints,
+                "--ceremony-fingerprint",
+                agreed,
+                "--poll",
+                "0.2",
+            )
+            for i, d in enumerate(dirs, start=1)
+        ]
+        _, err = procs[2].communicate(timeout=120)
+        assert procs[2].returncode == 1
+        assert "guardian 1 (Guardian 1)" in err.decode()
+        assert "your signed objection is on the board" in err.decode()
+        for proc in procs[:2]:
+            _, err = proc.communicate(timeout=120)
+            assert proc.returncode == 1
+            assert "guardian 3 (Guardian 3) stopped and objected" in err.decode()
+            assert "--exclude" not in err.decode()
+        assert board.proc is not None and board.proc.wait(timeout=60) == 1
+    finally:
+        board.stop()
+    assert "stopped and objected" in (tmp_path / "board.log").read_text()
+    state = json.loads(_meta(data, "ceremony-board"))
+    assert [o["payload"]["guardian"] for o in state["objections"]] == [3]

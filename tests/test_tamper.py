@@ -454,6 +454,35 @@ def t_ceremony_joint_key_resealed(built: Built, record: Path) -> None:
     )
 
 
+def t_ceremony_objection_forged(built: Built, record: Path) -> None:
+    """An objection put in guardian 1's mouth (to discredit the ceremony), not signed by it."""
+    from crypto.ceremony import sign_objection
+
+    def change(k: dict[str, Any]) -> None:
+        k["objections"].append(
+            sign_objection(
+                SigningKey.generate(), k["election_id"], bytes(32), 1, 1, "the list was wrong", ""
+            )
+        )
+
+    edit_json(record / "key_ceremony.json", change)
+
+
+def t_manifest_witnesses_swapped(built: Built, record: Path) -> None:
+    """The commission, holding its key, names witnesses it runs after the guardians confirmed
+    the ceremony (issue 24: the witness list is bound by the guardians)."""
+    from crypto.cosignature import TYPE_ED25519, Cosigner
+    from crypto.witness_policy import manifest_section
+
+    mine = [Cosigner.generate(f"w{i}.commission.example/w", TYPE_ED25519).public for i in range(3)]
+    doc = read_json(record / "manifest.json")
+    doc["payload"]["witnesses"] = manifest_section(3, 1, mine)
+    write_json(
+        record / "manifest.json",
+        sign_document(doc["payload"], built.commission_key(), Context.MANIFEST),
+    )
+
+
 def t_manifest_candidate(built: Built, record: Path) -> None:
     edit_json(
         record / "manifest.json",
@@ -611,6 +640,14 @@ CASES = [
     case(t_ceremony_qual_shrunk, "V2", says="qual is not what"),
     case(t_ceremony_complaint_dropped, "V2", says="has no complaints message"),
     case(t_ceremony_joint_key_resealed, "V2", exact=False, says="joint_key is not what"),
+    case(t_ceremony_objection_forged, "V2", says="guardian 1's objection"),
+    case(
+        t_manifest_witnesses_swapped,
+        "V2",
+        exact=False,
+        passes="V1",
+        says="witnesses the guardians confirmed",
+    ),
     case(t_manifest_candidate, "V1", exact=False, says="signature"),
     case(t_manifest_roll_key_resigned, "V3", exact=False, passes="V1 V2"),
     case(t_manifest_threshold_half, "V1", exact=False, says="not more than half"),

@@ -221,8 +221,10 @@ def check_ceremony(record: Record, manifest: ManifestInfo | None, check: Check) 
     guardian's identity key and bound to this election, guardian list and attempt; each reveal
     against its phase-(a) commitment hash; every Schnorr proof; complaints, answers, the
     disqualified and QUAL; the joint key and public shares from QUAL; the transcript hash; a
-    confirmation from every guardian of QUAL over that same hash. Here: that the transcript is
-    the one the manifest names (guardian list, threshold, joint key, ceremony hash)."""
+    confirmation from every guardian of QUAL over that same hash; no guardian's key listed
+    twice; every reveal made after every commitment; every objection signed. Here: that the
+    transcript is the one the manifest names (guardian list, threshold, the witnesses the
+    guardians confirmed, joint key, ceremony hash)."""
     transcript, error = record.read_json(CEREMONY)
     if error is not None:
         check.fail(CEREMONY, error)
@@ -253,6 +255,19 @@ def check_ceremony(record: Record, manifest: ManifestInfo | None, check: Check) 
                 if isinstance(d, dict)
             )
         )
+    objections = transcript.get("objections")
+    if isinstance(objections, list) and objections:
+        check.note(
+            "objections (a guardian stopped in phase 0 and said why): "
+            + "; ".join(
+                f"guardian {o['payload'].get('guardian')} in attempt "
+                f"{o['payload'].get('attempt')}: {str(o['payload']['body'].get('reason'))[:200]}"
+                for o in objections
+                if isinstance(o, dict)
+                and isinstance(o.get("payload"), dict)
+                and isinstance(o["payload"].get("body"), dict)
+            )
+        )
     check.checked["threshold"] = f"{transcript.get('k')} of {transcript.get('n')}"
     if manifest is None:
         check.fail(MANIFEST, "not checked against the manifest: no usable manifest (see V1)")
@@ -273,6 +288,12 @@ def check_ceremony(record: Record, manifest: ManifestInfo | None, check: Check) 
     else:
         if transcript.get("guardians") != members:
             check.fail(CEREMONY, "the guardian list (names, identity and share keys) differs")
+    if transcript.get("witnesses", None) != payload.get("witnesses"):
+        check.fail(
+            f"{MANIFEST} witnesses",
+            "differ from the witnesses the guardians confirmed in the key ceremony (their "
+            "ceremony fingerprint and every ceremony message bind them)",
+        )
     if payload.get("election_key") != transcript.get("joint_key"):
         check.fail(f"{MANIFEST} election_key", "differs from the ceremony's joint key")
     if payload.get("ceremony_hash") != transcript.get("transcript_hash"):
