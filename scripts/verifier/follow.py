@@ -84,7 +84,14 @@ from .follow_state import (
     unpack_positions,
 )
 from .model import LogFacts, ManifestInfo, RoundFacts
-from .record import MAX_CHECKPOINTS_BYTES, MAX_LINE_BYTES, Record, split_notes, strict_loads
+from .record import (
+    MAX_CHECKPOINTS_BYTES,
+    MAX_LINE_BYTES,
+    Record,
+    document_limit,
+    split_notes,
+    strict_loads,
+)
 from .report import MAX_LISTED, TITLES, Check, Failure, Report
 from .run import _context
 from .scan import BATCH_LINES, LogJob, LogState, finish_sums, merge_batch
@@ -223,8 +230,15 @@ class Follower:
     # -- HTTP
 
     def _get(self, path: str) -> bytes | None:
-        """The bytes at ``path`` (under the service's URL), None for a 404."""
-        return self.http.get(path)
+        """The bytes at ``path`` (under the service's URL), None for a 404; at most what the
+        batch verifier would read of that document (``document_limit``), so a hostile service
+        cannot make the monitor hold more than the record it stands for. A checkpoints.txt
+        answer may pass that by a note or so: the note that would make the mirror's file too
+        large is then rejected with evidence (``_too_large``), not refused unread."""
+        limit = document_limit(path)
+        if path.split("?", 1)[0].endswith("/checkpoints.txt"):
+            limit += 1024 * 1024
+        return self.http.get(path, limit)
 
     # -- the mirror and the state
 
@@ -276,6 +290,7 @@ class Follower:
             return
         self._write("manifest.json", manifest)
         self._write("key_ceremony.json", ceremony)
+        del manifest, ceremony  # the checks read them back from the mirror: hold them once
         self._check_manifest(self.report)
         check_ceremony(self.mirror, self.manifest, self.report["V2"])
         self.state.setup_checked = True
