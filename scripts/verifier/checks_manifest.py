@@ -11,6 +11,7 @@ from crypto.ceremony import check_ceremony as check_ceremony_transcript
 from crypto.envelope import EnvelopeError, open_document
 from crypto.group import Point, point_from_public_hex
 from crypto.note import NoteError, NoteVerifier
+from crypto.signed_partial import guardian_keys
 from crypto.signing import Context, VerifyKey
 from crypto.witness_policy import PolicyError, WitnessPolicy
 from schemas.ceremony import CeremonyTranscriptSchema
@@ -193,6 +194,11 @@ def _manifest_info(
             f"threshold k = {k} of n = {n} is not more than half: two groups of k guardians "
             "could decrypt two different final logs of a round",
         )
+    identities: dict[str, tuple[int, VerifyKey]] = {}
+    try:  # V6 checks each partial decryption's signature with these
+        identities = guardian_keys(guardians.get("keys") or [])
+    except (ValueError, KeyError, TypeError) as exc:
+        check.fail(f"{MANIFEST} guardians.keys", f"not usable identity keys: {exc}")
     witness_policy = None
     try:
         witness_policy = WitnessPolicy.from_manifest(payload.get("witnesses"))
@@ -211,6 +217,7 @@ def _manifest_info(
         k=int(guardians["k"]),
         units=units,
         witness_policy=witness_policy,
+        guardian_keys=identities,
     )
 
 

@@ -20,7 +20,8 @@ TITLES: dict[str, str] = {
     "V3": "ballots: on the roll, signed, one per elector and round, validity proofs, bindings",
     "V4": "logs: roots and signatures of every checkpoint, consistency, final checkpoint",
     "V5": "encrypted tally = component-wise sum of the ballots in the final log",
-    "V6": "partial decryptions: proofs, at least k guardians, Lagrange combination = counts",
+    "V6": "partial decryptions: guardians' signatures, proofs, at least k guardians, "
+    "Lagrange combination = counts",
     "V7": "counts: per candidate plus blank = took part <= registered",
     "V8": "rules: quorum, threshold, runoff need and candidates, winners",
     "V9": "results: commission-signed, equal to the recomputed figures, final -> preliminary",
