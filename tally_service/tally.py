@@ -142,6 +142,13 @@ def submit_partial(election: Election, unit: str, round_no: int, signed: object)
     it as signed; decrypt once k are in. The tally keeps the signed partials, so the record
     shows which guardian decrypted which final checkpoint (V6 checks the signatures)."""
     doc = start_tally(election, unit, round_no)
+    try:
+        guardian, partial = open_signed_partial(
+            signed, _guardian_keys(election), doc["election"], unit, round_no,
+            doc["final_checkpoint"],
+        )
+    except SignedPartialError as exc:
+        raise problems.forbidden("guardian-signature", str(exc)) from exc
     if is_void(election, doc):
         raise problems.conflict(
             "no-quorum",
@@ -151,13 +158,6 @@ def submit_partial(election: Election, unit: str, round_no: int, signed: object)
         )
     if doc["counts"] is not None:
         raise problems.conflict("tallied", f"round {round_no} of {unit} is decrypted already")
-    try:
-        guardian, partial = open_signed_partial(
-            signed, _guardian_keys(election), doc["election"], unit, round_no,
-            doc["final_checkpoint"],
-        )
-    except SignedPartialError as exc:
-        raise problems.forbidden("guardian-signature", str(exc)) from exc
     cts = [Ciphertext.from_json(c) for c in doc["encrypted"]]
     context = final_context(election, doc)
     reason = check_partial(partial, public_share(election, guardian), cts, context)

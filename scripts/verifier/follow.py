@@ -95,6 +95,7 @@ from .record import (
 from .report import MAX_LISTED, TITLES, Check, Failure, Report
 from .run import _context
 from .scan import BATCH_LINES, LogJob, LogState, finish_sums, merge_batch
+from .trust import Trust, pin_failures, trust_line
 
 Emit = Callable[[dict[str, Any]], None]
 RECORD = "/api/v1/record"
@@ -106,6 +107,10 @@ CONSISTENCY_NOTE = (
     "prefix of the one log recomputed from ballots.jsonl; each step is also checked with an "
     "RFC 9162 consistency proof built from that recomputation"
 )
+
+
+class Untrusted(ValueError):
+    """The service's manifest differs from what the trust file pins."""
 
 
 class Follower:
@@ -120,6 +125,7 @@ class Follower:
         emit: Emit | None = None,
         jobs: int = 1,
         check_budget: float | None = None,
+        trust: Trust | None = None,
     ) -> None:
         self.jobs = jobs
         # seconds of ballot checks a poll may spend before its next pass over the logs (None:
@@ -143,6 +149,8 @@ class Follower:
             raise ValueError(f"{state_dir} follows {loaded.url}, not {self.url}")
         self.state = loaded or FollowState(self.url)
         self.report = report_from_json(self.url, self.state.report)
+        self.trust = trust
+        self.report.trust = trust_line(trust, commission_key)
         cut_mirror(self.mirror.root, self.state.mirror)
         for lg in self.state.logs.values():
             # a checkpoints.txt replaced whole (``_replace``) by a monitor killed before it
@@ -361,8 +369,20 @@ class Follower:
         return self.manifest.witness_policy if self.manifest is not None else None
 
     def _check_manifest(self, report: Report) -> None:
-        """V1 on the mirror's manifest; the witness policy then remembers what it verified."""
-        self.manifest = check_manifest(self.mirror, report["V1"], self.commission_key)
+        """V1 on the mirror's manifest; the witness policy then remembers what it verified.
+        A manifest that differs from the trust file's pins is refused: the monitor follows
+        nothing of an election it was not asked to (Untrusted, raised before anything is
+        saved, so a restart asks again)."""
+        self.manifest = check_manifest(
+            self.mirror, report["V1"], self.commission_key, self.trust
+        )
+        differences = pin_failures(report["V1"].failures)
+        if differences:
+            source = self.trust.source if self.trust is not None else "--commission-key"
+            more = f" (and {len(differences) - 1} more)" if len(differences) > 1 else ""
+            raise Untrusted(
+                f"refused: the service's manifest differs from {source}: {differences[0]}{more}"
+            )
         if self.manifest is not None and self.manifest.witness_policy is not None:
             self.manifest.witness_policy = RememberingPolicy(self.manifest.witness_policy)
 
@@ -1212,6 +1232,7 @@ def follow(
     commission_key: VerifyKey | None,
     emit: Emit,
     jobs: int = 1,
+    trust: Trust | None = None,
 ) -> Report:
     """Poll until the verdict (with ``until_final``) or forever; the report so far. A poll
     checks ballots for at most ``interval`` seconds before its next pass over the logs."""
@@ -1222,6 +1243,7 @@ def follow(
         emit=emit,
         jobs=jobs,
         check_budget=interval,
+        trust=trust,
     )
     try:
         return _poll_until(follower, interval, until_final, emit)

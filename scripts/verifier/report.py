@@ -81,6 +81,7 @@ class Report:
     record: str
     checks: dict[str, Check] = field(default_factory=dict)
     seconds: float = 0.0
+    trust: str = ""  # what the run was pinned by, or the UNPINNED line (scripts/verifier/trust.py)
 
     @classmethod
     def new(cls, record: str) -> Report:
@@ -99,6 +100,7 @@ class Report:
     def to_json(self) -> dict[str, Any]:
         return {
             "record": self.record,
+            "trust": self.trust,
             "ok": self.ok,
             "checks": [c.to_json() for c in self.checks.values()],
         }
@@ -108,7 +110,10 @@ class Report:
         out.write("\n")
 
     def write_text(self, out: TextIO) -> None:
-        out.write(f"Election record: {self.record}\n\n")
+        out.write(f"Election record: {self.record}\n")
+        if self.trust:
+            out.write(f"Trust: {self.trust}\n")
+        out.write("\n")
         for check in self.checks.values():
             verdict = "PASS" if check.ok else "FAIL"
             out.write(f"{check.id} {verdict}  {check.title}\n")
