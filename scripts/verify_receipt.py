@@ -448,6 +448,8 @@ def _r2_manifest(
     trust: Trust | None = None,
 ) -> None:
     r = facts.receipt
+    if pinned is None and trust is not None:
+        pinned = trust.commission_key  # the trust file's commission key is pinned as well
     try:
         document = source.manifest()
     except SourceError as exc:

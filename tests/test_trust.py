@@ -22,7 +22,7 @@ from scripts.verifier.trust import (
     parse_trust,
 )
 from tests.follow_helpers import RecordService, ThreadServer
-from tests.verify_helpers import Built, build_record, run_script, write_json
+from tests.verify_helpers import Built, build_record, run_script, verify, write_json
 
 
 @pytest.fixture(scope="module")
@@ -279,3 +279,16 @@ def test_the_receipt_checker_takes_a_trust_file(built: Built, tmp_path: Path) ->
     assert result.returncode == 0
     assert result.stderr == f"verify_receipt.py: {UNPINNED}\n"
     assert f"Trust: {UNPINNED}" in result.stdout
+
+
+def test_the_trust_files_commission_key_is_pinned_without_the_cli(built: Built) -> None:
+    """verify_record(trust=...) alone enforces the commission key pin (not only verify.py)."""
+    other = SigningKey.generate().public.hex()
+    trust = parse_trust({"format": TRUST_FORMAT, "commission_key": other}, "t")
+    report = verify(built.record, trust=trust)
+    assert "V1" in report.failed()
+    assert any("pinned commission key" in f.why for f in report["V1"].failures)
+    right = parse_trust(
+        {"format": TRUST_FORMAT, "commission_key": built.commission_key().public.hex()}, "t"
+    )
+    assert verify(built.record, trust=right).ok

@@ -50,6 +50,8 @@ def check_manifest(
 ) -> ManifestInfo | None:
     """V1. Returns what later checks need, or None if the manifest is unusable. ``trust``: the
     pins of a trust file (scripts/verifier/trust.py), each difference a failure."""
+    if pinned_key is None and trust is not None:
+        pinned_key = trust.commission_key  # the trust file's commission key is pinned as well
     check_top_level(record, check)
     document, error = record.read_json(MANIFEST)
     if error is not None:
