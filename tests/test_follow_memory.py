@@ -112,3 +112,28 @@ def test_an_honest_roll_is_not_refused() -> None:
     assert parsed_cost(roll) * 500 < MAX_JSON_COST
     with pytest.raises(JSONProblem, match="memory"):
         strict_loads(HOSTILE_MANIFEST)
+
+
+def test_each_document_type_has_its_own_cap() -> None:
+    """A tally, a turnout or a proof is capped far below a manifest: a service answering one
+    with a large body is refused by its length, before the body is read."""
+    from scripts.verifier.fetch import Fetcher, FetchError
+    from scripts.verifier.record import (
+        MAX_MANIFEST_BYTES,
+        MAX_SMALL_JSON_BYTES,
+        document_limit,
+    )
+
+    assert document_limit("/api/v1/record/manifest.json") == MAX_MANIFEST_BYTES
+    assert document_limit("/api/v1/record/units/AKM/1/tally.json") == MAX_SMALL_JSON_BYTES
+    assert document_limit("/api/v1/turnout") == MAX_SMALL_JSON_BYTES
+    body = b" " * (2 * MiB)
+    server = ThreadServer(hostile_service(body))
+    fetcher = Fetcher(server.url)
+    try:
+        with pytest.raises(FetchError, match="larger than 1048576 bytes"):
+            fetcher.get("/api/v1/record/manifest.json", limit=MiB)
+        assert fetcher.get("/api/v1/record/manifest.json", limit=4 * MiB) == body
+    finally:
+        fetcher.stop()
+        server.stop()

@@ -159,6 +159,8 @@ class _Watchdog:
 
 
 def _read(response: http.client.HTTPResponse, path: str, limit: int) -> bytes:
+    if response.length is not None and response.length > limit:  # said up front: not read
+        raise FetchError(f"{path}: the answer is larger than {limit} bytes")
     chunks: list[bytes] = []
     total = 0
     while True:
