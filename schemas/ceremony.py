@@ -187,10 +187,16 @@ class GuardianPublicSchema(StrictSchema):
     kdf = fields.Nested(KdfSchema, required=True)
 
 
+class FinalCheckpointSchema(StrictSchema):
+    size = Int(required=True, validate=validate.Range(min=0))
+    root = Hex(32, required=True)
+
+
 class GuardianPartialPayloadSchema(StrictSchema):
     election = Hex(32, required=True)
     unit = identifier(required=True)
     round = Int(required=True, validate=validate.Range(min=1, max=2))
+    final_checkpoint = fields.Nested(FinalCheckpointSchema, required=True)
     partial_decryption = fields.Dict(required=True, data_key="partial")
 
 

@@ -133,6 +133,7 @@ class Unit:
 class Demo:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
+        self.commission_public = ""  # set in run(): the key the observer and electors pin
         self.rng = random.Random(args.seed)
         self.quiet: bool = args.quiet
         self.started = time.monotonic()
@@ -401,6 +402,8 @@ class Demo:
         self.runoff_unit = max(units, key=lambda u: (len(u.candidates), u.registered)).code
         self.prepare(units)
         commission = read_private_key(commission_key_path(self.data_dir))
+        # what the observer and the electors pin: the commission key, as published elsewhere
+        self.commission_public = commission.public.hex()
         with self.witnesses_running() as witness_args, ServerProcess(
             self.data_dir,
             "--checkpoint-every",
@@ -646,6 +649,7 @@ class Demo:
     def verify(self, record: Path) -> int:
         self.say("observer: scripts/verify.py over the record")
         cmd = [sys.executable, str(TOP / "scripts" / "verify.py"), str(record)]
+        cmd += ["--commission-key", self.commission_public]
         if self.quiet:
             cmd.append("--quiet")
         result = subprocess.run(cmd, check=False)
@@ -663,6 +667,8 @@ class Demo:
                     "--record",
                     str(record),
                     "--quiet",
+                    "--commission-key",
+                    self.commission_public,
                 ],
                 capture_output=True,
                 text=True,

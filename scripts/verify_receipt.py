@@ -71,6 +71,8 @@ from scripts.verifier.checks_manifest import MANIFEST_HASH_TAG
 from scripts.verifier.checks_results import RESULTS_FORMAT
 from scripts.verifier.record import JSONProblem, Record, RecordOpenError, open_record, strict_loads
 from scripts.verifier.schema import schema_problem
+from scripts.verifier.trust import UNPINNED, Trust, TrustError, load_trust, trust_line
+from scripts.verifier.trust import combine as combine_pins
 
 PROMISE_HEADER = "kz-tally/v1/promise"
 MAX_RESPONSE = 64 * 1024 * 1024
@@ -106,6 +108,7 @@ class Verdict:
     receipt: str
     items: dict[str, Item] = field(default_factory=lambda: {k: Item(k) for k in TITLES})
     void: bool = False  # the round had no quorum: its tally is (rightly) not decrypted
+    trust: str = ""  # what the check is pinned by, or the UNPINNED line (scripts/verifier/trust.py)
 
     def passed(self, cid: str, detail: str) -> None:
         self.items[cid].ok, self.items[cid].detail = True, detail
@@ -124,6 +127,7 @@ class Verdict:
     def to_json(self) -> dict[str, Any]:
         return {
             "receipt": self.receipt,
+            "trust": self.trust,
             "ok": self.ok,
             "checks": [
                 {"id": i.id, "title": TITLES[i.id], "ok": bool(i.ok), "checked": i.ok is not None,
@@ -391,13 +395,14 @@ def check_receipt(
     verdict: Verdict,
     pinned: VerifyKey | None = None,
     kept_ballot: bytes | None = None,
+    trust: Trust | None = None,
 ) -> None:
     current = "R1"
     try:
         facts = _r1_receipt(receipt, verdict)
         facts.kept_ballot = kept_ballot
         steps: list[tuple[str, Callable[[], None]]] = [
-            ("R2", lambda: _r2_manifest(facts, source, verdict, pinned)),
+            ("R2", lambda: _r2_manifest(facts, source, verdict, pinned, trust)),
             ("R3", lambda: _r3_promise(facts, verdict)),
             ("R4", lambda: _r4_entry(facts, source, verdict)),
             ("R5", lambda: _r5_inclusion(facts, source, verdict)),
@@ -435,8 +440,16 @@ def _r1_receipt_only(receipt: object, verdict: Verdict) -> None:
         _r1_receipt(receipt, verdict)
 
 
-def _r2_manifest(facts: Facts, source: Source, verdict: Verdict, pinned: VerifyKey | None) -> None:
+def _r2_manifest(
+    facts: Facts,
+    source: Source,
+    verdict: Verdict,
+    pinned: VerifyKey | None,
+    trust: Trust | None = None,
+) -> None:
     r = facts.receipt
+    if pinned is None and trust is not None:
+        pinned = trust.commission_key  # the trust file's commission key is pinned as well
     try:
         document = source.manifest()
     except SourceError as exc:
@@ -459,6 +472,12 @@ def _r2_manifest(facts: Facts, source: Source, verdict: Verdict, pinned: VerifyK
     except (EnvelopeError, EncodingError, NoteError, KeyError, TypeError, PolicyError) as exc:
         raise verdict.stop("R2", f"the manifest does not check: {exc}") from None
     facts.commission_keys = keys
+    differences = trust.differences(payload, manifest_hash) if trust is not None else []
+    if differences:
+        assert trust is not None
+        raise verdict.stop(
+            "R2", f"refused: the manifest differs from {trust.source}: " + "; ".join(differences)
+        )
     if manifest_hash.hex() != r["election"]:
         raise verdict.stop("R2", "the receipt is for another election (manifest hash differs)")
     unit = units.get(r["unit"])
@@ -750,7 +769,10 @@ def _r7_tally(facts: Facts, source: Source, verdict: Verdict) -> None:
 def _print_text(verdict: Verdict, quiet: bool) -> None:
     r = verdict.receipt
     if not quiet:
-        print(f"Receipt: {r}\n")
+        print(f"Receipt: {r}")
+        if verdict.trust:
+            print(f"Trust: {verdict.trust}")
+        print()
         for item in verdict.items.values():
             mark = {True: "PASS", False: "FAIL", None: "----"}[item.ok]
             print(f"{item.id} {mark}  {TITLES[item.id]}")
@@ -790,6 +812,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="print only the verdict")
     parser.add_argument("--commission-key", metavar="HEX", help="pin the commission's key")
     parser.add_argument(
+        "--trust",
+        type=Path,
+        metavar="FILE",
+        help="a trust file (kz-tally/trust/v1, docs/formats.md): the commission key, election "
+        "fingerprint, guardian and witness keys you got out of band; any difference is refused",
+    )
+    parser.add_argument(
         "--ballot",
         type=Path,
         metavar="FILE",
@@ -804,11 +833,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         except EncodingError as exc:
             print(f"verify_receipt.py: --commission-key: {exc}", file=sys.stderr)
             return 2
+    trust: Trust | None = None
+    try:
+        if args.trust is not None:
+            trust = load_trust(args.trust)
+        pinned = combine_pins(trust, pinned)
+    except TrustError as exc:
+        print(f"verify_receipt.py: --trust {exc}", file=sys.stderr)
+        return 2
+    if trust is None and pinned is None:
+        print(f"verify_receipt.py: {UNPINNED}", file=sys.stderr)
     if args.audited is not None:
-        return _main_audited(args, pinned)
+        return _main_audited(args, pinned, trust)
     if args.receipt is None:
         parser.error("give a receipt file (or --audited FILE)")
-    verdict = Verdict(str(args.receipt))
+    verdict = Verdict(str(args.receipt), trust=trust_line(trust, pinned))
     receipt: object = None
     kept: bytes | None = None
     if args.ballot is not None:
@@ -834,7 +873,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     source = RecordSource(args.record)
                     verdict.failed("R2", str(exc))
             if verdict.items["R2"].ok is None:
-                check_receipt(receipt, source, verdict, pinned, kept)
+                check_receipt(receipt, source, verdict, pinned, kept, trust)
             else:
                 _r1_receipt_only(receipt, verdict)
         finally:
@@ -845,10 +884,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write("\n")
     else:
         _print_text(verdict, args.quiet)
+    r2 = verdict.items["R2"]
+    if r2.ok is False and r2.detail.startswith("refused:"):
+        print(f"verify_receipt.py: {r2.detail}", file=sys.stderr)
     return 0 if verdict.ok else 1
 
 
-def _main_audited(args: argparse.Namespace, pinned: VerifyKey | None) -> int:
+def _main_audited(args: argparse.Namespace, pinned: VerifyKey | None, trust: Trust | None) -> int:
     from scripts.verifier.audited import check_audited_file
 
     scratch: list[Path] = []
@@ -859,7 +901,18 @@ def _main_audited(args: argparse.Namespace, pinned: VerifyKey | None) -> int:
             if args.record is None
             else RecordSource(open_record(args.record, scratch).root)
         )
-        ok, line = check_audited_file(audited, source.manifest(), pinned)
+        manifest = source.manifest()
+        payload = manifest.get("payload") if isinstance(manifest, dict) else None
+        differences = (
+            trust.differences(payload, hash_json(MANIFEST_HASH_TAG, payload))
+            if trust is not None and isinstance(payload, dict)
+            else []
+        )
+        if differences:
+            assert trust is not None
+            ok, line = False, f"refused: the manifest differs from {trust.source}: {differences[0]}"
+        else:
+            ok, line = check_audited_file(audited, manifest, pinned)
     except (OSError, JSONProblem, RecordOpenError, SourceError) as exc:
         ok, line = False, str(exc)
     finally:

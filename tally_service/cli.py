@@ -295,22 +295,32 @@ def _partial_from_share(
     state_dir: Path | None = None,
     expect: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
-    """A guardian's partial decryption, computed locally from their own share file, after the
+    """A guardian's signed partial decryption, computed locally from their own share file (of
+    the INSECURE in-process ceremony, which keeps the guardian's identity key there), after the
     guardian has recomputed the tally from the signed log and checked it against its own state
     (tally_service/guardian.py, guardian_state.py). The state directory defaults to the one
     beside the share file, where the key ceremony pinned the joint key."""
     from crypto.canonical import hex_decode
     from crypto.group import Scalar
+    from crypto.signing import SigningKey
     from tally_service.guardian import decrypt_as_guardian
     from tally_service.guardian_state import GuardianState
     from tally_service.keys import guardian_state_dir
+    from tally_service.tally import signed_statement
 
     share = json.loads(share_file.read_text(encoding="utf-8"))
     secret = Scalar.from_bytes(hex_decode(share["secret_share"], 32))
     state = GuardianState(state_dir or guardian_state_dir(share_file))
-    return decrypt_as_guardian(
+    partial = decrypt_as_guardian(
         client, doc, int(share["guardian"]), secret, state, jobs=jobs, expect=expect
     )
+    if "identity_seed" not in share:
+        raise SystemExit(
+            f"tally-service: error: {share_file} holds no identity key to sign the partial "
+            "decryption with; guardians decrypt with `tally-service guardian decrypt`"
+        )
+    identity = SigningKey.from_seed(hex_decode(share["identity_seed"], 32))
+    return signed_statement(doc, partial, identity)
 
 
 def results_table(signed: dict[str, Any], names: dict[str, str] | None = None) -> str:

@@ -17,8 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from crypto.canonical import hash_json
-from crypto.envelope import sign_document
-from crypto.signing import Context
+from crypto.signed_partial import partial_statement, sign_partial
 from tally_service.guardian import GuardianRefusal, decrypt_as_guardian
 from tally_service.guardian_ceremony import read_key_share
 from tally_service.guardian_identity import GuardianDir
@@ -26,7 +25,6 @@ from tally_service.guardian_state import GuardianState
 from tally_service.problems import Problem
 
 MANIFEST_HASH_TAG = "kz-tally/v1/manifest"
-PARTIAL_FIELDS = frozenset({"election", "unit", "round", "partial"})
 
 
 def decrypt_and_post(
@@ -71,8 +69,12 @@ def decrypt_and_post(
     partial = decrypt_as_guardian(
         client, doc, me, share, state, jobs=jobs, expect=(unit, round_no)
     )
-    body = {"election": manifest_hash, "unit": unit, "round": round_no, "partial": partial}
-    signed = sign_document(body, gdir.identity, Context.GUARDIAN)
+    # signed with the final checkpoint it was checked against (decrypt_as_guardian compared the
+    # tally's with the log's): kept in the record, so the guardian answers for what it decrypted
+    statement = partial_statement(
+        manifest_hash, unit, round_no, doc["final_checkpoint"], partial
+    )
+    signed = sign_partial(statement, gdir.identity)
     response = client.session.post(f"{client.url}/guardian/partials", json=signed, timeout=120)
     answer: dict[str, Any] = client._check(response).json()
     return answer

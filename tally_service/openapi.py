@@ -402,8 +402,10 @@ def _guardian_paths(spec: APISpec) -> None:
             "post": {
                 "summary": "A guardian's partial decryption, signed by its identity key",
                 "description": "Checks: schema, a guardian identity key of the manifest and its "
-                "signature (context guardian), the election, the partial names its signer; then "
-                "what submit-partial checks. Once k are in, the answer holds the counts.",
+                "signature (context guardian), the election, unit, round and final checkpoint "
+                "of the tally, the partial names its signer; then what submit-partial checks. "
+                "The envelope is kept as signed in tally.json. Once k are in, the answer holds "
+                "the counts.",
                 "requestBody": {"required": True, **_json("GuardianPartial")},
                 "responses": {
                     "200": {"description": "the tally document"},

@@ -257,6 +257,8 @@ def key_ceremony(data_dir: Path) -> dict[str, Any]:
                             "election_id": draft["election_id"],
                             "guardian": index,
                             "secret_share": share.hex(),
+                            # to sign its partial decryptions as the guardian would
+                            "identity_seed": g.identity.seed().hex(),
                         }
                     ),
                 )

@@ -32,11 +32,19 @@ from crypto.decryption import (
 from crypto.elgamal import Ciphertext
 from crypto.group import Point, Scalar
 from crypto.rules import Outcome, RoundCounts, decide, decide_void, has_quorum, lot_seed
+from crypto.signed_partial import (
+    SignedPartialError,
+    guardian_keys,
+    open_signed_partial,
+    partial_statement,
+    sign_partial,
+)
+from crypto.signing import SigningKey, VerifyKey
 from tally_service import problems
 from tally_service.election import Election
 from tally_service.keys import guardian_share_path
 
-TALLY_FORMAT = "kz-tally/tally/v2"
+TALLY_FORMAT = "kz-tally/tally/v3"
 TALLY_HASH_TAG = "kz-tally/v1/tally"
 
 
@@ -124,9 +132,23 @@ def final_context(election: Election, doc: dict[str, Any]) -> bytes:
     )
 
 
-def submit_partial(election: Election, unit: str, round_no: int, partial: object) -> dict[str, Any]:
-    """Check one guardian's partial decryption and store it; decrypt once k are in."""
+def _guardian_keys(election: Election) -> dict[str, tuple[int, VerifyKey]]:
+    return guardian_keys(election.manifest.body["guardians"]["keys"])
+
+
+def submit_partial(election: Election, unit: str, round_no: int, signed: object) -> dict[str, Any]:
+    """Check one guardian's signed partial decryption (crypto/signed_partial.py: its identity
+    key from the manifest, this round, this tally's final checkpoint) and its proofs, and store
+    it as signed; decrypt once k are in. The tally keeps the signed partials, so the record
+    shows which guardian decrypted which final checkpoint (V6 checks the signatures)."""
     doc = start_tally(election, unit, round_no)
+    try:
+        guardian, partial = open_signed_partial(
+            signed, _guardian_keys(election), doc["election"], unit, round_no,
+            doc["final_checkpoint"],
+        )
+    except SignedPartialError as exc:
+        raise problems.forbidden("guardian-signature", str(exc)) from exc
     if is_void(election, doc):
         raise problems.conflict(
             "no-quorum",
@@ -136,9 +158,6 @@ def submit_partial(election: Election, unit: str, round_no: int, partial: object
         )
     if doc["counts"] is not None:
         raise problems.conflict("tallied", f"round {round_no} of {unit} is decrypted already")
-    if not isinstance(partial, dict) or not isinstance(partial.get("guardian"), int):
-        raise problems.bad_request("schema", "a partial decryption names its guardian")
-    guardian = partial["guardian"]
     cts = [Ciphertext.from_json(c) for c in doc["encrypted"]]
     context = final_context(election, doc)
     reason = check_partial(partial, public_share(election, guardian), cts, context)
@@ -146,12 +165,15 @@ def submit_partial(election: Election, unit: str, round_no: int, partial: object
         raise problems.unprocessable(
             "partial-decryption", f"guardian {guardian}'s partial decryption fails: {reason}"
         )
-    election.store.put_partial(unit, round_no, guardian, json.dumps(partial))
+    election.store.put_partial(unit, round_no, guardian, json.dumps(signed))
     stored = {g: json.loads(p) for g, p in election.store.partials(unit, round_no).items()}
     k = election.manifest.body["guardians"]["k"]
     if len(stored) >= k:
         chosen = dict(sorted(stored.items())[:k])
-        shares = {g: [Point.from_hex(h) for h in p["shares"]] for g, p in chosen.items()}
+        shares = {
+            g: [Point.from_hex(h) for h in p["payload"]["partial"]["shares"]]
+            for g, p in chosen.items()
+        }
         counts = decrypt_counts(shares, cts, k, doc["took_part"])
         doc["partials"] = list(chosen.values())
         doc["counts"] = dict(zip(doc["candidates"], counts, strict=True))
@@ -163,19 +185,44 @@ def submit_partial(election: Election, unit: str, round_no: int, partial: object
     return {**doc, "partials": list(stored.values())}  # so far; not stored until k are in
 
 
+def signed_statement(
+    doc: dict[str, Any], partial: dict[str, Any], identity: SigningKey
+) -> dict[str, Any]:
+    """A partial decryption of the tally ``doc``, signed as its guardian signs it."""
+    statement = partial_statement(
+        doc["election"], doc["unit"], doc["round"], doc["final_checkpoint"], partial
+    )
+    return sign_partial(statement, identity)
+
+
 def guardian_partial(
     election: Election, unit: str, round_no: int, guardian: int, secret_share: Scalar
 ) -> dict[str, Any]:
-    """What guardian ``guardian`` computes on their own machine from the published tally."""
+    """INSECURE (tests, demo): what guardian ``guardian`` computes and signs on their own machine
+    from the published tally, with the identity key of its share file in the data dir."""
     doc = start_tally(election, unit, round_no)
     cts = [Ciphertext.from_json(c) for c in doc["encrypted"]]
     context = final_context(election, doc)
-    return partial_decrypt(secret_share, guardian, cts, context)
+    partial = partial_decrypt(secret_share, guardian, cts, context)
+    signed: dict[str, Any] = signed_statement(
+        doc, partial, read_identity(election.data_dir, guardian)
+    )
+    return signed
+
+
+def _share_file(data_dir: Path, guardian: int) -> dict[str, Any]:
+    text = guardian_share_path(data_dir, guardian).read_text(encoding="utf-8")
+    share: dict[str, Any] = json.loads(text)
+    return share
 
 
 def read_share(data_dir: Path, guardian: int) -> Scalar:
-    text = guardian_share_path(data_dir, guardian).read_text(encoding="utf-8")
-    return Scalar.from_bytes(hex_decode(json.loads(text)["secret_share"], 32))
+    return Scalar.from_bytes(hex_decode(_share_file(data_dir, guardian)["secret_share"], 32))
+
+
+def read_identity(data_dir: Path, guardian: int) -> SigningKey:
+    """The identity key the in-process ceremony (setup.key_ceremony) kept beside the share."""
+    return SigningKey.from_seed(hex_decode(_share_file(data_dir, guardian)["identity_seed"], 32))
 
 
 def tally_in_process(
@@ -189,10 +236,10 @@ def tally_in_process(
     for guardian in guardians:
         if doc["counts"] is not None:
             break
-        partial = guardian_partial(
+        signed = guardian_partial(
             election, unit, round_no, guardian, read_share(election.data_dir, guardian)
         )
-        doc = submit_partial(election, unit, round_no, partial)
+        doc = submit_partial(election, unit, round_no, signed)
     if doc["counts"] is None:
         raise problems.conflict("too-few-guardians", "fewer than k guardians took part")
     return doc

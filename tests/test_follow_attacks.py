@@ -818,3 +818,34 @@ def test_notes_served_until_the_mirror_is_too_large_to_read_are_rejected(
         Follower(server.url, tmp_path / "state").close()  # was: ValueError, the mirror unread
     finally:
         server.stop()
+
+
+def test_a_partial_signed_by_another_guardian_fails_v6_live_as_in_the_batch(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Issue 24: the monitor checks each partial decryption's guardian signature with the same
+    V6 as the batch verifier (guardian 1's partial, signed by guardian 2's identity key)."""
+    from tally_service.tally import read_identity
+
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served)
+    path = served / "units" / "AAA" / "1" / "tally.json"
+    doc = read_json(path)
+    first = doc["partials"][0]
+    assert first["payload"]["partial"]["guardian"] == 1
+    doc["partials"][0] = sign_document(
+        first["payload"], read_identity(finished.data_dir, 2), Context.GUARDIAN
+    )
+    write_json(path, doc)
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = follow_to_verdict(server.url, tmp_path / "state")
+        follower.close()
+    finally:
+        server.stop()
+    assert follower.done
+    assert "V6" in follower.report.failed()
+    whys = [f.why for f in follower.report["V6"].failures]
+    assert any("signed by guardian 2 but names guardian 1" in why for why in whys), whys
+    agree(follower.report, verify(served))

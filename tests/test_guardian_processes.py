@@ -197,7 +197,13 @@ def test_five_guardian_processes(tmp_path: Path) -> None:
         assert any("decrypted" in json.dumps(log) for log in logs)
         # a partial signed by a key that is no guardian's is refused
         bogus = sign_document(
-            {"election": commission.election_hash, "unit": "AAA", "round": 1, "partial": {}},
+            {
+                "election": commission.election_hash,
+                "unit": "AAA",
+                "round": 1,
+                "final_checkpoint": {"size": 5, "root": "00" * 32},
+                "partial": {},
+            },
             SigningKey.generate(),
             Context.GUARDIAN,
         )

@@ -16,6 +16,7 @@ from crypto.decryption import check_partial, decryption_context
 from crypto.elgamal import Ciphertext
 from crypto.envelope import open_document
 from crypto.group import Point
+from crypto.signed_partial import sign_partial
 from crypto.signing import Context
 from tally_service import results, tally
 from tally_service.election import Election
@@ -128,8 +129,9 @@ def test_every_decryption_proof_verifies(sim: SimulatedElection) -> None:
             continue  # no quorum: not decrypted
         cts = [Ciphertext.from_json(c) for c in doc["encrypted"]]
         assert len(doc["partials"]) == 2
-        assert sorted(p["guardian"] for p in doc["partials"]) == [1, 3]
-        for partial in doc["partials"]:
+        partials = [p["payload"]["partial"] for p in doc["partials"]]  # as the guardians signed
+        assert sorted(p["guardian"] for p in partials) == [1, 3]
+        for partial in partials:
             share = Point.from_hex(ceremony["public_shares"][str(partial["guardian"])])
             final = doc["final_checkpoint"]
             origin = f"{manifest['origin']}/{doc['unit']}/{doc['round']}"
@@ -201,16 +203,37 @@ def test_partial_checks_before_decryption(tmp_path: Path) -> None:
         e.close_round("AAA", 1)
         share1 = tally.read_share(e.data_dir, 1)
         good = tally.guardian_partial(e, "AAA", 1, 1, share1)
+        plain = good["payload"]["partial"]
+        doc = tally.start_tally(e, "AAA", 1)
+
+        def signed_by(guardian: int, partial: dict[str, Any]) -> dict[str, Any]:
+            return tally.signed_statement(doc, partial, tally.read_identity(e.data_dir, guardian))
+
         # guardian 2 claims guardian 1's partial: the proof fails against guardian 2's share
         with pytest.raises(Problem) as info:
-            tally.submit_partial(e, "AAA", 1, {**good, "guardian": 2})
+            tally.submit_partial(e, "AAA", 1, signed_by(2, {**plain, "guardian": 2}))
         assert info.value.check == "partial-decryption" and "guardian 2" in info.value.detail
-        forged = json.loads(json.dumps(good))
-        forged["shares"][0] = good["shares"][1]
+        forged = json.loads(json.dumps(plain))
+        forged["shares"][0] = plain["shares"][1]
+        with pytest.raises(Problem) as info:
+            tally.submit_partial(e, "AAA", 1, signed_by(1, forged))
+        assert info.value.check == "partial-decryption"
         with pytest.raises(Problem):
-            tally.submit_partial(e, "AAA", 1, forged)
-        with pytest.raises(Problem):
-            tally.submit_partial(e, "AAA", 1, {**good, "guardian": 9})
+            tally.submit_partial(e, "AAA", 1, signed_by(1, {**plain, "guardian": 9}))
+        # the service keeps only what a guardian signed: unsigned, signed by another guardian,
+        # edited after signing, signed for another final checkpoint
+        for bad in (
+            plain,
+            signed_by(2, plain),
+            {**good, "payload": {**good["payload"], "partial": forged}},
+            sign_partial(
+                {**good["payload"], "final_checkpoint": {"size": 1, "root": "00" * 32}},
+                tally.read_identity(e.data_dir, 1),
+            ),
+        ):
+            with pytest.raises(Problem) as info:
+                tally.submit_partial(e, "AAA", 1, bad)
+            assert info.value.check == "guardian-signature" and info.value.status == 403
         doc = tally.submit_partial(e, "AAA", 1, good)
         assert doc["counts"] is None  # one of k=2
         with pytest.raises(Problem) as info:

@@ -297,6 +297,25 @@ def t_reordered_and_resealed(built: Built, record: Path) -> None:
     write_json(folder / "tally.json", doc)
 
 
+def resign_partial(built: Built, signed: dict[str, Any], guardian: int) -> dict[str, Any]:
+    """The statement of ``signed`` (as edited), signed again by guardian ``guardian``'s key."""
+    from tally_service.tally import read_identity
+
+    identity = read_identity(built.data_dir, guardian)
+    return sign_document(signed["payload"], identity, Context.GUARDIAN)
+
+
+def t_reordered_resealed_and_resigned(built: Built, record: Path) -> None:
+    # the same with the decrypting guardians colluding: they sign their old partials again for
+    # the new final checkpoint, but the partials' proofs are bound to the old one
+    t_reordered_and_resealed(built, record)
+    doc = read_json(log(record) / "tally.json")
+    for i, signed in enumerate(doc["partials"]):
+        signed["payload"]["final_checkpoint"] = doc["final_checkpoint"]
+        doc["partials"][i] = resign_partial(built, signed, signed["payload"]["partial"]["guardian"])
+    write_json(log(record) / "tally.json", doc)
+
+
 def t_truncate_after_final(built: Built, record: Path) -> None:
     path = log(record) / "ballots.jsonl"
     write_lines(path, lines_of(path)[:-1])
@@ -359,10 +378,55 @@ def t_tally_final_checkpoint(built: Built, record: Path) -> None:
 
 
 def t_partial_changed(built: Built, record: Path) -> None:
+    # a guardian signs a partial decryption that is not its share of the tally
     def change(t: dict[str, Any]) -> None:
-        t["partials"][0]["shares"][0] = t["partials"][1]["shares"][0]
+        partials = [p["payload"]["partial"] for p in t["partials"]]
+        partials[0]["shares"][0] = partials[1]["shares"][0]
+        t["partials"][0] = resign_partial(built, t["partials"][0], partials[0]["guardian"])
 
     edit_json(log(record) / "tally.json", change)
+
+
+def t_partial_signature_missing(built: Built, record: Path) -> None:
+    # the partial as the tally kept it before issue 24: no guardian answers for it
+    def change(t: dict[str, Any]) -> None:
+        t["partials"][0] = t["partials"][0]["payload"]["partial"]
+
+    edit_json(log(record) / "tally.json", change)
+
+
+def t_partial_signed_by_another_guardian(built: Built, record: Path) -> None:
+    # guardian 1's partial, signed by guardian 2's identity key
+    def change(t: dict[str, Any]) -> None:
+        first = t["partials"][0]
+        assert first["payload"]["partial"]["guardian"] == 1
+        t["partials"][0] = resign_partial(built, first, 2)
+
+    edit_json(log(record) / "tally.json", change)
+
+
+def t_partial_signed_by_a_stranger(built: Built, record: Path) -> None:
+    def change(t: dict[str, Any]) -> None:
+        t["partials"][0] = sign_document(
+            t["partials"][0]["payload"], SigningKey.generate(), Context.GUARDIAN
+        )
+
+    edit_json(log(record) / "tally.json", change)
+
+
+def t_partial_values_not_signed(built: Built, record: Path) -> None:
+    # the signed statement kept, a value of its partial changed: the signature no longer holds
+    def change(t: dict[str, Any]) -> None:
+        partials = [p["payload"]["partial"] for p in t["partials"]]
+        partials[0]["proofs"][0] = partials[1]["proofs"][0]
+
+    edit_json(log(record) / "tally.json", change)
+
+
+def t_partial_signed_for_another_round(built: Built, record: Path) -> None:
+    # guardian 1's genuine signed partial of BBB round 1, put in AAA round 1's tally
+    other = read_json(log(record, "BBB") / "tally.json")["partials"][0]
+    edit_json(log(record) / "tally.json", lambda t: t["partials"].__setitem__(0, other))
 
 
 def t_guardian_dropped(built: Built, record: Path) -> None:
@@ -383,7 +447,7 @@ def void_partials(built: Built, record: Path) -> list[dict[str, Any]]:
     from crypto.canonical import hash_json
     from crypto.decryption import decryption_context, partial_decrypt
     from crypto.elgamal import Ciphertext
-    from tally_service.tally import read_share
+    from tally_service.tally import read_identity, read_share, signed_statement
 
     t = read_json(log(record, "CCC") / "tally.json")
     manifest = read_json(record / "manifest.json")["payload"]
@@ -393,7 +457,13 @@ def void_partials(built: Built, record: Path) -> list[dict[str, Any]]:
         final["size"], bytes.fromhex(final["root"]),
     )
     cts = [Ciphertext.from_json(c) for c in t["encrypted"]]
-    return [partial_decrypt(read_share(built.data_dir, g), g, cts, context) for g in (1, 2)]
+    return [
+        signed_statement(
+            t, partial_decrypt(read_share(built.data_dir, g), g, cts, context),
+            read_identity(built.data_dir, g),
+        )
+        for g in (1, 2)
+    ]
 
 
 def t_void_round_decrypted(built: Built, record: Path) -> None:
@@ -605,6 +675,8 @@ CASES = [
     case(t_checkpoint_without_time, "V4", says="no signed 'time'"),
     case(t_time_goes_back, "V4", says="must not go back"),
     case(t_reordered_and_resealed, "V6", exact=False, passes="V1 V2 V3 V4 V5",
+         says="signed it for final checkpoint"),
+    case(t_reordered_resealed_and_resigned, "V6", exact=False, passes="V1 V2 V3 V4 V5",
          says="proof of correct decryption fails"),
     case(t_reorder, "V4", says="root"),
     case(t_checkpoint_root, "V4", says="signature"),
@@ -629,6 +701,12 @@ CASES = [
     case(t_tally_sum_edited, "V5 V6 V9", says="not the sum"),
     case(t_tally_final_checkpoint, "V5 V9", says="final_checkpoint"),
     case(t_partial_changed, "V6 V9", says="proof"),
+    case(t_partial_signature_missing, "V6 V9", says="not a guardian's signed partial"),
+    case(t_partial_signed_by_another_guardian, "V6 V9",
+         says="signed by guardian 2 but names guardian 1"),
+    case(t_partial_signed_by_a_stranger, "V6 V9", says="no guardian identity key"),
+    case(t_partial_values_not_signed, "V6 V9", says="does not verify"),
+    case(t_partial_signed_for_another_round, "V6 V9", says="signed it for 'BBB' round 1"),
     case(t_guardian_dropped, "V6 V9", says="k = 2"),
     case(t_tally_counts_edited, "V6 V9", says="Lagrange"),
     case(t_void_round_decrypted, "V6 V9", says="without quorum was decrypted"),

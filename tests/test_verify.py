@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from crypto import merkle
+from scripts.verifier.trust import UNPINNED
 from tests.verify_helpers import SCRIPTS, Built, audit_line, build_record, run_script, verify
 
 CHECK_IDS = [f"V{i}" for i in range(1, 10)]
@@ -31,8 +32,8 @@ def test_untouched_record_passes_every_check(built: Built) -> None:
     for cid in CHECK_IDS:
         assert f"{cid} PASS" in result.stdout
     assert "RESULT: PASS" in result.stdout
-    # not a terminal: no progress bar, nothing at all on stderr
-    assert result.stderr == ""
+    # not a terminal: no progress bar; on stderr only the one line saying it runs unpinned
+    assert result.stderr == f"verify.py: {UNPINNED}\n"
 
 
 def test_counts_what_it_checked(built: Built) -> None:
@@ -63,7 +64,8 @@ def test_json_output_shape(built: Built) -> None:
     result = run_script("verify.py", str(built.record), "--json", "--quiet", "--jobs", "1")
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert set(doc) == {"record", "ok", "checks"}
+    assert set(doc) == {"record", "trust", "ok", "checks"}
+    assert doc["trust"].startswith("UNPINNED")
     assert doc["record"] == str(built.record) and doc["ok"] is True
     assert [c["id"] for c in doc["checks"]] == CHECK_IDS
     for check in doc["checks"]:

@@ -15,6 +15,7 @@ from crypto.canonical import canonical_json, hash_json
 from crypto.envelope import sign_document
 from crypto.note import sign_note
 from crypto.signing import Context, SigningKey
+from scripts.verifier.trust import UNPINNED
 from tests.verify_helpers import (
     ORIGIN,
     Built,
@@ -82,7 +83,8 @@ def test_cli_verdict_and_json(built: Built, tmp_path: Path) -> None:
     write_json(path, receipt_of(built, "BBB-E0003", 2))
     result = run_script("verify_receipt.py", str(path), "--record", str(built.record))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "VERDICT: PASS" in result.stdout and result.stderr == ""
+    assert "VERDICT: PASS" in result.stdout
+    assert result.stderr == f"verify_receipt.py: {UNPINNED}\n"  # no --trust, no --commission-key
     result = run_script("verify_receipt.py", str(path), "--record", str(built.record), "--json")
     doc = json.loads(result.stdout)
     assert doc["ok"] is True and [c["id"] for c in doc["checks"]] == [

@@ -11,6 +11,7 @@ from crypto.ceremony import check_ceremony as check_ceremony_transcript
 from crypto.envelope import EnvelopeError, open_document
 from crypto.group import Point, point_from_public_hex
 from crypto.note import NoteError, NoteVerifier
+from crypto.signed_partial import guardian_keys
 from crypto.signing import Context, VerifyKey
 from crypto.witness_policy import PolicyError, WitnessPolicy
 from schemas.ceremony import CeremonyTranscriptSchema
@@ -21,6 +22,7 @@ from .model import ManifestInfo, UnitInfo
 from .record import TOP_LEVEL, Record
 from .report import Check
 from .schema import schema_problem
+from .trust import PINNED_WHERE, UNPINNED, Trust
 
 MANIFEST_HASH_TAG = "kz-tally/v1/manifest"
 MANIFEST = "manifest.json"
@@ -44,9 +46,12 @@ def _duplicates(values: list[str]) -> list[str]:
 
 
 def check_manifest(
-    record: Record, check: Check, pinned_key: VerifyKey | None = None
+    record: Record, check: Check, pinned_key: VerifyKey | None = None, trust: Trust | None = None
 ) -> ManifestInfo | None:
-    """V1. Returns what later checks need, or None if the manifest is unusable."""
+    """V1. Returns what later checks need, or None if the manifest is unusable. ``trust``: the
+    pins of a trust file (scripts/verifier/trust.py), each difference a failure."""
+    if pinned_key is None and trust is not None:
+        pinned_key = trust.commission_key  # the trust file's commission key is pinned as well
     check_top_level(record, check)
     document, error = record.read_json(MANIFEST)
     if error is not None:
@@ -80,22 +85,30 @@ def check_manifest(
         allowed = {pinned_key.key_id: pinned_key}
         if pinned_key.key_id not in keys:
             check.fail(
-                f"{MANIFEST} commission.keys",
-                f"the pinned commission key {pinned_key.hex()[:16]}... is not listed",
+                PINNED_WHERE,
+                f"the pinned commission key {pinned_key.hex()[:16]}... is not listed in "
+                "commission.keys",
             )
     try:
         open_document(document, allowed, Context.MANIFEST)
         check.checked["signed by key"] = str(document["key_id"])
     except EnvelopeError as exc:
         why = str(exc)
+        where = f"{MANIFEST} signature"
         if pinned_key is not None and document.get("key_id") != pinned_key.key_id:
-            why = f"not signed by the pinned commission key ({why})"
-        check.fail(f"{MANIFEST} signature", why)
-    if pinned_key is None:
+            why, where = f"the signature is not by the pinned commission key ({why})", PINNED_WHERE
+        check.fail(where, why)
+    if pinned_key is None and trust is None:
+        check.note(UNPINNED)
+    elif pinned_key is None:
         check.note(
-            "the manifest is self-certifying (signed by a key it lists); pin the commission "
-            "key with --commission-key to tie it to a key published elsewhere"
+            "the commission key is not pinned: the manifest is signed by a key it lists (the "
+            "other pins of the trust file still tie it to the real election)"
         )
+    if trust is not None:
+        for why in trust.differences(payload, hash_json(MANIFEST_HASH_TAG, payload)):
+            check.fail(PINNED_WHERE, why)
+        check.checked["pins"] = trust.source
 
     try:
         info = _manifest_info(payload, keys, check)
@@ -193,6 +206,11 @@ def _manifest_info(
             f"threshold k = {k} of n = {n} is not more than half: two groups of k guardians "
             "could decrypt two different final logs of a round",
         )
+    identities: dict[str, tuple[int, VerifyKey]] = {}
+    try:  # V6 checks each partial decryption's signature with these
+        identities = guardian_keys(guardians.get("keys") or [])
+    except (ValueError, KeyError, TypeError) as exc:
+        check.fail(f"{MANIFEST} guardians.keys", f"not usable identity keys: {exc}")
     witness_policy = None
     try:
         witness_policy = WitnessPolicy.from_manifest(payload.get("witnesses"))
@@ -211,6 +229,7 @@ def _manifest_info(
         k=int(guardians["k"]),
         units=units,
         witness_policy=witness_policy,
+        guardian_keys=identities,
     )
 
 

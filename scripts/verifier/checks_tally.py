@@ -1,5 +1,9 @@
 """V5 (the encrypted tally is the sum of the log), V6 (threshold decryption), V7 (the counts).
 
+V6 holds the guardians to what they did: each partial decryption is kept as its guardian signed
+it, and a partial without its guardian's signature over this round's final checkpoint counts for
+nothing, so nobody (the operator least) can put a decryption in a guardian's name.
+
 A round without quorum (its final log holds not more than half of the registered electors) is
 void whatever the votes, and its tally must never be decrypted: V5 checks its encrypted sums as
 any other's, V6 fails if it holds any partial decryption or counts, V7 has no counts to check.
@@ -20,13 +24,14 @@ from crypto.decryption import (
 from crypto.elgamal import Ciphertext
 from crypto.group import Point, Scalar, base_mul
 from crypto.rules import RoundCounts, has_quorum
+from crypto.signed_partial import SignedPartialError, open_signed_partial
 
 from .checks_logs import log_dir
 from .model import LogFacts, ManifestInfo, RoundFacts
 from .record import Record
 from .report import Check
 
-TALLY_FORMAT = "kz-tally/tally/v2"
+TALLY_FORMAT = "kz-tally/tally/v3"
 TALLY_HASH_TAG = "kz-tally/v1/tally"
 TALLY_FIELDS = frozenset(
     {
@@ -190,13 +195,23 @@ def check_decryption(manifest: ManifestInfo, facts: LogFacts, rf: RoundFacts, v6
         v6.fail(f"{rel} partials", "not a list")
         return
     valid: dict[int, list[Point]] = {}
-    for i, partial in enumerate(partials):
+    signed_final = {"size": final.size, "root": final.root.hex()}
+    for i, signed in enumerate(partials):
         where = f"{rel} partials[{i}]"
-        guardian = partial.get("guardian") if isinstance(partial, dict) else None
-        if not _is_count(guardian) or guardian not in manifest.public_shares:
+        # each partial is kept as its guardian signed it (crypto/signed_partial.py): the
+        # signature by that guardian's identity key in the sealed manifest, over this election,
+        # unit, round and final checkpoint, and over the very values combined below
+        try:
+            guardian, partial = open_signed_partial(
+                signed, manifest.guardian_keys, manifest.hash.hex(), unit, round_no, signed_final
+            )
+        except SignedPartialError as exc:
+            v6.fail(where, str(exc))
+            continue
+        v6.count("guardian signatures")
+        if guardian not in manifest.public_shares:
             v6.fail(where, f"names no guardian of the key ceremony ({guardian!r})")
             continue
-        assert isinstance(guardian, int)
         if guardian in valid:
             v6.fail(where, f"a second partial decryption from guardian {guardian}")
             continue

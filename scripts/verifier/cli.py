@@ -1,4 +1,5 @@
-"""Command line: verify.py RECORD [--json] [--quiet] [--jobs N] [--commission-key HEX], or
+"""Command line: verify.py RECORD [--json] [--quiet] [--jobs N] [--commission-key HEX]
+[--trust FILE], or
 verify.py --follow URL [--state DIR] [--interval S] [--until-final] (the live monitor)."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from crypto.signing import VerifyKey
 
 from .progress import wanted
 from .run import verify_record
+from .trust import UNPINNED, Trust, TrustError, combine, load_trust, pin_failures
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,6 +41,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="HEX",
         help="the commission's Ed25519 public key as published elsewhere: the manifest must "
         "be signed by it",
+    )
+    parser.add_argument(
+        "--trust",
+        metavar="FILE",
+        type=Path,
+        help="a trust file (kz-tally/trust/v1, docs/formats.md) of what you got out of band: "
+        "commission key, election fingerprint, guardian keys, witness keys and quorum; any "
+        "difference is refused",
     )
     follow = parser.add_argument_group("live monitor (instead of RECORD)")
     follow.add_argument(
@@ -77,10 +87,20 @@ def main(argv: list[str] | None = None) -> int:
         except EncodingError as exc:
             print(f"verify.py: --commission-key: {exc}", file=sys.stderr)
             return 2
+    trust: Trust | None = None
+    try:
+        if args.trust is not None:
+            trust = load_trust(args.trust)
+        pinned = combine(trust, pinned)
+    except TrustError as exc:
+        print(f"verify.py: --trust {exc}", file=sys.stderr)
+        return 2
+    if trust is None and pinned is None:
+        print(f"verify.py: {UNPINNED}", file=sys.stderr)
     if args.follow is not None:
         from .follow_cli import run_follow
 
-        return run_follow(args, pinned)
+        return run_follow(args, pinned, trust)
     if args.record is None:
         print("verify.py: give a RECORD to check, or --follow URL", file=sys.stderr)
         return 2
@@ -92,9 +112,18 @@ def main(argv: list[str] | None = None) -> int:
         jobs=args.jobs,
         commission_key=pinned,
         progress=wanted(args.quiet),
+        trust=trust,
     )
     if args.json:
         report.write_json(sys.stdout)
     else:
         report.write_text(sys.stdout)
+    differences = pin_failures(report["V1"].failures)
+    if differences:
+        more = f" (and {len(differences) - 1} more: see V1)" if len(differences) > 1 else ""
+        print(
+            f"verify.py: refused: the record differs from {args.trust or '--commission-key'}: "
+            f"{differences[0]}{more}",
+            file=sys.stderr,
+        )
     return 0 if report.ok else 1

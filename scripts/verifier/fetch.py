@@ -6,8 +6,10 @@ connection and opens a new one when the service has closed it (a GET is safe to 
 
 The service may be hostile: each answer must be complete within ``timeout`` seconds in all
 (not per read: a service dripping a byte at a time would otherwise hold the monitor forever)
-and hold at most ``MAX_ANSWER_BYTES``; anything else is a FetchError, which the monitor
-reports and retries at its next poll. Standard library only, like the rest of the verifier.
+and hold at most the ``limit`` the caller gives for that document (never more than
+``MAX_ANSWER_BYTES``; the monitor sizes it per document, ``record.document_limit``); anything
+else is a FetchError, which the monitor reports and retries at its next poll. Standard
+library only, like the rest of the verifier.
 """
 
 from __future__ import annotations
@@ -64,9 +66,9 @@ class Fetcher:
         self.close()
         self._watchdog.stop()
 
-    def get(self, path: str) -> bytes | None:
+    def get(self, path: str, limit: int = MAX_ANSWER_BYTES) -> bytes | None:
         """The body at ``path`` (under the service's URL), None for a 404; FetchError for any
-        other status, a failed connection, or an answer too slow or too large."""
+        other status, a failed connection, or an answer too slow or larger than ``limit``."""
         for attempt in (1, 2):
             reused = self._connection is not None and self._connection.sock is not None
             expired = threading.Event()
@@ -75,7 +77,7 @@ class Fetcher:
                 self._watchdog.arm(connection.sock, self.timeout, expired)
                 connection.request("GET", self.base + path, headers={"Accept": "*/*"})
                 response = connection.getresponse()
-                body = _read(response, path)
+                body = _read(response, path, min(limit, MAX_ANSWER_BYTES))
                 if expired.is_set():
                     raise OSError("the deadline passed")
             except FetchError:
@@ -156,7 +158,9 @@ class _Watchdog:
                         sock.shutdown(socket.SHUT_RDWR)
 
 
-def _read(response: http.client.HTTPResponse, path: str) -> bytes:
+def _read(response: http.client.HTTPResponse, path: str, limit: int) -> bytes:
+    if response.length is not None and response.length > limit:  # said up front: not read
+        raise FetchError(f"{path}: the answer is larger than {limit} bytes")
     chunks: list[bytes] = []
     total = 0
     while True:
@@ -166,6 +170,6 @@ def _read(response: http.client.HTTPResponse, path: str) -> bytes:
                 raise http.client.IncompleteRead(b"".join(chunks), response.length)
             return b"".join(chunks)
         total += len(chunk)
-        if total > MAX_ANSWER_BYTES:
-            raise FetchError(f"{path}: the answer is larger than {MAX_ANSWER_BYTES} bytes")
+        if total > limit:
+            raise FetchError(f"{path}: the answer is larger than {limit} bytes")
         chunks.append(chunk)

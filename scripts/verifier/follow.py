@@ -84,10 +84,18 @@ from .follow_state import (
     unpack_positions,
 )
 from .model import LogFacts, ManifestInfo, RoundFacts
-from .record import MAX_CHECKPOINTS_BYTES, MAX_LINE_BYTES, Record, split_notes, strict_loads
+from .record import (
+    MAX_CHECKPOINTS_BYTES,
+    MAX_LINE_BYTES,
+    Record,
+    document_limit,
+    split_notes,
+    strict_loads,
+)
 from .report import MAX_LISTED, TITLES, Check, Failure, Report
 from .run import _context
 from .scan import BATCH_LINES, LogJob, LogState, finish_sums, merge_batch
+from .trust import Trust, pin_failures, trust_line
 
 Emit = Callable[[dict[str, Any]], None]
 RECORD = "/api/v1/record"
@@ -99,6 +107,10 @@ CONSISTENCY_NOTE = (
     "prefix of the one log recomputed from ballots.jsonl; each step is also checked with an "
     "RFC 9162 consistency proof built from that recomputation"
 )
+
+
+class Untrusted(ValueError):
+    """The service's manifest differs from what the trust file pins."""
 
 
 class Follower:
@@ -113,6 +125,7 @@ class Follower:
         emit: Emit | None = None,
         jobs: int = 1,
         check_budget: float | None = None,
+        trust: Trust | None = None,
     ) -> None:
         self.jobs = jobs
         # seconds of ballot checks a poll may spend before its next pass over the logs (None:
@@ -136,6 +149,8 @@ class Follower:
             raise ValueError(f"{state_dir} follows {loaded.url}, not {self.url}")
         self.state = loaded or FollowState(self.url)
         self.report = report_from_json(self.url, self.state.report)
+        self.trust = trust
+        self.report.trust = trust_line(trust, commission_key)
         cut_mirror(self.mirror.root, self.state.mirror)
         for lg in self.state.logs.values():
             # a checkpoints.txt replaced whole (``_replace``) by a monitor killed before it
@@ -223,8 +238,15 @@ class Follower:
     # -- HTTP
 
     def _get(self, path: str) -> bytes | None:
-        """The bytes at ``path`` (under the service's URL), None for a 404."""
-        return self.http.get(path)
+        """The bytes at ``path`` (under the service's URL), None for a 404; at most what the
+        batch verifier would read of that document (``document_limit``), so a hostile service
+        cannot make the monitor hold more than the record it stands for. A checkpoints.txt
+        answer may pass that by a note or so: the note that would make the mirror's file too
+        large is then rejected with evidence (``_too_large``), not refused unread."""
+        limit = document_limit(path)
+        if path.split("?", 1)[0].endswith("/checkpoints.txt"):
+            limit += 1024 * 1024
+        return self.http.get(path, limit)
 
     # -- the mirror and the state
 
@@ -276,6 +298,7 @@ class Follower:
             return
         self._write("manifest.json", manifest)
         self._write("key_ceremony.json", ceremony)
+        del manifest, ceremony  # the checks read them back from the mirror: hold them once
         self._check_manifest(self.report)
         check_ceremony(self.mirror, self.manifest, self.report["V2"])
         self.state.setup_checked = True
@@ -346,8 +369,20 @@ class Follower:
         return self.manifest.witness_policy if self.manifest is not None else None
 
     def _check_manifest(self, report: Report) -> None:
-        """V1 on the mirror's manifest; the witness policy then remembers what it verified."""
-        self.manifest = check_manifest(self.mirror, report["V1"], self.commission_key)
+        """V1 on the mirror's manifest; the witness policy then remembers what it verified.
+        A manifest that differs from the trust file's pins is refused: the monitor follows
+        nothing of an election it was not asked to (Untrusted, raised before anything is
+        saved, so a restart asks again)."""
+        self.manifest = check_manifest(
+            self.mirror, report["V1"], self.commission_key, self.trust
+        )
+        differences = pin_failures(report["V1"].failures)
+        if differences:
+            source = self.trust.source if self.trust is not None else "--commission-key"
+            more = f" (and {len(differences) - 1} more)" if len(differences) > 1 else ""
+            raise Untrusted(
+                f"refused: the service's manifest differs from {source}: {differences[0]}{more}"
+            )
         if self.manifest is not None and self.manifest.witness_policy is not None:
             self.manifest.witness_policy = RememberingPolicy(self.manifest.witness_policy)
 
@@ -1197,6 +1232,7 @@ def follow(
     commission_key: VerifyKey | None,
     emit: Emit,
     jobs: int = 1,
+    trust: Trust | None = None,
 ) -> Report:
     """Poll until the verdict (with ``until_final``) or forever; the report so far. A poll
     checks ballots for at most ``interval`` seconds before its next pass over the logs."""
@@ -1207,6 +1243,7 @@ def follow(
         emit=emit,
         jobs=jobs,
         check_budget=interval,
+        trust=trust,
     )
     try:
         return _poll_until(follower, interval, until_final, emit)

@@ -10,9 +10,10 @@ from typing import Any
 from crypto.signing import VerifyKey
 
 from .follow import as_json_line, follow
+from .trust import Trust
 
 
-def run_follow(args: argparse.Namespace, pinned: VerifyKey | None) -> int:
+def run_follow(args: argparse.Namespace, pinned: VerifyKey | None, trust: Trust | None) -> int:
     if args.interval <= 0:
         print("verify.py: --interval must be positive", file=sys.stderr)
         return 2
@@ -30,6 +31,7 @@ def run_follow(args: argparse.Namespace, pinned: VerifyKey | None) -> int:
             interval=args.interval,
             until_final=args.until_final,
             commission_key=pinned,
+            trust=trust,
             emit=emit,
             jobs=max(1, args.jobs),
         )

@@ -43,6 +43,8 @@ class ManifestInfo:
     units: dict[str, UnitInfo]  # in manifest order
     public_shares: dict[int, Point] = field(default_factory=dict)  # from V2
     witness_policy: WitnessPolicy | None = None  # the manifest's witnesses (issue 18)
+    # identity key id -> (guardian index, key): V6 checks the partials' signatures with them
+    guardian_keys: dict[str, tuple[int, VerifyKey]] = field(default_factory=dict)
 
     def origin_of(self, unit: str, round_no: int) -> str:
         return f"{self.origin}/{unit}/{round_no}"

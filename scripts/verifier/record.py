@@ -18,11 +18,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: Largest JSON document read whole (manifest, ceremony, tally, results). A manifest holds the
-#: rolls, so it grows with the electorate; 512 MiB leaves room for a national one.
-MAX_JSON_BYTES = 512 * 1024 * 1024
+MiB = 1024 * 1024
+#: Largest JSON document read whole (manifest, ceremony, tally, results), per document. A
+#: manifest holds the rolls, so it grows with the electorate: about 155 bytes an elector, so
+#: 128 MiB holds the rolls of the largest election the project supports (500,000 electors on
+#: the rolls, five times the benchmarked 100,000; an indirect election has thousands).
+MAX_MANIFEST_BYTES = 128 * MiB
+#: The key ceremony's transcript grows with n^2 (every dealer's share for every guardian).
+MAX_CEREMONY_BYTES = 64 * MiB
+#: A tally (n partial decryptions of a few candidates), a result (a row per unit), a proof.
+MAX_SMALL_JSON_BYTES = 16 * MiB
+MAX_RESULT_BYTES = 64 * MiB
+#: What json.loads may build from one document, as estimated by ``parsed_cost`` before parsing:
+#: an honest 500,000-elector manifest is estimated at about 560 MiB (it takes about 250 MiB);
+#: a hostile array of empty objects (29 times its size in memory) is refused from its bytes.
+MAX_JSON_COST = 768 * MiB
 #: Largest checkpoints.txt read whole.
-MAX_CHECKPOINTS_BYTES = 64 * 1024 * 1024
+MAX_CHECKPOINTS_BYTES = 64 * MiB
+#: Largest page of a JSON-lines file a monitor asks for: at most 1,000 lines (docs/api.md), each
+#: at most the service's largest body (64 KiB by default).
+MAX_PAGE_BYTES = 64 * MiB
 #: Longest log line kept in memory; a longer one is hashed in pieces and reported as too long.
 MAX_LINE_BYTES = 1024 * 1024
 #: How much of an archive may be unpacked before we give up on it.
@@ -33,6 +48,23 @@ TOP_LEVEL = frozenset(
 )
 LOG_FILES = frozenset({"ballots.jsonl", "checkpoints.txt", "tally.json"})
 RESULT_FILES = ("preliminary.json", "final.json")
+
+
+def document_limit(rel: str) -> int:
+    """The most bytes a record file (or a service's answer for it) may hold: sized from the
+    largest honest election (above) and the service's own limits (docs/api.md)."""
+    name = rel.split("?", 1)[0].rsplit("/", 1)[-1]
+    if name == "manifest.json":
+        return MAX_MANIFEST_BYTES
+    if name == "key_ceremony.json":
+        return MAX_CEREMONY_BYTES
+    if name == "checkpoints.txt":
+        return MAX_CHECKPOINTS_BYTES
+    if name in ("ballots.jsonl", "audit.jsonl"):
+        return MAX_PAGE_BYTES
+    if name in RESULT_FILES:
+        return MAX_RESULT_BYTES
+    return MAX_SMALL_JSON_BYTES
 
 
 class JSONProblem(ValueError):
@@ -52,8 +84,36 @@ def _no_constants(name: str) -> Any:
     raise JSONProblem(f"{name} is not JSON")
 
 
-def strict_loads(data: bytes | str) -> Any:
-    """json.loads that refuses duplicate keys, NaN and infinities (raises JSONProblem)."""
+#: Bytes json.loads builds (CPython 3.11, measured with tracemalloc, with margin) per structural
+#: character: an object 64-184 bytes, a list 56 plus 8 a slot, a key its dict entry, a string
+#: 49 plus its length, a number 24-28 plus its slot. Each count overestimates (a quote in a
+#: string, a comma in a string count too), so the estimate stays above the truth.
+COST_PER = ((b"{", "{", 80), (b"[", "[", 88), (b":", ":", 120), (b'"', '"', 20), (b",", ",", 40))
+#: The worst pattern measured (nested empty lists) costs 37 bytes a byte: a document shorter
+#: than max_cost / WORST_RATIO cannot cost more than max_cost and is parsed without counting.
+WORST_RATIO = 48
+
+
+def parsed_cost(data: bytes | str) -> int:
+    """An upper estimate of the memory json.loads takes for ``data``, from a count of its
+    structural characters (each count runs in C over the bytes: no parse, no allocation)."""
+    if isinstance(data, str):
+        return 2 * len(data) + sum(data.count(c) * cost for _, c, cost in COST_PER)
+    return 2 * len(data) + sum(data.count(b) * cost for b, _, cost in COST_PER)
+
+
+def strict_loads(data: bytes | str, max_cost: int = MAX_JSON_COST) -> Any:
+    """json.loads that refuses duplicate keys, NaN and infinities (raises JSONProblem), and a
+    document whose parse would take more than ``max_cost`` bytes of memory (``parsed_cost``):
+    a hostile service or record cannot make a verifier build 29 times what it sent."""
+    if len(data) > max_cost // WORST_RATIO:
+        cost = parsed_cost(data)
+        if cost > max_cost:
+            raise JSONProblem(
+                f"refused unparsed: parsing it would take about {cost // MiB} MiB of memory, "
+                f"more than the {max_cost // MiB} MiB a document may cost (its {len(data)} "
+                "bytes are mostly objects, lists or commas)"
+            )
     try:
         return json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
     except JSONProblem:
@@ -124,8 +184,8 @@ class Record:
             return None, f"cannot be read ({exc.strerror or exc})"
 
     def read_json(self, rel: str) -> tuple[Any, str | None]:
-        """(value, None) or (None, reason)."""
-        data, error = self.read_bytes(rel, MAX_JSON_BYTES)
+        """(value, None) or (None, reason); at most ``document_limit(rel)`` bytes."""
+        data, error = self.read_bytes(rel, document_limit(rel))
         if data is None:
             return None, error
         try:

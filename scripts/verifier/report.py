@@ -20,7 +20,8 @@ TITLES: dict[str, str] = {
     "V3": "ballots: on the roll, signed, one per elector and round, validity proofs, bindings",
     "V4": "logs: roots and signatures of every checkpoint, consistency, final checkpoint",
     "V5": "encrypted tally = component-wise sum of the ballots in the final log",
-    "V6": "partial decryptions: proofs, at least k guardians, Lagrange combination = counts",
+    "V6": "partial decryptions: guardians' signatures, proofs, at least k guardians, "
+    "Lagrange combination = counts",
     "V7": "counts: per candidate plus blank = took part <= registered",
     "V8": "rules: quorum, threshold, runoff need and candidates, winners",
     "V9": "results: commission-signed, equal to the recomputed figures, final -> preliminary",
@@ -80,6 +81,7 @@ class Report:
     record: str
     checks: dict[str, Check] = field(default_factory=dict)
     seconds: float = 0.0
+    trust: str = ""  # what the run was pinned by, or the UNPINNED line (scripts/verifier/trust.py)
 
     @classmethod
     def new(cls, record: str) -> Report:
@@ -98,6 +100,7 @@ class Report:
     def to_json(self) -> dict[str, Any]:
         return {
             "record": self.record,
+            "trust": self.trust,
             "ok": self.ok,
             "checks": [c.to_json() for c in self.checks.values()],
         }
@@ -107,7 +110,10 @@ class Report:
         out.write("\n")
 
     def write_text(self, out: TextIO) -> None:
-        out.write(f"Election record: {self.record}\n\n")
+        out.write(f"Election record: {self.record}\n")
+        if self.trust:
+            out.write(f"Trust: {self.trust}\n")
+        out.write("\n")
         for check in self.checks.values():
             verdict = "PASS" if check.ok else "FAIL"
             out.write(f"{check.id} {verdict}  {check.title}\n")

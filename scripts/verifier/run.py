@@ -31,6 +31,7 @@ from .progress import Progress
 from .record import Record, RecordOpenError, open_record
 from .report import Report
 from .scan import LogJob, Scanner
+from .trust import Trust, trust_line
 
 
 def _context(manifest: ManifestInfo) -> ElectionContext:
@@ -61,10 +62,13 @@ def verify_record(
     jobs: int | None = None,
     commission_key: VerifyKey | None = None,
     progress: bool = False,
+    trust: Trust | None = None,
 ) -> Report:
-    """Run V1-V9 on the record at ``path`` (a directory or an archive)."""
+    """Run V1-V9 on the record at ``path`` (a directory or an archive); ``trust``: the pins
+    of a trust file, ``commission_key`` pinned alone or with them."""
     started = time.monotonic()
     report = Report.new(str(path))
+    report.trust = trust_line(trust, commission_key)
     scratch: list[Path] = []
     try:
         try:
@@ -74,7 +78,7 @@ def verify_record(
             _not_checked(report, "no record to check (see V1)")
             return report
         try:
-            _verify(record, report, jobs or os.cpu_count() or 1, commission_key, progress)
+            _verify(record, report, jobs or os.cpu_count() or 1, commission_key, progress, trust)
         except Exception as exc:  # a verifier bug must still give a verdict, never a pass
             for check in report.checks.values():
                 check.fail("verifier", f"internal error, the check did not finish: {exc!r}")
@@ -97,8 +101,9 @@ def _verify(
     jobs: int,
     commission_key: VerifyKey | None,
     show_progress: bool,
+    trust: Trust | None = None,
 ) -> None:
-    manifest = check_manifest(record, report["V1"], commission_key)
+    manifest = check_manifest(record, report["V1"], commission_key, trust)
     check_ceremony(record, manifest, report["V2"])
     if manifest is None:
         _not_checked(report, "no usable manifest (see V1)", first=3)

@@ -1,0 +1,139 @@
+"""Attack 10 of issue 24: a hostile service drives the live monitor out of memory.
+
+A service that answers ``manifest.json`` with a large JSON array of empty objects made the
+monitor build 29 times the answer's size (24 MiB sent, 688 MiB taken; about 7 GiB at the
+fetcher's 256 MiB cap). The monitor runs here as its own process (its peak RSS read from
+``getrusage``), against a hostile service in this one; it must report the document instead.
+The same document in a record on disk must not blow up the batch verifier either.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scripts.verifier.record import MAX_JSON_COST, JSONProblem, parsed_cost, strict_loads
+from tests.follow_helpers import ThreadServer
+
+MiB = 1024 * 1024
+HOSTILE_MANIFEST = b"[" + b"{}," * (8 * MiB) + b"{}]"  # 24 MiB of empty objects
+
+MONITOR = textwrap.dedent(
+    """
+    import json, resource, sys
+    from pathlib import Path
+    from scripts.verifier.follow import Follower
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    follower = Follower(sys.argv[1], Path(sys.argv[2]))
+    follower.poll()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    v1 = follower.report["V1"]
+    print(json.dumps({"before_kib": before, "after_kib": after,
+                      "v1": [f.where + ": " + f.why for f in v1.failures]}))
+    """
+)
+
+
+def hostile_service(manifest: bytes) -> Callable[..., Iterable[bytes]]:
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        if environ["PATH_INFO"] == "/api/v1/record/manifest.json":
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [manifest]
+        if environ["PATH_INFO"] == "/api/v1/record/key_ceremony.json":
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [b"{}"]
+        start_response("404 Not Found", [("Content-Type", "application/problem+json")])
+        return [b'{"status": 404}']
+
+    return app
+
+
+def test_hostile_manifest_cannot_exhaust_the_monitors_memory(tmp_path: Path) -> None:
+    server = ThreadServer(hostile_service(HOSTILE_MANIFEST))
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", MONITOR, server.url, str(tmp_path / "state")],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+    finally:
+        server.stop()
+    assert run.returncode == 0, run.stderr
+    out = json.loads(run.stdout.splitlines()[-1])
+    grown = (out["after_kib"] - out["before_kib"]) * 1024
+    # the answer is held a few times over (read, written, read back), never parsed: before
+    # the fix the poll grew by 29 times the answer (about 690 MiB)
+    assert grown < 5 * len(HOSTILE_MANIFEST), f"the monitor grew by {grown // MiB} MiB"
+    assert any("manifest.json" in f and "memory" in f for f in out["v1"]), out["v1"]
+
+
+def test_hostile_manifest_on_disk_is_refused_unparsed(tmp_path: Path) -> None:
+    """The batch verifier reads the same document from a record: refused from its bytes."""
+    from scripts.verifier.record import Record
+
+    (tmp_path / "manifest.json").write_bytes(HOSTILE_MANIFEST)
+    value, error = Record(tmp_path).read_json("manifest.json")
+    assert value is None
+    assert error is not None and "memory" in error
+
+
+@pytest.mark.parametrize(
+    "unit",
+    [b"{},", b"[],", b'{"":0},', b'{"":{"":{}}},', b"[[[[]]]],", b'"ab",', b"1.5,", b"1000,"],
+)
+def test_the_estimate_stays_above_what_json_takes(unit: bytes) -> None:
+    """parsed_cost is an upper bound for each costly pattern (tracemalloc measures the truth)."""
+    import tracemalloc
+
+    data = b"[" + unit * 20000 + b"0]"
+    tracemalloc.start()
+    try:
+        value = strict_loads(data)
+        taken, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del value
+    assert taken <= parsed_cost(data), (unit, taken, parsed_cost(data))
+
+
+def test_an_honest_roll_is_not_refused() -> None:
+    """A manifest's roll is estimated at about 1.1 KiB an elector: 500,000 fit the bound."""
+    entry = {"elector": "AKM-E0000001", "name": "Иванов Иван Иванович", "public_key": "ab" * 32}
+    roll = json.dumps([entry] * 1000, ensure_ascii=False, separators=(",", ":")).encode()
+    assert parsed_cost(roll) * 500 < MAX_JSON_COST
+    with pytest.raises(JSONProblem, match="memory"):
+        strict_loads(HOSTILE_MANIFEST)
+
+
+def test_each_document_type_has_its_own_cap() -> None:
+    """A tally, a turnout or a proof is capped far below a manifest: a service answering one
+    with a large body is refused by its length, before the body is read."""
+    from scripts.verifier.fetch import Fetcher, FetchError
+    from scripts.verifier.record import (
+        MAX_MANIFEST_BYTES,
+        MAX_SMALL_JSON_BYTES,
+        document_limit,
+    )
+
+    assert document_limit("/api/v1/record/manifest.json") == MAX_MANIFEST_BYTES
+    assert document_limit("/api/v1/record/units/AKM/1/tally.json") == MAX_SMALL_JSON_BYTES
+    assert document_limit("/api/v1/turnout") == MAX_SMALL_JSON_BYTES
+    body = b" " * (2 * MiB)
+    server = ThreadServer(hostile_service(body))
+    fetcher = Fetcher(server.url)
+    try:
+        with pytest.raises(FetchError, match="larger than 1048576 bytes"):
+            fetcher.get("/api/v1/record/manifest.json", limit=MiB)
+        assert fetcher.get("/api/v1/record/manifest.json", limit=4 * MiB) == body
+    finally:
+        fetcher.stop()
+        server.stop()
