@@ -16,16 +16,11 @@ from typing import Any
 
 import pytest
 
-from crypto.ballot import ballot_ciphertexts
-from crypto.checkpoint import Checkpoint, profile_extensions, sign_checkpoint
+from crypto.checkpoint import Checkpoint
 from crypto.decryption import decrypt_counts
 from crypto.elgamal import Ciphertext
 from crypto.group import Point
-from crypto.merkle import MerkleTree, leaf_hash
-from crypto.note import add_signatures
-from crypto.signing import SigningKey
 from tally_service import tally
-from tally_service.app import create_app
 from tally_service.config import Config
 from tally_service.election import Election
 from tally_service.guardian import check_tally_inputs, decrypt_as_guardian
@@ -35,52 +30,7 @@ from tally_service.keys import guardian_share_path, guardian_state_dir
 from tally_service.sample import UnitSpec, build_election
 from tally_service.setup import SetupError, draft_manifest, init_election
 from tally_service.simulate import SimulatedElection, cast_round, uniform_choice
-
-ORIGIN = "tally.example/test-election"
-LOG = f"{ORIGIN}/AAA/1"
-
-
-class AppClient:
-    """The honest service, through Flask's test client (what ServiceClient does over HTTP)."""
-
-    def __init__(self, election: Election) -> None:
-        self.http = create_app(election).test_client()
-
-    def get(self, path: str, **params: Any) -> Any:
-        answer = self.http.get("/api/v1" + path, query_string=params)
-        assert answer.status_code == 200, answer.get_data(as_text=True)
-        return answer.get_json()
-
-    def get_text(self, path: str, **params: Any) -> str:
-        answer = self.http.get("/api/v1" + path, query_string=params)
-        assert answer.status_code == 200
-        return answer.get_data(as_text=True)
-
-
-@dataclass
-class Forged:
-    """A "closed" log the hostile service shows: its entries and final checkpoint."""
-
-    entries: list[bytes]
-    note: str
-    doc: dict[str, Any]
-
-
-class HostileClient(AppClient):
-    """Serves the real manifest, but another log for AAA round 1."""
-
-    def __init__(self, election: Election, forged: Forged) -> None:
-        super().__init__(election)
-        self.forged = forged
-
-    def get(self, path: str, **params: Any) -> Any:
-        if path == "/units/AAA/rounds/1/checkpoints":
-            return {"checkpoints": [{"size": len(self.forged.entries), "final": True,
-                                     "note": self.forged.note, "issued_at": "x"}]}
-        if path == "/units/AAA/rounds/1/entries":
-            start = int(params.get("start", 0))
-            return {"entries": [json.loads(e) for e in self.forged.entries[start:start + 50]]}
-        return super().get(path, **params)
+from tests.guardian_helpers import LOG, AppClient, Forged, HostileClient, forge
 
 
 @dataclass
@@ -89,39 +39,30 @@ class Closed:
     election: Election
     sim: SimulatedElection
 
-    def key(self, name: str) -> SigningKey:
-        return SigningKey.from_pem((self.data / "keys" / f"{name}.pem").read_bytes())
-
     def entries(self) -> list[bytes]:
         return list(self.election.store.iter_entries("AAA", 1))
 
     def forge(self, entries: list[bytes]) -> Forged:
-        """A final checkpoint over ``entries``, signed with the real log and commission keys,
-        and the tally document of that log, as the hostile service would present them."""
-        tree = MerkleTree(leaf_hash(e) for e in entries)
-        cp = Checkpoint(LOG, tree.size, tree.root(), profile_extensions("2023-01-14T09:00:00Z",
-                                                                       True))
-        note = sign_checkpoint(cp, [(f"{ORIGIN}/AAA", self.key("log-AAA"))])
-        note = add_signatures(note, [(f"{ORIGIN}/commission", self.key("commission"))])
-        sums = [Ciphertext.zero() for _ in range(3)]
-        for e in entries:
-            sums = [s + c for s, c in zip(sums, ballot_ciphertexts(json.loads(e)), strict=True)]
-        doc = dict(tally.start_tally(self.election, "AAA", 1))
-        doc.update(
-            final_checkpoint={"size": cp.size, "root": cp.root.hex()},
-            took_part=cp.size,
-            encrypted=[s.to_json() for s in sums],
-        )
-        return Forged(entries, note, doc)
+        """A final checkpoint over ``entries`` and its tally, as the hostile service shows them."""
+        return forge(self.election, self.data, entries)
 
-    def state(self, guardian: int, tmp: Path) -> GuardianState:
-        """A fresh copy of guardian ``guardian``'s state (pins from the key ceremony only)."""
+    def state(self, guardian: int, tmp: Path, opened: bool = True) -> GuardianState:
+        """A fresh copy of guardian ``guardian``'s state (pins from the key ceremony), that saw
+        the round open (its size-0 checkpoint, which every log of the round extends) unless
+        ``opened`` is False."""
         import shutil
+
+        from crypto.checkpoint import open_checkpoint
 
         src = guardian_state_dir(guardian_share_path(self.data, guardian))
         dst = tmp / f"g{guardian}"
         shutil.copytree(src, dst)
-        return GuardianState(dst)
+        state = GuardianState(dst)
+        if opened:
+            note = self.election.checkpoint_at(self.election.log("AAA", 1), 0)
+            cp = open_checkpoint(note, self.election.manifest.log_verifiers["AAA"], LOG)
+            assert state.observe(cp, note, lambda a, b: [])
+        return state
 
     def share(self, guardian: int) -> Any:
         return tally.read_share(self.data, guardian)
@@ -217,7 +158,7 @@ def test_fork_is_refused_by_a_guardian_that_decrypted_the_real_final(
 def test_two_honest_prefixes_can_never_both_be_decrypted(closed: Closed, tmp_path: Path) -> None:
     """The variant: two "final" checkpoints, both honest prefixes, one entry apart. With k > n/2
     the two groups of k guardians share one, who refuses the second final: its vote stays
-    secret even when no guardian watched the round."""
+    secret even when the guardians saw no more of the round than its opening."""
     entries = closed.entries()
     short, full = closed.forge(entries[:-1]), closed.forge(entries)
     states = {g: closed.state(g, tmp_path) for g in range(1, 6)}
