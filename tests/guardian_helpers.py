@@ -95,3 +95,11 @@ def forge(election: Election, data: Path, entries: list[bytes]) -> Forged:
         encrypted=[s.to_json() for s in sums],
     )
     return Forged(entries, note, doc)
+
+
+def open_checkpoint_note(data: Path, entries: list[bytes]) -> str:
+    """A checkpoint (not final) of AAA round 1 over ``entries``, signed with the log key."""
+    tree = MerkleTree(leaf_hash(e) for e in entries)
+    cp = Checkpoint(LOG, tree.size, tree.root(),
+                    profile_extensions("2023-01-14T08:00:00Z", False))
+    return sign_checkpoint(cp, [(f"{ORIGIN}/AAA", operator_key(data, "log-AAA"))])
