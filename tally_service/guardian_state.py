@@ -424,13 +424,11 @@ class GuardianState:
                 continue
         raise StateError(f"cannot make an evidence folder in {self.path / 'evidence'}")
 
-    def record_alarm(self, origin: str, why: str, answers: dict[str, str]) -> Path:
+    def record_alarm(self, origin: str, kind: str, why: str, answers: dict[str, str]) -> Path:
         """Keep an alarm of ``guardian watch``: why, and what was answered (file name -> text:
-        the service's answer, the witnesses' cosigned checkpoints). The same alarm with the
-        same answers is kept once, however many polls raise it."""
-        digest = hashlib.sha256(
-            json.dumps([origin, why, answers], sort_keys=True).encode("utf-8")
-        ).hexdigest()[:16]
+        the service's answer, the witnesses' cosigned checkpoints). An alarm of one kind for
+        one log is kept once (the first time), however many polls raise it."""
+        digest = hashlib.sha256(json.dumps([origin, kind]).encode("utf-8")).hexdigest()[:16]
         with self.locked():
             index = self.path / "evidence" / "alarms.json"
             kept = self._read(index) or {}

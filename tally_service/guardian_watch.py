@@ -149,15 +149,15 @@ def watch_once(
         listed = {u.get("code"): u for u in listing["units"] if isinstance(u, dict)}
         units_text = json.dumps(listing, indent=1, sort_keys=True)
     except Exception as exc:
-        _alarm(state, report, manifest["origin"], f"no /units from the service: {_said(exc)}",
-               {"service-answer.txt": _said(exc)})
+        _alarm(state, report, manifest["origin"], "units-failed",
+               f"no /units from the service: {_said(exc)}", {"service-answer.txt": _said(exc)})
         listed, units_text = {}, ""
     for code, unit in units.items():
         log = _Log(client, state, report, unit, commission, readers, policy, witness,
                    election_day)
         served = listed.get(code)
         if served is None and units_text:
-            _alarm(state, report, f"{manifest['origin']}/{code}",
+            _alarm(state, report, f"{manifest['origin']}/{code}", "unit-unlisted",
                    f"the service's /units lists no unit {code}, which the sealed manifest names",
                    {"units.json": units_text})
         rounds: set[int] = {
@@ -202,8 +202,9 @@ class _Log:
             if not why and round_no == 1 and self.election_day:
                 why = f"the election day ({self.election_day}) has come"
             if why and units_text:
-                self._alarm(origin, f"the service's /units does not list round {round_no} of "
-                            f"{code}, but {why}: if the round is open, the service hides it",
+                self._alarm(origin, "round-unlisted",
+                            f"the service's /units does not list round {round_no} of {code}, "
+                            f"but {why}: if the round is open, the service hides it",
                             {"units.json": units_text}, cosigned)
             return
         note = self._service_note(origin, base, known or bool(cosigned), cosigned)
@@ -236,11 +237,12 @@ class _Log:
             if (exc.status == 404 and exc.check == "no-checkpoint" and not known
                     and self.policy is not None):
                 return None
-            self._alarm(origin, f"the service gave no checkpoint of a round it lists "
+            self._alarm(origin, f"service-{exc.status}",
+                        f"the service gave no checkpoint of a round it lists "
                         f"(HTTP {exc.status} {exc.check}: {exc.detail})",
                         {"service-answer.txt": _said(exc)}, cosigned)
         except Exception as exc:
-            self._alarm(origin, f"no checkpoint from the service: {_said(exc)}",
+            self._alarm(origin, "service-failed", f"no checkpoint from the service: {_said(exc)}",
                         {"service-answer.txt": _said(exc)}, cosigned)
         return None
 
@@ -275,7 +277,8 @@ class _Log:
             try:
                 note = read(origin)
             except Exception as exc:
-                self._alarm(origin, f"witness {key.name} gave no answer: {_said(exc)}",
+                self._alarm(origin, f"witness-failed {key.name}",
+                            f"witness {key.name} gave no answer: {_said(exc)}",
                             {"witness-answer.txt": _said(exc)}, [])
                 continue
             if note is None:
@@ -313,21 +316,24 @@ class _Log:
                 return
         except (NoteError, CheckpointError):
             pass
-        self._alarm(origin, f"the service shows size {shown.size}, but a quorum of witnesses "
+        self._alarm(origin, f"service-behind {shown.size} {max(quorate)}",
+                    f"the service shows size {shown.size}, but a quorum of witnesses "
                     f"cosigned size {max(quorate)}: the service hides part of the log",
                     {"service.note": note}, cosigned)
 
-    def _alarm(self, origin: str, why: str, answers: dict[str, str],
+    def _alarm(self, origin: str, kind: str, why: str, answers: dict[str, str],
                cosigned: list[tuple[str, Checkpoint, str]]) -> None:
         files = dict(answers)
         for name, _, note in cosigned:
             files[f"witness-{_file_safe(name)}.note"] = note
-        _alarm(self.state, self.report, origin, why, files)
+        _alarm(self.state, self.report, origin, kind, why, files)
 
 
-def _alarm(state: GuardianState, report: WatchReport, origin: str, why: str,
+def _alarm(state: GuardianState, report: WatchReport, origin: str, kind: str, why: str,
            files: dict[str, str]) -> None:
-    where = state.record_alarm(origin, why, files)
+    """Print-worthy and kept: once per log and kind (a service varying its error text, or a
+    witness down for hours, must not fill the guardian's disk)."""
+    where = state.record_alarm(origin, kind, why, files)
     report.alarms.append(f"{origin}: {why}; evidence kept in {where}")
 
 

@@ -253,3 +253,32 @@ def test_a_service_error_is_an_alarm(watched: Watched, tmp_path: Path) -> None:
 
     report = watch_once(Failing(watched.election), watched.state(1, tmp_path))
     assert report.alarms and "503" in report.alarms[0]
+
+
+def test_guardian_watch_prints_alarms_and_checks_its_witness_options(
+    watched: Watched, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tally_service import cli, client
+
+    view = Blinding(watched.election)
+
+    class Fake:
+        def __init__(self, url: str) -> None:
+            assert url == "http://service.test"
+
+        get, get_text = view.get, view.get_text
+
+    monkeypatch.setattr(client, "ServiceClient", Fake)
+    state = watched.state(1, tmp_path)
+    argv = ["guardian", "watch", "--state", str(state.path), "--url", "http://service.test",
+            "--once"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"tally-service: ALARM: {LOG}: the service gave no checkpoint" in err
+    assert "Traceback" not in err
+    for bad, said in (("w1.example", "give NAME=URL"),
+                      ("nobody.example/witness=http://w.test", "lists no such witness")):
+        assert cli.main([*argv, "--witness", bad]) == 1
+        err = capsys.readouterr().err
+        assert said in err and len(err.strip().splitlines()) == 1, err
