@@ -160,14 +160,15 @@ def watch_once(
             _alarm(state, report, f"{manifest['origin']}/{code}", "unit-unlisted",
                    f"the service's /units lists no unit {code}, which the sealed manifest names",
                    {"units.json": units_text})
-        rounds: set[int] = {
-            r["round"] for r in (served or {}).get("rounds", [])
+        rounds: dict[int, str] = {
+            r["round"]: str(r.get("state")) for r in (served or {}).get("rounds", [])
             if isinstance(r, dict) and type(r.get("round")) is int and r["round"] >= 1
         }
         top = max(rounds, default=0)
         for round_no in range(1, top + 2):  # and the next one: a round the service hides
             log.poll(f"{manifest['origin']}/{code}/{round_no}", code, round_no,
-                     listed=round_no in rounds, units_text=units_text)
+                     listed=round_no in rounds, units_text=units_text,
+                     closed=rounds.get(round_no) == "closed")
     return report
 
 
@@ -185,8 +186,8 @@ class _Log:
     witness: Cosigner | None
     election_day: str | None  # the manifest's date, once it has come (UTC)
 
-    def poll(self, origin: str, code: str, round_no: int, listed: bool, units_text: str
-             ) -> None:
+    def poll(self, origin: str, code: str, round_no: int, listed: bool, units_text: str,
+             closed: bool = False) -> None:
         base = f"/units/{code}/rounds/{round_no}"
         log_key = NoteVerifier.parse(self.unit["log_key"])
         consistency = _consistency(self.client, base)
@@ -207,7 +208,8 @@ class _Log:
                             f"but {why}: if the round is open, the service hides it",
                             {"units.json": units_text}, cosigned)
             return
-        note = self._service_note(origin, base, known or bool(cosigned), cosigned)
+        # a closed round has had witnessed checkpoints: "none yet" is no longer an excuse
+        note = self._service_note(origin, base, known or bool(cosigned) or closed, cosigned)
         if note is None:
             return
         cp = self._accept(origin, note, log_key, consistency, "the service")

@@ -252,3 +252,48 @@ def test_the_witness_serves_its_latest_cosigned_checkpoint(witnessed: Witnessed)
         assert refused.status_code == status
         assert refused.content_type == "application/problem+json"
         assert refused.get_json()["type"].endswith(check)
+
+
+@pytest.mark.slow
+def test_http_witness_reads_a_witness_process(witnessed: Witnessed, tmp_path: Path) -> None:
+    """`guardian watch --witness NAME=URL` over real HTTP: a witness process that cosigned the
+    round's size-0 checkpoint serves it with its cosignature; a log it does not watch is None."""
+    from tally_service.guardian_watch import http_witness
+    from tally_service.witness.core import add_checkpoint_body
+    from tally_service.witness.process import WitnessProcess
+
+    election = witnessed.election
+    cosigner = witnessed.cosigners[1]
+    key = tmp_path / "w.key"
+    key.write_text(cosigner.private_text(), encoding="ascii")
+    logs = tmp_path / "logs.txt"
+    logs.write_text(f"{LOG} {election.manifest.log_verifiers['AAA']}\n", encoding="utf-8")
+    opened = election.checkpoint_at(election.log("AAA", 1), 0)
+    with WitnessProcess(key, tmp_path / "state", logs) as process:
+        import requests
+
+        posted = requests.post(f"{process.url}/add-checkpoint",
+                               data=add_checkpoint_body(0, [], opened), timeout=30)
+        assert posted.status_code == 200, posted.text
+        read = http_witness(process.url)
+        note = read(LOG)
+        assert note is not None
+        assert open_checkpoint(note, election.manifest.log_verifiers["AAA"], LOG).size == 0
+        assert note_cosignatures(note, [cosigner.public])[1]
+        assert read(election.manifest.origin("AAA", 2)) is None
+
+
+def test_the_witness_serves_one_line_of_its_own(witnessed: Witnessed, tmp_path: Path) -> None:
+    """The service may send a note that already carries the witness's line (a retry): the
+    answer has exactly one line of this witness's key, so it verifies."""
+    from tally_service.witness.core import add_checkpoint_body
+
+    election = witnessed.election
+    cosigner = witnessed.cosigners[0]
+    opened = election.checkpoint_at(election.log("AAA", 1), 0)
+    assert note_cosignatures(opened, [cosigner.public])[1]  # it carries the line already
+    core = Witness(cosigner, tmp_path / "w", {LOG: election.manifest.log_verifiers["AAA"]})
+    assert core.add_checkpoint(add_checkpoint_body(0, [], opened)).status == 200
+    note = reader(core)(LOG)
+    assert note is not None
+    assert len(note_cosignatures(note, [c.public for c in witnessed.cosigners])[1]) == 4

@@ -9,7 +9,8 @@ guardian can fetch each log's checkpoints from the witnesses directly and compar
 what the service shows (tally_service/guardian_watch.py).
 
 The answer is the signed checkpoint note the witness stored (the log's signature, and the
-commission's on a final), with one cosignature line of this witness appended: anyone checks it
+commission's on a final), with one cosignature line of this witness appended (replacing any
+line of its own the service had left on the note it sent): anyone checks it
 with the log key and the witness's key from the sealed manifest. The line is made on the first
 read after the state changed and kept until it changes again, so reads cost no signing.
 Cosigning here gives nobody anything new: anyone may submit the latest checkpoint again to
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import threading
 
-from crypto.cosignature import add_cosignatures
 from crypto.note import parse_note
 from tally_service.witness.core import Answer, Witness, _refuse
 
@@ -52,10 +52,15 @@ class LatestCheckpoints:
             if served is None or served[0] != stored.seq:
                 from crypto.checkpoint import Checkpoint
 
-                checkpoint = Checkpoint.parse(parse_note(stored.note).text)
-                line = self.witness.cosigner.cosign(
-                    checkpoint, int(self.witness.clock())
-                ).line()
-                served = (stored.seq, add_cosignatures(stored.note, [line]))
+                parsed = parse_note(stored.note)
+                checkpoint = Checkpoint.parse(parsed.text)
+                signature = self.witness.cosigner.cosign(checkpoint, int(self.witness.clock()))
+                # a note the service sent again may carry this witness's earlier line: one line
+                # per key, so that one is replaced, as note.add_signatures does
+                own = (signature.name, signature.key_hash)
+                others = [s.line() for s in parsed.signatures if (s.name, s.key_hash) != own]
+                note = parsed.text + "\n" + "".join([*others, signature.line()])
+                parse_note(note)  # still a note within the bounds (it only lost a line)
+                served = (stored.seq, note)
                 self._served[origin] = served
         return Answer(200, "text/plain; charset=utf-8", served[1])
