@@ -186,6 +186,11 @@ MUTANTS = [
     Mutant("guardian-state: a round never seen open is decrypted", GS,
            "        if self.open_seen(final.origin) is None:\n",
            "        if False:\n", GUARDIAN_STATE_TESTS),
+    Mutant("guardian-state: a round whose watch went blind is decrypted", GS,
+           "        if blinded is not None:\n", "        if False:\n", GUARDIAN_STATE_TESTS),
+    Mutant("guardian-state: a blind watch is forgiven without seeing the log", GS,
+           '                data["blinded"] = {"why": why, "evidence": folder.name}\n',
+           "                pass\n", GUARDIAN_STATE_TESTS),
     # (Dropping "before any final" from the open_seen condition is an equivalent mutant: after a
     # final only a larger checkpoint could be remembered, and that is a conflict. The test
     # test_a_checkpoint_first_seen_after_the_final_is_not_seen_open holds the behaviour.)

@@ -279,6 +279,11 @@ class GuardianState:
                 self._conflict(cp.origin, seen.note, note, "two roots for the same tree size")
             if final:
                 self._remember(data, cp, note, final)
+            elif data.get("blinded") and FINAL_LINE not in cp.extensions and not (
+                data.get("final_seen") or data.get("decrypted")
+            ):
+                data.pop("blinded")  # the newest it knows, shown again: it sees the log again
+                self._write(self._log_path(cp.origin), data)
             return False
         if fetched_for is None or (fetched_for.size, fetched_for.root) != (seen.size, seen.root):
             proof = None  # the state moved while the proof was fetched: fetch for the new one
@@ -321,6 +326,7 @@ class GuardianState:
             # seen while the round was open, as far as this guardian can tell: decrypt asks
             # for one (a checkpoint first shown after a final proves nothing about the round)
             data["open_seen"] = entry
+            data.pop("blinded", None)  # it sees the log again
         self._write(self._log_path(cp.origin), data)
 
     def open_seen(self, origin: str) -> Seen | None:
@@ -386,6 +392,15 @@ class GuardianState:
                 "`tally-service guardian watch` (with --witness) while rounds are open; the "
                 "guardians who watched this round can decrypt it"
             )
+        blinded = self._log(final.origin).get("blinded")
+        if blinded is not None:
+            raise GuardianRefusal(
+                f"{final.origin}: the last time this guardian's watch looked at the round while "
+                f"it was open, it saw nothing of it (ALARM: {blinded.get('why')}; evidence in "
+                f"{self.path / 'evidence' / str(blinded.get('evidence'))}), so the service could "
+                "have shown it a fork from then on; it does not decrypt this round. Watch with "
+                "--witness so that the witnesses show you what the service hides"
+            )
 
     def record_decrypted(self, final: Checkpoint, note: str) -> None:
         """Remember, durably and before any partial decryption is sent, the final decrypted."""
@@ -424,21 +439,34 @@ class GuardianState:
                 continue
         raise StateError(f"cannot make an evidence folder in {self.path / 'evidence'}")
 
-    def record_alarm(self, origin: str, kind: str, why: str, answers: dict[str, str]) -> Path:
+    def record_alarm(
+        self, origin: str, kind: str, why: str, answers: dict[str, str], blind: bool = False
+    ) -> Path:
         """Keep an alarm of ``guardian watch``: why, and what was answered (file name -> text:
         the service's answer, the witnesses' cosigned checkpoints). An alarm of one kind for
-        one log is kept once (the first time), however many polls raise it."""
+        one log is kept once (the first time), however many polls raise it.
+
+        ``blind``: the guardian saw nothing of the log in this poll (the service hid it and no
+        witness showed it). While the round is open this marks the log *blinded* until a
+        checkpoint of it is seen again before any final: decrypt refuses a round whose watch
+        was blind when it last looked before the close, since the service could have shown a
+        fork from that point on."""
         digest = hashlib.sha256(json.dumps([origin, kind]).encode("utf-8")).hexdigest()[:16]
         with self.locked():
             index = self.path / "evidence" / "alarms.json"
             kept = self._read(index) or {}
             if digest in kept:
-                return self.path / "evidence" / str(kept[digest])
-            folder = self._new_evidence_folder(origin, "-alarm")
-            for name, text in sorted(answers.items()):
-                write_atomic(folder / name, text)
-            write_atomic(folder / "reason.txt", f"{origin}\nALARM: {why}\n")
-            self._write(index, {**kept, digest: folder.name})
+                folder = self.path / "evidence" / str(kept[digest])
+            else:
+                folder = self._new_evidence_folder(origin, "-alarm")
+                for name, text in sorted(answers.items()):
+                    write_atomic(folder / name, text)
+                write_atomic(folder / "reason.txt", f"{origin}\nALARM: {why}\n")
+                self._write(index, {**kept, digest: folder.name})
+            data = self._log(origin)
+            if blind and not data.get("final_seen") and not data.get("decrypted"):
+                data["blinded"] = {"why": why, "evidence": folder.name}
+                self._write(self._log_path(origin), data)
             return folder
 
     def evidence(self) -> list[Path]:

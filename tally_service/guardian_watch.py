@@ -206,7 +206,7 @@ class _Log:
                 self._alarm(origin, "round-unlisted",
                             f"the service's /units does not list round {round_no} of {code}, "
                             f"but {why}: if the round is open, the service hides it",
-                            {"units.json": units_text}, cosigned)
+                            {"units.json": units_text}, cosigned, blind=not cosigned)
             return
         # a closed round has had witnessed checkpoints: "none yet" is no longer an excuse
         note = self._service_note(origin, base, known or bool(cosigned) or closed, cosigned)
@@ -242,10 +242,10 @@ class _Log:
             self._alarm(origin, f"service-{exc.status}",
                         f"the service gave no checkpoint of a round it lists "
                         f"(HTTP {exc.status} {exc.check}: {exc.detail})",
-                        {"service-answer.txt": _said(exc)}, cosigned)
+                        {"service-answer.txt": _said(exc)}, cosigned, blind=not cosigned)
         except Exception as exc:
             self._alarm(origin, "service-failed", f"no checkpoint from the service: {_said(exc)}",
-                        {"service-answer.txt": _said(exc)}, cosigned)
+                        {"service-answer.txt": _said(exc)}, cosigned, blind=not cosigned)
         return None
 
     def _accept(self, origin: str, note: str, log_key: NoteVerifier,
@@ -324,18 +324,19 @@ class _Log:
                     {"service.note": note}, cosigned)
 
     def _alarm(self, origin: str, kind: str, why: str, answers: dict[str, str],
-               cosigned: list[tuple[str, Checkpoint, str]]) -> None:
+               cosigned: list[tuple[str, Checkpoint, str]], blind: bool = False) -> None:
         files = dict(answers)
         for name, _, note in cosigned:
             files[f"witness-{_file_safe(name)}.note"] = note
-        _alarm(self.state, self.report, origin, kind, why, files)
+        _alarm(self.state, self.report, origin, kind, why, files, blind)
 
 
 def _alarm(state: GuardianState, report: WatchReport, origin: str, kind: str, why: str,
-           files: dict[str, str]) -> None:
+           files: dict[str, str], blind: bool = False) -> None:
     """Print-worthy and kept: once per log and kind (a service varying its error text, or a
-    witness down for hours, must not fill the guardian's disk)."""
-    where = state.record_alarm(origin, kind, why, files)
+    witness down for hours, must not fill the guardian's disk). ``blind``: this poll saw
+    nothing of the log (GuardianState.record_alarm)."""
+    where = state.record_alarm(origin, kind, why, files, blind)
     report.alarms.append(f"{origin}: {why}; evidence kept in {where}")
 
 

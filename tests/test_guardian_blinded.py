@@ -88,8 +88,10 @@ class Watched:
 @pytest.fixture(scope="module")
 def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
     """12 electors, 5 guardians, k = 3. Guardian 1 watches the honest service; guardians 2 and
-    3 are blinded by 404s, guardian 4 by a ``/units`` without the round; guardian 5 colludes.
-    Each polls on open, after every 4 ballots and after the close."""
+    3 are blinded by 404s, guardian 4 by a ``/units`` without the round; guardian 5 colludes
+    (its partial is made with no questions asked), and its state, used for the variant, saw
+    the round open and was blinded from then on. Each polls on open, after every 4 ballots
+    and after the close."""
     base = tmp_path_factory.mktemp("blinded")
     data = base / "data"
     keys = build_election(data, [UnitSpec("AAA", "A", 3, ELECTORS)], guardians=5, threshold=K)
@@ -98,11 +100,13 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
     states = base / "states"
     for g in range(1, 6):
         shutil.copytree(guardian_state_dir(guardian_share_path(data, g)), states / f"g{g}")
-    views = {1: AppClient, 2: Blinding, 3: Blinding, 4: Unlisting}
+    views = {1: AppClient, 2: Blinding, 3: Blinding, 4: Unlisting, 5: Blinding}
     reports: dict[int, list[Any]] = {g: [] for g in views}
 
     def poll() -> None:
         for g, view in views.items():
+            if g == 5 and not reports[5]:
+                view = AppClient  # guardian 5's watch sees the round open, then is blinded
             reports[g].append(watch_once(view(election), GuardianState(states / f"g{g}")))
 
     rng = random.Random(7)
@@ -282,3 +286,37 @@ def test_guardian_watch_prints_alarms_and_checks_its_witness_options(
         assert cli.main([*argv, "--witness", bad]) == 1
         err = capsys.readouterr().err
         assert said in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_guardian_blinded_after_the_open_refuses_the_fork(
+    watched: Watched, tmp_path: Path
+) -> None:
+    """The variant: the watch saw the round open (size 0), then only 404s until the close.
+    Its state holds a checkpoint seen while open, which any fork extends; but it was blind
+    when it last looked, so it refuses: the service could have forked from then on."""
+    entries = watched.entries()
+    fork = watched.forge([*entries[:6], entries[9]])
+    state = watched.state(5, tmp_path)
+    opened = state.open_seen(LOG)
+    assert opened is not None and opened.size == 0
+    with pytest.raises(GuardianRefusal, match="saw nothing of it") as refused:
+        decrypt_as_guardian(HostileClient(watched.election, fork), fork.doc, 5,
+                            tally.read_share(watched.data, 5), state)
+    assert "--witness" in str(refused.value)
+    assert state.decrypted(LOG) is None
+
+
+def test_a_blind_poll_followed_by_a_view_of_the_log_is_forgiven(
+    watched: Watched, tmp_path: Path
+) -> None:
+    """A transient failure is not a lock-out: once the watch sees the log again before the
+    close (here: the same newest checkpoint, shown again), the round can be decrypted."""
+    from crypto.checkpoint import open_checkpoint
+
+    fresh = watched.state(5, tmp_path)  # blind since the open
+    note = watched.election.checkpoint_at(watched.election.log("AAA", 1), 0)
+    cp = open_checkpoint(note, watched.election.manifest.log_verifiers["AAA"], LOG)
+    assert not fresh.observe(cp, note, lambda a, b: [])  # size 0 again: the same, unchanged
+    doc = tally.start_tally(watched.election, "AAA", 1)
+    decrypt_as_guardian(AppClient(watched.election), doc, 5, tally.read_share(watched.data, 5),
+                        fresh)
