@@ -37,6 +37,8 @@ NOTE_TESTS = ("tests/test_note.py",)
 CER = "crypto/ceremony.py"
 CEREMONY_TESTS = ("tests/test_ceremony_checks.py", "tests/test_ceremony_vectors.py")
 CEREMONY_PARTY_TESTS = (*CEREMONY_TESTS, "tests/test_ceremony_attacks.py")
+GUARDIAN_STATE_TESTS = ("tests/test_guardian_state.py", "tests/test_guardian_blinded.py")
+GS = "tally_service/guardian_state.py"
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,44 @@ MUTANTS = [
     Mutant("ceremony: objections not checked by V2", CER,
            "        check_objection(objection, header.members, election_id)\n",
            "        pass\n", CEREMONY_PARTY_TESTS),
+    # -- the guardian state (issue 24: the survivors of mutmut, and the open-round rule) ---------
+    Mutant("guardian-state: any consistency proof accepted", GS,
+           "ok = proof is not None and verify_consistency(",
+           "ok = proof is not None or verify_consistency(", GUARDIAN_STATE_TESTS),
+    Mutant("guardian-state: watched final forgotten unless smaller than seen", GS,
+           '        if final:\n            data["final_seen"] = entry\n',
+           '        if final and seen is not None and cp.size < int(seen["size"]):\n'
+           '            data["final_seen"] = entry\n', GUARDIAN_STATE_TESTS),
+    Mutant("guardian-state: watched final forgotten at the seen size", GS,
+           "            if final:\n                self._remember(data, cp, note, final)\n",
+           "            if False:\n                self._remember(data, cp, note, final)\n",
+           GUARDIAN_STATE_TESTS),
+    Mutant("guardian-state: checkpoints after a decrypted final accepted", GS,
+           "for closed in (done, self._final_seen(data)):",
+           "for closed in (self._final_seen(data),):", GUARDIAN_STATE_TESTS),
+    Mutant("guardian-state: file lock never taken", GS,
+           "                fcntl.flock(fd, fcntl.LOCK_EX)\n", "                pass\n",
+           GUARDIAN_STATE_TESTS),
+    Mutant("guardian-state: evidence keeps None for the first note", GS,
+           'write_atomic(folder / "first.note", first)',
+           'write_atomic(folder / "first.note", str(None))', GUARDIAN_STATE_TESTS),
+    Mutant("guardian-state: evidence keeps None for the second note", GS,
+           'write_atomic(folder / "second.note", second)',
+           'write_atomic(folder / "second.note", str(None))', GUARDIAN_STATE_TESTS),
+    Mutant("guardian-state: a later conflict overwrites earlier evidence", GS,
+           "                folder.mkdir(mode=0o700)\n",
+           "                folder.mkdir(mode=0o700, exist_ok=True)\n", GUARDIAN_STATE_TESTS),
+    Mutant("guardian-state: a round never seen open is decrypted", GS,
+           "        if self.open_seen(final.origin) is None:\n",
+           "        if False:\n", GUARDIAN_STATE_TESTS),
+    Mutant("guardian-state: a round whose watch went blind is decrypted", GS,
+           "        if blinded is not None:\n", "        if False:\n", GUARDIAN_STATE_TESTS),
+    Mutant("guardian-state: a blind watch is forgiven without seeing the log", GS,
+           '                data["blinded"] = {"why": why, "evidence": folder.name}\n',
+           "                pass\n", GUARDIAN_STATE_TESTS),
+    # (Dropping "before any final" from the open_seen condition is an equivalent mutant: after a
+    # final only a larger checkpoint could be remembered, and that is a conflict. The test
+    # test_a_checkpoint_first_seen_after_the_final_is_not_seen_open holds the behaviour.)
 ]
 
 

@@ -112,6 +112,23 @@ class GuardianWatchers:
         for state in self.states:
             self._poll(state)
 
+    def wait_seen_open(self, origin: str, codes: list[str], round_no: int) -> None:
+        """Poll until every guardian has recorded a checkpoint of each of these rounds while
+        open: `guardian decrypt` refuses a round it did not see open (issue 24)."""
+        import time
+
+        logs = [f"{origin}/{code}/{round_no}" for code in codes]
+        deadline = time.monotonic() + 120
+        while True:
+            with self._polling:
+                missing = [log for s in self.states for log in logs if s.open_seen(log) is None]
+                if not missing:
+                    return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"a guardian never saw {missing[0]} open")
+                self.poll_all()
+            time.sleep(0.2)  # the witnesses' first cosignatures make the round's checkpoint
+
     def stop(self) -> None:
         self._stop.set()
         for t in self._threads:
@@ -417,6 +434,8 @@ class Demo:
             watchers = self.start_watchers(server.url)
             for u in units:
                 client.commission("open-round", unit=u.code, round=1)
+            origin = client.get("/manifest")["payload"]["origin"]
+            watchers.wait_seen_open(origin, [u.code for u in units], 1)
             self.vote(client, units, 1, {u.code: u.candidates for u in units})
             if self.args.serve_open:
                 self.serve_open(server.url)
@@ -439,6 +458,7 @@ class Demo:
                 self.say(f"runoff needed in {', '.join(runoff)}: {runoff}")
                 for u in second:
                     client.commission("open-round", unit=u.code, round=2)
+                watchers.wait_seen_open(origin, [u.code for u in second], 2)
                 self.vote(client, second, 2, runoff)
                 for u in second:
                     client.commission("close-round", unit=u.code, round=2)

@@ -164,7 +164,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     from tally_service.client import ServiceClient
     from tally_service.guardian_state import GuardianState
-    from tally_service.guardian_watch import watch_once
+    from tally_service.guardian_watch import WatchConfigError, http_witness, watch_once
 
     if (args.dir is None) == (args.state is None):
         raise Problem(400, "usage", "give --dir G (or, for a share file's state, --state DIR)")
@@ -175,10 +175,19 @@ def cmd_watch(args: argparse.Namespace) -> int:
         from tally_service.witness.cli import read_cosigner
 
         cosigner = read_cosigner(Path(args.witness_key))
+    witnesses = {}
+    for spec in args.witness or []:
+        name, sep, url = spec.partition("=")
+        if not sep or not name or not url.startswith(("http://", "https://")):
+            raise Problem(400, "usage", f"--witness {spec!r}: give NAME=URL, e.g. "
+                          "w1.example/witness=https://w1.example")
+        witnesses[name] = http_witness(url)
     refused = False
     while True:
         try:
-            report = watch_once(client, state, cosigner)
+            report = watch_once(client, state, cosigner, witnesses)
+        except WatchConfigError:
+            raise
         except Exception as exc:  # the service is down or answers nonsense: say so, go on
             if args.once:
                 raise
@@ -194,6 +203,9 @@ def cmd_watch(args: argparse.Namespace) -> int:
         for line in report.refusals:
             refused = True
             print(f"tally-service: REFUSED: {line}", file=sys.stderr)
+        for line in report.alarms:
+            refused = True
+            print(f"tally-service: ALARM: {line}", file=sys.stderr)
         if args.once:
             break
         time.sleep(args.interval)
@@ -255,9 +267,12 @@ def add_guardian_commands(sub: Any) -> None:
     p = gsub.add_parser(
         "watch",
         help="follow the logs' checkpoints and remember them in the guardian state",
-        description="Poll every log's newest signed checkpoint, check it against the largest "
-        "one seen with a consistency proof, and remember it in G's state; conflicting "
-        "checkpoints are kept as evidence. Exit 2 if anything was refused.",
+        description="Poll every log's newest signed checkpoint, from the service and from the "
+        "witnesses given with --witness, check it against the largest one seen with a "
+        "consistency proof, and remember it in G's state; conflicting checkpoints are kept as "
+        "evidence. A round or checkpoint the service hides, or shows smaller than a quorum of "
+        "witnesses cosigned, is an ALARM, kept as evidence too. Exit 2 if anything was refused "
+        "or alarming. A guardian decrypts only rounds it watched while they were open.",
     )
     p.add_argument("--dir", type=Path, help="the guardian's directory G (its state: G/state)")
     p.add_argument("--state", help="a guardian state directory (share files of the tests)")
@@ -269,5 +284,13 @@ def add_guardian_commands(sub: Any) -> None:
         "--witness-key",
         help="the guardian's witness key (tally-service witness keygen): if the manifest lists "
         "it among the witnesses, cosign every accepted checkpoint and post it back",
+    )
+    p.add_argument(
+        "--witness",
+        action="append",
+        metavar="NAME=URL",
+        help="also fetch each log's latest cosigned checkpoint from this witness (its name as "
+        "the sealed manifest lists it; the URL as its operator gave it to you, not the "
+        "service); repeat for each witness",
     )
     p.set_defaults(handler=cmd_watch)

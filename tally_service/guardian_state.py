@@ -8,12 +8,17 @@ entry; either reveals a vote. So each guardian keeps, in a directory of its own:
 - ``pins.json``: the election id, the joint election key and the key ceremony hash it computed
   at the key ceremony, and the sealed manifest's hash once it has seen it;
 - ``logs/<id>.json``, one per log (origin): the largest checkpoint it has seen of that log (with
-  the signed note) and the one final checkpoint it has decrypted, if any;
+  the signed note), the largest it saw while the round was open (before any final), the final
+  it watched and the one final checkpoint it has decrypted, if any;
 - ``evidence/<time>-<log>/``: any two signed checkpoints that cannot both be honest, with a line
   saying why. They prove the service misbehaved, to anyone, since both carry its signatures.
+  Alarms of ``guardian watch`` (a round or checkpoint hidden from it, a witness ahead of the
+  service) are kept there too, once each, with what the service and the witnesses answered.
 
-It refuses to decrypt a final other than the one it decrypted for that round, a final smaller
-than a checkpoint it has seen, and a final whose log does not extend a checkpoint it has seen.
+It refuses to decrypt a round it recorded no checkpoint of while the round was open (a service
+that hid the round from it could show it any fork as final: issue 24), a final other than the
+one it decrypted for that round, a final smaller than a checkpoint it has seen, and a final
+whose log does not extend a checkpoint it has seen.
 With k > n/2 (enforced at ``init``) any two sets of k guardians share one, so only one final per
 round can ever be decrypted. Every write is atomic and fsync'd before the guardian acts on it:
 the final is recorded *before* the partial decryption leaves the guardian. Every
@@ -40,6 +45,7 @@ from typing import Any
 
 from crypto.checkpoint import Checkpoint
 from crypto.merkle import verify_consistency
+from crypto.witness_policy import FINAL_LINE
 
 STATE_FORMAT = "kz-tally/guardian-state/v1"
 
@@ -273,6 +279,11 @@ class GuardianState:
                 self._conflict(cp.origin, seen.note, note, "two roots for the same tree size")
             if final:
                 self._remember(data, cp, note, final)
+            elif data.get("blinded") and FINAL_LINE not in cp.extensions and not (
+                data.get("final_seen") or data.get("decrypted")
+            ):
+                data.pop("blinded")  # the newest it knows, shown again: it sees the log again
+                self._write(self._log_path(cp.origin), data)
             return False
         if fetched_for is None or (fetched_for.size, fetched_for.root) != (seen.size, seen.root):
             proof = None  # the state moved while the proof was fetched: fetch for the new one
@@ -309,7 +320,19 @@ class GuardianState:
             data["seen"] = entry
         if final:
             data["final_seen"] = entry
+        elif FINAL_LINE not in cp.extensions and not data.get("final_seen") and not data.get(
+            "decrypted"
+        ):
+            # seen while the round was open, as far as this guardian can tell: decrypt asks
+            # for one (a checkpoint first shown after a final proves nothing about the round)
+            data["open_seen"] = entry
+            data.pop("blinded", None)  # it sees the log again
         self._write(self._log_path(cp.origin), data)
+
+    def open_seen(self, origin: str) -> Seen | None:
+        """The largest checkpoint of ``origin`` remembered before any final one."""
+        data = self._log(origin).get("open_seen")
+        return None if data is None else Seen.from_json(data)
 
     def check_and_record(
         self, final: Checkpoint, note: str, root_at: Callable[[int], bytes]
@@ -349,19 +372,34 @@ class GuardianState:
                 "a final checkpoint other than the final one this guardian watched",
             )
         seen = self.seen(final.origin)
-        if seen is None:
-            return
-        if seen.size > final.size:
+        if seen is not None and seen.size > final.size:
             self._conflict(
                 final.origin, seen.note, note,
                 f"a final checkpoint of size {final.size}, smaller than the checkpoint of size "
                 f"{seen.size} this guardian has seen",
             )
-        if root_at(seen.size) != seen.root:
+        if seen is not None and root_at(seen.size) != seen.root:
             self._conflict(
                 final.origin, seen.note, note,
                 f"the final log does not extend the checkpoint of size {seen.size} this guardian "
                 "has seen",
+            )
+        if self.open_seen(final.origin) is None:
+            raise GuardianRefusal(
+                f"{final.origin}: this guardian recorded no checkpoint of the round while it was "
+                "open, so it cannot tell the final shown now from a log made up for it (a service "
+                "can hide a round from one guardian); it does not decrypt this round. Run "
+                "`tally-service guardian watch` (with --witness) while rounds are open; the "
+                "guardians who watched this round can decrypt it"
+            )
+        blinded = self._log(final.origin).get("blinded")
+        if blinded is not None:
+            raise GuardianRefusal(
+                f"{final.origin}: the last time this guardian's watch looked at the round while "
+                f"it was open, it saw nothing of it (ALARM: {blinded.get('why')}; evidence in "
+                f"{self.path / 'evidence' / str(blinded.get('evidence'))}), so the service could "
+                "have shown it a fork from then on; it does not decrypt this round. Watch with "
+                "--witness so that the witnesses show you what the service hides"
             )
 
     def record_decrypted(self, final: Checkpoint, note: str) -> None:
@@ -381,13 +419,55 @@ class GuardianState:
         raise GuardianRefusal(f"{origin}: {why}; evidence kept in {where}")
 
     def save_evidence(self, origin: str, first: str, second: str, why: str) -> Path:
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-        folder = self.path / "evidence" / f"{stamp}-{_slug(origin)}"
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder = self._new_evidence_folder(origin)
         write_atomic(folder / "first.note", first)
         write_atomic(folder / "second.note", second)
         write_atomic(folder / "reason.txt", f"{origin}\n{why}\n")
         return folder
+
+    def _new_evidence_folder(self, origin: str, tag: str = "") -> Path:
+        """A folder of its own: earlier evidence is never overwritten, even within a tick."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+        (self.path / "evidence").mkdir(parents=True, exist_ok=True, mode=0o700)
+        for number in range(1000):
+            suffix = f"-{number}" if number else ""
+            folder = self.path / "evidence" / f"{stamp}{tag}-{_slug(origin)}{suffix}"
+            try:
+                folder.mkdir(mode=0o700)
+                return folder
+            except FileExistsError:
+                continue
+        raise StateError(f"cannot make an evidence folder in {self.path / 'evidence'}")
+
+    def record_alarm(
+        self, origin: str, kind: str, why: str, answers: dict[str, str], blind: bool = False
+    ) -> Path:
+        """Keep an alarm of ``guardian watch``: why, and what was answered (file name -> text:
+        the service's answer, the witnesses' cosigned checkpoints). An alarm of one kind for
+        one log is kept once (the first time), however many polls raise it.
+
+        ``blind``: the guardian saw nothing of the log in this poll (the service hid it and no
+        witness showed it). While the round is open this marks the log *blinded* until a
+        checkpoint of it is seen again before any final: decrypt refuses a round whose watch
+        was blind when it last looked before the close, since the service could have shown a
+        fork from that point on."""
+        digest = hashlib.sha256(json.dumps([origin, kind]).encode("utf-8")).hexdigest()[:16]
+        with self.locked():
+            index = self.path / "evidence" / "alarms.json"
+            kept = self._read(index) or {}
+            if digest in kept:
+                folder = self.path / "evidence" / str(kept[digest])
+            else:
+                folder = self._new_evidence_folder(origin, "-alarm")
+                for name, text in sorted(answers.items()):
+                    write_atomic(folder / name, text)
+                write_atomic(folder / "reason.txt", f"{origin}\nALARM: {why}\n")
+                self._write(index, {**kept, digest: folder.name})
+            data = self._log(origin)
+            if blind and not data.get("final_seen") and not data.get("decrypted"):
+                data["blinded"] = {"why": why, "evidence": folder.name}
+                self._write(self._log_path(origin), data)
+            return folder
 
     def evidence(self) -> list[Path]:
         folder = self.path / "evidence"

@@ -142,6 +142,11 @@ def test_five_guardian_processes(tmp_path: Path) -> None:
     with ServerProcess(data, "--checkpoint-every", "2", log=tmp_path / "server.log") as server:
         commission = ServiceClient(server.url, read_private_key(commission_key_path(data)))
         commission.commission("open-round", unit="AAA", round=1)
+        # the guardians watch the round while it is open: decrypt refuses a round they did not
+        # see open (issue 24)
+        for d in dirs:
+            watched = finish(guardian("watch", "--dir", d, "--url", server.url, "--once"))
+            assert "AAA/1 size 0: consistent, remembered" in watched
         manifest = commission.get("/manifest")["payload"]
         from crypto.group import Point
 

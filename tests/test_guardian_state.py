@@ -16,16 +16,11 @@ from typing import Any
 
 import pytest
 
-from crypto.ballot import ballot_ciphertexts
-from crypto.checkpoint import Checkpoint, profile_extensions, sign_checkpoint
+from crypto.checkpoint import Checkpoint
 from crypto.decryption import decrypt_counts
 from crypto.elgamal import Ciphertext
 from crypto.group import Point
-from crypto.merkle import MerkleTree, leaf_hash
-from crypto.note import add_signatures
-from crypto.signing import SigningKey
 from tally_service import tally
-from tally_service.app import create_app
 from tally_service.config import Config
 from tally_service.election import Election
 from tally_service.guardian import check_tally_inputs, decrypt_as_guardian
@@ -35,52 +30,7 @@ from tally_service.keys import guardian_share_path, guardian_state_dir
 from tally_service.sample import UnitSpec, build_election
 from tally_service.setup import SetupError, draft_manifest, init_election
 from tally_service.simulate import SimulatedElection, cast_round, uniform_choice
-
-ORIGIN = "tally.example/test-election"
-LOG = f"{ORIGIN}/AAA/1"
-
-
-class AppClient:
-    """The honest service, through Flask's test client (what ServiceClient does over HTTP)."""
-
-    def __init__(self, election: Election) -> None:
-        self.http = create_app(election).test_client()
-
-    def get(self, path: str, **params: Any) -> Any:
-        answer = self.http.get("/api/v1" + path, query_string=params)
-        assert answer.status_code == 200, answer.get_data(as_text=True)
-        return answer.get_json()
-
-    def get_text(self, path: str, **params: Any) -> str:
-        answer = self.http.get("/api/v1" + path, query_string=params)
-        assert answer.status_code == 200
-        return answer.get_data(as_text=True)
-
-
-@dataclass
-class Forged:
-    """A "closed" log the hostile service shows: its entries and final checkpoint."""
-
-    entries: list[bytes]
-    note: str
-    doc: dict[str, Any]
-
-
-class HostileClient(AppClient):
-    """Serves the real manifest, but another log for AAA round 1."""
-
-    def __init__(self, election: Election, forged: Forged) -> None:
-        super().__init__(election)
-        self.forged = forged
-
-    def get(self, path: str, **params: Any) -> Any:
-        if path == "/units/AAA/rounds/1/checkpoints":
-            return {"checkpoints": [{"size": len(self.forged.entries), "final": True,
-                                     "note": self.forged.note, "issued_at": "x"}]}
-        if path == "/units/AAA/rounds/1/entries":
-            start = int(params.get("start", 0))
-            return {"entries": [json.loads(e) for e in self.forged.entries[start:start + 50]]}
-        return super().get(path, **params)
+from tests.guardian_helpers import LOG, AppClient, Forged, HostileClient, forge
 
 
 @dataclass
@@ -89,39 +39,30 @@ class Closed:
     election: Election
     sim: SimulatedElection
 
-    def key(self, name: str) -> SigningKey:
-        return SigningKey.from_pem((self.data / "keys" / f"{name}.pem").read_bytes())
-
     def entries(self) -> list[bytes]:
         return list(self.election.store.iter_entries("AAA", 1))
 
     def forge(self, entries: list[bytes]) -> Forged:
-        """A final checkpoint over ``entries``, signed with the real log and commission keys,
-        and the tally document of that log, as the hostile service would present them."""
-        tree = MerkleTree(leaf_hash(e) for e in entries)
-        cp = Checkpoint(LOG, tree.size, tree.root(), profile_extensions("2023-01-14T09:00:00Z",
-                                                                       True))
-        note = sign_checkpoint(cp, [(f"{ORIGIN}/AAA", self.key("log-AAA"))])
-        note = add_signatures(note, [(f"{ORIGIN}/commission", self.key("commission"))])
-        sums = [Ciphertext.zero() for _ in range(3)]
-        for e in entries:
-            sums = [s + c for s, c in zip(sums, ballot_ciphertexts(json.loads(e)), strict=True)]
-        doc = dict(tally.start_tally(self.election, "AAA", 1))
-        doc.update(
-            final_checkpoint={"size": cp.size, "root": cp.root.hex()},
-            took_part=cp.size,
-            encrypted=[s.to_json() for s in sums],
-        )
-        return Forged(entries, note, doc)
+        """A final checkpoint over ``entries`` and its tally, as the hostile service shows them."""
+        return forge(self.election, self.data, entries)
 
-    def state(self, guardian: int, tmp: Path) -> GuardianState:
-        """A fresh copy of guardian ``guardian``'s state (pins from the key ceremony only)."""
+    def state(self, guardian: int, tmp: Path, opened: bool = True) -> GuardianState:
+        """A fresh copy of guardian ``guardian``'s state (pins from the key ceremony), that saw
+        the round open (its size-0 checkpoint, which every log of the round extends) unless
+        ``opened`` is False."""
         import shutil
+
+        from crypto.checkpoint import open_checkpoint
 
         src = guardian_state_dir(guardian_share_path(self.data, guardian))
         dst = tmp / f"g{guardian}"
         shutil.copytree(src, dst)
-        return GuardianState(dst)
+        state = GuardianState(dst)
+        if opened:
+            note = self.election.checkpoint_at(self.election.log("AAA", 1), 0)
+            cp = open_checkpoint(note, self.election.manifest.log_verifiers["AAA"], LOG)
+            assert state.observe(cp, note, lambda a, b: [])
+        return state
 
     def share(self, guardian: int) -> Any:
         return tally.read_share(self.data, guardian)
@@ -217,7 +158,7 @@ def test_fork_is_refused_by_a_guardian_that_decrypted_the_real_final(
 def test_two_honest_prefixes_can_never_both_be_decrypted(closed: Closed, tmp_path: Path) -> None:
     """The variant: two "final" checkpoints, both honest prefixes, one entry apart. With k > n/2
     the two groups of k guardians share one, who refuses the second final: its vote stays
-    secret even when no guardian watched the round."""
+    secret even when the guardians saw no more of the round than its opening."""
     entries = closed.entries()
     short, full = closed.forge(entries[:-1]), closed.forge(entries)
     states = {g: closed.state(g, tmp_path) for g in range(1, 6)}
@@ -567,3 +508,189 @@ def test_entry_pages_are_read_only_up_to_the_final_size(closed: Closed, tmp_path
         decrypt_as_guardian(Endless(closed.election, fork), fork.doc, 1, closed.share(1),
                             closed.state(1, tmp_path))
     assert pages == len(entries)
+
+
+# -- issue 24: the checks mutation testing found no test holding in place ------------------------
+def _open(closed: Closed, note: str) -> Checkpoint:
+    from crypto.checkpoint import open_checkpoint
+
+    return open_checkpoint(note, closed.election.manifest.log_verifiers["AAA"], LOG)
+
+
+def _tree(entries: list[bytes]) -> Any:
+    from crypto.merkle import MerkleTree, leaf_hash
+
+    return MerkleTree(leaf_hash(e) for e in entries)
+
+
+def test_a_consistency_proof_that_does_not_verify_is_refused(
+    closed: Closed, tmp_path: Path
+) -> None:
+    """A proof is not enough: it must verify. The service rewrote the first 8 entries and
+    offers the honest log's proof (or any list of hashes) for its size-12 checkpoint."""
+    from tests.guardian_helpers import open_checkpoint_note
+
+    state = closed.state(2, tmp_path)
+    entries = closed.entries()
+    seen8 = closed.election.checkpoint_at(closed.election.log("AAA", 1), 8)
+    assert state.observe(_open(closed, seen8), seen8, lambda a, b: [])
+    rewritten = [entries[1], entries[0], *entries[2:]]
+    note = open_checkpoint_note(closed.data, rewritten)
+    honest_proof = _tree(entries).consistency_proof(8, 12)
+    for proof in (honest_proof, _tree(rewritten).consistency_proof(8, 12)):
+        with pytest.raises(GuardianRefusal, match="the log's history was rewritten"):
+            state.observe(_open(closed, note), note, lambda a, b, p=proof: p)
+    seen = state.seen(LOG)
+    assert seen is not None and seen.size == 8  # nothing of the rewritten log was taken
+    # and the honest size-12 checkpoint with its proof is taken
+    honest = closed.election.checkpoint_at(closed.election.log("AAA", 1), 12)
+    assert state.observe(_open(closed, honest), honest, lambda a, b: honest_proof)
+
+
+def test_a_watched_final_is_remembered_whatever_was_seen_before(
+    closed: Closed, tmp_path: Path
+) -> None:
+    """The final a guardian watched binds it, whether it is larger than the checkpoint seen
+    before it or of the same size: a longer "final" that extends it honestly is refused."""
+    entries = closed.entries()
+    final = next(r.note for r in closed.election.store.checkpoints("AAA", 1) if r.final)
+    longer = closed.forge([*entries, entries[0]])  # 13: extends the watched final
+    root_at = _tree(longer.entries).root
+    for before in (8, 12):  # a smaller checkpoint seen first; one of the same size
+        state = closed.state(1, tmp_path / str(before))
+        note = closed.election.checkpoint_at(closed.election.log("AAA", 1), before)
+        if before == 12:
+            note = next(r.note for r in closed.election.store.checkpoints("AAA", 1)
+                        if r.size == 12 and not r.final)
+        proofs = _tree(entries).consistency_proof
+        state.observe(_open(closed, note), note, proofs)
+        state.observe(_open(closed, final), final, proofs, final=True)
+        with pytest.raises(GuardianRefusal, match="other than the final one this guardian watched"):
+            state.check_final(_open(closed, longer.note), longer.note, root_at)
+
+
+def test_a_checkpoint_after_a_decrypted_final_is_evidence(closed: Closed, tmp_path: Path) -> None:
+    """After decrypting a final (never having watched it), a larger checkpoint that honestly
+    extends it (its consistency proof verifies) is still refused: nothing follows a final."""
+    from tests.guardian_helpers import open_checkpoint_note
+
+    state = closed.state(1, tmp_path)
+    entries = closed.entries()
+    final = closed.forge(entries)
+    state.record_decrypted(_open(closed, final.note), final.note)
+    more = [*entries, entries[0]]
+    note = open_checkpoint_note(closed.data, more)
+    proof = _tree(more).consistency_proof(12, 13)
+    with pytest.raises(GuardianRefusal, match="nothing may follow the final one"):
+        state.observe(_open(closed, note), note, lambda a, b: proof)
+    (kept,) = state.evidence()
+    assert (kept / "first.note").read_text() == final.note
+    assert (kept / "second.note").read_text() == note
+
+
+def test_evidence_holds_the_signed_notes_and_is_never_overwritten(
+    closed: Closed, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each conflict keeps the two signed notes exactly (they prove the service signed both),
+    in a folder of its own, even two conflicts within one tick of the clock."""
+    from datetime import UTC, datetime
+
+    import tally_service.guardian_state as module
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Frozen:
+            return cls(2023, 1, 14, 20, 0, 0, tzinfo=UTC)
+
+    monkeypatch.setattr(module, "datetime", Frozen)
+    state = closed.state(3, tmp_path)
+    entries = closed.entries()
+    seen = closed.election.checkpoint_at(closed.election.log("AAA", 1), 12)
+    state.observe(_open(closed, seen), seen, lambda a, b: [])
+    forks = [closed.forge([*entries[:-1], entries[i]]) for i in (0, 1)]  # 12, other roots
+    for fork in forks:
+        with pytest.raises(GuardianRefusal, match="two roots for the same tree size"):
+            state.observe(_open(closed, fork.note), fork.note, lambda a, b: [])
+    kept = state.evidence()
+    assert len(kept) == 2
+    for folder, fork in zip(kept, forks, strict=True):
+        assert (folder / "first.note").read_text() == seen
+        assert (folder / "second.note").read_text() == fork.note
+        assert "two roots" in (folder / "reason.txt").read_text()
+
+
+LOCK_HOLDER = """
+import sys
+from pathlib import Path
+from tally_service.guardian_state import GuardianState
+with GuardianState(Path(sys.argv[1])).locked():
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_the_state_lock_holds_across_processes(closed: Closed, tmp_path: Path) -> None:
+    """Two guardian processes on one state (a watch and a decrypt) exclude each other: while
+    one holds the state, the other's lock attempt fails and its record waits."""
+    import fcntl
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    state = closed.state(1, tmp_path)
+    final = closed.forge(closed.entries())
+    holder = subprocess.Popen(
+        [sys.executable, "-c", LOCK_HOLDER, str(state.path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        fd = os.open(state.path / "lock", os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):  # the other process holds it
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+        recorded = threading.Event()
+
+        def record() -> None:
+            GuardianState(state.path).record_decrypted(_open(closed, final.note), final.note)
+            recorded.set()
+
+        writer = threading.Thread(target=record)
+        writer.start()
+        assert not recorded.wait(0.5)  # it waits for the other process (the probe above is
+        # the deterministic check; this one shows what the lock is for)
+        assert state.decrypted(LOG) is None
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        assert recorded.wait(30)
+        writer.join(30)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait(30)
+    done = state.decrypted(LOG)
+    assert done is not None and done.size == 12
+
+
+def test_a_checkpoint_first_seen_after_the_final_is_not_seen_open(
+    closed: Closed, tmp_path: Path
+) -> None:
+    """A guardian that first saw the round's final can be shown any earlier checkpoint of the
+    fork's own making afterwards: that proves nothing about the round while it was open, so
+    it does not count as seen open and the round is still not decrypted."""
+    state = closed.state(1, tmp_path, opened=False)
+    entries = closed.entries()
+    final = next(r.note for r in closed.election.store.checkpoints("AAA", 1) if r.final)
+    proofs = _tree(entries).consistency_proof
+    state.observe(_open(closed, final), final, proofs, final=True)
+    for size in (8, 0):
+        note = closed.election.checkpoint_at(closed.election.log("AAA", 1), size)
+        state.observe(_open(closed, note), note, proofs)
+    assert state.open_seen(LOG) is None
+    with pytest.raises(GuardianRefusal, match="recorded no checkpoint of the round while it was"):
+        decrypt_as_guardian(AppClient(closed.election), _honest_doc(closed), 1, closed.share(1),
+                            state)

@@ -1,4 +1,5 @@
-"""The witness's HTTP shell: ``POST /add-checkpoint`` (C2SP tlog-witness) and ``GET /vkey``.
+"""The witness's HTTP shell: ``POST /add-checkpoint`` (C2SP tlog-witness), ``GET /vkey`` and
+``GET /checkpoint?origin=...`` (its latest cosigned checkpoint of a log: witness/latest.py).
 
 Served by waitress, threaded; the core serialises the requests that change its state.
 """
@@ -13,6 +14,7 @@ from types import FrameType
 from flask import Flask, Response, request
 
 from tally_service.witness.core import MAX_REQUEST_SIZE, Witness, _refuse
+from tally_service.witness.latest import LatestCheckpoints
 
 log = logging.getLogger("tally_service.witness")
 
@@ -37,6 +39,13 @@ def create_witness_app(witness: Witness) -> Flask:
     @app.get("/vkey")
     def vkey() -> Response:
         return answer(200, "text/plain; charset=utf-8", f"{witness.cosigner.public}\n")
+
+    latest = LatestCheckpoints(witness)
+
+    @app.get("/checkpoint")
+    def latest_checkpoint() -> Response:
+        result = latest.answer(request.args.get("origin"))
+        return answer(result.status, result.content_type, result.body)
 
     @app.errorhandler(404)
     @app.errorhandler(405)

@@ -1,0 +1,66 @@
+"""``GET /checkpoint?origin=<origin>``: the latest checkpoint this witness cosigned for a log,
+with its cosignature (our addition to C2SP tlog-witness; issue 24, attack 2).
+
+The threat: guardians and monitors otherwise see a log only through the service, which holds
+the log keys. A service can answer 404 for a round, leave it out of ``/units``, or show an
+older checkpoint, so that a guardian remembers nothing of the round and can later be shown a
+fork as its "final". A witness has no reason to hide what it cosigned: it serves it, so that a
+guardian can fetch each log's checkpoints from the witnesses directly and compare them with
+what the service shows (tally_service/guardian_watch.py).
+
+The answer is the signed checkpoint note the witness stored (the log's signature, and the
+commission's on a final), with one cosignature line of this witness appended (replacing any
+line of its own the service had left on the note it sent): anyone checks it
+with the log key and the witness's key from the sealed manifest. The line is made on the first
+read after the state changed and kept until it changes again, so reads cost no signing.
+Cosigning here gives nobody anything new: anyone may submit the latest checkpoint again to
+``add-checkpoint`` (with ``old`` equal to its size) and get a fresh cosignature on it; checkpoints
+older than the latest are never cosigned again, here or there.
+
+- 200 ``text/plain``: the note with the cosignature line;
+- 400 ``witness-malformed``: no ``origin`` parameter;
+- 404 ``witness-unknown-log``: this witness does not watch that log;
+- 404 ``witness-no-checkpoint``: it watches it but has cosigned nothing for it yet.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from crypto.note import parse_note
+from tally_service.witness.core import Answer, Witness, _refuse
+
+
+class LatestCheckpoints:
+    """The read side of one witness: its latest cosigned checkpoint per log."""
+
+    def __init__(self, witness: Witness) -> None:
+        self.witness = witness
+        self._lock = threading.Lock()
+        self._served: dict[str, tuple[int, str]] = {}  # origin -> (state seq, answer)
+
+    def answer(self, origin: str | None) -> Answer:
+        if not origin:
+            return _refuse(400, "malformed", "give the log's origin: GET /checkpoint?origin=...")
+        if origin not in self.witness.logs:
+            return _refuse(404, "unknown-log", f"this witness does not watch {origin[:200]!r}")
+        stored = self.witness.latest(origin)
+        if stored is None:
+            return _refuse(404, "no-checkpoint", f"this witness has cosigned nothing of {origin}")
+        with self._lock:
+            served = self._served.get(origin)
+            if served is None or served[0] != stored.seq:
+                from crypto.checkpoint import Checkpoint
+
+                parsed = parse_note(stored.note)
+                checkpoint = Checkpoint.parse(parsed.text)
+                signature = self.witness.cosigner.cosign(checkpoint, int(self.witness.clock()))
+                # a note the service sent again may carry this witness's earlier line: one line
+                # per key, so that one is replaced, as note.add_signatures does
+                own = (signature.name, signature.key_hash)
+                others = [s.line() for s in parsed.signatures if (s.name, s.key_hash) != own]
+                note = parsed.text + "\n" + "".join([*others, signature.line()])
+                parse_note(note)  # still a note within the bounds (it only lost a line)
+                served = (stored.seq, note)
+                self._served[origin] = served
+        return Answer(200, "text/plain; charset=utf-8", served[1])

@@ -1,0 +1,299 @@
+"""Issue 24, attack 2, the other half: a guardian takes its view of the logs from the witnesses
+too, not only from the service. A witness serves the latest checkpoint it cosigned per log
+(``GET /checkpoint?origin=``, tally_service/witness/latest.py); ``guardian watch --witness
+NAME=URL`` records what the witnesses cosigned as seen, so a service that hides a round from a
+guardian neither blinds it nor locks it out, and a service that shows less than, or other than,
+what a quorum of witnesses cosigned is caught with evidence."""
+
+from __future__ import annotations
+
+import random
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crypto.checkpoint import open_checkpoint
+from crypto.cosignature import TYPE_ED25519, Cosigner, note_cosignatures
+from crypto.witness_policy import manifest_section
+from tally_service import tally
+from tally_service.config import Config
+from tally_service.election import Election
+from tally_service.guardian import decrypt_as_guardian
+from tally_service.guardian_state import GuardianRefusal, GuardianState
+from tally_service.guardian_watch import WatchConfigError, WatchReport, WitnessReader, watch_once
+from tally_service.keys import guardian_share_path, guardian_state_dir
+from tally_service.problems import not_found
+from tally_service.sample import UnitSpec, build_election
+from tally_service.simulate import SimulatedElection, uniform_choice
+from tally_service.witness.core import Witness
+from tally_service.witness.http import create_witness_app
+from tally_service.witnessing import Witnessing
+from tests.guardian_helpers import LOG, AppClient, HostileClient, forge
+
+ELECTORS = 12
+
+
+class Hiding(AppClient):
+    """The service hides AAA round 1's checkpoints (404) but still proves consistency."""
+
+    def _hidden(self, path: str) -> bool:
+        return path in ("/units/AAA/rounds/1/checkpoint", "/units/AAA/rounds/1/checkpoints")
+
+    def get(self, path: str, **params: Any) -> Any:
+        if self._hidden(path):
+            raise not_found("unknown-round", "round 1 of AAA was not opened")
+        return super().get(path, **params)
+
+    def get_text(self, path: str, **params: Any) -> str:
+        if self._hidden(path):
+            raise not_found("unknown-round", "round 1 of AAA was not opened")
+        return super().get_text(path, **params)
+
+
+def reader(core: Witness) -> WitnessReader:
+    """A witness's GET /checkpoint through Flask's test client."""
+    http = create_witness_app(core).test_client()
+
+    def read(origin: str) -> str | None:
+        answer = http.get("/checkpoint", query_string={"origin": origin})
+        if answer.status_code == 404:
+            return None
+        assert answer.status_code == 200, answer.get_data(as_text=True)
+        text: str = answer.get_data(as_text=True)
+        return text
+
+    return read
+
+
+@dataclass
+class Witnessed:
+    data: Path
+    election: Election
+    cosigners: list[Cosigner]
+    cores: dict[str, Witness]
+    states: Path
+    reports: list[WatchReport]
+
+    def readers(self) -> dict[str, WitnessReader]:
+        return {name: reader(core) for name, core in self.cores.items()}
+
+    def state(self, guardian: int, tmp: Path) -> GuardianState:
+        dst = tmp / f"g{guardian}"
+        shutil.copytree(self.states / f"g{guardian}", dst)
+        return GuardianState(dst)
+
+
+@pytest.fixture(scope="module")
+def witnessed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Witnessed]:
+    """12 electors, 4 witnesses (quorum 3, f = 1), all honest. Guardian 1 watches through a
+    service that hides the round from it, and through the witnesses; guardian 2 watches
+    nothing at all."""
+    base = tmp_path_factory.mktemp("gwitness")
+    data = base / "data"
+    cosigners = [Cosigner.generate(f"w{i}.example/witness", TYPE_ED25519) for i in range(4)]
+    keys = build_election(data, [UnitSpec("AAA", "A", 3, ELECTORS)], guardians=5, threshold=3,
+                          witnesses=manifest_section(3, 1, [c.public for c in cosigners]))
+    election = Election(data, Config(checkpoint_every=4))
+    manifest = election.manifest
+    logs = {manifest.origin("AAA", r): manifest.log_verifiers["AAA"] for r in (1, 2)}
+    cores = {c.name: Witness(c, base / c.name.split(".")[0], logs) for c in cosigners}
+    witnessing = Witnessing(election, {}, local=cores)
+    sim = SimulatedElection(data, keys)
+    states = base / "states"
+    for g in (1, 2):
+        shutil.copytree(guardian_state_dir(guardian_share_path(data, g)), states / f"g{g}")
+    readers = {name: reader(core) for name, core in cores.items()}
+    reports: list[WatchReport] = []
+
+    def poll() -> None:
+        witnessing.sync()
+        reports.append(watch_once(Hiding(election), GuardianState(states / "g1"), None, readers))
+
+    from tally_service.elector import make_ballot
+
+    rng = random.Random(11)
+    election.open_round("AAA", 1)
+    poll()
+    log = election.log("AAA", 1)
+    roll = [e["elector"] for e in manifest.units["AAA"]["roll"]]
+    while log.tree.size < ELECTORS:
+        for elector in roll[log.tree.size:log.tree.size + 4]:
+            election.cast(make_ballot(manifest.hash, "AAA", 1, elector, log.candidates,
+                                      uniform_choice("AAA", 1, log.candidates, rng),
+                                      manifest.election_key, sim.keys[elector]))
+        election.issue_checkpoint("AAA", 1)
+        poll()
+    election.close_round("AAA", 1)
+    poll()
+    witnessing.sync()
+    try:
+        yield Witnessed(data, election, cosigners, cores, states, reports)
+    finally:
+        election.stop()
+
+
+def test_the_witnesses_give_a_hidden_round_to_the_guardian(
+    witnessed: Witnessed, tmp_path: Path
+) -> None:
+    for report in witnessed.reports:
+        assert report.alarms, "the service hid the round and the watch said nothing"
+        assert any("(from witness" in a for a in report.accepted) or report.unchanged
+    assert report.refusals == []
+    state = witnessed.state(1, tmp_path)
+    opened, final = state.open_seen(LOG), state.seen(LOG)
+    # the last checkpoint before the close, then the final, both from the witnesses only
+    assert opened is not None and opened.size == ELECTORS and "\nfinal\n" not in opened.note
+    assert final is not None and final.size == ELECTORS and "\nfinal\n" in final.note
+    # so it can decrypt the honest final, though the service never showed it a checkpoint
+    doc = tally.start_tally(witnessed.election, "AAA", 1)
+    decrypt_as_guardian(AppClient(witnessed.election), doc, 1,
+                        tally.read_share(witnessed.data, 1), state)
+    # and a fork without the victim's ballot is refused (its final is not the witnessed one)
+    entries = list(witnessed.election.store.iter_entries("AAA", 1))
+    fork = forge(witnessed.election, witnessed.data, entries[:3] + entries[4:])
+    with pytest.raises(GuardianRefusal):
+        decrypt_as_guardian(HostileClient(witnessed.election, fork), fork.doc, 1,
+                            tally.read_share(witnessed.data, 1), witnessed.state(1, tmp_path / "b"))
+
+
+def test_a_service_behind_the_witnesses_is_an_alarm(witnessed: Witnessed, tmp_path: Path) -> None:
+    election = witnessed.election
+    older = election.checkpoint_at(election.log("AAA", 1), 4)
+
+    class Lagging(AppClient):
+        def get_text(self, path: str, **params: Any) -> str:
+            if path == "/units/AAA/rounds/1/checkpoint":
+                return older
+            return super().get_text(path, **params)
+
+    state = witnessed.state(2, tmp_path)
+    report = watch_once(Lagging(election), state, None, witnessed.readers())
+    assert report.refusals == []
+    (alarm,) = report.alarms
+    assert "shows size 4" in alarm and f"cosigned size {ELECTORS}" in alarm
+    (kept,) = state.evidence()
+    assert (kept / "service.note").read_text() == older
+    notes = sorted(p.name for p in kept.glob("witness-*.note"))
+    assert len(notes) == 4
+    seen = state.seen(LOG)
+    assert seen is not None and seen.size == ELECTORS  # what the witnesses cosigned is kept
+
+
+def test_a_service_checkpoint_other_than_the_witnessed_one_is_evidence(
+    witnessed: Witnessed, tmp_path: Path
+) -> None:
+    election = witnessed.election
+    entries = list(election.store.iter_entries("AAA", 1))
+    other = forge(election, witnessed.data, [*entries[:-2], entries[-1], entries[-2]])
+
+    class Forking(AppClient):
+        def get_text(self, path: str, **params: Any) -> str:
+            if path == "/units/AAA/rounds/1/checkpoint":
+                return other.note
+            return super().get_text(path, **params)
+
+    state = witnessed.state(2, tmp_path)
+    report = watch_once(Forking(election), state, None, witnessed.readers())
+    (refusal,) = report.refusals
+    assert "two roots for the same tree size" in refusal
+    (kept,) = state.evidence()
+    first, second = (kept / "first.note").read_text(), (kept / "second.note").read_text()
+    assert second == other.note
+    # the first is what a witness served: the log's signature and the witness's cosignature
+    log_key = election.manifest.log_verifiers["AAA"]
+    assert open_checkpoint(first, log_key, LOG).size == ELECTORS
+    assert note_cosignatures(first, [c.public for c in witnessed.cosigners])[1]
+
+
+def test_only_the_manifests_witnesses_are_asked(witnessed: Witnessed, tmp_path: Path) -> None:
+    readers = witnessed.readers()
+    readers["operator.example/witness"] = readers[witnessed.cosigners[0].name]
+    with pytest.raises(WatchConfigError, match="lists no such witness"):
+        watch_once(AppClient(witnessed.election), witnessed.state(2, tmp_path), None, readers)
+
+
+def test_a_witness_showing_a_bad_cosignature_is_refused(
+    witnessed: Witnessed, tmp_path: Path
+) -> None:
+    """A witness reader (or whoever answers at its URL) that shows another witness's
+    cosignature as its own is not believed."""
+    readers = witnessed.readers()
+    names = [c.name for c in witnessed.cosigners]
+    readers = {names[0]: readers[names[1]]}
+    report = watch_once(AppClient(witnessed.election), witnessed.state(2, tmp_path), None,
+                        readers)
+    assert any(names[0] in r and "does not check" in r for r in report.refusals)
+
+
+def test_the_witness_serves_its_latest_cosigned_checkpoint(witnessed: Witnessed) -> None:
+    cosigner = witnessed.cosigners[0]
+    core = witnessed.cores[cosigner.name]
+    http = create_witness_app(core).test_client()
+    answer = http.get("/checkpoint", query_string={"origin": LOG})
+    assert answer.status_code == 200 and answer.content_type.startswith("text/plain")
+    note = answer.get_data(as_text=True)
+    cp = open_checkpoint(note, witnessed.election.manifest.log_verifiers["AAA"], LOG)
+    latest = core.latest(LOG)
+    assert latest is not None and (cp.size, cp.root) == (latest.size, latest.root)
+    _, valid = note_cosignatures(note, [cosigner.public])
+    assert len(valid) == 1
+    # the same line until the state changes: reads cost no signing
+    assert http.get("/checkpoint", query_string={"origin": LOG}).get_data(as_text=True) == note
+    for query, status, check in (
+        ({}, 400, "witness-malformed"),
+        ({"origin": "nobody.example/log"}, 404, "witness-unknown-log"),
+        ({"origin": witnessed.election.manifest.origin("AAA", 2)}, 404, "witness-no-checkpoint"),
+    ):
+        refused = http.get("/checkpoint", query_string=query)
+        assert refused.status_code == status
+        assert refused.content_type == "application/problem+json"
+        assert refused.get_json()["type"].endswith(check)
+
+
+@pytest.mark.slow
+def test_http_witness_reads_a_witness_process(witnessed: Witnessed, tmp_path: Path) -> None:
+    """`guardian watch --witness NAME=URL` over real HTTP: a witness process that cosigned the
+    round's size-0 checkpoint serves it with its cosignature; a log it does not watch is None."""
+    from tally_service.guardian_watch import http_witness
+    from tally_service.witness.core import add_checkpoint_body
+    from tally_service.witness.process import WitnessProcess
+
+    election = witnessed.election
+    cosigner = witnessed.cosigners[1]
+    key = tmp_path / "w.key"
+    key.write_text(cosigner.private_text(), encoding="ascii")
+    logs = tmp_path / "logs.txt"
+    logs.write_text(f"{LOG} {election.manifest.log_verifiers['AAA']}\n", encoding="utf-8")
+    opened = election.checkpoint_at(election.log("AAA", 1), 0)
+    with WitnessProcess(key, tmp_path / "state", logs) as process:
+        import requests
+
+        posted = requests.post(f"{process.url}/add-checkpoint",
+                               data=add_checkpoint_body(0, [], opened), timeout=30)
+        assert posted.status_code == 200, posted.text
+        read = http_witness(process.url)
+        note = read(LOG)
+        assert note is not None
+        assert open_checkpoint(note, election.manifest.log_verifiers["AAA"], LOG).size == 0
+        assert note_cosignatures(note, [cosigner.public])[1]
+        assert read(election.manifest.origin("AAA", 2)) is None
+
+
+def test_the_witness_serves_one_line_of_its_own(witnessed: Witnessed, tmp_path: Path) -> None:
+    """The service may send a note that already carries the witness's line (a retry): the
+    answer has exactly one line of this witness's key, so it verifies."""
+    from tally_service.witness.core import add_checkpoint_body
+
+    election = witnessed.election
+    cosigner = witnessed.cosigners[0]
+    opened = election.checkpoint_at(election.log("AAA", 1), 0)
+    assert note_cosignatures(opened, [cosigner.public])[1]  # it carries the line already
+    core = Witness(cosigner, tmp_path / "w", {LOG: election.manifest.log_verifiers["AAA"]})
+    assert core.add_checkpoint(add_checkpoint_body(0, [], opened)).status == 200
+    note = reader(core)(LOG)
+    assert note is not None
+    assert len(note_cosignatures(note, [c.public for c in witnessed.cosigners])[1]) == 4
