@@ -378,5 +378,5 @@ def create_app(election: Election) -> Flask:
 
     from tally_service.pages import register_pages
 
-    register_pages(app)
+    register_pages(app, election)
     return app

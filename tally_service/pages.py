@@ -1,37 +1,62 @@
 """The electors' pages: the voting booth (/booth) and the receipt checker (/receipt).
 
+Threat: a link to the commission's real booth page that names another service or another
+commission key in its query string (``/booth?service=...&commission_key=...``) made the genuine
+page talk to a foreign server, trust that server's key and post the elector's ballot there
+(issue 25). So the booth takes neither from the URL: it talks to the origin that served it,
+and trusts only the commission keys written into the page here, from the sealed manifest (the
+manifest cannot change after ``tally-service seal``). The receipt page gets the same keys when
+served here; opened from disk, its elector types the commission-key fingerprint instead.
+
 Both are static files under tally_service/static/ (HTML, the pages' JavaScript, the vendored
-libsodium.js): everything runs in the elector's browser, nothing comes from a CDN, and the
-receipt page also works when opened from disk. These routes only point at them. Public API
-reads carry ``Access-Control-Allow-Origin: *`` so that a receipt page opened from a file (or
+libsodium.js): everything runs in the elector's browser and nothing comes from a CDN. Public
+API reads carry ``Access-Control-Allow-Origin: *`` so that a receipt page opened from a file (or
 served elsewhere) can fetch what it checks; casting stays same-origin.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, redirect, request
+from pathlib import Path
 
-pages = Blueprint("pages", __name__)
+from flask import Flask, Response, request
 
+from tally_service.election import Election
 
-def _to_static(name: str) -> Response:
-    query = request.query_string.decode("ascii", "replace")
-    target = f"/static/{name}" + (f"?{query}" if query else "")
-    return redirect(target, code=302)  # type: ignore[return-value]
-
-
-@pages.get("/booth")
-def booth() -> Response:
-    return _to_static("booth.html")
+STATIC = Path(__file__).resolve().parent / "static"
+KEYS_SLOT = '<meta name="kz-commission-keys" content="">'
 
 
-@pages.get("/receipt")
-def receipt() -> Response:
-    return _to_static("receipt.html")
+def page_with_keys(name: str, keys: list[str]) -> bytes:
+    """The static page ``name`` with the sealed manifest's commission keys written in."""
+    html = (STATIC / name).read_text("utf-8")
+    if KEYS_SLOT not in html:
+        raise RuntimeError(f"static/{name} has no commission-key slot")
+    filled = f'<meta name="kz-commission-keys" content="{",".join(keys)}">'
+    if "<base " not in html:  # served at /receipt, its files are under /static/
+        filled += '\n<base href="/static/">'
+    return html.replace(KEYS_SLOT, filled, 1).encode("utf-8")
 
 
-def register_pages(app: Flask) -> None:
-    app.register_blueprint(pages)
+def register_pages(app: Flask, election: Election) -> None:
+    keys = [str(k) for k in election.manifest.signed["payload"]["commission"]["keys"]]
+    booth_page = page_with_keys("booth.html", keys)
+    receipt_page = page_with_keys("receipt.html", keys)
+
+    def html(body: bytes) -> Response:
+        response = Response(body, mimetype="text/html")
+        # the page may not be framed by another site (a look-alike around the real booth)
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Content-Security-Policy"] = "frame-ancestors 'none'"
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
+    @app.get("/booth")
+    def booth() -> Response:
+        return html(booth_page)
+
+    @app.get("/receipt")
+    def receipt() -> Response:
+        return html(receipt_page)
 
     @app.after_request
     def public_reads(response: Response) -> Response:

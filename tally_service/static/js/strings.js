@@ -5,9 +5,32 @@
   const KZ = (root.KZ = root.KZ || {});
   KZ.strings = {
     en: {
+      election_fingerprint: "Election fingerprint", key_fingerprint: "Commission key fingerprint",
+      review: "Next: check my choice", your_choice: "You chose:", change: "Change my choice",
+      sealed_choice: "This encrypted ballot holds your choice:", tracker_label: "Tracker:",
+      check_again: "Check again",
+      unexpected: "Something went wrong in this page: {why}. Reload the page and try again.",
+      unreachable: "The service cannot be reached ({why}). Check your connection and try again.",
+      http_error: "The service answered {what} with HTTP {status}. Try again in a minute.",
+      no_pinned_key: "This copy of the booth carries no commission key: open the booth at the election service's address /booth.",
+      bad_key_file: "This file is not an Ed25519 key file as tally-service keygen writes it.",
+      receipt_bad: "The service's answer does not prove that your ballot is in the log.",
+      no_elector: "Type your elector id.",
+      not_on_roll: "{elector} is not on the roll of {unit}: check the unit and the elector id.",
+      no_code: "Type the credential code from your envelope, or choose your key file.",
+      code_char: "The code holds a character that is not in it: {c}. Check what you typed.",
+      code_length: "A code has 24 characters; this one has {n}. Check what you typed.",
+      code_check: "The code's check characters do not match: a typing mistake? Check what you typed.",
+      already_voted: "You have already voted in this round: your ballot is entry {index} of log {unit}/{round}. Save the receipt below.",
+      round_line: "{unit}, round {round}",
+      choose_first: "Choose a candidate or the blank ballot first.",
+      cast_ok_found: "The answer to your cast was lost, but the service's log holds your ballot: entry {index} of log {unit}/{round}. Save your receipt and your ballot.",
+      doubt_asking: "The answer to your cast did not arrive. Asking the service whether your ballot went in…",
+      doubt_unknown: "We cannot tell yet whether your ballot was cast. Do not encrypt again: check again in a minute.",
+      doubt_not_cast: "Your ballot was not cast: the service's log does not hold it. Encrypt again and cast.",
       booth_title: "Voting booth", receipt_title: "Check a receipt",
-      manifest_ok: "The election's manifest carries the commission's signature (key {key}).",
-      manifest_bad: "The manifest's commission signature does not check: do not vote here.",
+      manifest_ok: "The election's manifest carries the signature of the commission key written into this page at the seal. Compare both fingerprints below with those on your envelope.",
+      manifest_bad: "The manifest's commission signature does not check ({why}): do not vote here.",
       unit: "Electoral unit", elector: "Your elector id", code: "Credential code (from your envelope)",
       key_file: "or your key file (PEM)", sign_in: "Continue",
       wrong_key: "This code does not give the key the roll holds for this elector: check the elector id and the code.",
@@ -37,9 +60,32 @@
       R7: "The tally counted that final log",
     },
     ru: {
+      election_fingerprint: "Отпечаток выборов", key_fingerprint: "Отпечаток ключа комиссии",
+      review: "Далее: проверить выбор", your_choice: "Вы выбрали:", change: "Изменить выбор",
+      sealed_choice: "Этот зашифрованный бюллетень содержит ваш выбор:", tracker_label: "Трекер:",
+      check_again: "Проверить снова",
+      unexpected: "На странице произошла ошибка: {why}. Перезагрузите страницу и попробуйте снова.",
+      unreachable: "Сервис недоступен ({why}). Проверьте соединение и попробуйте снова.",
+      http_error: "Сервис ответил на {what} кодом HTTP {status}. Попробуйте через минуту.",
+      no_pinned_key: "В этой копии кабины нет ключа комиссии: откройте кабину по адресу сервиса выборов /booth.",
+      bad_key_file: "Это не файл ключа Ed25519, который создаёт tally-service keygen.",
+      receipt_bad: "Ответ сервиса не доказывает, что ваш бюллетень в журнале.",
+      no_elector: "Введите ваш идентификатор выборщика.",
+      not_on_roll: "{elector} нет в списке округа {unit}: проверьте округ и идентификатор.",
+      no_code: "Введите код из конверта или выберите файл ключа.",
+      code_char: "В коде есть недопустимый символ: {c}. Проверьте ввод.",
+      code_length: "В коде 24 символа, а здесь {n}. Проверьте ввод.",
+      code_check: "Контрольные символы кода не совпадают: опечатка? Проверьте ввод.",
+      already_voted: "Вы уже проголосовали в этом туре: ваш бюллетень — запись {index} журнала {unit}/{round}. Сохраните квитанцию ниже.",
+      round_line: "{unit}, тур {round}",
+      choose_first: "Сначала выберите кандидата или пустой бюллетень.",
+      cast_ok_found: "Ответ на отправку потерялся, но журнал сервиса содержит ваш бюллетень: запись {index} журнала {unit}/{round}. Сохраните квитанцию и бюллетень.",
+      doubt_asking: "Ответ на отправку не пришёл. Спрашиваем сервис, принят ли ваш бюллетень…",
+      doubt_unknown: "Пока нельзя сказать, принят ли ваш бюллетень. Не шифруйте заново: проверьте снова через минуту.",
+      doubt_not_cast: "Ваш бюллетень не опущен: в журнале сервиса его нет. Зашифруйте заново и опустите.",
       booth_title: "Кабина для голосования", receipt_title: "Проверка квитанции",
-      manifest_ok: "Манифест выборов подписан комиссией (ключ {key}).",
-      manifest_bad: "Подпись комиссии под манифестом не проверяется: не голосуйте здесь.",
+      manifest_ok: "Манифест выборов подписан ключом комиссии, записанным в эту страницу при опечатывании. Сравните оба отпечатка ниже с напечатанными на конверте.",
+      manifest_bad: "Подпись комиссии под манифестом не проверяется ({why}): не голосуйте здесь.",
       unit: "Избирательный округ", elector: "Ваш идентификатор выборщика", code: "Код из конверта",
       key_file: "или файл ключа (PEM)", sign_in: "Продолжить",
       wrong_key: "Этот код не даёт ключ, записанный в списке для этого выборщика: проверьте идентификатор и код.",
@@ -69,9 +115,32 @@
       R7: "Подсчёт учёл этот итоговый журнал",
     },
     kk: {
+      election_fingerprint: "Сайлау саусақ ізі", key_fingerprint: "Комиссия кілтінің саусақ ізі",
+      review: "Әрі қарай: таңдауды тексеру", your_choice: "Сіздің таңдауыңыз:", change: "Таңдауды өзгерту",
+      sealed_choice: "Бұл шифрланған бюллетеньде сіздің таңдауыңыз:", tracker_label: "Трекер:",
+      check_again: "Қайта тексеру",
+      unexpected: "Бетте қате шықты: {why}. Бетті қайта жүктеп, қайталаңыз.",
+      unreachable: "Сервиске қосылу мүмкін емес ({why}). Байланысты тексеріп, қайталаңыз.",
+      http_error: "Сервис {what} сұрауына HTTP {status} кодымен жауап берді. Бір минуттан кейін қайталаңыз.",
+      no_pinned_key: "Кабинаның бұл көшірмесінде комиссия кілті жоқ: кабинаны сайлау сервисінің /booth мекенжайында ашыңыз.",
+      bad_key_file: "Бұл tally-service keygen жасайтын Ed25519 кілт файлы емес.",
+      receipt_bad: "Сервистің жауабы бюллетеніңіздің журналда екенін дәлелдемейді.",
+      no_elector: "Таңдаушы сәйкестендіргішін енгізіңіз.",
+      not_on_roll: "{elector} {unit} округінің тізімінде жоқ: округ пен сәйкестендіргішті тексеріңіз.",
+      no_code: "Конверттегі кодты енгізіңіз немесе кілт файлын таңдаңыз.",
+      code_char: "Кодта рұқсат етілмеген таңба бар: {c}. Енгізгеніңізді тексеріңіз.",
+      code_length: "Кодта 24 таңба болады, мұнда {n}. Енгізгеніңізді тексеріңіз.",
+      code_check: "Кодтың бақылау таңбалары сәйкес емес: қате терілді ме? Енгізгеніңізді тексеріңіз.",
+      already_voted: "Сіз бұл турда дауыс бердіңіз: бюллетеніңіз {unit}/{round} журналының {index} жазбасы. Төмендегі түбіртекті сақтаңыз.",
+      round_line: "{unit}, {round}-тур",
+      choose_first: "Алдымен кандидатты немесе бос бюллетеньді таңдаңыз.",
+      cast_ok_found: "Жіберу жауабы жоғалды, бірақ сервис журналында бюллетеніңіз бар: {unit}/{round} журналының {index} жазбасы. Түбіртек пен бюллетеньді сақтаңыз.",
+      doubt_asking: "Жіберу жауабы келмеді. Бюллетеніңіз қабылданғанын сервистен сұраймыз…",
+      doubt_unknown: "Бюллетеніңіз салынғаны әзірге белгісіз. Қайта шифрламаңыз: бір минуттан кейін қайта тексеріңіз.",
+      doubt_not_cast: "Бюллетеніңіз салынбады: сервис журналында ол жоқ. Қайта шифрлап, салыңыз.",
       booth_title: "Дауыс беру кабинасы", receipt_title: "Түбіртекті тексеру",
-      manifest_ok: "Сайлау манифестіне комиссия қол қойған (кілт {key}).",
-      manifest_bad: "Манифесттегі комиссия қолы тексерілмейді: мұнда дауыс бермеңіз.",
+      manifest_ok: "Сайлау манифестіне мөрлеу кезінде осы бетке жазылған комиссия кілтімен қол қойылған. Төмендегі екі саусақ ізін конверттегімен салыстырыңыз.",
+      manifest_bad: "Манифесттегі комиссия қолы тексерілмейді ({why}): мұнда дауыс бермеңіз.",
       unit: "Сайлау округі", elector: "Таңдаушы сәйкестендіргіші", code: "Конверттегі код",
       key_file: "немесе кілт файлы (PEM)", sign_in: "Жалғастыру",
       wrong_key: "Бұл код тізімдегі кілтті бермейді: сәйкестендіргіш пен кодты тексеріңіз.",
@@ -102,7 +171,20 @@
     },
   };
 
-  KZ.lang = "en";
+  // As the public pages pick (tally_service/i18n.py): ?lang= wins, then the browser's
+  // languages in order (a regional variant such as kk-KZ counts), then English.
+  KZ.pickLanguage = function (search, languages) {
+    const asked = new URLSearchParams(search || "").get("lang");
+    if (asked && KZ.strings[asked]) return asked;
+    for (const tag of languages || []) {
+      const primary = String(tag).toLowerCase().split("-")[0];
+      if (KZ.strings[primary]) return primary;
+    }
+    return "en";
+  };
+  KZ.lang = root.location && root.navigator
+    ? KZ.pickLanguage(root.location.search, root.navigator.languages || [root.navigator.language])
+    : "en";
   KZ.t = function (key, args) {
     const table = KZ.strings[KZ.lang] || KZ.strings.en;
     let s = table[key] !== undefined ? table[key] : KZ.strings.en[key] || key;
@@ -112,11 +194,17 @@
   // Fills every element with data-t="key"; buttons with data-lang switch the language.
   KZ.applyStrings = function (doc) {
     doc.querySelectorAll("[data-t]").forEach((el) => { el.textContent = KZ.t(el.dataset.t); });
+    doc.querySelectorAll("[data-lang]").forEach((b) => b.setAttribute("aria-pressed", String(b.dataset.lang === KZ.lang)));
     doc.documentElement.lang = KZ.lang;
   };
   KZ.setupLanguages = function (doc, onChange) {
     doc.querySelectorAll("[data-lang]").forEach((b) => b.addEventListener("click", () => {
       KZ.lang = b.dataset.lang;
+      if (root.history && root.location.protocol.startsWith("http")) {
+        const url = new URL(root.location.href);
+        url.searchParams.set("lang", KZ.lang);
+        root.history.replaceState(null, "", url);
+      }
       KZ.applyStrings(doc);
       if (onChange) onChange();
     }));
