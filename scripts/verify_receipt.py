@@ -37,7 +37,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,6 +172,10 @@ class Source:
     def tally(self, unit: str, round_no: int) -> object:
         raise NotImplementedError
 
+    def all_entries(self, unit: str, round_no: int) -> Iterator[bytes]:
+        """Every entry of the log, in order (for --audited: was the audited ballot cast?)."""
+        raise NotImplementedError
+
     def final_result(self) -> object | None:
         raise NotImplementedError
 
@@ -248,6 +252,14 @@ class RecordSource(Source):
 
     def tally(self, unit: str, round_no: int) -> object:
         return self._json(f"units/{unit}/{round_no}/tally.json")
+
+    def all_entries(self, unit: str, round_no: int) -> Iterator[bytes]:
+        rel = f"units/{unit}/{round_no}/ballots.jsonl"
+        if not self.record.exists(rel):
+            return
+        for line in self.record.iter_lines(rel):
+            if line.data is not None:
+                yield line.data
 
     def final_result(self) -> object | None:
         if not self.record.exists("results/final.json"):
@@ -337,6 +349,22 @@ class ServiceSource(Source):
 
     def tally(self, unit: str, round_no: int) -> object:
         return self._json(f"{self._round(unit, round_no)}/tally")
+
+    def all_entries(self, unit: str, round_no: int) -> Iterator[bytes]:
+        start = 0
+        while True:
+            page = self._json(f"{self._round(unit, round_no)}/entries?start={start}")
+            entries = page.get("entries") if isinstance(page, dict) else None
+            if not isinstance(entries, list):
+                raise SourceError("the entries answer has no list of entries")
+            if not entries:
+                return
+            for entry in entries:
+                try:
+                    yield canonical_json(entry)
+                except EncodingError as exc:
+                    raise SourceError(f"an entry is not canonicalisable JSON: {exc}") from None
+            start += len(entries)
 
     def final_result(self) -> object | None:
         try:
@@ -860,6 +888,8 @@ def _main_audited(args: argparse.Namespace, pinned: VerifyKey | None) -> int:
             else RecordSource(open_record(args.record, scratch).root)
         )
         ok, line = check_audited_file(audited, source.manifest(), pinned)
+        if ok:
+            ok, line = _audited_not_cast(audited, source, line)
     except (OSError, JSONProblem, RecordOpenError, SourceError) as exc:
         ok, line = False, str(exc)
     finally:
@@ -867,6 +897,32 @@ def _main_audited(args: argparse.Namespace, pinned: VerifyKey | None) -> int:
             shutil.rmtree(folder, ignore_errors=True)
     print(f"AUDITED {'PASS' if ok else 'FAIL'} - {args.audited}: {line}")
     return 0 if ok else 1
+
+
+def _audited_not_cast(audited: Any, source: Source, line: str) -> tuple[bool, str]:
+    """An audit reveals the vote: it must be of a ballot that was never cast. A booth that
+    audits a ballot whose cast answer was lost reveals a vote that is in the public log
+    (issue 25), so the log of the ballot's round is searched for its tracker."""
+    from crypto.audit import tracker
+
+    ballot = audited["ballot"]
+    unit, round_no, elector = ballot["unit"], ballot["round"], ballot["elector"]
+    wanted = audited["tracker"]
+    checked = 0
+    try:
+        for index, data in enumerate(source.all_entries(unit, round_no)):
+            checked += 1
+            entry = json.loads(data)
+            mine = isinstance(entry, dict) and entry.get("elector") == elector
+            if mine and tracker(entry) == wanted:
+                return False, (
+                    f"this ballot WAS CAST: it is entry {index} of {unit}/{round_no}, and the "
+                    "audit revealed its vote; tell the observers"
+                )
+    except SourceError as exc:
+        if "HTTP 404" not in str(exc):  # a round never opened holds no ballot
+            return False, f"cannot search the log of {unit}/{round_no} for it: {exc}"
+    return True, f"{line}; it was never cast (not among the {checked} entries of {unit}/{round_no})"
 
 
 if __name__ == "__main__":

@@ -18,9 +18,12 @@ from typing import Any
 import pytest
 import requests
 
+from crypto.ballot import sign_ballot
+from crypto.credentials import derive_key
 from crypto.fingerprint import election_fingerprint, key_fingerprint
 from tests.browser import chrome, console_errors, screenshot  # noqa: F401 - the fixture
 from tests.test_booth_browser import Live, _by_id, _wait, live, serve_election  # noqa: F401
+from tests.verify_helpers import run_script
 
 pytestmark = pytest.mark.slow
 
@@ -87,6 +90,7 @@ def visible_buttons(driver: Any) -> set[str]:
 def test_the_encrypted_choice_is_frozen_and_named(
     chrome: Any,  # noqa: F811
     live: Live,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     driver = chrome
     sign_in(driver, live, "AKM-E0001")
@@ -112,10 +116,19 @@ def test_the_encrypted_choice_is_frozen_and_named(
     assert "AKM-C3" in _wait(driver, "#audit-verdict").text
     audited = json.loads(_by_id(driver, "audit-data").text)
     assert audited["choice"] == "AKM-C3"
-    _by_id(driver, "encrypt-again").click()
-    assert "AKM-C3" in _wait(driver, "#confirm-choice").text
-    _by_id(driver, "change").click()
-    _wait(driver, "#choose")
+    # the observers' tool says the audited ballot was never cast ...
+    audited_file = tmp_path / "audited.json"
+    audited_file.write_text(json.dumps(audited))
+    done = run_script("verify_receipt.py", "--audited", str(audited_file), "--url", live.url)
+    assert done.returncode == 0 and "never cast" in done.stdout, done.stdout + done.stderr
+    # ... and FAILS once that very ballot is in the log: an audit that revealed a cast vote
+    key = derive_key(live.codes["AKM-E0001"], live.election.manifest.election_id, "AKM-E0001")
+    posted = requests.post(
+        f"{live.url}/api/v1/ballots", json=sign_ballot(audited["ballot"], key), timeout=30
+    )
+    assert posted.status_code == 201, posted.text
+    done = run_script("verify_receipt.py", "--audited", str(audited_file), "--url", live.url)
+    assert done.returncode == 1 and "WAS CAST" in done.stdout, done.stdout + done.stderr
     assert page_errors(driver) == []
 
 
