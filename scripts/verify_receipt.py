@@ -23,6 +23,10 @@ Checks (V10 of the design), each PASS or FAIL with a reason:
      a round without quorum (not more than half of the roll took part) is void and is never
      decrypted: R7 then says so, and fails if its tally holds a decryption all the same
 
+Verdicts and exit codes: PASS 0, FAIL 1, usage 2, PENDING 3 (the round is not closed, or no
+checkpoint or tally exists yet: the normal state before the close, not an alarm; protocol.md
+11.3 says which check waits for what).
+
 Every signature and proof is checked here; nothing the service says is taken on trust. Imports
 only the standard library, crypto/ and schemas/ (and the verifier's record reader).
 """
@@ -73,6 +77,8 @@ from scripts.verifier.record import JSONProblem, Record, RecordOpenError, open_r
 from scripts.verifier.schema import schema_problem
 
 PROMISE_HEADER = "kz-tally/v1/promise"
+# exit codes (docs/record.md): PENDING is the normal state of a receipt until its round closes
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_PENDING = 0, 1, 2, 3
 MAX_RESPONSE = 64 * 1024 * 1024
 TITLES = {
     "R1": "receipt well formed",
@@ -97,8 +103,9 @@ class Stop(Exception):
 @dataclass
 class Item:
     id: str
-    ok: bool | None = None  # None: not reached
+    ok: bool | None = None  # None: not reached (or pending)
     detail: str = ""
+    pending: bool = False  # what it needs does not exist yet: normal before the close
 
 
 @dataclass
@@ -117,16 +124,32 @@ class Verdict:
         self.failed(cid, detail)
         return Stop(detail)
 
+    def wait(self, cid: str, detail: str) -> Stop:
+        """Stop at ``cid`` as PENDING: nothing is wrong so far; what it checks is not there yet."""
+        self.items[cid].ok, self.items[cid].detail, self.items[cid].pending = None, detail, True
+        return Stop(detail)
+
     @property
     def ok(self) -> bool:
         return all(i.ok is True for i in self.items.values())
+
+    @property
+    def pending(self) -> bool:
+        items = self.items.values()
+        return any(i.pending for i in items) and not any(i.ok is False for i in items)
+
+    @property
+    def state(self) -> str:
+        return "PASS" if self.ok else "PENDING" if self.pending else "FAIL"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "receipt": self.receipt,
             "ok": self.ok,
+            "verdict": self.state,
             "checks": [
                 {"id": i.id, "title": TITLES[i.id], "ok": bool(i.ok), "checked": i.ok is not None,
+                 "pending": i.pending,
                  "detail": i.detail or ("not reached" if i.ok is None else "")}
                 for i in self.items.values()
             ],
@@ -608,6 +631,12 @@ def _r5_inclusion(facts: Facts, source: Source, verdict: Verdict) -> None:
         try:
             text = source.inclusion(r["unit"], r["round"], r["index"], facts.leaf, witnessed)
         except SourceError as exc:
+            not_yet = "HTTP 404" in str(exc) and "no checkpoint" in str(exc)
+            if isinstance(source, ServiceSource) and not_yet:
+                raise verdict.wait(
+                    "R5", "no signed checkpoint covers your entry yet: check again in a few "
+                    "minutes (the service issues one every few casts or seconds)"
+                ) from None
             raise verdict.stop("R5", str(exc)) from None
     if policy is not None and not policy.has_quorum(_proof_note(text)):
         raise verdict.stop(
@@ -652,7 +681,7 @@ def _r6_consistency(facts: Facts, source: Source, verdict: Verdict) -> None:
     except CheckpointError as exc:
         raise verdict.stop("R6", f"the last checkpoint does not verify: {exc}") from None
     if not is_final:
-        raise verdict.stop("R6", "the last checkpoint has no 'final' line: the round is not closed")
+        _r6_pending(facts, source, verdict, final)
     for position, note in enumerate(notes[:-1], start=1):
         # a second 'final' earlier in the log is the trace of a prefix passed off as closed
         try:
@@ -704,6 +733,32 @@ def _r6_consistency(facts: Facts, source: Source, verdict: Verdict) -> None:
     )
 
 
+def _r6_pending(facts: Facts, source: Source, verdict: Verdict, newest: Checkpoint) -> None:
+    """The round is still open: no final checkpoint yet, which is normal. What can be checked
+    now is checked (the checkpoint holding the entry is a prefix of the newest one: nothing
+    was removed so far); the rest waits for the close."""
+    r = facts.receipt
+    old = facts.included
+    assert old is not None
+    if isinstance(source, RecordSource) or old.size > newest.size:
+        raise verdict.stop("R6", "the last checkpoint has no 'final' line: the round is not closed")
+    try:
+        proof = source.consistency(r["unit"], r["round"], old.size, newest.size)
+    except SourceError as exc:
+        raise verdict.stop("R6", str(exc)) from None
+    if not verify_consistency(old.size, newest.size, proof, old.root, newest.root):
+        raise verdict.stop(
+            "R6", f"the checkpoint of size {old.size} is not a prefix of the newest one "
+            f"(size {newest.size}): the log was rewritten"
+        )
+    raise verdict.wait(
+        "R6", f"round {r['round']} of {r['unit']} is not closed yet. Checked so far: your entry "
+        f"is in the signed checkpoint of size {old.size}, a prefix of the newest (size "
+        f"{newest.size}). Remaining: the final checkpoint countersigned by the commission (R6) "
+        "and the tally (R7). Check again after the round closes."
+    )
+
+
 def _countersigned(note: str, commission: list[NoteVerifier]) -> bool:
     try:
         verify_note(note, commission)
@@ -719,6 +774,12 @@ def _r7_tally(facts: Facts, source: Source, verdict: Verdict) -> None:
     try:
         tally = source.tally(r["unit"], r["round"])
     except SourceError as exc:
+        if isinstance(source, ServiceSource) and "HTTP 404" in str(exc):
+            raise verdict.wait(
+                "R7", f"round {r['round']} of {r['unit']} is closed and its final checkpoint "
+                "checks; its tally is not computed yet. Check again after the commission "
+                "publishes the results."
+            ) from None
         raise verdict.stop("R7", str(exc)) from None
     if not isinstance(tally, dict) or tally.get("final_checkpoint") != final:
         raise verdict.stop("R7", "the round's tally was not computed over the final checkpoint")
@@ -780,7 +841,7 @@ def _print_text(verdict: Verdict, quiet: bool) -> None:
     if not quiet:
         print(f"Receipt: {r}\n")
         for item in verdict.items.values():
-            mark = {True: "PASS", False: "FAIL", None: "----"}[item.ok]
+            mark = "WAIT" if item.pending else {True: "PASS", False: "FAIL", None: "----"}[item.ok]
             print(f"{item.id} {mark}  {TITLES[item.id]}")
             if item.detail:
                 print(f"        {item.detail}")
@@ -794,6 +855,12 @@ def _print_text(verdict: Verdict, quiet: bool) -> None:
         )
     elif verdict.ok:
         print("VERDICT: PASS - the ballot is in the log, unchanged, and the final tally counted it")
+    elif verdict.pending:
+        waiting = next(i for i in verdict.items.values() if i.pending)
+        print(
+            f"VERDICT: PENDING ({waiting.id}) - nothing is wrong so far; the rest can only be "
+            f"checked later: {waiting.detail}"
+        )
     else:
         failed = [i.id for i in verdict.items.values() if i.ok is False]
         print(f"VERDICT: FAIL ({', '.join(failed)}) - the receipt is not confirmed")
@@ -831,7 +898,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             pinned = VerifyKey.from_hex(args.commission_key.strip().lower())
         except EncodingError as exc:
             print(f"verify_receipt.py: --commission-key: {exc}", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
     if args.audited is not None:
         return _main_audited(args, pinned)
     if args.receipt is None:
@@ -844,7 +911,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             kept = args.ballot.read_bytes()
         except OSError as exc:
             print(f"verify_receipt.py: --ballot: {exc}", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
     try:
         receipt = strict_loads(args.receipt.read_bytes())
     except (OSError, JSONProblem) as exc:
@@ -873,7 +940,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write("\n")
     else:
         _print_text(verdict, args.quiet)
-    return 0 if verdict.ok else 1
+    return EXIT_PASS if verdict.ok else EXIT_PENDING if verdict.pending else EXIT_FAIL
 
 
 def _main_audited(args: argparse.Namespace, pinned: VerifyKey | None) -> int:

@@ -259,6 +259,18 @@
     show("choose");
   }
 
+  // The tracker in groups of 8 that never break inside (a group split over two lines is
+  // hard to compare with the one shown elsewhere).
+  function showTracker(el, tracker) {
+    el.textContent = "";
+    for (const g of tracker.match(/.{1,8}/g)) {
+      const span = doc.createElement("span");
+      span.textContent = g;
+      el.appendChild(span);
+      el.appendChild(doc.createTextNode(" "));
+    }
+  }
+
   function encrypt() {
     const choice = state.choice;
     if (choice === undefined) return;
@@ -266,13 +278,7 @@
       state.elector, state.candidates, choice, state.manifest.election_key);
     state.pending = { ballot, nonces, choice, tracker: KZ.ballot.tracker(ballot), posted: false };
     $("sealed-choice").textContent = candidateName(choice);
-    $("tracker").textContent = "";
-    for (const g of state.pending.tracker.match(/.{1,8}/g)) {
-      const span = doc.createElement("span");
-      span.textContent = g;
-      $("tracker").appendChild(span);
-      $("tracker").appendChild(doc.createTextNode(" "));
-    }
+    showTracker($("tracker"), state.pending.tracker);
     $("audit").hidden = false;
     $("change-sealed").hidden = false;
     show("challenge");
@@ -304,7 +310,7 @@
     $("download-receipt").onclick = () => KZ.download(doc, `${name}.json`, text);
     $("download-ballot").hidden = body === null;
     if (body !== null) {
-      $("cast-tracker").textContent = KZ.ballot.tracker(JSON.parse(new TextDecoder().decode(body)));
+      showTracker($("cast-tracker"), KZ.ballot.tracker(JSON.parse(new TextDecoder().decode(body))));
       $("download-ballot").onclick = () => KZ.download(doc, `${name}.ballot.json`, body);
     }
     $("receipt-link").href = "/receipt?lang=" + KZ.lang;
