@@ -65,6 +65,7 @@ from crypto.checkpoint import (
     verify_tlog_proof,
 )
 from crypto.envelope import EnvelopeError, open_document
+from crypto.fingerprint import election_fingerprint_of_hash, key_fingerprint
 from crypto.group import Point
 from crypto.merkle import MerkleTree, leaf_hash, verify_consistency
 from crypto.note import NoteError, NoteVerifier, parse_note, verify_note
@@ -535,7 +536,11 @@ def _r2_manifest(facts: Facts, source: Source, verdict: Verdict, pinned: VerifyK
     if facts.log_key.name != f"{origin}/{r['unit']}":
         raise verdict.stop("R2", f"the unit's log key is named {facts.log_key.name!r}")
     facts.origin = f"{origin}/{r['unit']}/{r['round']}"
-    verdict.passed("R2", f"manifest {manifest_hash.hex()[:16]}..., log {facts.origin}")
+    fingerprints = ", ".join(key_fingerprint(k.raw) for k in facts.commission_keys.values())
+    verdict.passed(
+        "R2", f"election fingerprint {election_fingerprint_of_hash(manifest_hash)}, commission key "
+        f"fingerprint {fingerprints}; log {facts.origin}"
+    )
 
 
 def _r3_promise(facts: Facts, verdict: Verdict) -> None:

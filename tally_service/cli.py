@@ -70,6 +70,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
+    from crypto.fingerprint import key_fingerprint
     from crypto.note import verifier_key
     from crypto.signing import SigningKey
     from tally_service.keys import write_private_key
@@ -80,13 +81,16 @@ def cmd_keygen(args: argparse.Namespace) -> int:
         "file": args.out,
         "public_key": key.public.hex(),
         "key_id": key.public.key_id,
+        # what electors and observers compare (crypto/fingerprint.py): print it on the envelope
+        "fingerprint": key_fingerprint(key.public.raw),
         "verifier_key": verifier_key(args.name, key.public) if args.name else None,
     }
     _print(
         data,
         args.json,
         lambda d: "\n".join(
-            [f"wrote {d['file']} (mode 0600)", f"public key {d['public_key']}"]
+            [f"wrote {d['file']} (mode 0600)", f"public key {d['public_key']}",
+             f"fingerprint {d['fingerprint']}"]
             + ([f"verifier key {d['verifier_key']}"] if d["verifier_key"] else [])
         ),
     )
@@ -145,11 +149,16 @@ def cmd_ceremony(args: argparse.Namespace) -> int:
 
 def cmd_seal(args: argparse.Namespace) -> int:
     from crypto.canonical import hash_json
+    from crypto.fingerprint import election_fingerprint_of_hash
     from tally_service.manifest import MANIFEST_HASH_TAG
     from tally_service.setup import seal
 
     signed = seal(args.data)
-    print(f"sealed; manifest hash {hash_json(MANIFEST_HASH_TAG, signed['payload']).hex()}")
+    manifest_hash = hash_json(MANIFEST_HASH_TAG, signed["payload"])
+    print(
+        f"sealed; manifest hash {manifest_hash.hex()}; election fingerprint "
+        f"{election_fingerprint_of_hash(manifest_hash)}"
+    )
     return 0
 
 

@@ -18,6 +18,7 @@ from crypto.fingerprint import (
     key_fingerprint,
     normalise,
 )
+from tally_service.election import Election
 from tests.test_js_crypto import NODE, run_js
 
 VECTORS: dict[str, Any] = json.loads(
@@ -69,3 +70,23 @@ def test_javascript_reproduces_the_vectors() -> None:
     assert got["manifests"] == [c["fingerprint"] for c in VECTORS["manifests"]]
     fp = VECTORS["keys"][2]["fingerprint"]
     assert got["normalised"] == [fp, None]
+
+
+def test_keygen_and_the_public_pages_show_the_fingerprints(
+    election: Election, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tally_service.app import create_app
+    from tally_service.cli import main
+
+    assert main(["keygen", "--out", str(tmp_path / "k.pem"), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["fingerprint"] == key_fingerprint(bytes.fromhex(info["public_key"]))
+    assert main(["keygen", "--out", str(tmp_path / "k2.pem")]) == 0
+    assert "fingerprint " in capsys.readouterr().out
+    client = create_app(election).test_client()
+    payload = election.manifest.signed["payload"]
+    key_fp = key_fingerprint(bytes.fromhex(payload["commission"]["keys"][0]))
+    for path in ("/observe?lang=en", "/?lang=kk"):
+        page = client.get(path).get_data(as_text=True)
+        assert election_fingerprint(payload) in page, path
+    assert key_fp in client.get("/observe?lang=ru").get_data(as_text=True)
