@@ -419,7 +419,12 @@ def cmd_vote(args: argparse.Namespace) -> int:
 
     pinned = None
     if args.commission_key:
-        pinned = VerifyKey.from_hex(args.commission_key.strip().lower())
+        try:
+            pinned = VerifyKey.from_hex(args.commission_key.strip().lower())
+        except ValueError as exc:
+            raise ValueError(
+                f"--commission-key: {exc}: give the commission's public key, 64 hex digits"
+            ) from None
     credential = None
     if args.credential_file:
         credential = Path(args.credential_file).read_text(encoding="utf-8").strip()

@@ -101,7 +101,9 @@ def vote(
     session: requests.Session | None = None,
 ) -> Cast:
     http = session or requests.Session()
-    api = url.rstrip("/") + "/api/v1"
+    base = url.rstrip("/")
+    # the service's address, with or without its API prefix (the README shows both)
+    api = base if base.endswith("/api/v1") else base + "/api/v1"
 
     def get(path: str) -> Any:
         try:

@@ -166,3 +166,19 @@ def test_vote_refusals(
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_vote_takes_the_api_url_and_names_a_bad_commission_key(
+    live: Live, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's `--url .../api/v1` works; a key of the wrong length names the option."""
+    code_file = tmp_path / "code.txt"
+    code_file.write_text(live.codes["AKM-E0002"] + "\n")
+    argv = ["vote", "--url", f"{live.url}/api/v1/", "--unit", "AKM", "--elector", "AKM-E0002",
+            "--credential-file", str(code_file), "--choice", "blank",
+            "--out", str(tmp_path / "r.json")]
+    assert main([*argv, "--commission-key", _pin(live) + "ab"]) == 1
+    err = capsys.readouterr().err
+    assert "--commission-key" in err and "64 hex digits" in err and "Traceback" not in err
+    assert main([*argv, "--commission-key", _pin(live)]) == 0
+    assert json.loads((tmp_path / "r.json").read_text())["elector"] == "AKM-E0002"
