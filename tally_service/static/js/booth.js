@@ -282,7 +282,9 @@
     $("audit").hidden = false;
     $("change-sealed").hidden = false;
     show("challenge");
-    $("cast").focus();
+    // on a phone the choice, the tracker, Cast and Audit must all be on screen at once
+    $("challenge").scrollIntoView({ block: "start" });
+    $("cast").focus({ preventScroll: true });
   }
 
   function audit() {
