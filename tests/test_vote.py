@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from crypto.audit import tracker
 from crypto.canonical import canonical_json
@@ -182,3 +183,39 @@ def test_vote_takes_the_api_url_and_names_a_bad_commission_key(
     assert "--commission-key" in err and "64 hex digits" in err and "Traceback" not in err
     assert main([*argv, "--commission-key", _pin(live)]) == 0
     assert json.loads((tmp_path / "r.json").read_text())["elector"] == "AKM-E0002"
+
+
+class _Meddling(requests.Session):
+    """A connection that loses the cast (before or after it reaches the service) or alters
+    the receipt on the way back, as a dropped link or a meddling proxy would."""
+
+    def __init__(self, mode: str) -> None:
+        super().__init__()
+        self.mode = mode
+
+    def post(self, url: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        if self.mode == "dropped":
+            raise requests.ConnectionError("connection reset")
+        answer = super().post(url, *args, **kwargs)
+        forged = answer.json()
+        forged["index"] += 1  # the promise no longer fits
+        answer._content = json.dumps(forged).encode()
+        return answer
+
+
+def test_vote_settles_a_lost_or_forged_answer_from_the_log(live: Live, tmp_path: Path) -> None:
+    from tally_service.problems import Problem
+    from tally_service.voting import vote
+
+    code = live.codes["AKM-E0005"]
+    pinned = read_private_key(commission_key_path(live.data)).public
+    with pytest.raises(Problem, match="NOT cast"):
+        vote(live.url, "AKM", "AKM-E0005", "AKM-C1", tmp_path / "a.json", credential=code,
+             pinned=pinned, session=_Meddling("dropped"))
+    assert (tmp_path / "a.ballot.json").exists()  # the posted bytes are kept
+    assert live.election.store.ballot_of("AKM", 1, "AKM-E0005") is None
+    cast = vote(live.url, "AKM", "AKM-E0005", "AKM-C1", tmp_path / "b.json", credential=code,
+                pinned=pinned, session=_Meddling("forged"))
+    receipt = json.loads(cast.receipt.read_text())
+    index, _ = live.election.store.ballot_of("AKM", 1, "AKM-E0005") or (None, None)
+    assert receipt["index"] == index  # the log's receipt, not the forged one
