@@ -1,4 +1,5 @@
-"""The electors' pages: the voting booth (/booth) and the receipt checker (/receipt).
+"""The electors' pages: the voting booth (/booth), the receipt checker (/receipt) and the
+public ballot box (/ballots: every accepted ballot's tracker, checked against the signed log).
 
 Threat: a link to the commission's real booth page that names another service or another
 commission key in its query string (``/booth?service=...&commission_key=...``) made the genuine
@@ -41,6 +42,7 @@ def register_pages(app: Flask, election: Election) -> None:
     keys = [str(k) for k in election.manifest.signed["payload"]["commission"]["keys"]]
     booth_page = page_with_keys("booth.html", keys)
     receipt_page = page_with_keys("receipt.html", keys)
+    box_page = page_with_keys("ballots.html", keys)
 
     def html(body: bytes) -> Response:
         response = Response(body, mimetype="text/html")
@@ -57,6 +59,11 @@ def register_pages(app: Flask, election: Election) -> None:
     @app.get("/receipt")
     def receipt() -> Response:
         return html(receipt_page)
+
+    @app.get("/ballots")
+    def ballots() -> Response:
+        # the public ballot box: every tracker of a unit's round, checked against the log
+        return html(box_page)
 
     @app.after_request
     def public_reads(response: Response) -> Response:

@@ -316,6 +316,9 @@
       $("download-ballot").onclick = () => KZ.download(doc, `${name}.ballot.json`, body);
     }
     $("receipt-link").href = "/receipt?lang=" + KZ.lang;
+    const tracker = body === null ? "" : KZ.ballot.tracker(JSON.parse(new TextDecoder().decode(body)));
+    $("box-link").href = `/ballots?unit=${encodeURIComponent(receipt.unit)}&round=${receipt.round}` +
+      (tracker ? `&tracker=${tracker}` : "") + `&lang=${KZ.lang}`;
     show("done");
     $("cast-result").focus();
   }

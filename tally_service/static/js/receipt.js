@@ -157,7 +157,8 @@
       const ids = r.round === 1 ? unit.candidates.map((c) => c.id) : entry.selections.map((s) => s.candidate);
       const reason = KZ.ballot.checkBallot(r.election, r.unit, r.round, r.elector, ids, entry, payload.election_key);
       if (reason !== null) throw new Stop("r4_proofs", { why: reason });
-      const r4 = [["r4_pass", { index: r.index, tracker: KZ.ballot.tracker(entry).slice(0, 16) }]];
+      f.entry = { unit: r.unit, round: r.round, tracker: KZ.ballot.tracker(entry) };
+      const r4 = [["r4_pass", { index: r.index, tracker: f.entry.tracker.slice(0, 16) }]];
       if (opts.ballotBytes) {
         if (!C.equal(opts.ballotBytes, data)) throw new Stop("r4_kept");
         r4.push(["r4_pass_kept", {}]);
@@ -247,7 +248,8 @@
     const ok = items.every((i) => i.ok === true);
     const pending = items.some((i) => i.pending);
     return { ok, pending, state: ok ? "pass" : pending ? "pending" : "fail", items,
-      void: ok && Boolean(f.void), fingerprints: f.fingerprints || null, witnesses: f.witnesses || 0 };
+      void: ok && Boolean(f.void), fingerprints: f.fingerprints || null, witnesses: f.witnesses || 0,
+      entry: f.entry || null };
   }
 
   KZ.receipt = { IDS, serviceSource, checkReceipt };

@@ -48,6 +48,13 @@
       $("election-fingerprint").textContent = fp.election;
       $("key-fingerprint").textContent = fp.key;
     }
+    const link = $("box-link");
+    link.hidden = !last.entry || !$("service").value;
+    if (last.entry) {
+      const e = last.entry;
+      link.href = `${$("service").value.replace(/\/+$/, "")}/ballots?unit=${encodeURIComponent(e.unit)}` +
+        `&round=${e.round}&tracker=${e.tracker}&lang=${KZ.lang}`;
+    }
     $("left-out").textContent = last.witnesses ? KZ.t("left_out_witnesses", { n: last.witnesses }) : KZ.t("left_out_none");
     $("timing").textContent = KZ.t("checked_in", { ms: Number($("timing").dataset.ms).toFixed(0) });
     $("result").hidden = false;
