@@ -30,7 +30,7 @@ from tests.test_booth_browser import (  # noqa: F401 - live is a fixture
     _wait,
     live,
 )
-from tests.verify_helpers import run_script
+from tests.verify_helpers import receipt_checker, run_script
 
 pytestmark = pytest.mark.slow
 
@@ -84,6 +84,14 @@ def test_a_receipt_before_the_close_is_pending_not_fail(
     assert "КҮТУДЕ" in _by_id(driver, "verdict").text
     assert "жабылған жоқ" in _by_id(driver, "check-R6").text
     screenshot(driver, "receipt-pending-kk")
+    # PENDING is never a cover for a rewritten log: a consistency proof that does not hold
+    # between the receipt's checkpoint and the newest one FAILS R6 before the close too
+    verdict = receipt_checker.Verdict("rewritten")
+    source = receipt_checker.ServiceSource(live.url)
+    source.consistency = lambda *_: [b"\x07" * 32]  # type: ignore[method-assign]
+    receipt_checker.check_receipt(json.loads(receipt_file.read_text()), source, verdict)
+    assert verdict.state == "FAIL" and verdict.items["R6"].ok is False
+    assert "rewritten" in verdict.items["R6"].detail
     # closed, not yet tallied: R7 waits
     live.election.close_round("AKM", 1)
     code, out = cli(receipt_file, live)
