@@ -79,6 +79,7 @@ def test_a_receipt_before_the_close_is_pending_not_fail(
     assert _by_id(driver, "check-R6").get_attribute("data-pending") == "true"
     assert "not closed yet" in _by_id(driver, "check-R6").text
     assert "FAIL" not in _by_id(driver, "result").text
+    assert "names no witnesses" in _by_id(driver, "left-out").text  # what the page leaves out
     screenshot(driver, "receipt-pending-en")
     driver.find_element("css selector", "button[data-lang=kk]").click()
     assert "КҮТУДЕ" in _by_id(driver, "verdict").text

@@ -127,8 +127,8 @@
       f.commission = keys.map((k) => KZ.note.verifierFromKey(payload.commission.name, C.hexDecode(k, 32)));
       f.origin = `${payload.origin}/${r.unit}/${r.round}`;
       f.fingerprints = { election: KZ.fingerprint.electionOfHash(C.hexDecode(mh, 32)), key: KZ.fingerprint.key(signer) };
-      f.witnesses = Array.isArray(payload.witnesses) ? payload.witnesses.length
-        : (payload.witnesses && Array.isArray(payload.witnesses.witnesses) ? payload.witnesses.witnesses.length : 0);
+      // the manifest's witnesses section (schemas/manifest.py): {"keys": [...], "quorum": k}
+      f.witnesses = payload.witnesses && Array.isArray(payload.witnesses.keys) ? payload.witnesses.keys.length : 0;
       pass("R2", ["r2_pass", { election: f.fingerprints.election, key: f.fingerprints.key, origin: f.origin }]);
       // R3
       current = "R3";
