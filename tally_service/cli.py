@@ -414,6 +414,7 @@ def cmd_credentials(args: argparse.Namespace) -> int:
 
 
 def cmd_vote(args: argparse.Namespace) -> int:
+    from crypto.fingerprint import election_fingerprint_of_hash, key_fingerprint
     from crypto.signing import VerifyKey
     from tally_service.voting import vote
 
@@ -445,6 +446,10 @@ def cmd_vote(args: argparse.Namespace) -> int:
         pinned=pinned,
     )
     what = "a blank ballot" if cast.choice is None else f"a vote for {cast.choice}"
+    election = json.loads(cast.receipt.read_text("utf-8"))["election"]
+    print(f"election fingerprint {election_fingerprint_of_hash(bytes.fromhex(election))}")
+    if pinned is not None:
+        print(f"commission key fingerprint {key_fingerprint(pinned.raw)}")
     print(f"tracker {cast.tracker}")
     print(f"cast {what} in round {cast.round}; receipt {cast.receipt}, ballot {cast.ballot}")
     print(f"check it after the close: scripts/verify_receipt.py {cast.receipt} --url {args.url}")

@@ -87,6 +87,11 @@ def test_vote_with_a_code(live: Live, tmp_path: Path, capsys: pytest.CaptureFixt
     assert canonical_json(ballot) == ballot_bytes
     assert leaf_hash(ballot_bytes).hex() == receipt["leaf_hash"]
     assert f"tracker {tracker(ballot)}" in printed
+    from crypto.fingerprint import election_fingerprint, key_fingerprint
+
+    manifest = live.election.manifest.signed["payload"]
+    assert f"election fingerprint {election_fingerprint(manifest)}" in printed
+    assert f"commission key fingerprint {key_fingerprint(bytes.fromhex(_pin(live)))}" in printed
     # the same elector cannot vote twice, and an old receipt is never overwritten
     assert main(argv) == 1
     assert "exists" in capsys.readouterr().err
