@@ -90,3 +90,29 @@ def test_the_booth_on_a_desktop(chrome: Any, live: Live, lang: str) -> None:  # 
     _by_id(driver, "audit").click()
     _wait(driver, "#audit-verdict")
     screenshot(driver, f"booth-desktop-3-audited-{lang}")
+
+
+NO_SIDEWAYS_SCROLL = "return document.documentElement.scrollWidth <= window.innerWidth;"
+
+
+@pytest.mark.parametrize("lang", ["kk", "en"])
+def test_the_receipt_page_and_ballot_box_fit_a_phone(
+    phone: Any, live: Live, lang: str, tmp_path: Any  # noqa: F811
+) -> None:
+    import json
+
+    from tests.test_booth_browser import _check_receipt_in_page
+    from tests.test_receipt_page import cast
+
+    driver = phone
+    receipt = cast(live, "AKM-E0003", "AKM-C3")
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps(receipt))
+    driver.get(f"{live.url}/receipt?lang={lang}")
+    _check_receipt_in_page(driver, path, None)
+    assert driver.execute_script(NO_SIDEWAYS_SCROLL)
+    screenshot(driver, f"receipt-phone-{lang}")
+    driver.get(f"{live.url}/ballots?unit=AKM&round=1&lang={lang}")
+    _wait(driver, "#box-status")
+    assert driver.execute_script(NO_SIDEWAYS_SCROLL)
+    screenshot(driver, f"ballots-phone-{lang}")
