@@ -98,7 +98,12 @@ def test_the_encrypted_choice_is_frozen_and_named(
     _by_id(driver, "review").click()
     # the review step names the candidate before anything is encrypted
     assert "Candidate 1 of AKM" in _wait(driver, "#confirm-choice").text
-    _by_id(driver, "encrypt").click()
+    # a choice changed behind the review step (by a script) sends the elector back to choose
+    driver.execute_script("document.getElementById('choice-AKM-C2').click()")
+    assert not _by_id(driver, "confirm").is_displayed() and _by_id(driver, "choose").is_displayed()
+    _by_id(driver, "choice-AKM-C1").click()
+    _by_id(driver, "review").click()
+    _wait(driver, "#encrypt").click()
     _wait(driver, "#tracker")
     assert "Candidate 1 of AKM (AKM-C1)" in _by_id(driver, "sealed-choice").text
     screenshot(driver, "booth-frozen-choice")

@@ -22,7 +22,7 @@
   const PROMISE_HEADER = "kz-tally/v1/promise";
   const SECTIONS = ["identify", "choose", "confirm", "challenge", "audited", "doubt", "done"];
   const state = { manifest: null, hash: null, keys: [], unit: null, elector: null, key: null,
-    round: null, candidates: [], choice: undefined, pending: null, receipt: null, errorKey: null };
+    round: null, candidates: [], choice: undefined, confirmed: undefined, pending: null, receipt: null };
 
   // A message for the elector: a key of KZ.strings and its fields, rendered in the current
   // language (and again when the language changes).
@@ -199,7 +199,7 @@
       const open = units.units.find((u) => u.code === unit.code).rounds.filter((r) => r.state === "open");
       if (!open.length) throw new Said("no_round");
       Object.assign(state, { unit, elector, key, round: open[open.length - 1].round,
-        candidates: open[open.length - 1].candidates, choice: undefined, pending: null });
+        candidates: open[open.length - 1].candidates, choice: undefined, confirmed: undefined, pending: null });
       // an elector who has voted learns it now, not after choosing and encrypting
       const earlier = await lookUp(`elector=${encodeURIComponent(elector)}`, null);
       if (earlier) {
@@ -225,8 +225,14 @@
       input.value = id || "";
       input.id = "choice-" + (id || "blank");
       input.checked = state.choice === id;
-      // a change of choice after encrypting throws the encryption away
-      input.addEventListener("change", () => { state.choice = id; discard(); });
+      // a change of choice after confirming or encrypting throws both away: only the choice
+      // named on screen is ever encrypted
+      input.addEventListener("change", () => {
+        state.choice = id;
+        state.confirmed = undefined;
+        discard();
+        if (!$("confirm").hidden) show("choose");
+      });
       label.appendChild(input);
       label.appendChild(doc.createTextNode(" " + candidateName(id)));
       box.appendChild(label);
@@ -247,14 +253,15 @@
       sayError("choose-error", new Said("choose_first"));
       return;
     }
-    $("confirm-choice").textContent = candidateName(state.choice);
+    state.confirmed = state.choice;
+    $("confirm-choice").textContent = candidateName(state.confirmed);
     show("confirm");
     $("encrypt").focus();
   }
 
   function change() {
     discard();
-    state.pending = null;
+    state.confirmed = undefined;
     fillCandidates();
     show("choose");
   }
@@ -272,8 +279,8 @@
   }
 
   function encrypt() {
-    const choice = state.choice;
-    if (choice === undefined) return;
+    const choice = state.confirmed; // what the review step named, nothing else
+    if (choice === undefined || state.pending) return;
     const { ballot, nonces } = KZ.ballot.encryptBallot(state.hash, state.unit.code, state.round,
       state.elector, state.candidates, choice, state.manifest.election_key);
     state.pending = { ballot, nonces, choice, tracker: KZ.ballot.tracker(ballot), posted: false };
@@ -419,7 +426,7 @@
         fillCandidates();
         say("round-line", "round_line", { unit: local(state.unit.name), round: state.round });
         if (state.pending) $("sealed-choice").textContent = candidateName(state.pending.choice);
-        if (state.choice !== undefined) $("confirm-choice").textContent = candidateName(state.choice);
+        if (state.confirmed !== undefined) $("confirm-choice").textContent = candidateName(state.confirmed);
       }
     });
     $("sign-in").onclick = signIn;
