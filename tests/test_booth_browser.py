@@ -216,5 +216,15 @@ def test_booth_audit_cast_and_receipt_page(chrome: Any, live: Live, tmp_path: Pa
     checks = _check_receipt_in_page(driver, receipt_file, None)
     assert checks == {k: "true" for k in checks}, checks
     screenshot(driver, "receipt-3-from-disk")
+    # opened from disk the page has no sealed key: the elector pins the envelope's fingerprint
+    from crypto.fingerprint import key_fingerprint
+
+    payload = live.election.manifest.signed["payload"]
+    printed = key_fingerprint(bytes.fromhex(payload["commission"]["keys"][0]))
+    for typed, r2 in ((printed.upper().replace("-", " "), "true"), ("a" * 32, "false")):
+        driver.get((STATIC / "receipt.html").as_uri() + f"?service={live.url}")
+        _by_id(driver, "commission-key").send_keys(typed)
+        assert _check_receipt_in_page(driver, receipt_file, None)["R2"] == r2, typed
+    assert "not the commission's election" in _by_id(driver, "check-R2").text
     assert console_errors(driver) == []
     assert Point  # the election key type, used by check_audited above
