@@ -65,7 +65,12 @@ from crypto.checkpoint import (
     verify_tlog_proof,
 )
 from crypto.envelope import EnvelopeError, open_document
-from crypto.fingerprint import election_fingerprint_of_hash, key_fingerprint
+from crypto.fingerprint import (
+    FingerprintError,
+    election_fingerprint_of_hash,
+    key_fingerprint,
+    normalise,
+)
 from crypto.group import Point
 from crypto.merkle import MerkleTree, leaf_hash, verify_consistency
 from crypto.note import NoteError, NoteVerifier, parse_note, verify_note
@@ -441,7 +446,7 @@ def check_receipt(
     receipt: object,
     source: Source,
     verdict: Verdict,
-    pinned: VerifyKey | None = None,
+    pinned: VerifyKey | str | None = None,
     kept_ballot: bytes | None = None,
 ) -> None:
     current = "R1"
@@ -487,7 +492,23 @@ def _r1_receipt_only(receipt: object, verdict: Verdict) -> None:
         _r1_receipt(receipt, verdict)
 
 
-def _r2_manifest(facts: Facts, source: Source, verdict: Verdict, pinned: VerifyKey | None) -> None:
+def _pinned_key(pinned: VerifyKey | str | None, keys: dict[str, VerifyKey]) -> VerifyKey | None:
+    """The pinned key: given as a key, or as its fingerprint (crypto/fingerprint.py), the form
+    printed on the elector's envelope. ValueError if the fingerprint is of no manifest key."""
+    if not isinstance(pinned, str):
+        return pinned
+    for key in keys.values():
+        if key_fingerprint(key.raw) == pinned:
+            return key
+    raise ValueError(
+        f"the pinned commission key fingerprint {pinned} is not that of a key in the manifest: "
+        "this is not the commission's election"
+    )
+
+
+def _r2_manifest(
+    facts: Facts, source: Source, verdict: Verdict, pinned_as: VerifyKey | str | None
+) -> None:
     r = facts.receipt
     try:
         document = source.manifest()
@@ -498,6 +519,10 @@ def _r2_manifest(facts: Facts, source: Source, verdict: Verdict, pinned: VerifyK
         raise verdict.stop("R2", "the manifest is not a signed document")
     try:
         keys = {k.key_id: k for k in (VerifyKey.from_hex(h) for h in payload["commission"]["keys"])}
+        try:
+            pinned = _pinned_key(pinned_as, keys)
+        except ValueError as exc:
+            raise verdict.stop("R2", str(exc)) from None
         allowed = {pinned.key_id: pinned} if pinned is not None else keys
         if pinned is not None and pinned.key_id not in keys:
             raise verdict.stop("R2", "the pinned commission key is not in the manifest")
@@ -888,7 +913,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     where.add_argument("--url", help="the service's base URL, e.g. http://127.0.0.1:8080")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--quiet", action="store_true", help="print only the verdict")
-    parser.add_argument("--commission-key", metavar="HEX", help="pin the commission's key")
+    parser.add_argument(
+        "--commission-key",
+        metavar="KEY",
+        help="pin the commission's key: 64 hex digits, or its fingerprint as on the envelope",
+    )
     parser.add_argument(
         "--ballot",
         type=Path,
@@ -897,12 +926,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    pinned: VerifyKey | None = None
+    pinned: VerifyKey | str | None = None
     if args.commission_key:
+        text = args.commission_key.strip().lower()
         try:
-            pinned = VerifyKey.from_hex(args.commission_key.strip().lower())
-        except EncodingError as exc:
-            print(f"verify_receipt.py: --commission-key: {exc}", file=sys.stderr)
+            pinned = VerifyKey.from_hex(text) if len(text) == 64 else normalise(text)
+        except (EncodingError, FingerprintError) as exc:
+            print(
+                f"verify_receipt.py: --commission-key: {exc}: give the commission's key (64 hex "
+                "digits) or its fingerprint (32 letters, as printed on the envelope)",
+                file=sys.stderr,
+            )
             return EXIT_USAGE
     if args.audited is not None:
         return _main_audited(args, pinned)
@@ -948,7 +982,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_PASS if verdict.ok else EXIT_PENDING if verdict.pending else EXIT_FAIL
 
 
-def _main_audited(args: argparse.Namespace, pinned: VerifyKey | None) -> int:
+def _main_audited(args: argparse.Namespace, pinned: VerifyKey | str | None) -> int:
     from scripts.verifier.audited import check_audited_file
 
     scratch: list[Path] = []
@@ -959,7 +993,16 @@ def _main_audited(args: argparse.Namespace, pinned: VerifyKey | None) -> int:
             if args.record is None
             else RecordSource(open_record(args.record, scratch).root)
         )
-        ok, line = check_audited_file(audited, source.manifest(), pinned)
+        manifest = source.manifest()
+        try:
+            listed = manifest["payload"]["commission"]["keys"]  # type: ignore[index]
+            keys = {k.key_id: k for k in (VerifyKey.from_hex(h) for h in listed)}
+            pin = _pinned_key(pinned, keys)
+        except (KeyError, TypeError, EncodingError) as exc:
+            raise SourceError(f"the manifest has no list of commission keys ({exc})") from None
+        except ValueError as exc:
+            raise SourceError(str(exc)) from None
+        ok, line = check_audited_file(audited, manifest, pin)
         if ok:
             ok, line = _audited_not_cast(audited, source, line)
     except (OSError, JSONProblem, RecordOpenError, SourceError) as exc:

@@ -493,3 +493,25 @@ def test_the_tools_show_the_election_and_commission_key_fingerprints(built: Buil
     assert f"election fingerprint {election_fp}" in detail and key_fp in detail
     notes = verify(built.record)["V1"].notes
     assert any(election_fp in n and key_fp in n for n in notes), notes
+
+
+def test_the_commission_key_is_pinned_by_its_fingerprint(built: Built, tmp_path: Path) -> None:
+    """The envelope carries the fingerprint, not 64 hex digits: --commission-key takes either."""
+    from crypto.fingerprint import key_fingerprint
+
+    manifest = read_json(built.record / "manifest.json")["payload"]
+    printed = key_fingerprint(bytes.fromhex(manifest["commission"]["keys"][0]))
+    receipt = receipt_of(built, "AAA-E0001")
+    for pin, ok in ((printed, True), ("a" * 4 + printed[4:], False)):
+        verdict = verify_receipt.Verdict("pin")
+        source = verify_receipt.RecordSource(built.record)
+        verify_receipt.check_receipt(receipt, source, verdict, pin)
+        assert verdict.ok is ok, verdict.to_json()
+    assert "not the commission's election" in verdict.items["R2"].detail
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps(receipt))
+    args = [str(path), "--record", str(built.record), "--quiet", "--commission-key"]
+    done = run_script("verify_receipt.py", *args, printed.upper().replace("-", " "))
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = run_script("verify_receipt.py", *args, "not-a-key")
+    assert done.returncode == 2 and "fingerprint (32 letters" in done.stderr, done.stderr
