@@ -414,17 +414,19 @@ def cmd_credentials(args: argparse.Namespace) -> int:
 
 
 def cmd_vote(args: argparse.Namespace) -> int:
-    from crypto.fingerprint import election_fingerprint_of_hash, key_fingerprint
+    from crypto.fingerprint import election_fingerprint_of_hash, key_fingerprint, normalise
     from crypto.signing import VerifyKey
     from tally_service.voting import vote
 
-    pinned = None
+    pinned: VerifyKey | str | None = None
     if args.commission_key:
+        text = args.commission_key.strip().lower()
         try:
-            pinned = VerifyKey.from_hex(args.commission_key.strip().lower())
+            pinned = VerifyKey.from_hex(text) if len(text) == 64 else normalise(text)
         except ValueError as exc:
             raise ValueError(
-                f"--commission-key: {exc}: give the commission's public key, 64 hex digits"
+                f"--commission-key: {exc}: give the commission's public key (64 hex digits) or "
+                "its fingerprint (32 letters, as printed on the envelope)"
             ) from None
     credential = None
     if args.credential_file:
@@ -449,7 +451,8 @@ def cmd_vote(args: argparse.Namespace) -> int:
     election = json.loads(cast.receipt.read_text("utf-8"))["election"]
     print(f"election fingerprint {election_fingerprint_of_hash(bytes.fromhex(election))}")
     if pinned is not None:
-        print(f"commission key fingerprint {key_fingerprint(pinned.raw)}")
+        shown = pinned if isinstance(pinned, str) else key_fingerprint(pinned.raw)
+        print(f"commission key fingerprint {shown}")
     print(f"tracker {cast.tracker}")
     print(f"cast {what} in round {cast.round}; receipt {cast.receipt}, ballot {cast.ballot}")
     print(f"check it after the close: scripts/verify_receipt.py {cast.receipt} --url {args.url}")

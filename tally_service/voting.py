@@ -27,6 +27,7 @@ from crypto.ballot import encrypt_ballot, sign_ballot
 from crypto.canonical import EncodingError, b64_encode, canonical_json, hash_json
 from crypto.credentials import CredentialError, derive_key
 from crypto.envelope import EnvelopeError, open_document
+from crypto.fingerprint import key_fingerprint
 from crypto.group import Point
 from crypto.merkle import leaf_hash
 from crypto.note import NoteError, NoteVerifier, verify_note
@@ -54,13 +55,24 @@ def _fail(reason: str) -> Problem:
     return Problem(400, "vote", reason)
 
 
-def checked_manifest(document: object, pinned: VerifyKey | None) -> dict[str, Any]:
-    """The manifest's payload after checking the commission's signature (by ``pinned`` if given)."""
+def checked_manifest(document: object, pinned_as: VerifyKey | str | None) -> dict[str, Any]:
+    """The manifest's payload after checking the commission's signature (by the pinned key if
+    given: the key itself, or its fingerprint as printed on the envelope)."""
     payload = document.get("payload") if isinstance(document, dict) else None
     if not isinstance(payload, dict):
         raise _fail("the service's manifest is not a signed document")
     try:
         keys = {k.key_id: k for k in (VerifyKey.from_hex(h) for h in payload["commission"]["keys"])}
+        pinned = pinned_as
+        if isinstance(pinned_as, str):
+            by_print = [k for k in keys.values() if key_fingerprint(k.raw) == pinned_as]
+            if not by_print:
+                raise _fail(
+                    "no commission key of the manifest has the fingerprint you pinned: this is "
+                    "not the commission's election"
+                )
+            pinned = by_print[0]
+        assert not isinstance(pinned, str)
         if pinned is not None and pinned.key_id not in keys:
             raise _fail("the manifest is not the one signed by the commission key you pinned")
         open_document(document, {pinned.key_id: pinned} if pinned else keys, Context.MANIFEST)
@@ -105,7 +117,7 @@ def vote(
     out: Path,
     credential: str | None = None,
     key_file: Path | None = None,
-    pinned: VerifyKey | None = None,
+    pinned: VerifyKey | str | None = None,
     session: requests.Session | None = None,
 ) -> Cast:
     http = session or requests.Session()

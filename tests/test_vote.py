@@ -224,3 +224,24 @@ def test_vote_settles_a_lost_or_forged_answer_from_the_log(live: Live, tmp_path:
     receipt = json.loads(cast.receipt.read_text())
     index, _ = live.election.store.ballot_of("AKM", 1, "AKM-E0005") or (None, None)
     assert receipt["index"] == index  # the log's receipt, not the forged one
+
+
+def test_vote_pins_the_commission_key_by_its_fingerprint(
+    live: Live, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from crypto.fingerprint import key_fingerprint
+
+    printed = key_fingerprint(bytes.fromhex(_pin(live)))
+    code_file = tmp_path / "code.txt"
+    code_file.write_text(live.codes["AKM-E0001"] + "\n")
+    argv = ["vote", "--url", live.url, "--unit", "AKM", "--elector", "AKM-E0001",
+            "--credential-file", str(code_file), "--choice", "blank"]
+    wrong = "b" * 4 + printed[4:] if not printed.startswith("bbbb") else "c" * 4 + printed[4:]
+    assert main([*argv, "--out", str(tmp_path / "a.json"), "--commission-key", wrong]) == 1
+    assert "not the commission's election" in capsys.readouterr().err
+    # the right fingerprint, typed as read aloud, passes the manifest check (if this elector
+    # has voted already, in an earlier test, the service then refuses the ballot)
+    typed = printed.upper().replace("-", " ")
+    done = main([*argv, "--out", str(tmp_path / "b.json"), "--commission-key", typed])
+    err = capsys.readouterr().err
+    assert "fingerprint" not in err and (done == 0 or "already cast" in err), err
