@@ -478,7 +478,9 @@ class Demo:
             final = client.get("/results/final")
             self.upgrade_receipts(client)
             archive = client.get_bytes("/record.tar.gz")
-            if self.args.serve:
+            if self.args.serve or self.args.serve_open:
+                # the receipt page and `verify.py --follow ... --until-final` need the service
+                # after the final result too: it stays up until a second Ctrl-C (issue 25)
                 self.serve_closed(server.url)
         record = self.save(archive)
         verdict = self.verify(record)
@@ -534,7 +536,8 @@ class Demo:
             + (
                 f"the rounds close in {self.args.close_after:.0f} s"
                 if self.args.close_after
-                else "press Ctrl-C to close the rounds, tally, publish and export"
+                else "press Ctrl-C to close the rounds, tally and publish; the service stays up "
+                "after the final result until a second Ctrl-C"
             ),
             flush=True,
         )
@@ -546,8 +549,18 @@ class Demo:
             print("\nclosing the rounds ...", flush=True)
 
     def serve_closed(self, url: str) -> None:
-        """--serve: keep the service up after the election until Ctrl-C or --close-after."""
-        print(f"\nthe election is over; the service stays up:\n{self.urls(url)}", flush=True)
+        """--serve and --serve-open: keep the service up after the final result until Ctrl-C
+        or --close-after seconds; then the record is saved and verified."""
+        until = (
+            f"for {self.args.close_after:.0f} s" if self.args.close_after
+            else "until you press Ctrl-C again"
+        )
+        print(
+            f"\nthe election is over and the final result is published; the service stays up "
+            f"{until} (check your receipt now), then the demo saves and verifies the record:\n"
+            f"{self.urls(url)}",
+            flush=True,
+        )
         try:
             deadline = time.monotonic() + (self.args.close_after or float("inf"))
             while time.monotonic() < deadline:
@@ -800,13 +813,15 @@ def main() -> int:
         "--serve-open",
         action="store_true",
         help="stop before the close with a few electors' credentials unused (in "
-        "OUT/private/credentials/), for the booth; Ctrl-C closes, tallies and exports",
+        "OUT/private/credentials/), for the booth; Ctrl-C closes, tallies and publishes, and "
+        "the service stays up until a second Ctrl-C (then the record is exported and verified)",
     )
     parser.add_argument(
         "--close-after",
         type=float,
         metavar="SECONDS",
-        help="with --serve or --serve-open: go on by itself after this many seconds",
+        help="with --serve or --serve-open: go on by itself after this many seconds (with "
+        "--serve-open, at the close and again after the final result)",
     )
     args = parser.parse_args()
     if args.close_after is not None and not (args.serve or args.serve_open):

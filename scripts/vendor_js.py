@@ -11,6 +11,9 @@ version; its tarball must match the sha512 integrity pinned below (the value the
 publishes, in the lockfile format), or nothing is written. VENDOR.json records the package,
 version, integrity and the SHA-256 of every file kept, and the test suite checks the files
 against it.
+
+A second set, for the tests only, goes to tests/vendor/ (never served): axe-core, the
+accessibility checker the browser tests run on the pages (MPL-2.0, used unmodified).
 """
 
 from __future__ import annotations
@@ -55,6 +58,20 @@ PACKAGES: list[dict[str, Any]] = [
 ]
 
 
+TEST_VENDOR = TOP / "tests" / "vendor"
+TEST_PACKAGES: list[dict[str, Any]] = [
+    {
+        "name": "axe-core",
+        "version": "4.14.1",
+        "integrity": "sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNt"
+        "uFooJpZe37OgudVGtQ==",
+        "licence": "MPL-2.0",
+        "files": {"package/axe.min.js": "axe.min.js", "package/LICENSE": "LICENSE.axe-core"},
+    },
+]
+SETS = [(PACKAGES, VENDOR), (TEST_PACKAGES, TEST_VENDOR)]
+
+
 def integrity(data: bytes) -> str:
     return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode("ascii")
 
@@ -70,10 +87,17 @@ def fetch(spec: dict[str, Any], scratch: Path) -> bytes:
 
 
 def vendor() -> int:
+    for packages, folder in SETS:
+        if vendor_set(packages, folder) != 0:
+            return 1
+    return 0
+
+
+def vendor_set(packages: list[dict[str, Any]], folder: Path) -> int:
     manifest: dict[str, object] = {"packages": []}
     kept: dict[str, bytes] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for spec in PACKAGES:
+        for spec in packages:
             tarball = fetch(spec, Path(tmp))
             got = integrity(tarball)
             if got != spec["integrity"]:
@@ -94,19 +118,23 @@ def vendor() -> int:
             manifest["packages"].append(  # type: ignore[attr-defined]
                 {k: spec[k] for k in ("name", "version", "integrity", "licence")} | {"files": files}
             )
-    VENDOR.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     for target, data in kept.items():
-        (VENDOR / target).write_bytes(data)
-    (VENDOR / "VENDOR.json").write_text(json.dumps(manifest, indent=1) + "\n", "utf-8")
-    print(f"vendored {', '.join(str(p['name']) + '@' + str(p['version']) for p in PACKAGES)}")
+        (folder / target).write_bytes(data)
+    (folder / "VENDOR.json").write_text(json.dumps(manifest, indent=1) + "\n", "utf-8")
+    print(f"vendored {', '.join(str(p['name']) + '@' + str(p['version']) for p in packages)}")
     return 0
 
 
 def check() -> list[str]:
     """Problems with the vendored files (empty: they match VENDOR.json and the pins above)."""
+    return [p for packages, folder in SETS for p in check_set(packages, folder)]
+
+
+def check_set(packages: list[dict[str, Any]], folder: Path) -> list[str]:
     problems = []
-    manifest = json.loads((VENDOR / "VENDOR.json").read_text("utf-8"))
-    pins = {p["name"]: p for p in PACKAGES}
+    manifest = json.loads((folder / "VENDOR.json").read_text("utf-8"))
+    pins = {p["name"]: p for p in packages}
     for package in manifest["packages"]:
         pin = pins.get(package["name"])
         if pin is None or (pin["version"], pin["integrity"]) != (
@@ -115,7 +143,7 @@ def check() -> list[str]:
         ):
             problems.append(f"{package['name']}: not the pinned version and integrity")
         for target, digest in package["files"].items():
-            path = VENDOR / target
+            path = folder / target
             if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != digest:
                 problems.append(f"{target}: differs from VENDOR.json")
     return problems

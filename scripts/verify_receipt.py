@@ -23,6 +23,10 @@ Checks (V10 of the design), each PASS or FAIL with a reason:
      a round without quorum (not more than half of the roll took part) is void and is never
      decrypted: R7 then says so, and fails if its tally holds a decryption all the same
 
+Verdicts and exit codes: PASS 0, FAIL 1, usage 2, PENDING 3 (the round is not closed, or no
+checkpoint or tally exists yet: the normal state before the close, not an alarm; protocol.md
+11.3 says which check waits for what).
+
 Every signature and proof is checked here; nothing the service says is taken on trust. Imports
 only the standard library, crypto/ and schemas/ (and the verifier's record reader).
 """
@@ -37,7 +41,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,6 +65,12 @@ from crypto.checkpoint import (
     verify_tlog_proof,
 )
 from crypto.envelope import EnvelopeError, open_document
+from crypto.fingerprint import (
+    FingerprintError,
+    election_fingerprint_of_hash,
+    key_fingerprint,
+    normalise,
+)
 from crypto.group import Point
 from crypto.merkle import MerkleTree, leaf_hash, verify_consistency
 from crypto.note import NoteError, NoteVerifier, parse_note, verify_note
@@ -75,6 +85,8 @@ from scripts.verifier.trust import UNPINNED, Trust, TrustError, load_trust, trus
 from scripts.verifier.trust import combine as combine_pins
 
 PROMISE_HEADER = "kz-tally/v1/promise"
+# exit codes (docs/record.md): PENDING is the normal state of a receipt until its round closes
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_PENDING = 0, 1, 2, 3
 MAX_RESPONSE = 64 * 1024 * 1024
 TITLES = {
     "R1": "receipt well formed",
@@ -99,8 +111,9 @@ class Stop(Exception):
 @dataclass
 class Item:
     id: str
-    ok: bool | None = None  # None: not reached
+    ok: bool | None = None  # None: not reached (or pending)
     detail: str = ""
+    pending: bool = False  # what it needs does not exist yet: normal before the close
 
 
 @dataclass
@@ -120,17 +133,33 @@ class Verdict:
         self.failed(cid, detail)
         return Stop(detail)
 
+    def wait(self, cid: str, detail: str) -> Stop:
+        """Stop at ``cid`` as PENDING: nothing is wrong so far; what it checks is not there yet."""
+        self.items[cid].ok, self.items[cid].detail, self.items[cid].pending = None, detail, True
+        return Stop(detail)
+
     @property
     def ok(self) -> bool:
         return all(i.ok is True for i in self.items.values())
+
+    @property
+    def pending(self) -> bool:
+        items = self.items.values()
+        return any(i.pending for i in items) and not any(i.ok is False for i in items)
+
+    @property
+    def state(self) -> str:
+        return "PASS" if self.ok else "PENDING" if self.pending else "FAIL"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "receipt": self.receipt,
             "trust": self.trust,
             "ok": self.ok,
+            "verdict": self.state,
             "checks": [
                 {"id": i.id, "title": TITLES[i.id], "ok": bool(i.ok), "checked": i.ok is not None,
+                 "pending": i.pending,
                  "detail": i.detail or ("not reached" if i.ok is None else "")}
                 for i in self.items.values()
             ],
@@ -174,6 +203,10 @@ class Source:
         return None
 
     def tally(self, unit: str, round_no: int) -> object:
+        raise NotImplementedError
+
+    def all_entries(self, unit: str, round_no: int) -> Iterator[bytes]:
+        """Every entry of the log, in order (for --audited: was the audited ballot cast?)."""
         raise NotImplementedError
 
     def final_result(self) -> object | None:
@@ -252,6 +285,14 @@ class RecordSource(Source):
 
     def tally(self, unit: str, round_no: int) -> object:
         return self._json(f"units/{unit}/{round_no}/tally.json")
+
+    def all_entries(self, unit: str, round_no: int) -> Iterator[bytes]:
+        rel = f"units/{unit}/{round_no}/ballots.jsonl"
+        if not self.record.exists(rel):
+            return
+        for line in self.record.iter_lines(rel):
+            if line.data is not None:
+                yield line.data
 
     def final_result(self) -> object | None:
         if not self.record.exists("results/final.json"):
@@ -342,6 +383,22 @@ class ServiceSource(Source):
     def tally(self, unit: str, round_no: int) -> object:
         return self._json(f"{self._round(unit, round_no)}/tally")
 
+    def all_entries(self, unit: str, round_no: int) -> Iterator[bytes]:
+        start = 0
+        while True:
+            page = self._json(f"{self._round(unit, round_no)}/entries?start={start}")
+            entries = page.get("entries") if isinstance(page, dict) else None
+            if not isinstance(entries, list):
+                raise SourceError("the entries answer has no list of entries")
+            if not entries:
+                return
+            for entry in entries:
+                try:
+                    yield canonical_json(entry)
+                except EncodingError as exc:
+                    raise SourceError(f"an entry is not canonicalisable JSON: {exc}") from None
+            start += len(entries)
+
     def final_result(self) -> object | None:
         try:
             return self._json("/api/v1/results/final")
@@ -393,7 +450,7 @@ def check_receipt(
     receipt: object,
     source: Source,
     verdict: Verdict,
-    pinned: VerifyKey | None = None,
+    pinned: VerifyKey | str | None = None,
     kept_ballot: bytes | None = None,
     trust: Trust | None = None,
 ) -> None:
@@ -440,16 +497,30 @@ def _r1_receipt_only(receipt: object, verdict: Verdict) -> None:
         _r1_receipt(receipt, verdict)
 
 
+def _pinned_key(pinned: VerifyKey | str | None, keys: dict[str, VerifyKey]) -> VerifyKey | None:
+    """The pinned key: given as a key, or as its fingerprint (crypto/fingerprint.py), the form
+    printed on the elector's envelope. ValueError if the fingerprint is of no manifest key."""
+    if not isinstance(pinned, str):
+        return pinned
+    for key in keys.values():
+        if key_fingerprint(key.raw) == pinned:
+            return key
+    raise ValueError(
+        f"the pinned commission key fingerprint {pinned} is not that of a key in the manifest: "
+        "this is not the commission's election"
+    )
+
+
 def _r2_manifest(
     facts: Facts,
     source: Source,
     verdict: Verdict,
-    pinned: VerifyKey | None,
+    pinned_as: VerifyKey | str | None,
     trust: Trust | None = None,
 ) -> None:
     r = facts.receipt
-    if pinned is None and trust is not None:
-        pinned = trust.commission_key  # the trust file's commission key is pinned as well
+    if pinned_as is None and trust is not None:
+        pinned_as = trust.commission_key  # the trust file's commission key is pinned as well
     try:
         document = source.manifest()
     except SourceError as exc:
@@ -459,6 +530,10 @@ def _r2_manifest(
         raise verdict.stop("R2", "the manifest is not a signed document")
     try:
         keys = {k.key_id: k for k in (VerifyKey.from_hex(h) for h in payload["commission"]["keys"])}
+        try:
+            pinned = _pinned_key(pinned_as, keys)
+        except ValueError as exc:
+            raise verdict.stop("R2", str(exc)) from None
         allowed = {pinned.key_id: pinned} if pinned is not None else keys
         if pinned is not None and pinned.key_id not in keys:
             raise verdict.stop("R2", "the pinned commission key is not in the manifest")
@@ -503,7 +578,11 @@ def _r2_manifest(
     if facts.log_key.name != f"{origin}/{r['unit']}":
         raise verdict.stop("R2", f"the unit's log key is named {facts.log_key.name!r}")
     facts.origin = f"{origin}/{r['unit']}/{r['round']}"
-    verdict.passed("R2", f"manifest {manifest_hash.hex()[:16]}..., log {facts.origin}")
+    fingerprints = ", ".join(key_fingerprint(k.raw) for k in facts.commission_keys.values())
+    verdict.passed(
+        "R2", f"election fingerprint {election_fingerprint_of_hash(manifest_hash)}, commission key "
+        f"fingerprint {fingerprints}; log {facts.origin}"
+    )
 
 
 def _r3_promise(facts: Facts, verdict: Verdict) -> None:
@@ -599,6 +678,12 @@ def _r5_inclusion(facts: Facts, source: Source, verdict: Verdict) -> None:
         try:
             text = source.inclusion(r["unit"], r["round"], r["index"], facts.leaf, witnessed)
         except SourceError as exc:
+            not_yet = "HTTP 404" in str(exc) and "no checkpoint" in str(exc)
+            if isinstance(source, ServiceSource) and not_yet:
+                raise verdict.wait(
+                    "R5", "no signed checkpoint covers your entry yet: check again in a few "
+                    "minutes (the service issues one every few casts or seconds)"
+                ) from None
             raise verdict.stop("R5", str(exc)) from None
     if policy is not None and not policy.has_quorum(_proof_note(text)):
         raise verdict.stop(
@@ -643,7 +728,7 @@ def _r6_consistency(facts: Facts, source: Source, verdict: Verdict) -> None:
     except CheckpointError as exc:
         raise verdict.stop("R6", f"the last checkpoint does not verify: {exc}") from None
     if not is_final:
-        raise verdict.stop("R6", "the last checkpoint has no 'final' line: the round is not closed")
+        _r6_pending(facts, source, verdict, final)
     for position, note in enumerate(notes[:-1], start=1):
         # a second 'final' earlier in the log is the trace of a prefix passed off as closed
         try:
@@ -695,6 +780,32 @@ def _r6_consistency(facts: Facts, source: Source, verdict: Verdict) -> None:
     )
 
 
+def _r6_pending(facts: Facts, source: Source, verdict: Verdict, newest: Checkpoint) -> None:
+    """The round is still open: no final checkpoint yet, which is normal. What can be checked
+    now is checked (the checkpoint holding the entry is a prefix of the newest one: nothing
+    was removed so far); the rest waits for the close."""
+    r = facts.receipt
+    old = facts.included
+    assert old is not None
+    if isinstance(source, RecordSource) or old.size > newest.size:
+        raise verdict.stop("R6", "the last checkpoint has no 'final' line: the round is not closed")
+    try:
+        proof = source.consistency(r["unit"], r["round"], old.size, newest.size)
+    except SourceError as exc:
+        raise verdict.stop("R6", str(exc)) from None
+    if not verify_consistency(old.size, newest.size, proof, old.root, newest.root):
+        raise verdict.stop(
+            "R6", f"the checkpoint of size {old.size} is not a prefix of the newest one "
+            f"(size {newest.size}): the log was rewritten"
+        )
+    raise verdict.wait(
+        "R6", f"round {r['round']} of {r['unit']} is not closed yet. Checked so far: your entry "
+        f"is in the signed checkpoint of size {old.size}, a prefix of the newest (size "
+        f"{newest.size}). Remaining: the final checkpoint countersigned by the commission (R6) "
+        "and the tally (R7). Check again after the round closes."
+    )
+
+
 def _countersigned(note: str, commission: list[NoteVerifier]) -> bool:
     try:
         verify_note(note, commission)
@@ -710,6 +821,12 @@ def _r7_tally(facts: Facts, source: Source, verdict: Verdict) -> None:
     try:
         tally = source.tally(r["unit"], r["round"])
     except SourceError as exc:
+        if isinstance(source, ServiceSource) and "HTTP 404" in str(exc):
+            raise verdict.wait(
+                "R7", f"round {r['round']} of {r['unit']} is closed and its final checkpoint "
+                "checks; its tally is not computed yet. Check again after the commission "
+                "publishes the results."
+            ) from None
         raise verdict.stop("R7", str(exc)) from None
     if not isinstance(tally, dict) or tally.get("final_checkpoint") != final:
         raise verdict.stop("R7", "the round's tally was not computed over the final checkpoint")
@@ -774,7 +891,7 @@ def _print_text(verdict: Verdict, quiet: bool) -> None:
             print(f"Trust: {verdict.trust}")
         print()
         for item in verdict.items.values():
-            mark = {True: "PASS", False: "FAIL", None: "----"}[item.ok]
+            mark = "WAIT" if item.pending else {True: "PASS", False: "FAIL", None: "----"}[item.ok]
             print(f"{item.id} {mark}  {TITLES[item.id]}")
             if item.detail:
                 print(f"        {item.detail}")
@@ -788,6 +905,12 @@ def _print_text(verdict: Verdict, quiet: bool) -> None:
         )
     elif verdict.ok:
         print("VERDICT: PASS - the ballot is in the log, unchanged, and the final tally counted it")
+    elif verdict.pending:
+        waiting = next(i for i in verdict.items.values() if i.pending)
+        print(
+            f"VERDICT: PENDING ({waiting.id}) - nothing is wrong so far; the rest can only be "
+            f"checked later: {waiting.detail}"
+        )
     else:
         failed = [i.id for i in verdict.items.values() if i.ok is False]
         print(f"VERDICT: FAIL ({', '.join(failed)}) - the receipt is not confirmed")
@@ -810,7 +933,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     where.add_argument("--url", help="the service's base URL, e.g. http://127.0.0.1:8080")
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--quiet", action="store_true", help="print only the verdict")
-    parser.add_argument("--commission-key", metavar="HEX", help="pin the commission's key")
+    parser.add_argument(
+        "--commission-key",
+        metavar="KEY",
+        help="pin the commission's key: 64 hex digits, or its fingerprint as on the envelope",
+    )
     parser.add_argument(
         "--trust",
         type=Path,
@@ -826,21 +953,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    pinned: VerifyKey | None = None
+    pinned: VerifyKey | str | None = None
     if args.commission_key:
+        text = args.commission_key.strip().lower()
         try:
-            pinned = VerifyKey.from_hex(args.commission_key.strip().lower())
-        except EncodingError as exc:
-            print(f"verify_receipt.py: --commission-key: {exc}", file=sys.stderr)
-            return 2
+            pinned = VerifyKey.from_hex(text) if len(text) == 64 else normalise(text)
+        except (EncodingError, FingerprintError) as exc:
+            print(
+                f"verify_receipt.py: --commission-key: {exc}: give the commission's key (64 hex "
+                "digits) or its fingerprint (32 letters, as printed on the envelope)",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
     trust: Trust | None = None
     try:
         if args.trust is not None:
             trust = load_trust(args.trust)
-        pinned = combine_pins(trust, pinned)
+        pinned = _combine_pins(trust, pinned)
     except TrustError as exc:
         print(f"verify_receipt.py: --trust {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     if trust is None and pinned is None:
         print(f"verify_receipt.py: {UNPINNED}", file=sys.stderr)
     if args.audited is not None:
@@ -855,7 +987,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             kept = args.ballot.read_bytes()
         except OSError as exc:
             print(f"verify_receipt.py: --ballot: {exc}", file=sys.stderr)
-            return 2
+            return EXIT_USAGE
     try:
         receipt = strict_loads(args.receipt.read_bytes())
     except (OSError, JSONProblem) as exc:
@@ -887,10 +1019,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     r2 = verdict.items["R2"]
     if r2.ok is False and r2.detail.startswith("refused:"):
         print(f"verify_receipt.py: {r2.detail}", file=sys.stderr)
-    return 0 if verdict.ok else 1
+    return EXIT_PASS if verdict.ok else EXIT_PENDING if verdict.pending else EXIT_FAIL
 
 
-def _main_audited(args: argparse.Namespace, pinned: VerifyKey | None, trust: Trust | None) -> int:
+def _combine_pins(trust: Trust | None, pinned: VerifyKey | str | None) -> VerifyKey | str | None:
+    """--commission-key (a key or its fingerprint) and the trust file's commission key must
+    agree; TrustError if they do not."""
+    if isinstance(pinned, str):
+        if trust is not None and trust.commission_key is not None:
+            if key_fingerprint(trust.commission_key.raw) != pinned:
+                raise TrustError("--commission-key differs from the trust file's commission_key")
+            return trust.commission_key
+        return pinned
+    return combine_pins(trust, pinned)
+
+
+def _main_audited(
+    args: argparse.Namespace, pinned: VerifyKey | str | None, trust: Trust | None
+) -> int:
     from scripts.verifier.audited import check_audited_file
 
     scratch: list[Path] = []
@@ -912,7 +1058,17 @@ def _main_audited(args: argparse.Namespace, pinned: VerifyKey | None, trust: Tru
             assert trust is not None
             ok, line = False, f"refused: the manifest differs from {trust.source}: {differences[0]}"
         else:
-            ok, line = check_audited_file(audited, manifest, pinned)
+            try:
+                listed = manifest["payload"]["commission"]["keys"]  # type: ignore[index]
+                keys = {k.key_id: k for k in (VerifyKey.from_hex(h) for h in listed)}
+                pin = _pinned_key(pinned, keys)
+            except (KeyError, TypeError, EncodingError) as exc:
+                raise SourceError(f"the manifest has no list of commission keys ({exc})") from None
+            except ValueError as exc:
+                raise SourceError(str(exc)) from None
+            ok, line = check_audited_file(audited, manifest, pin)
+            if ok:
+                ok, line = _audited_not_cast(audited, source, line)
     except (OSError, JSONProblem, RecordOpenError, SourceError) as exc:
         ok, line = False, str(exc)
     finally:
@@ -920,6 +1076,32 @@ def _main_audited(args: argparse.Namespace, pinned: VerifyKey | None, trust: Tru
             shutil.rmtree(folder, ignore_errors=True)
     print(f"AUDITED {'PASS' if ok else 'FAIL'} - {args.audited}: {line}")
     return 0 if ok else 1
+
+
+def _audited_not_cast(audited: Any, source: Source, line: str) -> tuple[bool, str]:
+    """An audit reveals the vote: it must be of a ballot that was never cast. A booth that
+    audits a ballot whose cast answer was lost reveals a vote that is in the public log
+    (issue 25), so the log of the ballot's round is searched for its tracker."""
+    from crypto.audit import tracker
+
+    ballot = audited["ballot"]
+    unit, round_no, elector = ballot["unit"], ballot["round"], ballot["elector"]
+    wanted = audited["tracker"]
+    checked = 0
+    try:
+        for index, data in enumerate(source.all_entries(unit, round_no)):
+            checked += 1
+            entry = json.loads(data)
+            mine = isinstance(entry, dict) and entry.get("elector") == elector
+            if mine and tracker(entry) == wanted:
+                return False, (
+                    f"this ballot WAS CAST: it is entry {index} of {unit}/{round_no}, and the "
+                    "audit revealed its vote; tell the observers"
+                )
+    except SourceError as exc:
+        if "HTTP 404" not in str(exc):  # a round never opened holds no ballot
+            return False, f"cannot search the log of {unit}/{round_no} for it: {exc}"
+    return True, f"{line}; it was never cast (not among the {checked} entries of {unit}/{round_no})"
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from crypto.canonical import EncodingError, hex_decode
-from crypto.merkle import ProofError
+from crypto.merkle import ProofError, leaf_hash
 from tally_service import problems, record_files
 from tally_service.election import Election
 from tally_service.http_json import parse_body
@@ -229,6 +229,35 @@ def create_app(election: Election) -> Flask:
         body = request.get_data(cache=False).decode("utf-8", errors="replace")
         return jsonify({"attached": accept_posted(election, unit, round_no, body)})
 
+    @app.get(f"{base}/receipts")
+    def receipt_lookup(unit: str, round_no: int) -> Any:
+        # A booth whose answer to a cast was lost asks here whether the ballot went in (by its
+        # leaf hash), and a booth asks at sign-in whether the elector has voted (by elector):
+        # the answer is the receipt the cast would have returned, or 404 not-cast.
+        lg = _log(unit, round_no)
+        wanted_leaf, wanted_elector = request.args.get("leaf_hash"), request.args.get("elector")
+        if (wanted_leaf is None) == (wanted_elector is None):
+            raise problems.bad_request("query", "give exactly one of leaf_hash and elector")
+        if wanted_leaf is not None:
+            try:
+                leaf = hex_decode(wanted_leaf, 32)
+            except EncodingError as exc:
+                raise problems.bad_request("query", "leaf_hash must be 32 bytes of hex") from exc
+            index = election.store.index_of_leaf(unit, round_no, leaf)
+            if index is None:
+                raise problems.not_found(
+                    "not-cast", f"{lg.origin} holds no ballot with that leaf hash"
+                )
+            stored = election.store.entries(unit, round_no, index, index + 1)[0]
+            elector = json.loads(stored)["elector"]
+        else:
+            found = election.store.ballot_of(unit, round_no, str(wanted_elector))
+            if found is None:
+                raise problems.not_found("not-cast", f"{lg.origin} holds no ballot of that elector")
+            index, stored = found
+            elector, leaf = str(wanted_elector), leaf_hash(stored)
+        return jsonify(election.receipt(lg, elector, index, leaf))
+
     @app.get(f"{base}/receipts/<int:index>")
     def receipt_proof(unit: str, round_no: int, index: int) -> Any:
         lg = _log(unit, round_no)
@@ -349,5 +378,5 @@ def create_app(election: Election) -> Flask:
 
     from tally_service.pages import register_pages
 
-    register_pages(app)
+    register_pages(app, election)
     return app

@@ -70,6 +70,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
+    from crypto.fingerprint import key_fingerprint
     from crypto.note import verifier_key
     from crypto.signing import SigningKey
     from tally_service.keys import write_private_key
@@ -80,13 +81,16 @@ def cmd_keygen(args: argparse.Namespace) -> int:
         "file": args.out,
         "public_key": key.public.hex(),
         "key_id": key.public.key_id,
+        # what electors and observers compare (crypto/fingerprint.py): print it on the envelope
+        "fingerprint": key_fingerprint(key.public.raw),
         "verifier_key": verifier_key(args.name, key.public) if args.name else None,
     }
     _print(
         data,
         args.json,
         lambda d: "\n".join(
-            [f"wrote {d['file']} (mode 0600)", f"public key {d['public_key']}"]
+            [f"wrote {d['file']} (mode 0600)", f"public key {d['public_key']}",
+             f"fingerprint {d['fingerprint']}"]
             + ([f"verifier key {d['verifier_key']}"] if d["verifier_key"] else [])
         ),
     )
@@ -146,11 +150,16 @@ def cmd_ceremony(args: argparse.Namespace) -> int:
 
 def cmd_seal(args: argparse.Namespace) -> int:
     from crypto.canonical import hash_json
+    from crypto.fingerprint import election_fingerprint_of_hash
     from tally_service.manifest import MANIFEST_HASH_TAG
     from tally_service.setup import seal
 
     signed = seal(args.data)
-    print(f"sealed; manifest hash {hash_json(MANIFEST_HASH_TAG, signed['payload']).hex()}")
+    manifest_hash = hash_json(MANIFEST_HASH_TAG, signed["payload"])
+    print(
+        f"sealed; manifest hash {manifest_hash.hex()}; election fingerprint "
+        f"{election_fingerprint_of_hash(manifest_hash)}"
+    )
     return 0
 
 
@@ -416,12 +425,20 @@ def cmd_credentials(args: argparse.Namespace) -> int:
 
 
 def cmd_vote(args: argparse.Namespace) -> int:
+    from crypto.fingerprint import election_fingerprint_of_hash, key_fingerprint, normalise
     from crypto.signing import VerifyKey
     from tally_service.voting import vote
 
-    pinned = None
+    pinned: VerifyKey | str | None = None
     if args.commission_key:
-        pinned = VerifyKey.from_hex(args.commission_key.strip().lower())
+        text = args.commission_key.strip().lower()
+        try:
+            pinned = VerifyKey.from_hex(text) if len(text) == 64 else normalise(text)
+        except ValueError as exc:
+            raise ValueError(
+                f"--commission-key: {exc}: give the commission's public key (64 hex digits) or "
+                "its fingerprint (32 letters, as printed on the envelope)"
+            ) from None
     credential = None
     if args.credential_file:
         credential = Path(args.credential_file).read_text(encoding="utf-8").strip()
@@ -442,6 +459,11 @@ def cmd_vote(args: argparse.Namespace) -> int:
         pinned=pinned,
     )
     what = "a blank ballot" if cast.choice is None else f"a vote for {cast.choice}"
+    election = json.loads(cast.receipt.read_text("utf-8"))["election"]
+    print(f"election fingerprint {election_fingerprint_of_hash(bytes.fromhex(election))}")
+    if pinned is not None:
+        shown = pinned if isinstance(pinned, str) else key_fingerprint(pinned.raw)
+        print(f"commission key fingerprint {shown}")
     print(f"tracker {cast.tracker}")
     print(f"cast {what} in round {cast.round}; receipt {cast.receipt}, ballot {cast.ballot}")
     print(f"check it after the close: scripts/verify_receipt.py {cast.receipt} --url {args.url}")

@@ -189,6 +189,11 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
     "download": ("жүктеу", "скачать", "download"),
     "results_doc_hash": ("Құжат хэші", "Хэш документа", "Document hash"),
     "commission_key": ("Комиссия кілті", "Ключ комиссии", "Commission key"),
+    # the two fingerprints of crypto/fingerprint.py, named as the booth names them
+    "key_fingerprint": (
+        "Комиссия кілтінің саусақ ізі", "Отпечаток ключа комиссии", "Commission key fingerprint"
+    ),
+    "election_fingerprint": ("Сайлау саусақ ізі", "Отпечаток выборов", "Election fingerprint"),
     "pin_key": (
         "Кілтті басқа арнадан (комиссия хабарламасы, баспасөз) салыстырып, тексеруге беріңіз:",
         "Сверьте ключ по другому каналу (объявление комиссии, пресса) и передайте его проверке:",

@@ -209,6 +209,24 @@ def build_spec() -> dict[str, Any]:
         },
     )
     spec.path(
+        f"{LOG}/receipts",
+        operations={
+            "get": {
+                "summary": "The receipt of a ballot in the log, found by leaf hash or by elector",
+                "parameters": [
+                    *unit_round,
+                    _query("leaf_hash", "hex SHA-256 leaf hash of the posted ballot"),
+                    _query("elector", "elector id"),
+                ],
+                "responses": {
+                    "200": {"description": "the receipt", **_json("Receipt")},
+                    "400": PROBLEM,
+                    "404": PROBLEM,
+                },
+            }
+        },
+    )
+    spec.path(
         f"{LOG}/receipts/{{index}}",
         operations={
             "get": {

@@ -13,6 +13,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,13 +41,13 @@ class Live:
     election: Election
 
 
-@pytest.fixture
-def live(tmp_path: Path) -> Iterator[Live]:
+@contextmanager
+def serve_election(data: Path, name: str = "AKM") -> Iterator[Live]:
+    """A sample election of one unit with round 1 open, served on a free port."""
     from waitress import create_server
 
     from tally_service.app import create_app
 
-    data = tmp_path / "election"
     codes: dict[str, str] = {}
     build_election(
         data,
@@ -68,6 +69,12 @@ def live(tmp_path: Path) -> Iterator[Live]:
         srv.close()
         thread.join(timeout=5)
         election.stop()
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[Live]:
+    with serve_election(tmp_path / "election") as served:
+        yield served
 
 
 def _wait(driver: Any, css: str, timeout: float = 20.0) -> Any:
@@ -140,6 +147,8 @@ def test_booth_audit_cast_and_receipt_page(chrome: Any, live: Live, tmp_path: Pa
     screenshot(driver, "booth-2-choose")
     # -- choose and encrypt, then audit
     _by_id(driver, "choice-AKM-C2").click()
+    _by_id(driver, "review").click()
+    assert "AKM-C2" in _wait(driver, "#confirm-choice").text
     _by_id(driver, "encrypt").click()
     first_tracker = _wait(driver, "#tracker").text.replace(" ", "")
     screenshot(driver, "booth-3-tracker")
@@ -147,7 +156,7 @@ def test_booth_audit_cast_and_receipt_page(chrome: Any, live: Live, tmp_path: Pa
     verdict = _wait(driver, "#audit-verdict")
     assert "Audit passed" in verdict.text and "AKM-C2" in verdict.text
     assert "dishonest server" in _by_id(driver, "audit-elsewhere").text
-    assert not _by_id(driver, "cast").is_enabled()  # the audited ballot cannot be cast
+    assert not _by_id(driver, "cast").is_displayed()  # the audited ballot cannot be cast
     screenshot(driver, "booth-4-audited")
     _by_id(driver, "download-audit").click()
     audited_file = _downloaded(downloads, ".json")
@@ -168,6 +177,7 @@ def test_booth_audit_cast_and_receipt_page(chrome: Any, live: Live, tmp_path: Pa
     audited_file.rename(tmp_path / "audited.json")
     # -- encrypt afresh and cast
     _by_id(driver, "encrypt-again").click()
+    _wait(driver, "#encrypt").click()
     second_tracker = _wait(driver, "#tracker").text.replace(" ", "")
     assert second_tracker != first_tracker
     _by_id(driver, "cast").click()
@@ -181,7 +191,7 @@ def test_booth_audit_cast_and_receipt_page(chrome: Any, live: Live, tmp_path: Pa
     entry = live.election.store.entries("AKM", 1, 0, 1)[0]
     assert ballot_file.read_bytes() == (entry if isinstance(entry, bytes) else entry.encode())
     assert tracker(json.loads(ballot_file.read_bytes())) == second_tracker
-    assert console_errors(driver) == []
+    assert [e for e in console_errors(driver) if '/receipts?' not in e] == []
     # -- close, tally, publish; then the receipt page checks R1-R7
     live.election.close_round("AKM", 1)
     tally.tally_in_process(live.election, "AKM", 1, [1, 2])
@@ -206,5 +216,15 @@ def test_booth_audit_cast_and_receipt_page(chrome: Any, live: Live, tmp_path: Pa
     checks = _check_receipt_in_page(driver, receipt_file, None)
     assert checks == {k: "true" for k in checks}, checks
     screenshot(driver, "receipt-3-from-disk")
+    # opened from disk the page has no sealed key: the elector pins the envelope's fingerprint
+    from crypto.fingerprint import key_fingerprint
+
+    payload = live.election.manifest.signed["payload"]
+    printed = key_fingerprint(bytes.fromhex(payload["commission"]["keys"][0]))
+    for typed, r2 in ((printed.upper().replace("-", " "), "true"), ("a" * 32, "false")):
+        driver.get((STATIC / "receipt.html").as_uri() + f"?service={live.url}")
+        _by_id(driver, "commission-key").send_keys(typed)
+        assert _check_receipt_in_page(driver, receipt_file, None)["R2"] == r2, typed
+    assert "not the commission's election" in _by_id(driver, "check-R2").text
     assert console_errors(driver) == []
     assert Point  # the election key type, used by check_audited above

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import requests
 
 TOP = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -26,7 +28,7 @@ def test_serve_open_then_close_after(tmp_path: Path) -> None:
             "--small",
             "--serve-open",
             "--close-after",
-            "25",
+            "25",  # the close; after the final result only the SIGINT below goes on
             "--out",
             str(out),
             "--seed",
@@ -77,6 +79,17 @@ def test_serve_open_then_close_after(tmp_path: Path) -> None:
             check=False,
         )
         assert vote.returncode == 0, vote.stderr
+        # after the close and the final result the service stays up (the receipt page, a
+        # monitor's --until-final) until a second Ctrl-C: here, a SIGINT
+        for line in demo.stdout:
+            printed.append(line)
+            if "the service stays up" in line:
+                break
+        assert "the service stays up" in "".join(printed), "".join(printed)
+        final = requests.get(f"{booth}/api/v1/results/final", timeout=30)
+        assert final.status_code == 200 and final.json()["payload"]["kind"] == "final"
+        assert requests.get(f"{booth}/receipt", timeout=30).status_code == 200
+        demo.send_signal(signal.SIGINT)
         rest, _ = demo.communicate(timeout=600)
     finally:
         if demo.poll() is None:

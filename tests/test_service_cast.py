@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from crypto.canonical import canonical_json
 from crypto.checkpoint import open_checkpoint, verify_tlog_proof
 from crypto.merkle import leaf_hash, verify_consistency
 from crypto.note import verify_note
@@ -340,3 +341,27 @@ def test_racing_identical_ballot_is_answered_as_a_repeat(election: Election, bui
     second, again = election._append(log, "AAA-E0001", entry)
     assert (created, again) == (True, False)
     assert first["index"] == second["index"] == 0 and log.tree.size == 1
+
+
+def test_receipt_lookup_by_leaf_hash_and_by_elector(
+    client: FlaskClient, election: Election, built: Built
+) -> None:
+    """A booth whose answer to a cast was lost finds out whether the ballot went in."""
+    ballot = ballot_for(election, built, "AAA-E0001", "AAA-C2")
+    base = f"{API}/units/AAA/rounds/1/receipts"
+    leaf = leaf_hash(canonical_json(ballot)).hex()
+    assert_problem(client.get(f"{base}?leaf_hash={leaf}"), 404, "not-cast")
+    assert_problem(client.get(f"{base}?elector=AAA-E0001"), 404, "not-cast")
+    cast = client.post(f"{API}/ballots", json=ballot).get_json()
+    by_leaf = client.get(f"{base}?leaf_hash={leaf}")
+    by_elector = client.get(f"{base}?elector=AAA-E0001")
+    assert by_leaf.status_code == by_elector.status_code == 200
+    for found in (by_leaf.get_json(), by_elector.get_json()):
+        assert {k: found[k] for k in ("index", "leaf_hash", "elector", "election")} == {
+            k: cast[k] for k in ("index", "leaf_hash", "elector", "election")
+        }
+        assert verify_note(found["promise"], [election.manifest.log_verifiers["AAA"]])
+    assert_problem(client.get(base), 400, "query")
+    assert_problem(client.get(f"{base}?leaf_hash={leaf}&elector=AAA-E0001"), 400, "query")
+    assert_problem(client.get(f"{base}?leaf_hash=zz"), 400, "query")
+    assert_problem(client.get(f"{API}/units/AAA/rounds/2/receipts?elector=x"), 404, "unknown-round")

@@ -480,3 +480,40 @@ def test_a_second_final_in_the_log_fails_r6(built: Built, tmp_path: Path) -> Non
     verdict = check(receipt, record)
     assert failed(verdict) == ["R6"], verdict.to_json()
     assert "also final or countersigned" in (verdict.items["R6"].detail or "")
+
+
+def test_the_tools_show_the_election_and_commission_key_fingerprints(built: Built) -> None:
+    """verify_receipt.py (R2) and verify.py (V1) name the two fingerprints of formats.md, the
+    same strings the booth, the receipt page and /observe show."""
+    from crypto.fingerprint import election_fingerprint, key_fingerprint
+    from tests.verify_helpers import verify
+
+    manifest = read_json(built.record / "manifest.json")["payload"]
+    election_fp = election_fingerprint(manifest)
+    key_fp = key_fingerprint(bytes.fromhex(manifest["commission"]["keys"][0]))
+    detail = check(receipt_of(built, "AAA-E0001"), built.record).items["R2"].detail
+    assert f"election fingerprint {election_fp}" in detail and key_fp in detail
+    notes = verify(built.record)["V1"].notes
+    assert any(election_fp in n and key_fp in n for n in notes), notes
+
+
+def test_the_commission_key_is_pinned_by_its_fingerprint(built: Built, tmp_path: Path) -> None:
+    """The envelope carries the fingerprint, not 64 hex digits: --commission-key takes either."""
+    from crypto.fingerprint import key_fingerprint
+
+    manifest = read_json(built.record / "manifest.json")["payload"]
+    printed = key_fingerprint(bytes.fromhex(manifest["commission"]["keys"][0]))
+    receipt = receipt_of(built, "AAA-E0001")
+    for pin, ok in ((printed, True), ("a" * 4 + printed[4:], False)):
+        verdict = verify_receipt.Verdict("pin")
+        source = verify_receipt.RecordSource(built.record)
+        verify_receipt.check_receipt(receipt, source, verdict, pin)
+        assert verdict.ok is ok, verdict.to_json()
+    assert "not the commission's election" in verdict.items["R2"].detail
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps(receipt))
+    args = [str(path), "--record", str(built.record), "--quiet", "--commission-key"]
+    done = run_script("verify_receipt.py", *args, printed.upper().replace("-", " "))
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = run_script("verify_receipt.py", *args, "not-a-key")
+    assert done.returncode == 2 and "fingerprint (32 letters" in done.stderr, done.stderr

@@ -9,6 +9,7 @@ from crypto.canonical import EncodingError, hash_json
 from crypto.ceremony import CeremonyError, members_from_manifest
 from crypto.ceremony import check_ceremony as check_ceremony_transcript
 from crypto.envelope import EnvelopeError, open_document
+from crypto.fingerprint import election_fingerprint_of_hash, key_fingerprint
 from crypto.group import Point, point_from_public_hex
 from crypto.note import NoteError, NoteVerifier
 from crypto.signed_partial import guardian_keys
@@ -119,6 +120,11 @@ def check_manifest(
     check.checked["candidates"] = sum(len(u.candidates) for u in info.units.values())
     check.checked["electors"] = sum(u.registered for u in info.units.values())
     check.checked["commission keys"] = len(keys)
+    # the two strings an observer compares with the commission's printed ones (formats.md)
+    check.note(
+        f"election fingerprint {election_fingerprint_of_hash(info.hash)}; commission key "
+        f"fingerprint {', '.join(key_fingerprint(k.raw) for k in keys.values())}"
+    )
     return info
 
 

@@ -216,10 +216,13 @@ def combine(trust: Trust | None, commission_key: VerifyKey | None) -> VerifyKey 
     return commission_key or pinned
 
 
-def trust_line(trust: Trust | None, commission_key: VerifyKey | None) -> str:
-    """The report's one line on what the run is pinned by, or the UNPINNED warning."""
+def trust_line(trust: Trust | None, commission_key: VerifyKey | str | None) -> str:
+    """The report's one line on what the run is pinned by, or the UNPINNED warning
+    (``commission_key`` may be given as its fingerprint, crypto/fingerprint.py)."""
     if trust is not None:
         return trust.describe()
+    if isinstance(commission_key, str):
+        return f"pinned by --commission-key: commission key fingerprint {commission_key}"
     if commission_key is not None:
         return f"pinned by --commission-key: commission key {commission_key.hex()}"
     return UNPINNED

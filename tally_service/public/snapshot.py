@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from crypto.canonical import b64_encode
 from crypto.checkpoint import Checkpoint, CheckpointError, open_checkpoint
+from crypto.fingerprint import election_fingerprint_of_hash, key_fingerprint
 from crypto.note import verifier_key
 from crypto.rules import percent
 from schemas.manifest import DEFAULT_TIME_ZONE
@@ -207,6 +208,11 @@ class Snapshot:
     commission_note_keys: list[str]
     turnout_body: bytes = b""
     turnout_etag: str = ""
+    election_fingerprint: str = ""  # crypto/fingerprint.py: shown on every page
+
+    @property
+    def commission_fingerprints(self) -> list[str]:
+        return [key_fingerprint(bytes.fromhex(k)) for k in self.commission_keys]
 
     @property
     def registered(self) -> int:
@@ -301,6 +307,7 @@ def build(election: Election) -> Snapshot:
             for key in election.manifest.commission_keys.values()
         ],
     )
+    snap.election_fingerprint = election_fingerprint_of_hash(election.manifest.hash)
     snap.turnout_body = json.dumps(turnout_document(election, snap), ensure_ascii=False).encode()
     snap.turnout_etag = etag_of(snap.turnout_body)
     return snap

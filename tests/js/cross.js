@@ -70,6 +70,15 @@ async function main() {
     const a = job.audited;
     out.audited = a.cases.map((x) => KZ.ballot.checkAudited(x, a.election, a.candidates, a.election_key)[0]);
   }
+  if (job.fingerprints) {
+    const v = job.fingerprints;
+    const fp = v.keys[2].fingerprint;
+    out.fingerprints = {
+      keys: v.keys.map((c) => KZ.fingerprint.key(C.hexDecode(c.public_key))),
+      manifests: v.manifests.map((c) => KZ.fingerprint.election(c.payload)),
+      normalised: [KZ.fingerprint.normalise(fp.toUpperCase().replace(/-/g, " ")), KZ.fingerprint.normalise(fp + "a")],
+    };
+  }
   if (job.canonical) out.canonical = job.canonical.map((v) => C.canonicalJson(v));
   process.stdout.write(JSON.stringify(out));
 }

@@ -10,7 +10,7 @@ Module._resolveFilename = function (request, ...rest) {
   return resolve.call(this, request, ...rest);
 };
 const MODULES = ["canonical", "group", "signing", "proofs", "ballot", "credentials", "merkle",
-  "note", "checkpoint", "receipt"];
+  "note", "checkpoint", "fingerprint", "strings", "receipt"];
 
 async function load() {
   globalThis.sodium = require(path.join(STATIC, "vendor", "libsodium-wrappers.js"));

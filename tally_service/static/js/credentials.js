@@ -26,16 +26,19 @@
       if (" -\t\r\n".includes(c)) continue;
       const d = READ_AS[c] || c;
       if (!ALPHABET.includes(d)) {
-        throw new CredentialError(`the code holds a character that is not in it: ${JSON.stringify(c)}`);
+        throw Object.assign(new CredentialError(`the code holds a character that is not in it: ${JSON.stringify(c)}`),
+          { key: "code_char", args: { c } });
       }
       chars.push(d);
     }
     if (chars.length !== 24) {
-      throw new CredentialError(`the code has 24 characters, this one ${chars.length}`);
+      throw Object.assign(new CredentialError(`the code has 24 characters, this one ${chars.length}`),
+        { key: "code_length", args: { n: chars.length } });
     }
     const payload = chars.slice(0, 20).join("");
     if (chars.slice(20).join("") !== checkChars(payload)) {
-      throw new CredentialError("the code's check characters do not match: a typing mistake?");
+      throw Object.assign(new CredentialError("the code's check characters do not match: a typing mistake?"),
+        { key: "code_check", args: {} });
     }
     return payload;
   }

@@ -75,5 +75,18 @@
     return sn === 0 && equal(fr, root1) && equal(sr, root2);
   }
 
-  KZ.merkle = { EMPTY_ROOT, leafHash, nodeHash, verifyInclusion, verifyConsistency };
+  // MTH(D[0:n]) of RFC 9162 section 2.1.1 over leaf hashes (crypto/merkle.py MerkleTree.root):
+  // the public ballot box recomputes a checkpoint's root from the entries it lists.
+  function rootOf(leaves) {
+    if (!leaves.length) return EMPTY_ROOT();
+    const mth = (lo, hi) => {
+      if (hi - lo === 1) return leaves[lo];
+      let k = 1;
+      while (k * 2 < hi - lo) k *= 2;
+      return nodeHash(mth(lo, lo + k), mth(lo + k, hi));
+    };
+    return mth(0, leaves.length);
+  }
+
+  KZ.merkle = { EMPTY_ROOT, leafHash, nodeHash, rootOf, verifyInclusion, verifyConsistency };
 })(typeof globalThis !== "undefined" ? globalThis : this);

@@ -1,6 +1,11 @@
 /* The elector's receipt check, in the browser: R1-R7 as scripts/verify_receipt.py checks them,
  * against the live service (every answer is checked here; none is trusted). Also R4's
- * comparison with the ballot the elector kept, when given. Returns one verdict per check. */
+ * comparison with the ballot the elector kept, when given. Returns one verdict per check:
+ * PASS, FAIL, or PENDING (what it needs does not exist yet: normal before the close).
+ * Every detail is a message key and its fields (KZ.strings), so the page can say it in the
+ * elector's language; `detail` holds it in the language current when checked.
+ * Left out, as the page says: the witnesses' cosignatures (R5/R6 quorum) are not checked here;
+ * scripts/verify_receipt.py checks them. */
 (function (root) {
   "use strict";
   const KZ = (root.KZ = root.KZ || {});
@@ -10,7 +15,16 @@
   const PROMISE_HEADER = "kz-tally/v1/promise";
   const IDS = ["R1", "R2", "R3", "R4", "R5", "R6", "R7"];
 
-  class Stop extends Error {}
+  // A failed (or, with wait: true, pending) check, said as a message key and its fields.
+  class Stop extends Error {
+    constructor(key, args, wait) {
+      super(key);
+      this.key = key;
+      this.args = args || {};
+      this.wait = Boolean(wait);
+    }
+  }
+  const say = (key, args) => (KZ.t ? KZ.t(key, args) : key);
 
   function serviceSource(base, fetchImpl) {
     const f = fetchImpl || root.fetch.bind(root);
@@ -20,10 +34,15 @@
       try {
         r = await f(api + path);
       } catch (e) {
-        throw new Stop(`cannot reach ${api}: ${e.message}`);
+        throw new Stop("unreachable", { why: `${api}: ${e.message}` });
       }
       if (r.status === 404 && path.startsWith("/results/")) return null;
-      if (!r.ok) throw new Stop(`GET ${path}: HTTP ${r.status}`);
+      if (r.status === 404 && /\/tally$/.test(path)) return null;
+      if (r.status === 404 && /\/receipts\/\d+$/.test(path)) {
+        const problem = await r.json().catch(() => ({}));
+        if (problem.check === "not-yet-checkpointed") throw new Stop("r5_wait", {}, true);
+      }
+      if (!r.ok) throw new Stop("http_error", { what: path, status: r.status });
       return asText ? r.text() : r.json();
     }
     const round = (u, n) => `/units/${encodeURIComponent(u)}/rounds/${n}`;
@@ -37,7 +56,7 @@
       checkpoints: async (u, n) => (await get(`${round(u, n)}/checkpoints`)).checkpoints.map((c) => c.note),
       consistency: async (u, n, s1, s2) => {
         const d = await get(`${round(u, n)}/proof/consistency?from=${s1}&to=${s2}`);
-        if (d.size1 !== s1 || d.size2 !== s2) throw new Stop("the consistency answer is not for the sizes asked");
+        if (d.size1 !== s1 || d.size2 !== s2) throw new Stop("r6_sizes");
         return d.proof.map((h) => C.hexDecode(h, 32));
       },
       tally: (u, n) => get(`${round(u, n)}/tally`),
@@ -48,20 +67,21 @@
   function checkReceiptShape(r) {
     const fields = "election,elector,format,index,leaf_hash,promise,proof,round,unit";
     if (!r || typeof r !== "object" || Object.keys(r).sort().join() !== fields) {
-      throw new Stop(`a receipt has exactly the fields ${fields}`);
+      throw new Stop("r1_bad", { what: fields });
     }
-    if (r.format !== "kz-tally/receipt/v1") throw new Stop("the format is not kz-tally/receipt/v1");
-    if (!/^[0-9a-f]{64}$/.test(r.election) || !/^[0-9a-f]{64}$/.test(r.leaf_hash)) throw new Stop("election and leaf_hash are 32-byte hex");
-    if (!Number.isSafeInteger(r.index) || r.index < 0 || !Number.isSafeInteger(r.round) || r.round < 1) throw new Stop("index and round are integers");
-    if (typeof r.promise !== "string" || (r.proof !== null && typeof r.proof !== "string")) throw new Stop("promise and proof are text");
+    if (r.format !== "kz-tally/receipt/v1") throw new Stop("r1_bad", { what: "format kz-tally/receipt/v1" });
+    if (!/^[0-9a-f]{64}$/.test(r.election) || !/^[0-9a-f]{64}$/.test(r.leaf_hash)) throw new Stop("r1_bad", { what: "election, leaf_hash" });
+    if (!Number.isSafeInteger(r.index) || r.index < 0 || !Number.isSafeInteger(r.round) || r.round < 1) throw new Stop("r1_bad", { what: "index, round" });
+    if (typeof r.promise !== "string" || (r.proof !== null && typeof r.proof !== "string")) throw new Stop("r1_bad", { what: "promise, proof" });
   }
 
   // opts: {ballotBytes: Uint8Array (the kept ballot), commissionKey: hex (pinned)}
   async function checkReceipt(receipt, source, opts) {
     opts = opts || {};
-    const items = IDS.map((id) => ({ id, ok: null, detail: "" }));
+    const items = IDS.map((id) => ({ id, ok: null, pending: false, said: [], detail: "" }));
     const item = (id) => items[IDS.indexOf(id)];
-    const pass = (id, detail) => Object.assign(item(id), { ok: true, detail });
+    // said: [[key, args], ...], rendered one after the other
+    const pass = (id, ...said) => Object.assign(item(id), { ok: true, said, detail: said.map(([k, a]) => say(k, a)).join("") });
     const f = {};
     let current = "R1";
     try {
@@ -69,148 +89,167 @@
       checkReceiptShape(receipt);
       const r = receipt;
       f.leaf = C.hexDecode(r.leaf_hash, 32);
-      pass("R1", `${r.elector} in unit ${r.unit} round ${r.round}, entry ${r.index}`);
+      pass("R1", ["r1_pass", { elector: r.elector, unit: r.unit, round: r.round, index: r.index }]);
       // R2
       current = "R2";
       const doc = await source.manifest();
       const payload = doc && doc.payload;
-      if (!payload) throw new Stop("the manifest is not a signed document");
+      if (!payload) throw new Stop("r2_not_signed");
       const keys = payload.commission.keys;
-      if (opts.commissionKey && !keys.includes(opts.commissionKey)) throw new Stop("the pinned commission key is not in the manifest");
+      // pinned: a list of hex keys (written into the served page at the seal), or a typed
+      // commission-key fingerprint (the page opened from disk)
+      let trusted = keys;
+      if (opts.commissionKeys && opts.commissionKeys.length) {
+        trusted = keys.filter((k) => opts.commissionKeys.includes(k));
+      } else if (opts.commissionKey) {
+        const fp = KZ.fingerprint.normalise(opts.commissionKey);
+        trusted = keys.filter((k) => k === opts.commissionKey || (fp && KZ.fingerprint.key(C.hexDecode(k, 32)) === fp));
+      }
+      if (!trusted.length) throw new Stop("r2_pinned");
+      let signer;
       try {
-        KZ.signing.openDocument(doc, opts.commissionKey ? [opts.commissionKey] : keys, "manifest");
+        KZ.signing.openDocument(doc, trusted, "manifest");
+        signer = trusted.map((k) => C.hexDecode(k, 32)).find((k) => KZ.signing.keyId(k) === doc.key_id);
       } catch (e) {
-        throw new Stop(`the manifest does not check: ${e.message}`);
+        throw new Stop("r2_bad_sig", { why: e.message });
       }
       f.keys = keys;
       f.manifest = payload;
       const mh = C.hex(C.hashJson(MANIFEST_TAG, payload));
-      if (mh !== r.election) throw new Stop("the receipt is for another election (manifest hash differs)");
+      if (mh !== r.election) throw new Stop("r2_other_election");
       const unit = payload.units.find((u) => u.code === r.unit);
-      if (!unit) throw new Stop(`the manifest has no unit ${r.unit}`);
+      if (!unit) throw new Stop("r2_no_unit", { unit: r.unit });
       f.rollEntry = unit.roll.find((e) => e.elector === r.elector);
-      if (!f.rollEntry) throw new Stop(`${r.elector} is not on the roll of ${r.unit}`);
+      if (!f.rollEntry) throw new Stop("not_on_roll", { elector: r.elector, unit: r.unit });
       f.unit = unit;
       f.logKey = KZ.note.parseVerifier(unit.log_key);
-      if (f.logKey.name !== `${payload.origin}/${r.unit}`) throw new Stop(`the unit's log key is named ${f.logKey.name}`);
+      if (f.logKey.name !== `${payload.origin}/${r.unit}`) throw new Stop("r2_log_key", { name: f.logKey.name });
       f.commission = keys.map((k) => KZ.note.verifierFromKey(payload.commission.name, C.hexDecode(k, 32)));
       f.origin = `${payload.origin}/${r.unit}/${r.round}`;
-      pass("R2", `manifest ${mh.slice(0, 16)}..., log ${f.origin}`);
+      f.fingerprints = { election: KZ.fingerprint.electionOfHash(C.hexDecode(mh, 32)), key: KZ.fingerprint.key(signer) };
+      // the manifest's witnesses section (schemas/manifest.py): {"keys": [...], "quorum": k}
+      f.witnesses = payload.witnesses && Array.isArray(payload.witnesses.keys) ? payload.witnesses.keys.length : 0;
+      pass("R2", ["r2_pass", { election: f.fingerprints.election, key: f.fingerprints.key, origin: f.origin }]);
       // R3
       current = "R3";
       let text;
       try {
         text = KZ.note.verifyNote(r.promise, [f.logKey]).text;
       } catch (e) {
-        throw new Stop(`the promise is not signed by the unit's log key: ${e.message}`);
+        throw new Stop("r3_not_signed", { why: e.message });
       }
       if (text !== `${PROMISE_HEADER}\n${f.origin}\n${r.index}\n${C.b64Encode(f.leaf)}\n`) {
-        throw new Stop("the signed promise is for another log, index or leaf hash than the receipt");
+        throw new Stop("r3_other");
       }
-      pass("R3", `signed by ${f.logKey.name}`);
+      pass("R3", ["r3_pass", { name: f.logKey.name }]);
       // R4
       current = "R4";
       const data = await source.entry(r.unit, r.round, r.index);
-      if (!data) throw new Stop(`the log has no entry at index ${r.index}`);
-      if (!C.equal(KZ.merkle.leafHash(data), f.leaf)) throw new Stop(`the entry at index ${r.index} has another leaf hash`);
+      if (!data) throw new Stop("r4_missing", { index: r.index });
+      if (!C.equal(KZ.merkle.leafHash(data), f.leaf)) throw new Stop("r4_leaf", { index: r.index });
       const entry = JSON.parse(new TextDecoder().decode(data));
       if (entry.elector !== r.elector || entry.unit !== r.unit || entry.round !== r.round) {
-        throw new Stop("the entry is not this elector's ballot for this unit and round");
+        throw new Stop("r4_other");
       }
       if (!KZ.ballot.verifyBallotSignature(entry, C.hexDecode(f.rollEntry.public_key, 32))) {
-        throw new Stop("the entry's signature is not by the elector's roll key");
+        throw new Stop("r4_sig");
       }
       const ids = r.round === 1 ? unit.candidates.map((c) => c.id) : entry.selections.map((s) => s.candidate);
       const reason = KZ.ballot.checkBallot(r.election, r.unit, r.round, r.elector, ids, entry, payload.election_key);
-      if (reason !== null) throw new Stop(`the entry's proofs: ${reason}`);
-      let kept = "";
+      if (reason !== null) throw new Stop("r4_proofs", { why: reason });
+      f.entry = { unit: r.unit, round: r.round, tracker: KZ.ballot.tracker(entry) };
+      const r4 = [["r4_pass", { index: r.index, tracker: f.entry.tracker.slice(0, 16) }]];
       if (opts.ballotBytes) {
-        if (!C.equal(opts.ballotBytes, data)) throw new Stop("the ballot you kept is not the log's entry byte for byte");
-        kept = "; it is byte for byte the ballot you kept";
+        if (!C.equal(opts.ballotBytes, data)) throw new Stop("r4_kept");
+        r4.push(["r4_pass_kept", {}]);
       }
-      pass("R4", `entry ${r.index} is your signed ballot with valid proofs, tracker ${KZ.ballot.tracker(entry).slice(0, 16)}...${kept}`);
+      pass("R4", ...r4);
       // R5
       current = "R5";
-      let label = "the receipt's tlog-proof";
       let proofText = r.proof;
-      if (proofText === null) {
-        label = "a proof from the service";
-        proofText = await source.inclusion(r.unit, r.round, r.index);
-      }
+      if (proofText === null) proofText = await source.inclusion(r.unit, r.round, r.index);
       let cp;
       try {
-        if (KZ.checkpoint.parseTlogProof(proofText).index !== r.index) throw new Stop(`${label} is for another index`);
+        if (KZ.checkpoint.parseTlogProof(proofText).index !== r.index) throw new Stop("r5_other_index");
         cp = KZ.checkpoint.verifyTlogProof(proofText, f.leaf, f.logKey, f.origin);
       } catch (e) {
-        throw new Stop(`${label}: ${e.message}`);
+        if (e instanceof Stop) throw e;
+        throw new Stop("r5_bad", { why: e.message });
       }
       f.included = cp;
-      pass("R5", `${label}: entry ${r.index} is in the signed checkpoint of size ${cp.size}`);
+      pass("R5", ["r5_pass", { index: r.index, size: cp.size }]);
       // R6
       current = "R6";
       const notes = await source.checkpoints(r.unit, r.round);
-      if (!notes.length) throw new Stop("the log has no checkpoints");
+      if (!notes.length) throw new Stop("r6_none");
       const finalNote = notes[notes.length - 1];
       let fin;
       try {
         fin = KZ.checkpoint.openCheckpoint(finalNote, f.logKey, f.origin);
         fin.facts = KZ.checkpoint.checkpointFacts(fin);
       } catch (e) {
-        throw new Stop(`the last checkpoint does not verify: ${e.message}`);
+        throw new Stop("r6_bad_last", { why: e.message });
       }
-      if (!fin.facts.final) throw new Stop("the last checkpoint has no 'final' line: the round is not closed");
+      if (cp.size > fin.size) throw new Stop("r6_beyond", { size: cp.size });
+      const cproof = await source.consistency(r.unit, r.round, cp.size, fin.size);
+      if (!KZ.merkle.verifyConsistency(cp.size, fin.size, cproof, cp.root, fin.root)) {
+        throw new Stop("r6_rewritten", { size1: cp.size, size2: fin.size });
+      }
+      // the round is still open: normal before the close; what can be checked, was
+      if (!fin.facts.final) throw new Stop("r6_wait", { unit: r.unit, round: r.round, size1: cp.size, size2: fin.size }, true);
       try {
         KZ.note.verifyNote(finalNote, f.commission);
       } catch (e) {
-        throw new Stop(`the last checkpoint is not countersigned by the commission (round not closed?): ${e.message}`);
-      }
-      if (cp.size > fin.size) throw new Stop(`the checkpoint of size ${cp.size} is beyond the final one`);
-      const cproof = await source.consistency(r.unit, r.round, cp.size, fin.size);
-      if (!KZ.merkle.verifyConsistency(cp.size, fin.size, cproof, cp.root, fin.root)) {
-        throw new Stop(`the checkpoint of size ${cp.size} is not a prefix of the final one (size ${fin.size}): the log was rewritten`);
+        throw new Stop("r6_not_countersigned", { why: e.message });
       }
       f.final = fin;
-      pass("R6", `size ${cp.size} -> final size ${fin.size}, countersigned by the commission`);
+      pass("R6", ["r6_pass", { size1: cp.size, size2: fin.size }]);
       // R7
       current = "R7";
       const want = { size: fin.size, root: C.hex(fin.root) };
       const tally = await source.tally(r.unit, r.round);
       const same = (x) => x && x.size === want.size && x.root === want.root;
-      if (!tally || !same(tally.final_checkpoint)) throw new Stop("the round's tally was not computed over the final checkpoint");
+      if (tally === null) throw new Stop("r7_wait", { unit: r.unit, round: r.round }, true);
+      if (!same(tally.final_checkpoint)) throw new Stop("r7_other");
       // a round without quorum is void whatever the votes and is never decrypted (docs/rules.md)
       const registered = unit.roll.length;
       const isVoid = 2 * fin.size <= registered;
-      let detail = `the tally of ${r.unit} round ${r.round} covers the final checkpoint`;
+      let detail = ["r7_pass", { unit: r.unit, round: r.round }];
       if (isVoid) {
         if ((tally.partials && tally.partials.length) || tally.counts != null || tally.blank != null) {
-          throw new Stop("the round had no quorum, yet its tally was decrypted: its ballots' secrecy was put at risk");
+          throw new Stop("r7_void_decrypted");
         }
-        detail = `${r.unit} round ${r.round} had no quorum (${fin.size} of ${registered} registered took part) and was not decrypted; its encrypted tally covers the final checkpoint`;
+        detail = ["r7_void", { unit: r.unit, round: r.round, size: fin.size, registered }];
       }
       const result = await source.finalResult();
       if (result === null) {
-        pass("R7", detail + " (no final result published yet)");
+        pass("R7", detail, ["r7_no_result", {}]);
       } else {
         let p;
         try {
           p = KZ.signing.openDocument(result, f.keys, "tally");
         } catch (e) {
-          throw new Stop(`the final result: ${e.message}`);
+          throw new Stop("r7_result_bad", { why: e.message });
         }
-        if (p.format !== RESULTS_FORMAT || p.kind !== "final") throw new Stop(`the final result is not a ${RESULTS_FORMAT} final result`);
-        if (p.election !== r.election) throw new Stop("the final result is for another election");
+        if (p.format !== RESULTS_FORMAT || p.kind !== "final") throw new Stop("r7_result_format", { format: RESULTS_FORMAT });
+        if (p.election !== r.election) throw new Stop("r7_result_election");
         const rounds = (p.units || []).filter((u) => u.unit === r.unit)
           .flatMap((u) => u.rounds || []).filter((x) => x.round === r.round);
-        if (rounds.length !== 1 || !same(rounds[0].final_checkpoint)) throw new Stop("the signed final result does not report this final checkpoint");
-        if (isVoid && (rounds[0].status !== "void" || rounds[0].votes != null)) throw new Stop("the signed final result reports counts for a round without quorum");
-        pass("R7", detail + ", and so does the commission-signed final result");
+        if (rounds.length !== 1 || !same(rounds[0].final_checkpoint)) throw new Stop("r7_result_checkpoint");
+        if (isVoid && (rounds[0].status !== "void" || rounds[0].votes != null)) throw new Stop("r7_result_void");
+        pass("R7", detail, ["r7_result_ok", {}]);
       }
       f.void = isVoid;
     } catch (e) {
-      Object.assign(item(current), { ok: false, detail: e instanceof Stop ? e.message : `malformed data (${e.name}: ${e.message})` });
+      const said = e instanceof Stop ? [[e.key, e.args]] : [["malformed", { why: `${e.name}: ${e.message}` }]];
+      const wait = e instanceof Stop && e.wait;
+      Object.assign(item(current), { ok: wait ? null : false, pending: wait, said, detail: said.map(([k, a]) => say(k, a)).join("") });
     }
     const ok = items.every((i) => i.ok === true);
-    return { ok, items, void: ok && Boolean(f.void) };
+    const pending = items.some((i) => i.pending);
+    return { ok, pending, state: ok ? "pass" : pending ? "pending" : "fail", items,
+      void: ok && Boolean(f.void), fingerprints: f.fingerprints || null, witnesses: f.witnesses || 0,
+      entry: f.entry || null };
   }
 
   KZ.receipt = { IDS, serviceSource, checkReceipt };
