@@ -3,8 +3,9 @@
 Threat: the board (the commission's service) shows the guardian what it likes: a list with one
 guardian's keys twice (it would get two shares, with k = 2 the whole key), another n or k, other
 witnesses, the reveal phase before every commitment is in, a phase with a dealer's shares
-withheld; or it edits the guardian's pinned list on disk; or it blames, as silent, the guardian
-that stopped because of any of this.
+withheld, a new attempt each time it dislikes the joint key the reveals give; or it edits the
+guardian's pinned list on disk; or it blames, as silent, the guardian that stopped because of
+any of this.
 
 So the guardian trusts nothing the board says. Phase 0: the list must name exactly the
 guardians whose fingerprints it was given out of band, each under its own name, no key twice;
@@ -13,7 +14,8 @@ guardians agreed on out of band; then it pins the parameters hash L, sealed in G
 there, it posts a signed objection (what it saw, why), which the board shows to all and keeps
 in the record. It re-checks every message on the board (identity signatures, bindings, reveals
 against commitments, proofs) before acting on it, reveals only once every participant has
-committed (its reveal signs the set it saw), complains only with every dealer's shares in view,
+committed (its reveal signs the set it saw), takes part in one attempt per run (a new attempt
+is its person's decision, not the board's), complains only with every dealer's shares in view,
 and computes QUAL, the joint key and the transcript hash itself before it confirms them.
 
 ``CeremonyParty.step`` looks at the board's current view and returns the messages this
@@ -32,6 +34,7 @@ from typing import Any
 
 from crypto.canonical import hex_decode
 from crypto.ceremony import (
+    MAX_ATTEMPT,
     PHASES,
     CeremonyError,
     Header,
@@ -146,6 +149,8 @@ class CeremonyParty:
         self.confirmed: dict[str, Any] | None = None
         self._verified: set[str] = set()
         self._checked: bytes | None = None
+        #: the attempt this run takes part in: one run of the program, one attempt
+        self._attempt_taken: int | None = None
 
     # -- where things live in G ---------------------------------------------------------------
     def _base(self, election_id: str) -> str:
@@ -160,6 +165,24 @@ class CeremonyParty:
     def header(self, view: Mapping[str, Any]) -> tuple[Header, int]:
         if view.get("status") == "failed":
             raise CeremonyRefusal(f"the board reports: {view.get('failure')}")
+        attempt = view.get("attempt")
+        if (
+            not isinstance(attempt, int)
+            or isinstance(attempt, bool)
+            or not 1 <= attempt <= MAX_ATTEMPT
+        ):
+            raise CeremonyRefusal(f"the board shows attempt {attempt!r}: not 1 to {MAX_ATTEMPT}")
+        if self._attempt_taken is not None and attempt != self._attempt_taken:
+            # Once the reveals are in, the board knows the joint key before anyone deals a
+            # share; a board that starts attempts at will (no failure shown, nobody excluded)
+            # draws a new key until it likes one. A new attempt is a person's decision.
+            raise CeremonyRefusal(
+                f"the board moved from attempt {self._attempt_taken} to attempt {attempt} "
+                f"while you took part in attempt {self._attempt_taken}, without showing that "
+                "it failed: a board that starts attempts at will can choose among the joint "
+                "keys they give; ask the commission and the other guardians why, and run "
+                "`guardian ceremony` again only for a new attempt they all know of"
+            )
         members = view["guardians"]
         me = next(
             (m["index"] for m in members if m["identity_key"] == self.gdir.public["identity_key"]),
@@ -184,6 +207,7 @@ class CeremonyParty:
             raise self._objecting(view, me, str(exc)) from exc
         if me not in header.participants:
             raise CeremonyRefusal(f"you take no part in attempt {header.attempt}")
+        self._attempt_taken = header.attempt
         return header, me
 
     def _phase_0(self, view: Mapping[str, Any], me: int) -> None:
