@@ -43,6 +43,7 @@ from crypto.ceremony import (
     ceremony_fingerprint,
     ceremony_fingerprint_chars,
     check_message,
+    check_objection,
     commit_hash,
     commit_set_hash,
     decrypt_share,
@@ -58,6 +59,7 @@ from crypto.ceremony import (
 )
 from crypto.group import Point, Scalar, base_mul
 from crypto.guardians import GuardianSecret, record_commitments, verify_share
+from schemas.ceremony import BoardViewSchema
 from tally_service.guardian_identity import GuardianDir
 from tally_service.guardian_state import GuardianState
 
@@ -163,8 +165,22 @@ class CeremonyParty:
 
     # -- phase 0 and the header -----------------------------------------------------------------
     def header(self, view: Mapping[str, Any]) -> tuple[Header, int]:
+        # (objections aside: the guardian shows those that check and ignores the rest,
+        # run_over_http; they never stop it)
+        errors = (
+            BoardViewSchema(partial=("objections",)).validate(
+                {f: v for f, v in view.items() if f != "objections"}
+            )
+            if isinstance(view, Mapping)
+            else "not an object"
+        )
+        if errors:
+            raise CeremonyRefusal(
+                "the board's answer is not a ceremony view (schemas/ceremony.py): "
+                + printable(str(errors))[:300]
+            )
         if view.get("status") == "failed":
-            raise CeremonyRefusal(f"the board reports: {view.get('failure')}")
+            raise CeremonyRefusal(f"the board reports: {printable(str(view.get('failure')))}")
         attempt = view.get("attempt")
         if (
             not isinstance(attempt, int)
@@ -488,6 +504,30 @@ class CeremonyParty:
         )
 
 
+def printable(text: str) -> str:
+    """``text`` with every control or invisible character written as an escape: what the board
+    (or a guardian's objection) says reaches the guardian's terminal, where an escape sequence
+    could rewrite the prompt or hide a line."""
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+
+
+def _objection_line(view: Mapping[str, Any], objection: object) -> str:
+    """What the guardian is told of an objection the board shows: only one signed by the
+    listed guardian it names, for this election, is shown as that guardian's."""
+    try:
+        guardian, payload = check_objection(objection, view["guardians"], view["election_id"])
+        name = view["guardians"][guardian - 1]["name"]
+        return printable(
+            f"OBJECTION by guardian {guardian} ({name}) (attempt {payload['attempt']}): "
+            f"{payload['body']['reason']}"
+        )
+    except Exception:  # anything the board shows: a line saying so, never a crash
+        return (
+            "the board shows an objection that does not check (not signed by the listed "
+            "guardian it names, or not an objection for this election): ignored"
+        )
+
+
 class _Shown:
     """What the board shows, for a prompt asking the agreed ceremony fingerprint."""
 
@@ -531,17 +571,15 @@ def run_over_http(
     told: set[str] = set()
     while True:
         view = get_view()
-        if view["phase"] != last_phase:
-            say(f"attempt {view['attempt']}: phase {view['phase']}")
-            last_phase = view["phase"]
-        for objection in view.get("objections", []):
-            if objection["signature"] not in told:
-                told.add(objection["signature"])
-                payload = objection["payload"]
-                say(
-                    f"OBJECTION by guardian {payload['guardian']} (attempt {payload['attempt']}): "
-                    f"{payload['body']['reason']}"
-                )
+        if isinstance(view, Mapping) and view.get("phase") != last_phase:
+            last_phase = view.get("phase")
+            say(printable(f"attempt {view.get('attempt')}: phase {last_phase}"))
+        objections = view.get("objections") if isinstance(view, Mapping) else None
+        for objection in objections if isinstance(objections, list) else []:
+            seen = json.dumps(objection, sort_keys=True)
+            if seen not in told:
+                told.add(seen)
+                say(_objection_line(view, objection))
         try:
             messages = party.step(view)
         except CeremonyRefusal as exc:
@@ -570,6 +608,7 @@ __all__ = [
     "CeremonyParty",
     "CeremonyRefusal",
     "check_fingerprints",
+    "printable",
     "read_fingerprints",
     "read_key_share",
     "run_over_http",

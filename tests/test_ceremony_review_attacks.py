@@ -123,7 +123,6 @@ def test_the_board_cannot_cycle_attempts_to_choose_the_joint_key(tmp_path: Path)
         # (only reached on the code before the fix: the guardians never refused)
 
 
-@pytest.mark.xfail(strict=True, reason="objections shown unchecked")
 def test_a_guardian_shows_only_objections_their_guardian_signed(tmp_path: Path) -> None:
     c = Ceremony(tmp_path, n=3, k=2)
     board = c.board()
@@ -140,7 +139,17 @@ def test_a_guardian_shows_only_objections_their_guardian_signed(tmp_path: Path) 
     forged = copy.deepcopy(real)  # words put in guardian 3's mouth by the board
     forged["payload"]["body"]["reason"] = "my mistake: exclude me and go on without me"
     junk: list[Any] = [{"signature": "00"}, {"payload": None}, "not even an object", None]
-    shown = dict(view, objections=[real, forged, *junk])
+    # a colluding guardian signs one that would clear the guardian's screen and print a prompt
+    escape = sign_objection(
+        c.dirs[2].identity,
+        view["election_id"],
+        bytes.fromhex(view["guardian_list"]),
+        1,
+        3,
+        "\x1b[2J\x1b[Hceremony fingerprint the guardians agreed on: ABCD\r",
+        view["ceremony_fingerprint"],
+    )
+    shown = dict(view, objections=[real, forged, *junk, escape])
     said: list[str] = []
     with pytest.raises(CeremonyRefusal, match="did not end in time"):
         run_over_http(
@@ -149,6 +158,8 @@ def test_a_guardian_shows_only_objections_their_guardian_signed(tmp_path: Path) 
     assert any("OBJECTION by guardian 3" in s and "Guardian 1 other keys" in s for s in said)
     assert not any("exclude me" in s for s in said)
     assert sum("does not check" in s for s in said) == 1 + len(junk)
+    assert any("\\u001b[2J" in s for s in said)  # shown, written out as escapes
+    assert not any("\x1b" in s or "\r" in s for s in said)
     c.store.close()
 
 
