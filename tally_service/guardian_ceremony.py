@@ -16,7 +16,8 @@ in the record. It re-checks every message on the board (identity signatures, bin
 against commitments, proofs) before acting on it, reveals only once every participant has
 committed (its reveal signs the set it saw), takes part in one attempt per run (a new attempt
 is its person's decision, not the board's), complains only with every dealer's shares in view,
-and computes QUAL, the joint key and the transcript hash itself before it confirms them.
+and computes QUAL (refusing one V2 would: fewer than k, or k not more than half of it), the
+joint key and the transcript hash itself before it confirms them.
 
 ``CeremonyParty.step`` looks at the board's current view and returns the messages this
 guardian should post now. Everything it needs later (its polynomial and public record, the
@@ -53,6 +54,7 @@ from crypto.ceremony import (
     list_hash,
     members_problem,
     outcome_of,
+    qual_problem,
     share_aad,
     sign_message,
     sign_objection,
@@ -444,6 +446,12 @@ class CeremonyParty:
             if set(board[phase]) != set(header.participants):
                 raise CeremonyRefusal(f"the board asks for confirmations before every {phase}")
         outcome = outcome_of(header, board)
+        reason = qual_problem(outcome.qual, header.k)
+        if reason is not None:  # V2 refuses it; no k guardians could ever use such a key
+            raise CeremonyRefusal(
+                f"the board asks you to confirm an attempt that cannot hold the key: {reason}; "
+                "not confirming, tell the commission"
+            )
         if me not in outcome.qual:
             why = next(d for d in outcome.disqualified if d["guardian"] == me)
             raise CeremonyRefusal(

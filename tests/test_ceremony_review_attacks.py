@@ -163,7 +163,6 @@ def test_a_guardian_shows_only_objections_their_guardian_signed(tmp_path: Path) 
     c.store.close()
 
 
-@pytest.mark.xfail(strict=True, reason="the guardian does not check QUAL against k")
 def test_a_guardian_confirms_no_qual_smaller_than_k(tmp_path: Path) -> None:
     """3 of 3: guardian 3 (colluding) complains about honest guardian 2 and the board drops
     guardian 2's answer, so QUAL = {1, 3} < k. The honest board fails the attempt; the
