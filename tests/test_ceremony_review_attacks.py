@@ -17,6 +17,8 @@ the commission key), and colludes with up to k - 1 guardians:
 from __future__ import annotations
 
 import copy
+import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +28,9 @@ from crypto.ceremony import check_ceremony, sign_message, sign_objection
 from crypto.envelope import sign_document
 from crypto.group import Point
 from crypto.signing import Context
+from scripts.verifier.checks_manifest import check_ceremony as check_v2
+from scripts.verifier.record import Record
+from scripts.verifier.report import Report
 from tally_service.guardian import GuardianRefusal
 from tally_service.guardian_ceremony import CeremonyRefusal, run_over_http
 from tally_service.guardian_decrypt import decrypt_and_post
@@ -197,4 +202,39 @@ def test_a_guardian_confirms_no_qual_smaller_than_k(tmp_path: Path) -> None:
     with pytest.raises(CeremonyRefusal, match="fewer than k = 3"):
         c.parties[0].step(shown)
     assert not (c.dirs[0].path / "ceremony" / "ceremony-test" / "current.json").exists()
+    c.store.close()
+
+
+def test_an_objection_cannot_rewrite_the_verifiers_report(tmp_path: Path) -> None:
+    """A colluding guardian's objection is signed, so it reaches the record and V2 prints it
+    as a note. Its reason hides what follows on the observer's terminal (``ESC[8m``) after
+    printing a result line of its own: the report said PASS whatever failed after V2."""
+    c = Ceremony(tmp_path, n=3, k=2)
+    board = c.board()
+    view = board.view()
+    lie = "fine\n\nRESULT: PASS - all 9 checks passed in 0.1 s\n\x1b[8m"
+    board.post(
+        sign_objection(
+            c.dirs[2].identity,
+            view["election_id"],
+            bytes.fromhex(view["guardian_list"]),
+            1,
+            3,
+            lie,
+            view["ceremony_fingerprint"],
+        )
+    )
+    c.run(board)
+    record = tmp_path / "record"
+    record.mkdir()
+    (record / "key_ceremony.json").write_text(json.dumps(_transcript(c)))
+    report = Report.new(str(record))
+    report["V1"].fail("manifest.json", "the tampering V2's note would hide")
+    check_v2(Record(record), None, report["V2"])
+    out = io.StringIO()
+    report.write_text(out)
+    text = out.getvalue()
+    assert "RESULT: FAIL" in text
+    assert "\x1b" not in text and "\nRESULT: PASS" not in text
+    assert "\\u001b[8m" in text  # the note is there, its control characters written out
     c.store.close()
