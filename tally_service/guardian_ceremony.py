@@ -37,6 +37,7 @@ from crypto.canonical import hex_decode
 from crypto.ceremony import (
     MAX_ATTEMPT,
     PHASES,
+    SILENT,
     CeremonyError,
     Header,
     accused,
@@ -398,12 +399,24 @@ class CeremonyParty:
                 for j, body in sorted(board["complaints"].items())
                 if me in body["against"]
             }
-            return [self._sign(header, me, "answers", {"revealed": revealed})]
+            answer = self._sign(header, me, "answers", {"revealed": revealed})
+            # kept in G: should the board drop it and call this guardian silent, it proves
+            # otherwise (``_left_out``)
+            self.gdir.write_json(f"{self._attempt(header)}/answer.json", answer)
+            return [answer]
         if phase == "confirm" and me not in board["confirm"]:
             return [self._confirm(header, me, secret, board, view)]
         if phase == "done":
-            self.done = True
             self.confirmed = self.gdir.read_json(f"{self._attempt(header)}/confirmed.json")
+            if self.confirmed is None:  # it ended without this guardian: say why, not crash
+                outcome = outcome_of(header, board)
+                if me not in outcome.qual:
+                    raise self._left_out(header, me, outcome)
+                raise CeremonyRefusal(
+                    f"attempt {header.attempt} ended without your confirmation: do not use its "
+                    "key; tell the commission"
+                )
+            self.done = True
             if self.confirmed is not None:  # the pins every later decryption is checked against
                 GuardianState(self.gdir.path / "state").pin_ceremony(
                     header.election_id,
@@ -434,6 +447,47 @@ class CeremonyParty:
         self.gdir.write_sealed(path, json.dumps(received).encode())
         return received
 
+    def _left_out(self, header: Header, me: int, outcome: Any) -> CeremonyRefusal:
+        """Why this guardian is not in QUAL. If it is blamed for not answering a complaint it
+        did answer (the board dropped the answer), a signed objection that carries the shares
+        it revealed: anyone can check them against its record (``resolve_complaint``)."""
+        why = next(d for d in outcome.disqualified if d["guardian"] == me)
+        said = f"you were disqualified: {why['reason']} (complaint by {why['complainant']})"
+        if why["reason"] != SILENT:
+            return CeremonyRefusal(said)
+        path = f"{self._attempt(header)}/answer.json"
+        answer = self.gdir.read_json(path)
+        if answer is None:
+            return CeremonyRefusal(
+                f"{said}; G holds no answer of yours: if your program ran through the answers "
+                "phase, the board never showed you the complaint; tell the commission"
+            )
+        revealed = answer["payload"]["body"]["revealed"]
+        reason = (
+            f"I answered in attempt {header.attempt}, revealing "
+            + ", ".join(f"share {s} for guardian {j}" for j, s in sorted(revealed.items()))
+            + "; the board did not show my answer and disqualified me as silent"
+        )
+        objection = sign_objection(
+            self.gdir.identity,
+            header.election_id,
+            header.list_hash,
+            header.attempt,
+            me,
+            reason,
+            header.fingerprint,
+        )
+        self.gdir.write_json(
+            f"{self._base(header.election_id)}/objection-{header.attempt}.json", objection
+        )
+        return CeremonyRefusal(
+            f"{said}, but you answered: the board dropped your answer and blames you as "
+            f"silent. Your signed answer is in {self.gdir.path / path}: give it to the other "
+            "guardians and observers (it proves you answered); do not let the commission seal "
+            "this attempt",
+            objection,
+        )
+
     def _confirm(
         self,
         header: Header,
@@ -453,10 +507,7 @@ class CeremonyParty:
                 "not confirming, tell the commission"
             )
         if me not in outcome.qual:
-            why = next(d for d in outcome.disqualified if d["guardian"] == me)
-            raise CeremonyRefusal(
-                f"you were disqualified: {why['reason']} (complaint by {why['complainant']})"
-            )
+            raise self._left_out(header, me, outcome)
         received = self._receive(header, me, board)
         total = Scalar.zero()
         for dealer in outcome.qual:

@@ -7,6 +7,7 @@ Layout (docs/record.md, "The guardian's directory"):
     ceremony/<election>/list.json the guardian list it confirmed in phase 0 (public)
     ceremony/<election>/attempt-<a>/polynomial.sealed, received.sealed, key-share.sealed
     ceremony/<election>/attempt-<a>/confirmed.json   what it confirmed: joint key, transcript hash
+    ceremony/<election>/attempt-<a>/answer.json      its signed answer to complaints, if accused
 
 Every ``.sealed`` file is ChaCha20-Poly1305 under a key derived from the passphrase with scrypt
 (crypto/sealing.py), with the file's purpose as associated data: without the passphrase nothing

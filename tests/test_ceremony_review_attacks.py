@@ -32,7 +32,7 @@ from scripts.verifier.checks_manifest import check_ceremony as check_v2
 from scripts.verifier.record import Record
 from scripts.verifier.report import Report
 from tally_service.guardian import GuardianRefusal
-from tally_service.guardian_ceremony import CeremonyRefusal, run_over_http
+from tally_service.guardian_ceremony import CeremonyParty, CeremonyRefusal, run_over_http
 from tally_service.guardian_decrypt import decrypt_and_post
 from tally_service.keys import commission_key_path, read_private_key
 from tally_service.problems import Problem
@@ -237,4 +237,54 @@ def test_an_objection_cannot_rewrite_the_verifiers_report(tmp_path: Path) -> Non
     assert "RESULT: FAIL" in text
     assert "\x1b" not in text and "\nRESULT: PASS" not in text
     assert "\\u001b[8m" in text  # the note is there, its control characters written out
+    c.store.close()
+
+
+def test_a_guardian_whose_answer_the_board_dropped_is_not_blamed_in_silence(
+    tmp_path: Path,
+) -> None:
+    """Guardian 5 (colluding) complains about honest guardian 2; guardian 2 answers with the
+    disputed share, and the board takes the answer and drops it. Guardian 2 is disqualified
+    as silent, the others confirm, V2 passes (it cannot know). The operator chooses QUAL this
+    way after the reveals (one more bit of the key per honest guardian it can drop) and
+    blames an honest guardian. Guardian 2's program said only "you were disqualified: did
+    not reveal the disputed share", or, polling after the end, died on an assertion."""
+    c = Ceremony(tmp_path, n=5, k=3)
+    board = c.board()
+    for _ in range(3):  # commit, reveal, shares
+        c.round(board)
+    view = board.view()
+    complaint = sign_message(
+        c.dirs[4].identity,
+        view["election_id"],
+        bytes.fromhex(view["guardian_list"]),
+        1,
+        "complaints",
+        5,
+        {"against": [2]},
+    )
+    c.round(board, c.parties[:4])
+    board.post(complaint)
+    assert board.view()["phase"] == "answers"
+    dropped = c.parties[1].step(board.view())  # the board answers 201 and keeps nothing
+    assert [m["payload"]["phase"] for m in dropped] == ["answers"]
+    c.clock.now += 61
+    assert board.view()["phase"] == "confirm"
+    with pytest.raises(CeremonyRefusal, match="the board dropped your answer") as refused:
+        c.parties[1].step(board.view())
+    objection = refused.value.objection
+    assert objection is not None
+    share = dropped[0]["payload"]["body"]["revealed"]["5"]
+    assert share in objection["payload"]["body"]["reason"]  # anyone can check it
+    board.post(objection)
+    others = [p for i, p in enumerate(c.parties) if i != 1]
+    c.run(board, others)
+    transcript = _transcript(c)
+    assert check_ceremony(transcript) is None
+    assert transcript["disqualified"][0]["guardian"] == 2
+    assert [o["payload"]["guardian"] for o in transcript["objections"]] == [2]
+    # polling only after the end, the program says why too (it died on an assertion)
+    again = CeremonyParty(c.dirs[1], c.fingerprints, c.agreed)
+    with pytest.raises(CeremonyRefusal, match="the board dropped your answer"):
+        run_over_http(again, board.view, board.post, lambda _: None, 0)
     c.store.close()
