@@ -534,12 +534,6 @@ class CeremonyParty:
         if transcript["witnesses"] != view.get("witnesses"):  # pragma: no cover - in L
             raise CeremonyRefusal("the transcript's witnesses are not the board's")
         base = self._attempt(header)
-        self.gdir.write_sealed(
-            f"{base}/key-share.sealed",
-            json.dumps(
-                {"election_id": header.election_id, "guardian": me, "secret_share": total.hex()}
-            ).encode(),
-        )
         confirmed = {
             "election_id": header.election_id,
             "attempt": header.attempt,
@@ -550,6 +544,19 @@ class CeremonyParty:
             "joint_key": transcript["joint_key"],
             "transcript_hash": transcript["transcript_hash"],
         }
+        # sealed with the share: the pins decrypt checks a manifest against (the joint key, the
+        # transcript hash, L) cannot be edited on disk without the passphrase (read_key_share)
+        self.gdir.write_sealed(
+            f"{base}/key-share.sealed",
+            json.dumps(
+                {
+                    "election_id": header.election_id,
+                    "guardian": me,
+                    "secret_share": total.hex(),
+                    "confirmed": confirmed,
+                }
+            ).encode(),
+        )
         self.gdir.write_json(f"{base}/confirmed.json", confirmed)
         self.gdir.write_json(f"{self._base(header.election_id)}/current.json", confirmed)
         return self._sign(
@@ -604,7 +611,9 @@ def _witness_count(view: Mapping[str, Any]) -> int:
 
 
 def read_key_share(gdir: GuardianDir, election_id: str) -> tuple[dict[str, Any], Scalar]:
-    """The ceremony this guardian confirmed last for the election, and its key share."""
+    """The ceremony this guardian confirmed last for the election, and its key share: what it
+    confirmed as sealed with the share (``current.json`` only names the attempt, and must
+    agree; a key share sealed before the copy was kept in it falls back on the file)."""
     base = f"ceremony/{election_id}"
     confirmed = gdir.read_json(f"{base}/current.json")
     if confirmed is None:
@@ -613,7 +622,14 @@ def read_key_share(gdir: GuardianDir, election_id: str) -> tuple[dict[str, Any],
     if data is None:
         raise CeremonyRefusal("G's key share file is missing")
     share = json.loads(data)
-    return confirmed, Scalar.from_bytes(hex_decode(share["secret_share"], 32))
+    sealed = share.get("confirmed")
+    if sealed is not None and sealed != confirmed:
+        raise CeremonyRefusal(
+            f"{gdir.path / base / 'current.json'} is not what you confirmed (the copy sealed with "
+            "your key share differs): it was edited; do not decrypt, restore it from the sealed "
+            "copy's values and find out who changed it"
+        )
+    return sealed or confirmed, Scalar.from_bytes(hex_decode(share["secret_share"], 32))
 
 
 def run_over_http(

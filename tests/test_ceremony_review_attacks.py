@@ -26,7 +26,7 @@ import pytest
 
 from crypto.ceremony import check_ceremony, sign_message, sign_objection
 from crypto.envelope import sign_document
-from crypto.group import Point
+from crypto.group import Point, Scalar, base_mul
 from crypto.signing import Context
 from scripts.verifier.checks_manifest import check_ceremony as check_v2
 from scripts.verifier.record import Record
@@ -288,3 +288,31 @@ def test_a_guardian_whose_answer_the_board_dropped_is_not_blamed_in_silence(
     with pytest.raises(CeremonyRefusal, match="the board dropped your answer"):
         run_over_http(again, board.view, board.post, lambda _: None, 0)
     c.store.close()
+
+
+def test_the_confirmed_ceremony_cannot_be_edited_on_the_guardians_disk(tmp_path: Path) -> None:
+    """An intruder on guardian 1's machine (no passphrase) edits current.json, the ceremony
+    it confirmed, and the state's pins.json, to the joint key and hash of a manifest the
+    operator made up (a key the operator holds the secret of): the guardian's decrypt checked
+    the manifest against those plain files, as the pinned list of issue 24 attack 6 once was.
+    (Sealing pins.json is the guardian state's business; the sealed copy of what the guardian
+    confirmed, checked on every read of the key share, is enough to refuse here.)"""
+    c = Ceremony(tmp_path, n=3, k=2)
+    c.run(c.board())
+    c.store.close()
+    sealed = seal(c.data)
+    fake = copy.deepcopy(sealed["payload"])
+    fake["election_key"] = base_mul(Scalar.from_int(7)).hex()  # the operator's own key
+    fake["ceremony_hash"] = "ab" * 32
+    current = c.dirs[0].path / "ceremony" / "ceremony-test" / "current.json"
+    confirmed = json.loads(current.read_text())
+    confirmed.update(joint_key=fake["election_key"], transcript_hash=fake["ceremony_hash"])
+    current.write_text(json.dumps(confirmed))
+    pins = c.dirs[0].path / "state" / "pins.json"  # the guardian state's pins: plain too
+    state = json.loads(pins.read_text())
+    state.update(joint_key=fake["election_key"], ceremony_hash=fake["ceremony_hash"])
+    pins.write_text(json.dumps(state))
+    service = _Service(_resigned(c, fake))
+    with pytest.raises(CeremonyRefusal, match="is not what you confirmed"):
+        decrypt_and_post(c.dirs[0], service, "AAA", 1)
+    assert service.asked == ["/manifest"]
