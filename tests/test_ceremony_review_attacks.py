@@ -316,3 +316,15 @@ def test_the_confirmed_ceremony_cannot_be_edited_on_the_guardians_disk(tmp_path:
     with pytest.raises(CeremonyRefusal, match="is not what you confirmed"):
         decrypt_and_post(c.dirs[0], service, "AAA", 1)
     assert service.asked == ["/manifest"]
+
+
+def test_a_guardian_takes_no_part_in_an_attempt_v2_refuses(tmp_path: Path) -> None:
+    """Attempt numbers above 1000 fail V2: a guardian that drew a polynomial and revealed it
+    there would only show the board one more key to choose from."""
+    c = Ceremony(tmp_path, n=3, k=2)
+    view = c.board().view()
+    for attempt in (1001, 0, True):
+        with pytest.raises(CeremonyRefusal, match="attempt"):
+            CeremonyParty(c.dirs[0], c.fingerprints, c.agreed).step(dict(view, attempt=attempt))
+    assert not (c.dirs[0].path / "ceremony" / "ceremony-test" / "attempt-1001").exists()
+    c.store.close()
