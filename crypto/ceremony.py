@@ -133,6 +133,8 @@ MAX_ATTEMPT = 1000
 OBJECTION = "objection"
 OBJECTION_FIELDS = frozenset({"reason", "ceremony_fingerprint"})
 MAX_REASON = 2000
+#: Why a dealer that posted no answer revealing the disputed share is disqualified.
+SILENT = "did not reveal the disputed share"
 #: Bytes of the ceremony fingerprint: 160 bits, 32 base32 characters (see ceremony_fingerprint).
 CEREMONY_FINGERPRINT_BYTES = 20
 
@@ -481,7 +483,7 @@ def derive_outcome(
                 continue
             revealed = parse_scalar(answers.get(dealer, {}).get(str(complainant)))
             if revealed is None:
-                reason = "did not reveal the disputed share"
+                reason = SILENT
             elif not resolve_complaint(records[dealer], complainant, revealed):
                 reason = "the revealed share does not match its commitments"
             else:

@@ -3,8 +3,9 @@
 Threat: the board (the commission's service) shows the guardian what it likes: a list with one
 guardian's keys twice (it would get two shares, with k = 2 the whole key), another n or k, other
 witnesses, the reveal phase before every commitment is in, a phase with a dealer's shares
-withheld; or it edits the guardian's pinned list on disk; or it blames, as silent, the guardian
-that stopped because of any of this.
+withheld, a new attempt each time it dislikes the joint key the reveals give; or it edits the
+guardian's pinned list on disk; or it blames, as silent, the guardian that stopped because of
+any of this.
 
 So the guardian trusts nothing the board says. Phase 0: the list must name exactly the
 guardians whose fingerprints it was given out of band, each under its own name, no key twice;
@@ -13,8 +14,10 @@ guardians agreed on out of band; then it pins the parameters hash L, sealed in G
 there, it posts a signed objection (what it saw, why), which the board shows to all and keeps
 in the record. It re-checks every message on the board (identity signatures, bindings, reveals
 against commitments, proofs) before acting on it, reveals only once every participant has
-committed (its reveal signs the set it saw), complains only with every dealer's shares in view,
-and computes QUAL, the joint key and the transcript hash itself before it confirms them.
+committed (its reveal signs the set it saw), takes part in one attempt per run (a new attempt
+is its person's decision, not the board's), complains only with every dealer's shares in view,
+and computes QUAL (refusing one V2 would: fewer than k, or k not more than half of it), the
+joint key and the transcript hash itself before it confirms them.
 
 ``CeremonyParty.step`` looks at the board's current view and returns the messages this
 guardian should post now. Everything it needs later (its polynomial and public record, the
@@ -32,7 +35,9 @@ from typing import Any
 
 from crypto.canonical import hex_decode
 from crypto.ceremony import (
+    MAX_ATTEMPT,
     PHASES,
+    SILENT,
     CeremonyError,
     Header,
     accused,
@@ -40,6 +45,7 @@ from crypto.ceremony import (
     ceremony_fingerprint,
     ceremony_fingerprint_chars,
     check_message,
+    check_objection,
     commit_hash,
     commit_set_hash,
     decrypt_share,
@@ -49,12 +55,14 @@ from crypto.ceremony import (
     list_hash,
     members_problem,
     outcome_of,
+    qual_problem,
     share_aad,
     sign_message,
     sign_objection,
 )
 from crypto.group import Point, Scalar, base_mul
 from crypto.guardians import GuardianSecret, record_commitments, verify_share
+from schemas.ceremony import BoardViewSchema
 from tally_service.guardian_identity import GuardianDir
 from tally_service.guardian_state import GuardianState
 
@@ -146,6 +154,8 @@ class CeremonyParty:
         self.confirmed: dict[str, Any] | None = None
         self._verified: set[str] = set()
         self._checked: bytes | None = None
+        #: the attempt this run takes part in: one run of the program, one attempt
+        self._attempt_taken: int | None = None
 
     # -- where things live in G ---------------------------------------------------------------
     def _base(self, election_id: str) -> str:
@@ -158,8 +168,40 @@ class CeremonyParty:
 
     # -- phase 0 and the header -----------------------------------------------------------------
     def header(self, view: Mapping[str, Any]) -> tuple[Header, int]:
+        # (objections aside: the guardian shows those that check and ignores the rest,
+        # run_over_http; they never stop it)
+        errors = (
+            BoardViewSchema(partial=("objections",)).validate(
+                {f: v for f, v in view.items() if f != "objections"}
+            )
+            if isinstance(view, Mapping)
+            else "not an object"
+        )
+        if errors:
+            raise CeremonyRefusal(
+                "the board's answer is not a ceremony view (schemas/ceremony.py): "
+                + printable(str(errors))[:300]
+            )
         if view.get("status") == "failed":
-            raise CeremonyRefusal(f"the board reports: {view.get('failure')}")
+            raise CeremonyRefusal(f"the board reports: {printable(str(view.get('failure')))}")
+        attempt = view.get("attempt")
+        if (
+            not isinstance(attempt, int)
+            or isinstance(attempt, bool)
+            or not 1 <= attempt <= MAX_ATTEMPT
+        ):
+            raise CeremonyRefusal(f"the board shows attempt {attempt!r}: not 1 to {MAX_ATTEMPT}")
+        if self._attempt_taken is not None and attempt != self._attempt_taken:
+            # Once the reveals are in, the board knows the joint key before anyone deals a
+            # share; a board that starts attempts at will (no failure shown, nobody excluded)
+            # draws a new key until it likes one. A new attempt is a person's decision.
+            raise CeremonyRefusal(
+                f"the board moved from attempt {self._attempt_taken} to attempt {attempt} "
+                f"while you took part in attempt {self._attempt_taken}, without showing that "
+                "it failed: a board that starts attempts at will can choose among the joint "
+                "keys they give; ask the commission and the other guardians why, and run "
+                "`guardian ceremony` again only for a new attempt they all know of"
+            )
         members = view["guardians"]
         me = next(
             (m["index"] for m in members if m["identity_key"] == self.gdir.public["identity_key"]),
@@ -184,6 +226,7 @@ class CeremonyParty:
             raise self._objecting(view, me, str(exc)) from exc
         if me not in header.participants:
             raise CeremonyRefusal(f"you take no part in attempt {header.attempt}")
+        self._attempt_taken = header.attempt
         return header, me
 
     def _phase_0(self, view: Mapping[str, Any], me: int) -> None:
@@ -356,12 +399,24 @@ class CeremonyParty:
                 for j, body in sorted(board["complaints"].items())
                 if me in body["against"]
             }
-            return [self._sign(header, me, "answers", {"revealed": revealed})]
+            answer = self._sign(header, me, "answers", {"revealed": revealed})
+            # kept in G: should the board drop it and call this guardian silent, it proves
+            # otherwise (``_left_out``)
+            self.gdir.write_json(f"{self._attempt(header)}/answer.json", answer)
+            return [answer]
         if phase == "confirm" and me not in board["confirm"]:
             return [self._confirm(header, me, secret, board, view)]
         if phase == "done":
-            self.done = True
             self.confirmed = self.gdir.read_json(f"{self._attempt(header)}/confirmed.json")
+            if self.confirmed is None:  # it ended without this guardian: say why, not crash
+                outcome = outcome_of(header, board)
+                if me not in outcome.qual:
+                    raise self._left_out(header, me, outcome)
+                raise CeremonyRefusal(
+                    f"attempt {header.attempt} ended without your confirmation: do not use its "
+                    "key; tell the commission"
+                )
+            self.done = True
             if self.confirmed is not None:  # the pins every later decryption is checked against
                 GuardianState(self.gdir.path / "state").pin_ceremony(
                     header.election_id,
@@ -392,6 +447,47 @@ class CeremonyParty:
         self.gdir.write_sealed(path, json.dumps(received).encode())
         return received
 
+    def _left_out(self, header: Header, me: int, outcome: Any) -> CeremonyRefusal:
+        """Why this guardian is not in QUAL. If it is blamed for not answering a complaint it
+        did answer (the board dropped the answer), a signed objection that carries the shares
+        it revealed: anyone can check them against its record (``resolve_complaint``)."""
+        why = next(d for d in outcome.disqualified if d["guardian"] == me)
+        said = f"you were disqualified: {why['reason']} (complaint by {why['complainant']})"
+        if why["reason"] != SILENT:
+            return CeremonyRefusal(said)
+        path = f"{self._attempt(header)}/answer.json"
+        answer = self.gdir.read_json(path)
+        if answer is None:
+            return CeremonyRefusal(
+                f"{said}; G holds no answer of yours: if your program ran through the answers "
+                "phase, the board never showed you the complaint; tell the commission"
+            )
+        revealed = answer["payload"]["body"]["revealed"]
+        reason = (
+            f"I answered in attempt {header.attempt}, revealing "
+            + ", ".join(f"share {s} for guardian {j}" for j, s in sorted(revealed.items()))
+            + "; the board did not show my answer and disqualified me as silent"
+        )
+        objection = sign_objection(
+            self.gdir.identity,
+            header.election_id,
+            header.list_hash,
+            header.attempt,
+            me,
+            reason,
+            header.fingerprint,
+        )
+        self.gdir.write_json(
+            f"{self._base(header.election_id)}/objection-{header.attempt}.json", objection
+        )
+        return CeremonyRefusal(
+            f"{said}, but you answered: the board dropped your answer and blames you as "
+            f"silent. Your signed answer is in {self.gdir.path / path}: give it to the other "
+            "guardians and observers (it proves you answered); do not let the commission seal "
+            "this attempt",
+            objection,
+        )
+
     def _confirm(
         self,
         header: Header,
@@ -404,11 +500,14 @@ class CeremonyParty:
             if set(board[phase]) != set(header.participants):
                 raise CeremonyRefusal(f"the board asks for confirmations before every {phase}")
         outcome = outcome_of(header, board)
-        if me not in outcome.qual:
-            why = next(d for d in outcome.disqualified if d["guardian"] == me)
+        reason = qual_problem(outcome.qual, header.k)
+        if reason is not None:  # V2 refuses it; no k guardians could ever use such a key
             raise CeremonyRefusal(
-                f"you were disqualified: {why['reason']} (complaint by {why['complainant']})"
+                f"the board asks you to confirm an attempt that cannot hold the key: {reason}; "
+                "not confirming, tell the commission"
             )
+        if me not in outcome.qual:
+            raise self._left_out(header, me, outcome)
         received = self._receive(header, me, board)
         total = Scalar.zero()
         for dealer in outcome.qual:
@@ -435,12 +534,6 @@ class CeremonyParty:
         if transcript["witnesses"] != view.get("witnesses"):  # pragma: no cover - in L
             raise CeremonyRefusal("the transcript's witnesses are not the board's")
         base = self._attempt(header)
-        self.gdir.write_sealed(
-            f"{base}/key-share.sealed",
-            json.dumps(
-                {"election_id": header.election_id, "guardian": me, "secret_share": total.hex()}
-            ).encode(),
-        )
         confirmed = {
             "election_id": header.election_id,
             "attempt": header.attempt,
@@ -451,6 +544,19 @@ class CeremonyParty:
             "joint_key": transcript["joint_key"],
             "transcript_hash": transcript["transcript_hash"],
         }
+        # sealed with the share: the pins decrypt checks a manifest against (the joint key, the
+        # transcript hash, L) cannot be edited on disk without the passphrase (read_key_share)
+        self.gdir.write_sealed(
+            f"{base}/key-share.sealed",
+            json.dumps(
+                {
+                    "election_id": header.election_id,
+                    "guardian": me,
+                    "secret_share": total.hex(),
+                    "confirmed": confirmed,
+                }
+            ).encode(),
+        )
         self.gdir.write_json(f"{base}/confirmed.json", confirmed)
         self.gdir.write_json(f"{self._base(header.election_id)}/current.json", confirmed)
         return self._sign(
@@ -461,6 +567,30 @@ class CeremonyParty:
                 "joint_key": transcript["joint_key"],
                 "transcript_hash": transcript["transcript_hash"],
             },
+        )
+
+
+def printable(text: str) -> str:
+    """``text`` with every control or invisible character written as an escape: what the board
+    (or a guardian's objection) says reaches the guardian's terminal, where an escape sequence
+    could rewrite the prompt or hide a line."""
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
+
+
+def _objection_line(view: Mapping[str, Any], objection: object) -> str:
+    """What the guardian is told of an objection the board shows: only one signed by the
+    listed guardian it names, for this election, is shown as that guardian's."""
+    try:
+        guardian, payload = check_objection(objection, view["guardians"], view["election_id"])
+        name = view["guardians"][guardian - 1]["name"]
+        return printable(
+            f"OBJECTION by guardian {guardian} ({name}) (attempt {payload['attempt']}): "
+            f"{payload['body']['reason']}"
+        )
+    except Exception:  # anything the board shows: a line saying so, never a crash
+        return (
+            "the board shows an objection that does not check (not signed by the listed "
+            "guardian it names, or not an objection for this election): ignored"
         )
 
 
@@ -481,7 +611,9 @@ def _witness_count(view: Mapping[str, Any]) -> int:
 
 
 def read_key_share(gdir: GuardianDir, election_id: str) -> tuple[dict[str, Any], Scalar]:
-    """The ceremony this guardian confirmed last for the election, and its key share."""
+    """The ceremony this guardian confirmed last for the election, and its key share: what it
+    confirmed as sealed with the share (``current.json`` only names the attempt, and must
+    agree; a key share sealed before the copy was kept in it falls back on the file)."""
     base = f"ceremony/{election_id}"
     confirmed = gdir.read_json(f"{base}/current.json")
     if confirmed is None:
@@ -490,7 +622,14 @@ def read_key_share(gdir: GuardianDir, election_id: str) -> tuple[dict[str, Any],
     if data is None:
         raise CeremonyRefusal("G's key share file is missing")
     share = json.loads(data)
-    return confirmed, Scalar.from_bytes(hex_decode(share["secret_share"], 32))
+    sealed = share.get("confirmed")
+    if sealed is not None and sealed != confirmed:
+        raise CeremonyRefusal(
+            f"{gdir.path / base / 'current.json'} is not what you confirmed (the copy sealed with "
+            "your key share differs): it was edited; do not decrypt, restore it from the sealed "
+            "copy's values and find out who changed it"
+        )
+    return sealed or confirmed, Scalar.from_bytes(hex_decode(share["secret_share"], 32))
 
 
 def run_over_http(
@@ -507,17 +646,15 @@ def run_over_http(
     told: set[str] = set()
     while True:
         view = get_view()
-        if view["phase"] != last_phase:
-            say(f"attempt {view['attempt']}: phase {view['phase']}")
-            last_phase = view["phase"]
-        for objection in view.get("objections", []):
-            if objection["signature"] not in told:
-                told.add(objection["signature"])
-                payload = objection["payload"]
-                say(
-                    f"OBJECTION by guardian {payload['guardian']} (attempt {payload['attempt']}): "
-                    f"{payload['body']['reason']}"
-                )
+        if isinstance(view, Mapping) and view.get("phase") != last_phase:
+            last_phase = view.get("phase")
+            say(printable(f"attempt {view.get('attempt')}: phase {last_phase}"))
+        objections = view.get("objections") if isinstance(view, Mapping) else None
+        for objection in objections if isinstance(objections, list) else []:
+            seen = json.dumps(objection, sort_keys=True)
+            if seen not in told:
+                told.add(seen)
+                say(_objection_line(view, objection))
         try:
             messages = party.step(view)
         except CeremonyRefusal as exc:
@@ -546,6 +683,7 @@ __all__ = [
     "CeremonyParty",
     "CeremonyRefusal",
     "check_fingerprints",
+    "printable",
     "read_fingerprints",
     "read_key_share",
     "run_over_http",

@@ -66,10 +66,11 @@ def _fingerprint_source(args: argparse.Namespace) -> Any:
     if not sys.stdin.isatty():
         raise Problem(400, "usage", "give --fingerprints FILE (no terminal to ask on)")
 
+    from tally_service.guardian_ceremony import printable
+
     def ask(member: dict[str, Any]) -> str:
-        return input(
-            f"fingerprint guardian {member['index']} ({member['name']}) gave you out of band: "
-        )
+        name = printable(str(member["name"]))  # the board's text: no escapes to the terminal
+        return input(f"fingerprint guardian {member['index']} ({name}) gave you out of band: ")
 
     return ask
 
@@ -82,15 +83,19 @@ def _agreed_source(args: argparse.Namespace) -> Any:
     if not sys.stdin.isatty():
         raise Problem(400, "usage", "give --ceremony-fingerprint (no terminal to ask on)")
 
+    from tally_service.guardian_ceremony import printable
+
     def ask(shown: Any) -> str:
+        # what the board shows, with any control character written out (escape sequences
+        # could otherwise rewrite this prompt)
         print(f"the board's ceremony: election {shown.election_id}, n = {shown.n}, k = {shown.k}")
         for member in shown.members:
-            print(f"  guardian {member['index']}: {member['name']}")
+            print(printable(f"  guardian {member['index']}: {member['name']}"))
         witnesses = shown.witnesses or {}
         for witness in witnesses.get("keys", []):
-            print(f"  witness: {witness['name']} ({witness['type']})")
+            print(printable(f"  witness: {witness.get('name')} ({witness.get('type')})"))
         if witnesses:
-            print(f"  witness quorum {witnesses.get('quorum')}")
+            print(printable(f"  witness quorum {witnesses.get('quorum')}"))
         return input("ceremony fingerprint the guardians agreed on out of band: ")
 
     return ask

@@ -2,13 +2,16 @@
 
 ``decrypt_and_post`` (``tally-service guardian decrypt``): the guardian state in G/state
 (tally_service/guardian_state.py) pins the joint key and transcript hash this guardian
-confirmed at the ceremony and the sealed manifest's hash; the round's tally is recomputed from
-the closed, signed log, its final checkpoint checked against every checkpoint the guardian has
-seen and recorded as the one final of the round (tally_service/guardian.py:
-``decrypt_as_guardian``); only then is the partial decryption computed, in the context bound to
-that final checkpoint, from the key share sealed in G, and posted in an envelope signed by the
-guardian's identity key (context ``guardian``). The service checks
-that signature against the manifest (tally_service/guardian_partials.py) and combines any k.
+confirmed at the ceremony and the sealed manifest's hash; the manifest's guardian list, n,
+k and witnesses must hash to the parameters hash L it confirmed (its ceremony fingerprint is
+the agreed one: the commission cannot swap in witnesses of its own after the ceremony); the
+round's tally is recomputed from the closed, signed log, its final checkpoint checked against
+every checkpoint the guardian has seen and recorded as the one final of the round
+(tally_service/guardian.py: ``decrypt_as_guardian``); only then is the partial decryption
+computed, in the context bound to that final checkpoint, from the key share sealed in G, and
+posted in an envelope signed by the guardian's identity key (context ``guardian``). The service
+checks that signature against the manifest (tally_service/guardian_partials.py) and combines
+any k.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from crypto.canonical import hash_json
+from crypto.ceremony import CeremonyError, ceremony_fingerprint, list_hash, members_from_manifest
 from crypto.signed_partial import partial_statement, sign_partial
 from tally_service.guardian import GuardianRefusal, decrypt_as_guardian
 from tally_service.guardian_ceremony import read_key_share
@@ -44,6 +48,24 @@ def decrypt_and_post(
         raise GuardianRefusal("the manifest's election key is not the joint key you confirmed")
     if payload.get("ceremony_hash") != confirmed["transcript_hash"]:
         raise GuardianRefusal("the manifest's ceremony hash is not the transcript you confirmed")
+    # the guardian list, n, k and witnesses too, as the guardian confirmed them in phase 0 (L):
+    # a manifest with the right key but the commission's own witnesses would otherwise have
+    # the final's quorum judged by witnesses the guardians never agreed on (issue 24)
+    try:
+        shown = list_hash(
+            election_id,
+            payload["guardians"]["k"],
+            members_from_manifest(payload["guardians"]),
+            payload.get("witnesses"),
+        )
+    except (CeremonyError, KeyError, TypeError, AttributeError) as exc:
+        raise GuardianRefusal(f"the manifest's guardians cannot be read ({exc})") from exc
+    if shown.hex() != confirmed.get("guardian_list"):
+        raise GuardianRefusal(
+            "the manifest's guardian list, n, k or witnesses are not the ceremony you confirmed "
+            f"(its ceremony fingerprint is {ceremony_fingerprint(shown)}, you confirmed "
+            f"{confirmed.get('ceremony_fingerprint')}): do not decrypt, tell the other guardians"
+        )
     keys = payload["guardians"]["keys"]
     if keys[me - 1]["identity_key"] != gdir.public["identity_key"]:
         raise GuardianRefusal(f"the manifest does not list your identity key as guardian {me}'s")

@@ -4,9 +4,11 @@ Layout (docs/record.md, "The guardian's directory"):
 
     guardian.json                 public: identity key, share key, fingerprint, KDF parameters
     keys.sealed                   SECRET, sealed: the Ed25519 identity seed and X25519 share key
-    ceremony/<election>/list.json the guardian list it confirmed in phase 0 (public)
-    ceremony/<election>/attempt-<a>/polynomial.sealed, received.sealed, key-share.sealed
+    ceremony/<election>/list.sealed  the ceremony it confirmed in phase 0: election, L, F
+    ceremony/<election>/attempt-<a>/polynomial.sealed, received.sealed
+    ceremony/<election>/attempt-<a>/key-share.sealed  its key share and what it confirmed
     ceremony/<election>/attempt-<a>/confirmed.json   what it confirmed: joint key, transcript hash
+    ceremony/<election>/attempt-<a>/answer.json      its signed answer to complaints, if accused
 
 Every ``.sealed`` file is ChaCha20-Poly1305 under a key derived from the passphrase with scrypt
 (crypto/sealing.py), with the file's purpose as associated data: without the passphrase nothing

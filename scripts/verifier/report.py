@@ -1,5 +1,9 @@
 """The verifier's report: numbered checks, what each covered, and exactly what failed.
 
+Threat: text from the record (a guardian's signed objection, names) reaches the observer's
+terminal; an escape sequence in it could print a fake result and conceal the real one. The
+text report writes every control or invisible character out as an escape (``shown``).
+
 Failures are listed up to ``MAX_LISTED`` per check; beyond that they are only counted, so a
 record with a million bad ballots still gives a readable report in bounded memory.
 """
@@ -110,19 +114,19 @@ class Report:
         out.write("\n")
 
     def write_text(self, out: TextIO) -> None:
-        out.write(f"Election record: {self.record}\n")
+        out.write(f"Election record: {shown(self.record)}\n")
         if self.trust:
-            out.write(f"Trust: {self.trust}\n")
+            out.write(f"Trust: {shown(self.trust)}\n")
         out.write("\n")
         for check in self.checks.values():
             verdict = "PASS" if check.ok else "FAIL"
             out.write(f"{check.id} {verdict}  {check.title}\n")
             if check.checked:
-                out.write(f"        checked: {describe(check.checked)}\n")
+                out.write(f"        checked: {shown(describe(check.checked))}\n")
             for text in check.notes:
-                out.write(f"        note: {text}\n")
+                out.write(f"        note: {shown(text)}\n")
             for failure in check.failures:
-                out.write(f"        - {failure.where}: {failure.why}\n")
+                out.write(f"        - {shown(failure.where)}: {shown(failure.why)}\n")
             hidden = check.failure_count - len(check.failures)
             if hidden > 0:
                 out.write(f"        ... and {hidden} more failure(s) of {check.id}\n")
@@ -136,6 +140,14 @@ class Report:
                 f"({', '.join(failed)})"
             )
         out.write(f" in {self.seconds:.1f} s\n")
+
+
+def shown(text: str) -> str:
+    """Text that may come from the record (a guardian's objection, a name), as the report
+    prints it: every control or invisible character written as an escape (``\\u001b``), so no
+    escape sequence or line break in the record can hide, rewrite or add a report line (a fake
+    "RESULT: PASS" above the real result, then the rest concealed)."""
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" for c in text)
 
 
 def describe(checked: dict[str, Any]) -> str:
