@@ -314,7 +314,10 @@ def test_a_guardian_that_objects_is_named_with_its_objection(tmp_path: Path) -> 
         )
     )
     data = tmp_path / "election"
-    _, board = election_and_board(tmp_path, data, publics, electors=3, k=2, timeout=3)
+    # the board's phase timeout must outlast three guardian processes starting and unsealing
+    # on a loaded machine (3 s did not, at a load average of about 10): guardian 3's objection
+    # has to be on the board before the phase times out
+    _, board = election_and_board(tmp_path, data, publics, electors=3, k=2, timeout=20)
     agreed = _agreed(data)
     try:
         procs = [
