@@ -11,7 +11,6 @@ The guardian only makes outgoing requests: it serves nothing.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +21,7 @@ from crypto.cosignature import Cosigner
 from crypto.note import NoteError, NoteVerifier, parse_note, verifier_key, verify_note
 from crypto.signing import VerifyKey
 from crypto.witness_policy import WitnessPolicy
+from tally_service import clock
 from tally_service.guardian_state import GuardianRefusal, GuardianState
 from tally_service.problems import Problem
 
@@ -126,7 +126,7 @@ def _cosign(
     ident = (witness.name, witness.public.key_id)
     if any((s.name, s.key_hash) == ident for s in parse_note(note).signatures):
         return
-    line = witness.cosign(cp, int(time.time())).line()
+    line = witness.cosign(cp, int(clock.posix())).line()
     answer = client.session.post(
         f"{client.url}{base}/cosignatures", data=(note + line).encode("utf-8"), timeout=60
     )
