@@ -404,9 +404,11 @@ class Demo:
             f"{self.at()}; watch it at {client.url.removesuffix('/api/v1')}/"
         )
         self.day.wait_until(self.schedule.opens)
+        self.day.set(self.schedule.opens, 0.0)  # the session opens in every unit at 10:00
         for u in units:
             client.commission("open-round", unit=u.code, round=1)
         self.say(f"the commission opened every unit's round{self.at()}")
+        self.day.run()
         began = time.monotonic()
         sessions: dict[int, requests.Session] = {}
 
@@ -430,6 +432,7 @@ class Demo:
             f"{len(turnout['units'])} units"
         )
         self.day.wait_until(self.schedule.closes)
+        self.day.set(self.schedule.closes, 0.0)  # every round closes at 12:00 (then set to run)
         self.say(f"the rounds close{self.at()}")
 
     def tally(self, client: ServiceClient, units: list[Unit], round_no: int) -> None:
@@ -517,6 +520,9 @@ class Demo:
                 day.set(self.schedule.preliminary, 1.0)
             client.commission("publish-results", kind="preliminary")
             self.say(f"preliminary result signed by the commission{self.at()}")
+            if day is not None and self.args.hold:  # for whoever watches the pages at 13:00
+                day.set(day.now(), 0.0)
+                time.sleep(self.args.hold)
             prelim = client.get("/results/preliminary")["payload"]
             runoff = {
                 x["unit"]: x["rounds"][-1]["runoff"]
@@ -857,6 +863,13 @@ def main() -> int:
         "arrive (default: as fast as the clients and the service go)",
     )
     parser.add_argument(
+        "--hold",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="with --replay-2023: hold the clock at 13:00 this long (real seconds) after the "
+        "preliminary result, before the final one, so the pages can be read at 13:00",
+    )
+    parser.add_argument(
         "--small", action="store_true", help="a few units and tens of electors (what the tests run)"
     )
     parser.add_argument("--quiet", action="store_true", help="print only the results")
@@ -895,8 +908,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.close_after is not None and not (args.serve or args.serve_open):
         parser.error("--close-after needs --serve or --serve-open")
-    if args.speed is not None and not args.replay_2023:
-        parser.error("--speed needs --replay-2023")
+    if (args.speed is not None or args.hold is not None) and not args.replay_2023:
+        parser.error("--speed and --hold need --replay-2023")
     if args.replay_2023 and (args.scenario != "normal" or args.serve_open or args.rate):
         parser.error("--replay-2023 replays the day as it was: no --scenario, --serve-open, --rate")
     if args.speed is None:
