@@ -189,5 +189,7 @@ def test_observe_shows_a_forged_cosignature_as_invalid(tmp_path: Path) -> None:
         assert f'data-signer="{w2.name}" data-verdict="invalid"' in html
         assert f'data-signer="{w1.name}" data-verdict="valid"' in html
         assert "1 of 2 witness signatures needed" in html
+        summary = html[html.index('data-witness="w2.example/witness"') :]
+        assert 'data-field="invalid">1<' in summary[: summary.index("</tr>")]
     finally:
         election.stop()

@@ -406,7 +406,7 @@ def _observe(snap: Snapshot, lang: str) -> str:
     election: Election = current_app.extensions["election"]
     manifest = election.manifest
     policy = manifest.witness_policy
-    logs = []
+    logs: list[dict[str, Any]] = []
     for u in snap.units:
         for r in u.rounds:
             latest = r.latest
@@ -429,9 +429,19 @@ def _observe(snap: Snapshot, lang: str) -> str:
                     "note_url": f"/api/v1/units/{u.code}/rounds/{r.number}/checkpoint",
                 }
             )
+    # one row per witness of the manifest: how many logs' latest checkpoints it cosigned, and
+    # how many of its lines did not verify
+    by_witness: dict[str, dict[str, int]] = {
+        k.name: {"valid": 0, "invalid": 0} for k in (policy.witnesses if policy else ())
+    }
+    for item in logs:
+        for signer in item["signers"]:
+            if signer.kind == "witness":
+                by_witness[signer.name][signer.verdict] += 1
     pin = snap.commission_keys[0] if snap.commission_keys else "HEX"
     return render_template(
         "observe.html",
+        by_witness=by_witness,
         v=view,
         snap=snap,
         logs=logs,
