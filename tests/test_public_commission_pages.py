@@ -193,3 +193,25 @@ def test_observe_shows_a_forged_cosignature_as_invalid(tmp_path: Path) -> None:
         assert 'data-field="invalid">1<' in summary[: summary.index("</tr>")]
     finally:
         election.stop()
+
+
+def test_revalidations_are_answered_before_flask_only_when_they_match(real: Any) -> None:
+    app = create_app(real.election)
+    client, public = app.test_client(), app.extensions["public"]
+    turnout = client.get("/api/v1/public/turnout")
+    kk = client.get("/?lang=kk")
+    en = client.get("/", headers={"Accept-Language": "en"})
+    assert kk.headers["ETag"] != en.headers["ETag"]
+    before = public.not_modified
+    again = client.get("/api/v1/public/turnout", headers={"If-None-Match": turnout.headers["ETag"]})
+    assert again.status_code == 304 and again.headers["ETag"] == turnout.headers["ETag"]
+    assert client.get("/?lang=kk", headers={"If-None-Match": kk.headers["ETag"]}).status_code == 304
+    assert public.not_modified == before + 2
+    # the Kazakh page's tag does not make the English page "not modified", nor a stale tag
+    other = client.get("/?lang=en", headers={"If-None-Match": kk.headers["ETag"]})
+    assert other.status_code == 200 and other.headers["ETag"] == en.headers["ETag"]
+    stale = client.get("/api/v1/public/turnout", headers={"If-None-Match": '"stale"'})
+    assert stale.status_code == 200 and public.not_modified == before + 2
+    real.election.open_round("AST", 1)  # a new signed checkpoint: the old tags are stale
+    moved = client.get("/api/v1/public/turnout", headers={"If-None-Match": turnout.headers["ETag"]})
+    assert moved.status_code == 200
