@@ -164,6 +164,7 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         "Обоснование по правилу (подписанный текст, на английском)",
         "The rule's reason (signed text)",
     ),
+    "reason_said": ("Ереже бойынша себебі", "Обоснование по правилу", "The rule's reason"),
     "no_results": (
         "Нәтижелер әлі жарияланған жоқ.",
         "Итоги ещё не опубликованы.",
@@ -266,9 +267,9 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
     "signer_witness": ("куәгер", "свидетель", "witness"),
     "full_note": ("Толық мәтін", "Полный текст", "Full text"),
     "quorum_of": (
-        "{valid} / {needed} куәгер қолы",
-        "{valid} из {needed} нужных подписей свидетелей",
-        "{valid} of {needed} witness signatures needed",
+        "куәгерлердің жарамды қолтаңбасы: {valid}, кемінде {needed} қажет",
+        "действительных подписей свидетелей: {valid}, нужно не меньше {needed}",
+        "{valid} valid witness signatures, at least {needed} needed",
     ),
     "reason_void": (
         "Тіркелген {registered} сайлаушының тек {took} қатысты ({pct}), жартысынан аспады: "

@@ -188,7 +188,7 @@ def test_observe_shows_a_forged_cosignature_as_invalid(tmp_path: Path) -> None:
         html = create_app(election).test_client().get("/observe?lang=en").get_data(as_text=True)
         assert f'data-signer="{w2.name}" data-verdict="invalid"' in html
         assert f'data-signer="{w1.name}" data-verdict="valid"' in html
-        assert "1 of 2 witness signatures needed" in html
+        assert "1 valid witness signatures, at least 2 needed" in html
         summary = html[html.index('data-witness="w2.example/witness"') :]
         assert 'data-field="invalid">1<' in summary[: summary.index("</tr>")]
     finally:
