@@ -116,4 +116,15 @@ def test_public_pages_in_chromium(chrome: Any, tmp_path: Path) -> None:  # noqa:
             width = chrome.execute_script("return document.documentElement.scrollWidth")
             assert width <= 390 + 1, f"{path} scrolls sideways on a phone ({width}px)"
             screenshot(chrome, name)
+        # issue 28: no table wider than the screen either (a table in a scrolling box hid
+        # "quorum reached" and the status on a phone), on every page, in every language
+        phone_pages = [*pages, "/units/KAR/rounds/2/protocol"]
+        for lang in LANGS:
+            for path in phone_pages:
+                chrome.get(f"{base}{path}?lang={lang}")
+                widest, screen = chrome.execute_script(
+                    "return [Math.max(0, ...[...document.querySelectorAll('table')]"
+                    ".map(t => t.getBoundingClientRect().right)), window.innerWidth]"
+                )
+                assert widest <= screen + 1, f"{path}?lang={lang}: a table {widest}px > {screen}px"
         chrome.set_window_size(1280, 1000)
