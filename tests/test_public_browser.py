@@ -4,7 +4,9 @@ within one checkpoint period plus 2 s, the quorum time once reached, both rounds
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import time
 import urllib.request
 from pathlib import Path
@@ -127,4 +129,13 @@ def test_public_pages_in_chromium(chrome: Any, tmp_path: Path) -> None:  # noqa:
                     ".map(t => t.getBoundingClientRect().right)), window.innerWidth]"
                 )
                 assert widest <= screen + 1, f"{path}?lang={lang}: a table {widest}px > {screen}px"
+        # a result protocol prints on one A4 page (the print style sheet)
+        for lang in LANGS:
+            for round_no in (1, 2):
+                chrome.get(f"{base}/units/KAR/rounds/{round_no}/protocol?lang={lang}")
+                pdf = chrome.execute_cdp_cmd(
+                    "Page.printToPDF", {"paperWidth": 8.27, "paperHeight": 11.69}
+                )["data"]
+                pages = re.findall(rb"/Type\s*/Page[^s]", base64.b64decode(pdf))
+                assert len(pages) == 1, (round_no, lang, len(pages))
         chrome.set_window_size(1280, 1000)
