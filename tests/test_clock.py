@@ -119,3 +119,23 @@ def test_a_simulation_signs_the_simulated_time(
         if line.startswith("time ")
     ]
     assert times and all(t == "time 2023-01-14T04:00:00Z" for t in times)
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--speed", "5"], "--speed and --hold need --replay-2023"),
+        (["--replay-2023", "--scenario", "runoff"], "--replay-2023 replays the day as it was"),
+        (["--replay-2023", "--speed", "0"], "give a positive number"),
+    ],
+)
+def test_demo_replay_options_are_refused_in_one_line(args: list[str], said: str) -> None:
+    top = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, str(top / "scripts" / "demo.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2 and said in result.stderr and "Traceback" not in result.stderr
