@@ -45,6 +45,8 @@ def _offline(args: argparse.Namespace) -> Iterator[Any]:
     # a read-only data directory (a copy on read-only media): the reads work, writes refuse
     election = Election(args.data, read_only=not os.access(args.data, os.W_OK))
     try:
+        # the offline commands sign times too (open, close, results): same rule as serve
+        refuse_simulated_clock_unless_simulation(election.manifest.body)
         yield election
     finally:
         election.stop()

@@ -139,3 +139,23 @@ def test_demo_replay_options_are_refused_in_one_line(args: list[str], said: str)
         check=False,
     )
     assert result.returncode == 2 and said in result.stderr and "Traceback" not in result.stderr
+
+
+def test_offline_commands_refuse_a_simulated_clock_too(
+    built: Built,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Attack: the same back-dating through the offline commands, which open and close rounds
+    and sign results from the data directory without a server."""
+    from tally_service.cli import main
+
+    path = tmp_path / "clock.json"
+    clock.write_setting(path, DAY_2023, 1.0)
+    monkeypatch.setenv(clock.SIMULATED_CLOCK_ENV, str(path))
+    args = ["open-round", "--data", str(built.data_dir), "--unit", "AAA", "--round", "1"]
+    assert main(args) == 1
+    assert "not a simulation" in capsys.readouterr().err
+    monkeypatch.delenv(clock.SIMULATED_CLOCK_ENV)
+    assert main(args) == 0  # on the real clock the same command works
