@@ -215,3 +215,16 @@ def test_revalidations_are_answered_before_flask_only_when_they_match(real: Any)
     real.election.open_round("AST", 1)  # a new signed checkpoint: the old tags are stale
     moved = client.get("/api/v1/public/turnout", headers={"If-None-Match": turnout.headers["ETag"]})
     assert moved.status_code == 200
+
+
+def test_tile_map_names_the_units_and_packs_a_small_election() -> None:
+    from tally_service.public.charts import Tile, short_name, tile_map
+
+    assert short_name("West Kazakhstan Region") == ["West", "Kazakhstan"]
+    assert short_name("Батыс Қазақстан облысы") == ["Батыс", "Қазақстан"]
+    assert short_name("Astana") == ["Astana"]
+    names = {"AST": "Astana", "ALA": "Almaty", "SHY": "Shymkent"}
+    three = [Tile(c, n, f"/units/{c}", "0.00%", 0, False) for c, n in names.items()]
+    svg = str(tile_map("map", three))
+    assert 'viewBox="0 0 270 90"' in svg  # one row of three, not the country's 7 x 5 grid
+    assert ">Shymkent<" in svg and ">AST<" in svg
