@@ -185,3 +185,18 @@ def test_preliminary_at_13_00_and_final_on_20_january(replay: tuple[Path, str]) 
     assert local(final["payload"]["issued_at"]).date().isoformat() == final_day
     assert "final result, issued 2023-01-20" in stdout
     assert datetime.now(UTC).year > 2023  # the record's times are not today's
+
+
+def test_the_verifier_says_the_record_is_a_simulation(replay: tuple[Path, str]) -> None:
+    record, _ = replay
+    result = subprocess.run(
+        [sys.executable, str(TOP / "scripts" / "verify.py"), str(record), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    report = json.loads(result.stdout)
+    assert result.returncode == 0 and report["ok"] is True
+    notes = [n for c in report["checks"] for n in c.get("notes", [])]
+    assert any("simulated election" in n for n in notes), notes
