@@ -123,6 +123,9 @@ class ManifestSchema(StrictSchema):
     units = fields.List(fields.Nested(UnitSchema), required=True, validate=validate.Length(min=1))
     # absent: no witnesses, checkpoints are current once signed
     witnesses = fields.Nested(WitnessesSchema, load_default=None)
+    # true: a simulated election (a replay, a demo); its times may come from a simulated clock
+    # (tally_service/clock.py) and every public page says "simulation". Absent: false.
+    simulation = fields.Boolean(load_default=False, truthy={True}, falsy={False})
 
     @validates_schema
     def _unique_ids(self, data: dict[str, Any], **_: Any) -> None:

@@ -30,10 +30,12 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -41,6 +43,14 @@ from crypto.ceremony import manifest_fingerprint
 from crypto.credentials import derive_key, new_code
 from crypto.group import Point
 from crypto.signing import SigningKey
+from scripts.replay import (
+    DEFAULT_SPEED,
+    DaySchedule,
+    SimulatedDay,
+    arrival_times,
+    cast_on_time,
+    quorum_times,
+)
 from tally_service.cli import results_table
 from tally_service.client import ServiceClient
 from tally_service.demo_guardians import Guardians
@@ -166,6 +176,18 @@ class Demo:
         self.receipts: dict[str, dict[str, Any]] = {}
         self.jobs = os.cpu_count() or 1
         self.codes: dict[str, str] = {}  # --serve-open: electors left to vote in the booth
+        shape = json.loads(DATA.read_text(encoding="utf-8"))
+        self.schedule = DaySchedule.from_shape(shape)
+        self.zone = ZoneInfo(shape["timezone"])
+        # --replay-2023: every process of the demo on the simulated clock of 14 January 2023
+        self.day = SimulatedDay(self.workdir, args.speed) if args.replay_2023 else None
+
+    def at(self) -> str:
+        """' at <simulated local time>' in a replay, else nothing."""
+        if self.day is None:
+            return ""
+        moment = datetime.fromtimestamp(self.day.now(), self.zone)
+        return f" at {moment:%Y-%m-%d %H:%M:%S} ({self.zone.key}, simulated)"
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -268,6 +290,7 @@ class Demo:
             THRESHOLD,
             time_zone=json.loads(DATA.read_text(encoding="utf-8"))["timezone"],
             guardian_keys=guardian_keys,
+            simulation=True,  # a demo is never a real election (docs/record.md)
         )
         draft["witnesses"] = self.witness_keys()
         init_election(self.data_dir, draft)
@@ -377,6 +400,67 @@ class Demo:
             f"{sum(1 for u in turnout['units'] if u['quorum'])} of {len(turnout['units'])} units"
         )
 
+    def replay_morning(
+        self, client: ServiceClient, units: list[Unit], seen_open: Callable[[], None]
+    ) -> None:
+        """--replay-2023: the electors' ballots are made while the clock waits at 09:50; from
+        09:55 it runs; the rounds open at 10:00 and each elector casts at its drawn time."""
+        assert self.day is not None
+        jobs: list[Any] = []
+        for u in units:
+            jobs += self.encrypt_all(u, 1, u.candidates, self.votes(u, u.candidates, 1), client)
+        self.say(f"{len(jobs)} electors encrypt and sign their ballots (the clock waits)")
+        with ProcessPoolExecutor() as pool:
+            ballots = list(
+                bar(pool.map(_encrypt, jobs, chunksize=32), len(jobs), "encrypting", self.quiet)
+            )
+        quorum = quorum_times(self.rng, [u.code for u in units], self.schedule)
+        timed: list[tuple[float, dict[str, Any]]] = []
+        for u in units:
+            own = [b for b in ballots if b["unit"] == u.code]
+            times = arrival_times(
+                self.rng, u.registered, len(own), self.schedule.opens, quorum[u.code],
+                self.schedule.closes,
+            )
+            timed += list(zip(times, own, strict=True))
+        self.day.set(self.schedule.starts)
+        self.say(
+            f"the simulated clock runs from 09:55, {self.day.speed:g} times real time"
+            f"{self.at()}; watch it at {client.url.removesuffix('/api/v1')}/"
+        )
+        self.day.wait_until(self.schedule.opens)
+        self.day.set(self.schedule.opens, 0.0)  # the session opens in every unit at 10:00
+        for u in units:
+            client.commission("open-round", unit=u.code, round=1)
+        seen_open()  # every guardian watched each round open (issue 24), the clock stopped
+        self.say(f"the commission opened every unit's round{self.at()}")
+        self.day.run()
+        began = time.monotonic()
+        sessions: dict[int, requests.Session] = {}
+
+        def cast(ballot: dict[str, Any]) -> dict[str, Any]:
+            import threading
+
+            session = sessions.setdefault(threading.get_ident(), requests.Session())
+            r = session.post(f"{client.url}/ballots", json=ballot, timeout=60)
+            if r.status_code != 201:
+                raise RuntimeError(f"ballot of {ballot['elector']} refused: {r.text}")
+            receipt: dict[str, Any] = r.json()
+            return receipt
+
+        for receipt in cast_on_time(self.day, timed, cast, self.args.clients):
+            self.receipts[f"{receipt['elector']}-r1"] = receipt
+        turnout = client.get("/turnout")
+        self.say(
+            f"{len(timed)} ballots cast at their electors' times in "
+            f"{time.monotonic() - began:.1f}s{self.at()}; turnout {turnout['turnout']}%, "
+            f"quorum in {sum(1 for u in turnout['units'] if u['quorum'])} of "
+            f"{len(turnout['units'])} units"
+        )
+        self.day.wait_until(self.schedule.closes)
+        self.day.set(self.schedule.closes, 0.0)  # every round closes at 12:00 (then set to run)
+        self.say(f"the rounds close{self.at()}")
+
     def tally(self, client: ServiceClient, units: list[Unit], round_no: int) -> None:
         from crypto.rules import has_quorum
 
@@ -417,14 +501,26 @@ class Demo:
     def run(self) -> int:
         units = self.units()
         self.runoff_unit = max(units, key=lambda u: (len(u.candidates), u.registered)).code
+        day = self.day
+        if day is not None:  # the keys, rolls and ceremony are ready at 09:50; the clock waits
+            day.set(self.schedule.prepared, 0.0)
         self.prepare(units)
         commission = read_private_key(commission_key_path(self.data_dir))
         # what the observer and the electors pin: the commission key, as published elsewhere
         self.commission_public = commission.public.hex()
+        timing: list[str] = []
+        if day is not None:  # a checkpoint a simulated minute, requests a simulated hour off
+            timing = [
+                "--checkpoint-seconds",
+                f"{60 / day.speed:.3f}",
+                "--request-window",
+                str(max(300, int(120 * day.speed))),
+            ]
         with self.witnesses_running() as witness_args, ServerProcess(
             self.data_dir,
             "--checkpoint-every",
             "32",
+            *timing,
             *witness_args,
             log=self.workdir / "server.log",
             own_session=self.args.serve_open,
@@ -432,21 +528,34 @@ class Demo:
             client = ServiceClient(server.url, commission)
             self.say(f"service running at {server.url}")
             watchers = self.start_watchers(server.url)
-            for u in units:
-                client.commission("open-round", unit=u.code, round=1)
             origin = client.get("/manifest")["payload"]["origin"]
-            watchers.wait_seen_open(origin, [u.code for u in units], 1)
-            self.vote(client, units, 1, {u.code: u.candidates for u in units})
+            codes = [u.code for u in units]
+            if day is not None:
+                self.replay_morning(
+                    client, units, lambda: watchers.wait_seen_open(origin, codes, 1)
+                )
+            else:
+                for u in units:
+                    client.commission("open-round", unit=u.code, round=1)
+                watchers.wait_seen_open(origin, codes, 1)
+                self.vote(client, units, 1, {u.code: u.candidates for u in units})
             if self.args.serve_open:
                 self.serve_open(server.url)
             for u in units:
                 client.commission("close-round", unit=u.code, round=1)
+            if day is not None:  # the tally at the pace of real work, from the close on
+                day.set(day.now(), 1.0)
             watchers.poll_all()  # every guardian sees the final checkpoints before decrypting
             watchers.pause()
             self.tally(client, units, 1)
             watchers.resume()
+            if day is not None:
+                day.set(self.schedule.preliminary, 1.0)
             client.commission("publish-results", kind="preliminary")
-            self.say("preliminary result signed by the commission")
+            self.say(f"preliminary result signed by the commission{self.at()}")
+            if day is not None and self.args.hold:  # for whoever watches the pages at 13:00
+                day.set(day.now(), 0.0)
+                time.sleep(self.args.hold)
             prelim = client.get("/results/preliminary")["payload"]
             runoff = {
                 x["unit"]: x["rounds"][-1]["runoff"]
@@ -466,8 +575,10 @@ class Demo:
                 watchers.pause()
                 self.tally(client, second, 2)
                 watchers.resume()
+            if day is not None:
+                day.set(self.schedule.final, 1.0)
             client.commission("publish-results", kind="final")
-            self.say("final result signed by the commission")
+            self.say(f"final result signed by the commission{self.at()}")
             watchers.stop()
             self.say(
                 f"guardians watched the logs: {watchers.accepted} checkpoints accepted with "
@@ -570,6 +681,8 @@ class Demo:
 
     def close(self) -> None:
         """Remove the working directory: its keys and database must not outlive the demo."""
+        if self.day is not None:
+            self.day.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     # -- witnesses (issue 18) ----------------------------------------------------------------
@@ -800,9 +913,30 @@ def main() -> int:
         "arrive (default: as fast as the clients and the service go)",
     )
     parser.add_argument(
+        "--hold",
+        type=_positive_float,
+        metavar="SECONDS",
+        help="with --replay-2023: hold the clock at 13:00 this long (real seconds) after the "
+        "preliminary result, before the final one, so the pages can be read at 13:00",
+    )
+    parser.add_argument(
         "--small", action="store_true", help="a few units and tens of electors (what the tests run)"
     )
     parser.add_argument("--quiet", action="store_true", help="print only the results")
+    parser.add_argument(
+        "--replay-2023",
+        action="store_true",
+        help="replay 14 January 2023 on a simulated clock from 09:55 Asia/Almaty: electors "
+        "arrive as in a real session, quorum by 10:45, preliminary result at 13:00, final "
+        "dated 20 January; every signed time is the simulated one",
+    )
+    parser.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=None,
+        help=f"with --replay-2023: simulated seconds per real second (default {DEFAULT_SPEED:g}: "
+        "the morning in about two minutes)",
+    )
     serving = parser.add_mutually_exclusive_group()
     serving.add_argument(
         "--serve",
@@ -826,6 +960,12 @@ def main() -> int:
     args = parser.parse_args()
     if args.close_after is not None and not (args.serve or args.serve_open):
         parser.error("--close-after needs --serve or --serve-open")
+    if (args.speed is not None or args.hold is not None) and not args.replay_2023:
+        parser.error("--speed and --hold need --replay-2023")
+    if args.replay_2023 and (args.scenario != "normal" or args.serve_open or args.rate):
+        parser.error("--replay-2023 replays the day as it was: no --scenario, --serve-open, --rate")
+    if args.speed is None:
+        args.speed = DEFAULT_SPEED
     stop_as_on_ctrl_c()
     demo = Demo(args)
     try:

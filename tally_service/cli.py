@@ -45,6 +45,8 @@ def _offline(args: argparse.Namespace) -> Iterator[Any]:
     # a read-only data directory (a copy on read-only media): the reads work, writes refuse
     election = Election(args.data, read_only=not os.access(args.data, os.W_OK))
     try:
+        # the offline commands sign times too (open, close, results): same rule as serve
+        refuse_simulated_clock_unless_simulation(election.manifest.body)
         yield election
     finally:
         election.stop()
@@ -163,6 +165,22 @@ def cmd_seal(args: argparse.Namespace) -> int:
     return 0
 
 
+def refuse_simulated_clock_unless_simulation(manifest: dict[str, Any]) -> None:
+    """A simulated clock signs times of another day: only a simulation's manifest allows it
+    (tally_service/clock.py). A production election never runs on one, whatever the environment."""
+    from tally_service import clock
+
+    path = clock.simulated_clock_file()
+    if path is None:
+        return
+    if manifest.get("simulation") is not True:
+        raise RuntimeError(
+            f"{clock.SIMULATED_CLOCK_ENV} is set but this election's manifest is not a "
+            "simulation's; unset the variable to serve it on the real clock"
+        )
+    clock.read_setting(path)  # a broken clock file: one line now, not a failure mid-election
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
@@ -181,6 +199,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     workers = args.check_workers if args.check_workers is not None else (os.cpu_count() or 1)
     election = Election(args.data, config)
+    refuse_simulated_clock_unless_simulation(election.manifest.body)
     if args.witness:
         from tally_service.witness.cli import witness_urls
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from crypto.envelope import EnvelopeError, open_document, sign_document
@@ -80,7 +79,7 @@ def _payload(election: Election, action: str, request: object) -> dict[str, Any]
         raise problems.bad_request("schema", "the timestamp is not RFC 3339") from exc
     if stamp.tzinfo is None:
         raise problems.bad_request("schema", "the timestamp needs a time zone")
-    skew = abs((datetime.now(UTC) - stamp).total_seconds())
+    skew = abs((clock.current() - stamp).total_seconds())
     if skew > election.config.request_window_seconds:
         raise problems.forbidden(
             "stale-request",

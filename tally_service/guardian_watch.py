@@ -33,10 +33,8 @@ The guardian only makes outgoing requests: it serves nothing.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from crypto.canonical import hash_json
@@ -45,6 +43,7 @@ from crypto.cosignature import CosignatureError, Cosigner, CosignerKey, note_cos
 from crypto.note import NoteError, NoteVerifier, parse_note, verifier_key, verify_note
 from crypto.signing import VerifyKey
 from crypto.witness_policy import PolicyError, WitnessPolicy
+from tally_service import clock
 from tally_service.guardian_state import GuardianRefusal, GuardianState
 from tally_service.problems import Problem
 
@@ -143,7 +142,7 @@ def watch_once(
     ]
     report = WatchReport()
     day = str(manifest.get("date", ""))
-    election_day = day if day and datetime.now(UTC).date().isoformat() >= day else None
+    election_day = day if day and clock.current().date().isoformat() >= day else None
     try:
         listing = client.get("/units")
         listed = {u.get("code"): u for u in listing["units"] if isinstance(u, dict)}
@@ -367,7 +366,7 @@ def _cosign(
     ident = (witness.name, witness.public.key_id)
     if any((s.name, s.key_hash) == ident for s in parse_note(note).signatures):
         return
-    line = witness.cosign(cp, int(time.time())).line()
+    line = witness.cosign(cp, int(clock.posix())).line()
     answer = client.session.post(
         f"{client.url}{base}/cosignatures", data=(note + line).encode("utf-8"), timeout=60
     )

@@ -164,6 +164,7 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
         "Обоснование по правилу (подписанный текст, на английском)",
         "The rule's reason (signed text)",
     ),
+    "reason_said": ("Ереже бойынша себебі", "Обоснование по правилу", "The rule's reason"),
     "no_results": (
         "Нәтижелер әлі жарияланған жоқ.",
         "Итоги ещё не опубликованы.",
@@ -227,6 +228,100 @@ _MESSAGES: dict[str, tuple[str, str, str]] = {
     "api_turnout": ("Қатысу құжаты (JSON)", "Документ явки (JSON)", "Turnout document (JSON)"),
     "unknown_unit": ("Мұндай округ жоқ", "Такого округа нет", "No such unit"),
     "all_units": ("Барлық округтер", "Все округа", "All units"),
+    # issue 28: the election named on every page, the simulation banner, translated reasons
+    "simulation": ("СИМУЛЯЦИЯ", "СИМУЛЯЦИЯ", "SIMULATION"),
+    "simulation_note": (
+        "Бұл нақты сайлау емес: уақыты модельденген сағатпен қойылған.",
+        "Это не настоящие выборы: время задано моделируемыми часами.",
+        "Not a real election: its times come from a simulated clock.",
+    ),
+    "voting_open": ("дауыс беру жүріп жатыр", "идёт голосование", "voting open"),
+    "voting_closed": ("дауыс беру аяқталды", "голосование завершено", "voting closed"),
+    "candidates": ("Кандидаттар", "Кандидаты", "Candidates"),
+    "candidates_note": (
+        "Комиссия тіркеген кандидаттар (мөрленген манифесттен).",
+        "Кандидаты, зарегистрированные комиссией (из опечатанного манифеста).",
+        "The candidates as the commission registered them (from the sealed manifest).",
+    ),
+    "protocol": ("Нәтижелер хаттамасы", "Протокол об итогах", "Result protocol"),
+    "protocol_print": ("Басып шығару", "Печать", "Print"),
+    "protocol_source": (
+        "Бұл сандар қол қойылған құжаттан алынған:",
+        "Эти цифры взяты из подписанного документа:",
+        "These figures come from the signed document:",
+    ),
+    "protocol_qr": (
+        "QR коды қол қойылған нәтижелер құжатына апарады.",
+        "QR-код ведёт к подписанному документу об итогах.",
+        "The QR code links to the signed results document.",
+    ),
+    "final_checkpoint": ("Соңғы бақылау нүктесі", "Итоговая контрольная точка", "Final checkpoint"),
+    "tally_hash": ("Есептеу хэші", "Хэш подсчёта", "Tally hash"),
+    "election_hash": (
+        "Сайлау хэші (манифест)",
+        "Хэш выборов (манифест)",
+        "Election hash (manifest)",
+    ),
+    "cosignatures": ("Қолтаңбалар", "Подписи", "Signatures"),
+    "verdict_valid": ("жарамды", "действительна", "valid"),
+    "verdict_invalid": ("ЖАРАМСЫЗ", "НЕДЕЙСТВИТЕЛЬНА", "INVALID"),
+    "verdict_unknown": ("белгісіз кілт", "неизвестный ключ", "unknown key"),
+    "signer_log": ("журнал", "журнал", "log"),
+    "signer_commission": ("комиссия", "комиссия", "commission"),
+    "signer_witness": ("куәгер", "свидетель", "witness"),
+    "full_note": ("Толық мәтін", "Полный текст", "Full text"),
+    "quorum_of": (
+        "куәгерлердің жарамды қолтаңбасы: {valid}, кемінде {needed} қажет",
+        "действительных подписей свидетелей: {valid}, нужно не меньше {needed}",
+        "{valid} valid witness signatures, at least {needed} needed",
+    ),
+    "reason_void": (
+        "Тіркелген {registered} сайлаушының тек {took} қатысты ({pct}), жартысынан аспады: "
+        "кворум жоқ, тур қайта өткізілуі тиіс.",
+        "Приняли участие лишь {took} из {registered} зарегистрированных выборщиков ({pct}), "
+        "не более половины: кворума нет, тур должен быть проведён заново.",
+        "Only {took} of {registered} registered electors took part ({pct}), not more than "
+        "half, so there is no quorum and the round must be held again.",
+    ),
+    "reason_elected": (
+        "{name} {took} бюллетеньнің {votes} дауысын ({pct}), яғни жартысынан көбін алды және "
+        "{n}-турда сайланды.",
+        "{name}: {votes} голосов из {took} ({pct}), больше половины бюллетеней; "
+        "избран(а) в {n}-м туре.",
+        "{name} received {votes} votes of {took} ({pct}), more than half of the ballots, and "
+        "is elected in round {n}.",
+    ),
+    "reason_runoff_won": (
+        "{name} қайта дауыс беруде {took} бюллетеньнің {votes} дауысын ({pct}) алып жеңді; "
+        "{other}: {other_votes}.",
+        "{name} побеждает во втором туре: {votes} голосов из {took} ({pct}) против "
+        "{other_votes} у кандидата {other}.",
+        "{name} won the runoff with {votes} votes of {took} ({pct}) against {other_votes} for "
+        "{other}.",
+    ),
+    "reason_runoff": (
+        "Ешбір кандидат {took} бюллетеньнің жартысынан көбін алмады, сондықтан {a} ({va}) "
+        "мен {b} ({vb}) қайта дауыс беруге шығады.",
+        "Ни один кандидат не получил больше половины из {took} бюллетеней, поэтому {a} ({va}) "
+        "и {b} ({vb}) выходят во второй тур.",
+        "No candidate received more than half of the {took} ballots, so {a} ({va}) and {b} "
+        "({vb}) go to a runoff.",
+    ),
+    "changes_note": (
+        "Алдын ала нәтижеден кейін есептелген турлар: {units}.",
+        "Туры, подсчитанные после предварительных итогов: {units}.",
+        "Rounds tallied after the preliminary result in: {units}.",
+    ),
+    "signed_in_english": (
+        "Қол қойылған мәтін (ағылшынша, id бойынша)",
+        "Подписанный текст (по-английски, с идентификаторами)",
+        "The signed text (with candidate ids)",
+    ),
+    "elected_final": (
+        "Түпкілікті нәтижелер бойынша сайланған сенаторлар",
+        "Избранные сенаторы по окончательным итогам",
+        "Senators elected, by the final result",
+    ),
 }
 _INDEX = {lang: i for i, lang in enumerate(LANGUAGES)}
 
@@ -251,6 +346,18 @@ def percent(lang: str, value: str) -> str:
     # records' two decimals, so that the page shows exactly the signed figure
     pattern = Locale.parse(lang).percent_formats[None].pattern.replace("#,##0", "#,##0.00", 1)
     return format_percent(fraction, format=pattern, locale=lang)
+
+
+def day(lang: str, iso_date: str) -> str:
+    """The election day (``YYYY-MM-DD``) written out in the language's convention."""
+    from datetime import date
+
+    from babel.dates import format_date
+
+    try:
+        return format_date(date.fromisoformat(iso_date), "long", locale=lang)
+    except ValueError:
+        return iso_date
 
 
 def when(lang: str, moment: datetime, zone: ZoneInfo, time_only: bool = False) -> str:

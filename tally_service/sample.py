@@ -37,6 +37,7 @@ def build_election(
     guardian_keys: list[dict[str, str]] | None = None,
     codes: dict[str, str] | None = None,
     witnesses: dict[str, Any] | None = None,
+    simulation: bool = False,
 ) -> dict[str, SigningKey]:
     """Init, import generated rolls, hold the key ceremony and seal; return the electors' keys.
 
@@ -67,6 +68,7 @@ def build_election(
         guardian_names=[f"Guardian {i + 1}" for i in range(guardians)],
         threshold=threshold,
         guardian_keys=guardian_keys,
+        simulation=simulation,
     )
     if witnesses is not None:  # the manifest's witnesses section (docs/record.md)
         draft["witnesses"] = witnesses

@@ -59,9 +59,11 @@ def draft_manifest(
     commission_name: str | None = None,
     time_zone: str = DEFAULT_TIME_ZONE,
     guardian_keys: list[dict[str, str]] | None = None,
+    simulation: bool = False,
 ) -> dict[str, Any]:
-    """A draft manifest with empty keys and rolls, to be filled by ``init`` and the imports."""
-    return {
+    """A draft manifest with empty keys and rolls, to be filled by ``init`` and the imports.
+    ``simulation`` marks a simulated election (``"simulation": true``; absent otherwise)."""
+    draft: dict[str, Any] = {
         "format": MANIFEST_FORMAT,
         "election_id": election_id,
         "title": title,
@@ -91,6 +93,9 @@ def draft_manifest(
             for u in units
         ],
     }
+    if simulation:
+        draft["simulation"] = True
+    return draft
 
 
 def _store(data_dir: Path, create: bool = False) -> Store:

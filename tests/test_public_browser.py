@@ -4,7 +4,9 @@ within one checkpoint period plus 2 s, the quorum time once reached, both rounds
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import time
 import urllib.request
 from pathlib import Path
@@ -116,4 +118,24 @@ def test_public_pages_in_chromium(chrome: Any, tmp_path: Path) -> None:  # noqa:
             width = chrome.execute_script("return document.documentElement.scrollWidth")
             assert width <= 390 + 1, f"{path} scrolls sideways on a phone ({width}px)"
             screenshot(chrome, name)
+        # issue 28: no table wider than the screen either (a table in a scrolling box hid
+        # "quorum reached" and the status on a phone), on every page, in every language
+        phone_pages = [*pages, "/units/KAR/rounds/2/protocol"]
+        for lang in LANGS:
+            for path in phone_pages:
+                chrome.get(f"{base}{path}?lang={lang}")
+                widest, screen = chrome.execute_script(
+                    "return [Math.max(0, ...[...document.querySelectorAll('table')]"
+                    ".map(t => t.getBoundingClientRect().right)), window.innerWidth]"
+                )
+                assert widest <= screen + 1, f"{path}?lang={lang}: a table {widest}px > {screen}px"
+        # a result protocol prints on one A4 page (the print style sheet)
+        for lang in LANGS:
+            for round_no in (1, 2):
+                chrome.get(f"{base}/units/KAR/rounds/{round_no}/protocol?lang={lang}")
+                pdf = chrome.execute_cdp_cmd(
+                    "Page.printToPDF", {"paperWidth": 8.27, "paperHeight": 11.69}
+                )["data"]
+                pages = re.findall(rb"/Type\s*/Page[^s]", base64.b64decode(pdf))
+                assert len(pages) == 1, (round_no, lang, len(pages))
         chrome.set_window_size(1280, 1000)

@@ -67,6 +67,11 @@ def check_manifest(
         check.fail(f"{MANIFEST} payload", problem)
     if not isinstance(payload, dict):
         return None
+    if payload.get("simulation") is True:  # say it: a replay's times are not those of a real day
+        check.note(
+            'the manifest marks a simulated election ("simulation": true): its times may come '
+            "from a simulated clock"
+        )
 
     # the commission keys, and the signature by one of them
     keys: dict[str, VerifyKey] = {}

@@ -146,33 +146,64 @@ class Tile:
     quorum: bool
 
 
+# words a unit's name shares with every other of its kind: left off the tiles, which are small
+_GENERIC_WORDS = {"region", "city", "облысы", "қаласы", "область", "город", "облысы,", "of"}
+
+
+def short_name(name: str) -> list[str]:
+    """A unit's name for its tile: without "Region"/"облысы"/"область", in at most two lines."""
+    words = [w for w in name.split() if w.lower() not in _GENERIC_WORDS] or name.split()
+    text = " ".join(words)
+    if len(text) <= 12:
+        return [text]
+    cut = max(text.rfind(" ", 0, 13), text.rfind("-", 0, 13))
+    if cut <= 0:
+        return [text[:11] + "…"]
+    first, rest = text[: cut + (1 if text[cut] == "-" else 0)], text[cut + 1 :]
+    return [first.strip(), rest if len(rest) <= 12 else rest[:11] + "…"]
+
+
 def tile_map(title: str, tiles: Sequence[Tile]) -> Markup:
-    """A schematic map: one square per unit, placed roughly where it lies."""
+    """A schematic map: one square per unit, placed roughly where it lies; an election with
+    only some of the 2023 units gets a compact grid instead (no wide empty map)."""
     size, gap = 84, 6
-    extra = [t for t in tiles if t.code not in TILES]
-    positions = {t.code: TILES[t.code] for t in tiles if t.code in TILES}
-    rows = (max((r for _, r in positions.values()), default=-1) + 1) if positions else 0
+    placed = [t for t in tiles if t.code in TILES]
+    if len(placed) * 2 >= len(TILES):
+        extra = [t for t in tiles if t.code not in TILES]
+        positions = {t.code: TILES[t.code] for t in placed}
+        rows = max(r for _, r in positions.values()) + 1
+    else:
+        extra, positions, rows = list(tiles), {}, 0
+    across = min(7, max(1, len(extra))) if not positions else 7
     for i, t in enumerate(extra):
-        positions[t.code] = (i % 7, rows + i // 7)
+        positions[t.code] = (i % across, rows + i // across)
     cols = max((c for c, _ in positions.values()), default=0) + 1
     n_rows = max((r for _, r in positions.values()), default=0) + 1
     width, height = cols * (size + gap), n_rows * (size + gap)
     parts = [
         f'<svg class="tiles" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg"'
+        f' style="max-width: {min(36, cols * 5.2):.1f}em">',
         f"<title>{escape(title)}</title>",
     ]
     for t in tiles:
         c, r = positions[t.code]
         x, y = c * (size + gap), r * (size + gap)
         mark = " ✓" if t.quorum else ""
+        lines = short_name(t.name)
+        label = "".join(
+            f'<tspan x="{x + size / 2}" dy="{0 if i == 0 else 13}">{escape(line)}</tspan>'
+            for i, line in enumerate(lines)
+        )
+        top = y + (22 if len(lines) == 1 else 16)
         parts.append(
             f'<a href="{escape(t.href)}"><title>{escape(t.name)}</title>'
             f'<rect class="tile level{t.level}" x="{x}" y="{y}" width="{size}" height="{size}" '
             f'rx="6"/>'
-            f'<text class="code" x="{x + size / 2}" y="{y + 36}" text-anchor="middle">'
+            f'<text class="code" x="{x + size / 2}" y="{y + 48}" text-anchor="middle">'
             f"{escape(t.code)}</text>"
-            f'<text class="pct" x="{x + size / 2}" y="{y + 62}" text-anchor="middle">'
+            f'<text class="name" x="{x + size / 2}" y="{top}" text-anchor="middle">{label}</text>'
+            f'<text class="pct" x="{x + size / 2}" y="{y + 72}" text-anchor="middle">'
             f"{escape(t.line)}{mark}</text></a>"
         )
     parts.append("</svg>")

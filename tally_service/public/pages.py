@@ -14,13 +14,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import segno
 from flask import Blueprint, Flask, Response, current_app, render_template, request
+from markupsafe import Markup
 
-from crypto.note import SIGNATURE_PREFIX
 from crypto.rules import percent
 from tally_service import i18n, problems
 from tally_service.election import Election
 from tally_service.public.charts import Bar, Series, Tile, share_chart, tile_map, turnout_chart
+from tally_service.public.signers import signers
 from tally_service.public.snapshot import Snapshot, UnitView, build, etag_of
 
 RECORD_URL = "/api/v1/record.tar.gz"
@@ -35,6 +37,13 @@ class Public:
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._pages: dict[tuple[str, str], tuple[str, bytes]] = {}
+        self.not_modified = 0  # 304s answered before Flask (_answer_304_first); not exact
+
+    def cached_etag(self, key: str, lang: str) -> str | None:
+        """The ETag of the page already rendered from the current snapshot, if any."""
+        snap = self.snapshot()
+        hit = self._pages.get((key, lang))
+        return hit[0] if hit is not None and self._snapshot is snap else None
 
     def snapshot(self) -> Snapshot:
         snap = self._snapshot
@@ -65,7 +74,7 @@ def not_modified(etag: str) -> bool:
     header = request.environ.get("HTTP_IF_NONE_MATCH")
     if not header:
         return False
-    return header == etag or etag in (tag.strip() for tag in header.split(","))
+    return _matches(header, etag)
 
 
 def cached_response(etag: str, body: bytes, mimetype: str, vary: str | None = None) -> Response:
@@ -113,6 +122,98 @@ class View:
 
     def candidate(self, unit: UnitView, candidate_id: str) -> str:
         return unit.candidate_names.get(candidate_id, candidate_id)
+
+    def title(self) -> str:
+        return self.snap.title_in(self.lang)
+
+    def day(self) -> str:
+        return i18n.day(self.lang, self.snap.date)
+
+    def round_label(self) -> str:
+        snap = self.snap
+        state = self.t("voting_open") if snap.voting else self.t("voting_closed")
+        return f"{self.t('round_n', n=snap.round_number)}, {state}"
+
+    def reason(self, unit: UnitView, r: dict[str, Any]) -> str | None:
+        """The signed reason sentence in the page's language, rebuilt from the signed figures;
+        None where the figures do not say which sentence it is (the page then shows the signed
+        English text alone)."""
+        took = r["took_part"]
+        if not r["quorum"]:
+            return self.t(
+                "reason_void",
+                took=self.num(took),
+                registered=self.num(r.get("registered", unit.registered)),
+                pct=self.pct(r["turnout"]),
+            )
+        if r.get("lot"):
+            return None  # a public lot: the signed sentence names the draw
+        votes, shares = r.get("votes") or {}, r.get("shares") or {}
+        winner = r.get("winner")
+        if winner and r["round"] > 1 and len(r["candidates"]) == 2:
+            other = next(c for c in r["candidates"] if c != winner)
+            return self.t(
+                "reason_runoff_won",
+                name=self.candidate(unit, winner),
+                votes=self.num(votes[winner]),
+                took=self.num(took),
+                pct=self.pct(shares[winner]),
+                other=self.candidate(unit, other),
+                other_votes=self.num(votes[other]),
+            )
+        if winner:
+            return self.t(
+                "reason_elected",
+                name=self.candidate(unit, winner),
+                votes=self.num(votes[winner]),
+                took=self.num(took),
+                pct=self.pct(shares[winner]),
+                n=r["round"],
+            )
+        pair = r.get("runoff")
+        if pair:
+            return self.t(
+                "reason_runoff",
+                took=self.num(took),
+                a=self.candidate(unit, pair[0]),
+                va=self.num(votes[pair[0]]),
+                b=self.candidate(unit, pair[1]),
+                vb=self.num(votes[pair[1]]),
+            )
+        return None
+
+    def changes(self, payload: dict[str, Any]) -> str | None:
+        """The final result's note on what changed since the preliminary, translated."""
+        note = payload.get("changes")
+        if not note:
+            return None
+        prefix = "rounds tallied after the preliminary result in: "
+        if not str(note).startswith(prefix):
+            return None
+        names = []
+        for code in str(note)[len(prefix) :].split(", "):
+            unit = self.snap.unit(code)
+            names.append(unit.name(self.lang) if unit else code)
+        return self.t("changes_note", units=", ".join(names))
+
+    def elected(self) -> list[tuple[UnitView, str, str]]:
+        """(unit, winner's name, share) of every unit the final result elects."""
+        final = self.snap.results.get("final")
+        if final is None:
+            return []
+        out = []
+        for unit in self.snap.units:
+            entry = final.unit(unit.code)
+            if entry and entry.get("winner"):
+                last = entry["rounds"][-1]
+                out.append(
+                    (
+                        unit,
+                        self.candidate(unit, entry["winner"]),
+                        self.pct(last["shares"][entry["winner"]]),
+                    )
+                )
+        return out
 
 
 def _national_series(snap: Snapshot) -> list[tuple[datetime, int, str]]:
@@ -309,29 +410,90 @@ def _results(snap: Snapshot, lang: str) -> str:
 
 def _observe(snap: Snapshot, lang: str) -> str:
     view = View(snap, lang)
-    logs = []
+    election: Election = current_app.extensions["election"]
+    manifest = election.manifest
+    policy = manifest.witness_policy
+    logs: list[dict[str, Any]] = []
     for u in snap.units:
         for r in u.rounds:
             latest = r.latest
-            witnesses: list[str] = []
+            lines = []
             if latest is not None:
-                own = {u.log_key.split("+")[0], snap.commission_name}
-                for line in latest.note.split("\n"):
-                    if line.startswith(SIGNATURE_PREFIX):
-                        name = line[len(SIGNATURE_PREFIX) :].split(" ")[0]
-                        if name not in own:
-                            witnesses.append(name)
-            logs.append({"unit": u, "round": r, "latest": latest, "witnesses": witnesses})
+                lines = signers(
+                    latest.note,
+                    manifest.log_verifiers[u.code],
+                    list(manifest.commission_note_verifiers),
+                    policy,
+                )
+            valid_witnesses = sum(1 for s in lines if s.kind == "witness" and s.verdict == "valid")
+            logs.append(
+                {
+                    "unit": u,
+                    "round": r,
+                    "latest": latest,
+                    "signers": lines,
+                    "valid_witnesses": valid_witnesses,
+                    "note_url": f"/api/v1/units/{u.code}/rounds/{r.number}/checkpoint",
+                }
+            )
+    # one row per witness of the manifest: how many logs' latest checkpoints it cosigned, and
+    # how many of its lines did not verify
+    by_witness: dict[str, dict[str, int]] = {
+        k.name: {"valid": 0, "invalid": 0} for k in (policy.witnesses if policy else ())
+    }
+    for item in logs:
+        for signer in item["signers"]:
+            if signer.kind == "witness":
+                by_witness[signer.name][signer.verdict] += 1
     pin = snap.commission_keys[0] if snap.commission_keys else "HEX"
     return render_template(
         "observe.html",
+        by_witness=by_witness,
         v=view,
         snap=snap,
         logs=logs,
+        quorum=policy.quorum if policy else 0,
         record_url=RECORD_URL,
         verify_command=f"python3 scripts/verify.py record.tar.gz --commission-key {pin}",
         live=False,
         page="observe",
+    )
+
+
+def _protocol(snap: Snapshot, lang: str, code: str, round_no: int, doc_url: str) -> str | None:
+    """The printable result protocol of one unit's round, from the latest signed result."""
+    view = View(snap, lang)
+    unit = snap.unit(code)
+    doc = snap.latest_result
+    if unit is None or doc is None:
+        return None
+    entry = doc.unit(code)
+    figures = next((r for r in (entry or {}).get("rounds", []) if r["round"] == round_no), None)
+    if entry is None or figures is None:
+        return None
+    url = f"{doc_url}{doc.kind}"
+    qr = segno.make(url, error="m")
+    order = (
+        sorted(figures["candidates"], key=lambda c: -int(figures["votes"][c]))
+        if figures["votes"] is not None
+        else list(figures["candidates"])
+    )
+    return render_template(
+        "protocol.html",
+        v=view,
+        snap=snap,
+        unit=unit,
+        doc=doc,
+        f=figures,
+        registered=entry["registered"],
+        order=order,
+        blank_share=percent(figures["blank"], figures["took_part"])
+        if figures["votes"] is not None
+        else None,
+        doc_url=url,
+        qr=Markup(qr.svg_inline(scale=3, title=view.t("protocol_qr"))),
+        live=False,
+        page="protocol",
     )
 
 
@@ -367,6 +529,19 @@ def register(app: Flask, election: Election) -> Public:
     def observe() -> Response:
         return page("observe", _observe)
 
+    @bp.get("/units/<code>/rounds/<int:round_no>/protocol")
+    def protocol(code: str, round_no: int) -> Response:
+        # rendered on each request (rarely asked for): the QR code names this host's URL
+        body = _protocol(
+            public.snapshot(), _lang(), code, round_no, f"{request.host_url}api/v1/results/"
+        )
+        if body is None:
+            raise problems.not_found(
+                "no-result", f"no signed result for unit {code[:20]!r}, round {round_no} yet"
+            )
+        data = body.encode("utf-8")
+        return cached_response(etag_of(data), data, "text/html", vary="Accept-Language")
+
     @bp.get("/favicon.ico")
     def favicon() -> Response:
         return current_app.send_static_file("favicon.svg")
@@ -377,4 +552,44 @@ def register(app: Flask, election: Election) -> Public:
         return cached_response(snap.turnout_etag, snap.turnout_body, "application/json")
 
     app.register_blueprint(bp)
+    app.wsgi_app = _answer_304_first(app.wsgi_app, public)  # type: ignore[method-assign]
     return public
+
+
+def _answer_304_first(wsgi_app: Any, public: Public) -> Any:
+    """Answer a revalidation of the turnout document or the overview that the reader already
+    has (If-None-Match with the current ETag) before Flask's request cycle and access log.
+
+    These are the public's commonest requests by far (every open page polls the turnout
+    document); through Flask each cost 1.5x a bare Flask hello's CPU, most of it the request
+    context and the access log's JSON line. Such 304s are counted (``public.not_modified``)
+    rather than logged one by one; everything else goes through Flask as before."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        header = environ.get("HTTP_IF_NONE_MATCH")
+        if header and environ.get("REQUEST_METHOD") == "GET":
+            path = environ.get("PATH_INFO")
+            etag, vary = None, None
+            if path == TURNOUT_URL and not environ.get("QUERY_STRING"):
+                etag = public.snapshot().turnout_etag
+            elif path == "/":
+                query = environ.get("QUERY_STRING", "")
+                lang_arg = query[5:] if query.startswith("lang=") and "&" not in query else None
+                if lang_arg is not None or not query:
+                    lang = i18n.pick_language(lang_arg, environ.get("HTTP_ACCEPT_LANGUAGE"))
+                    etag = public.cached_etag("overview", lang)
+                    vary = "Accept-Language"
+            if etag is not None and _matches(header, etag):
+                headers = [("ETag", etag), ("Cache-Control", "no-cache")]
+                if vary:
+                    headers.append(("Vary", vary))
+                public.not_modified += 1
+                start_response("304 Not Modified", headers)
+                return []
+        return wsgi_app(environ, start_response)
+
+    return app
+
+
+def _matches(header: str, etag: str) -> bool:
+    return header == etag or etag in (tag.strip() for tag in header.split(","))

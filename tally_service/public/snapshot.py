@@ -206,6 +206,10 @@ class Snapshot:
     commission_name: str
     commission_keys: list[str]
     commission_note_keys: list[str]
+    title: dict[str, str | None] = field(default_factory=dict)  # the manifest's, per language
+    date: str = ""  # the election day, YYYY-MM-DD
+    simulation: bool = False  # the manifest's "simulation": every page says so
+    election_hash: str = ""  # hex, of the sealed manifest
     turnout_body: bytes = b""
     turnout_etag: str = ""
     election_fingerprint: str = ""  # crypto/fingerprint.py: shown on every page
@@ -231,6 +235,18 @@ class Snapshot:
             if u.code == code:
                 return u
         return None
+
+    @property
+    def round_number(self) -> int:
+        """The election's round: 2 once any unit holds a runoff."""
+        return max((u.current.number for u in self.units if u.current), default=1)
+
+    @property
+    def voting(self) -> bool:
+        return any(u.current.open for u in self.units if u.current)
+
+    def title_in(self, lang: str) -> str:
+        return str(self.title.get(lang) or self.title.get("en") or "")
 
     @property
     def latest_result(self) -> SignedResult | None:
@@ -306,6 +322,10 @@ def build(election: Election) -> Snapshot:
             verifier_key(body["commission"]["name"], key)
             for key in election.manifest.commission_keys.values()
         ],
+        title=dict(body["title"]),
+        date=str(body["date"]),
+        simulation=body.get("simulation") is True,
+        election_hash=election.manifest.hash.hex(),
     )
     snap.election_fingerprint = election_fingerprint_of_hash(election.manifest.hash)
     snap.turnout_body = json.dumps(turnout_document(election, snap), ensure_ascii=False).encode()

@@ -50,6 +50,7 @@ from crypto.checkpoint import MAX_PROOF_HASHES, Checkpoint, CheckpointError
 from crypto.cosignature import Cosigner
 from crypto.merkle import verify_consistency
 from crypto.note import MAX_NOTE_SIZE, NoteError, NoteVerifier, verify_note
+from tally_service.clock import posix
 
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
 #: Largest add-checkpoint body: a maximal note and a full consistency proof.
@@ -166,7 +167,7 @@ class Witness:
         cosigner: Cosigner,
         state_dir: Path,
         logs: Mapping[str, NoteVerifier],
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = posix,
     ) -> None:
         self.cosigner = cosigner
         self.state_dir = state_dir
