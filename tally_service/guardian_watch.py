@@ -18,7 +18,7 @@ from typing import Any
 
 from crypto.canonical import hash_json
 from crypto.checkpoint import CheckpointError, checkpoint_facts, open_checkpoint
-from crypto.cosignature import Cosigner
+from crypto.cosignature import Cosigner, is_final
 from crypto.note import NoteError, NoteVerifier, parse_note, verifier_key, verify_note
 from crypto.signing import VerifyKey
 from crypto.witness_policy import WitnessPolicy
@@ -123,10 +123,15 @@ def _cosign(
     client: Any, base: str, witness: Cosigner, cp: Any, note: str, report: WatchReport
 ) -> None:
     """Cosign an accepted checkpoint (once) and post it to the service."""
-    ident = (witness.name, witness.public.key_id)
+    final = is_final(cp)  # a final counts only the finality statement (crypto/cosignature.py)
+    key = witness.public.finality() if final else witness.public
+    ident = (key.name, key.key_id)
     if any((s.name, s.key_hash) == ident for s in parse_note(note).signatures):
         return
-    line = witness.cosign(cp, int(time.time())).line()
+    now = int(time.time())
+    line = witness.cosign(cp, now).line()
+    if final:  # observe() accepted it: consistent with everything this guardian saw
+        line += witness.cosign_final(cp, now).line()
     answer = client.session.post(
         f"{client.url}{base}/cosignatures", data=(note + line).encode("utf-8"), timeout=60
     )

@@ -11,8 +11,10 @@ manifest and appended to the stored checkpoint note, so the record's ``checkpoin
 every tlog-proof carry the cosignatures as ordinary signature lines.
 
 A checkpoint is current (``UnitLog.published``) when the policy counts a quorum on it
-(crypto/witness_policy.py); the final checkpoint counts only cosignatures made at or after its
-``time`` line, and a round is tallied only once its final checkpoint is witnessed.
+(crypto/witness_policy.py); the final checkpoint counts only the witnesses' finality statements
+(crypto/cosignature.py), which a witness adds to its cosignature when it is sent the final: a
+witness that answers a final without one is treated as refusing. A round is tallied only once
+its final checkpoint is witnessed.
 """
 
 from __future__ import annotations
@@ -25,7 +27,16 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from crypto.cosignature import CosignatureError, CosignerKey, add_cosignatures, note_cosignatures
+from crypto.cosignature import (
+    Cosignature,
+    CosignatureError,
+    CosignerKey,
+    add_cosignatures,
+    finality_cosignatures,
+    is_final,
+    read_cosigned_note,
+    verify_cosignatures,
+)
 from crypto.note import parse_note
 from crypto.witness_policy import WitnessPolicy
 from tally_service import problems
@@ -133,12 +144,13 @@ class Witnessing:
         for (unit, round_no), unit_log in self.election.logs.items():
             for row in reversed(self.election.store.checkpoints(unit, round_no)):
                 try:
-                    _, valid = note_cosignatures(row.note, [witness.key])
+                    valid = _lines_of(row.note, witness.key)
                 except CosignatureError:
                     continue
                 if valid:
                     witness.sizes[unit_log.origin] = row.size
-                    witness.done[unit_log.origin] = _identity(row.note, row.final)
+                    if not row.final or len(valid) == 2:  # a final needs its finality line
+                        witness.done[unit_log.origin] = _identity(row.note, row.final)
                     break
 
     def start(self) -> None:
@@ -204,7 +216,7 @@ class Witnessing:
                 continue  # the same note as last time: nothing to parse (polled often)
             identity = _identity(note, closed)
             if witness.done.get(unit_log.origin) != identity:
-                self._submit(witness, post, unit_log, note, size, identity)
+                self._submit(witness, post, unit_log, note, size, identity, closed)
             witness.last_sent[unit_log.origin] = (note, closed)
 
     def _submit(
@@ -215,6 +227,7 @@ class Witnessing:
         note: str,
         size: int,
         identity: str,
+        closed: bool = False,
     ) -> None:
         for _ in range(3):  # a 409 tells us the witness's size: retry from it
             old = witness.sizes.get(unit_log.origin, 0)
@@ -237,13 +250,17 @@ class Witnessing:
                 )
             lines = [line + "\n" for line in text.split("\n") if line]
             try:
-                cosigned = add_cosignatures(note, lines)
-                _, valid = note_cosignatures(cosigned, [witness.key])
+                valid = _lines_of(add_cosignatures(note, lines), witness.key)
             except CosignatureError as exc:
                 raise _WitnessRefused(f"sent a bad cosignature: {exc}") from exc
             if not valid:
                 raise _WitnessRefused("answered 200 without a cosignature by its key")
-            self._keep(unit_log, size, parse_note(note).text, valid[0].line)
+            if closed and len(valid) < 2:
+                raise _WitnessRefused(
+                    f"cosigned the final of {unit_log.origin} without its finality statement"
+                )
+            for cosignature in valid:
+                self._keep(unit_log, size, parse_note(note).text, cosignature.line)
             witness.sizes[unit_log.origin] = size
             witness.done[unit_log.origin] = identity
             return
@@ -297,7 +314,10 @@ def accept_posted(election: Election, unit: str, round_no: int, body: str) -> li
         raise problems.conflict("no-witnesses", "the manifest names no witnesses")
     unit_log = election.log(unit, round_no)
     try:
-        checkpoint, valid = note_cosignatures(body, policy.witnesses)
+        checkpoint, signatures = read_cosigned_note(body)
+        valid = verify_cosignatures(checkpoint, signatures, policy.witnesses)
+        if is_final(checkpoint):  # and the finality statements, the lines that count for it
+            valid += finality_cosignatures(checkpoint, signatures, policy.witnesses)
         text = parse_note(body).text
     except (CosignatureError, ValueError) as exc:
         raise problems.unprocessable("cosignature", f"not a cosigned checkpoint: {exc}") from exc
@@ -312,7 +332,17 @@ def accept_posted(election: Election, unit: str, round_no: int, body: str) -> li
             raise problems.not_found(
                 "no-checkpoint", f"{unit_log.origin} has no checkpoint with that text"
             )
-    return [c.cosigner.name for c in valid]
+    return sorted({c.cosigner.name for c in valid})
+
+
+def _lines_of(note: str, key: CosignerKey) -> list[Cosignature]:
+    """The witness's valid lines on ``note``: its cosignature and, on a final, its finality
+    statement (CosignatureError if one of them does not verify)."""
+    checkpoint, signatures = read_cosigned_note(note)
+    valid = verify_cosignatures(checkpoint, signatures, [key])
+    if is_final(checkpoint):
+        valid += finality_cosignatures(checkpoint, signatures, [key])
+    return valid
 
 
 def _signer(line: str) -> tuple[str, bytes]:

@@ -26,9 +26,12 @@ from crypto.cosignature import (
     Cosigner,
     CosignerKey,
     add_cosignatures,
+    finality_checkpoint,
+    finality_cosignatures,
     note_cosignatures,
     signed_message,
     split_timestamp,
+    verify_cosignatures,
 )
 from crypto.note import NoteSignature, parse_note
 
@@ -153,9 +156,6 @@ def test_note_cosignatures_counts_known_keys_only() -> None:
     assert got_cp == cp
     assert [c.cosigner for c in valid] == [a.public, b.public]
     assert [c.timestamp for c in valid] == [TS, TS + 1]
-    # not_before drops older cosignatures (but they must still verify)
-    _, fresh = note_cosignatures(note, [a.public, b.public], not_before=TS + 1)
-    assert [c.cosigner for c in fresh] == [b.public]
     # a tampered line from a known key rejects the note
     bad = note.replace(lines[0], _tamper(lines[0]))
     with pytest.raises(CosignatureError, match="does not verify"):
@@ -216,3 +216,98 @@ def test_bounds() -> None:
     big = NoteSignature("w", b"\0" * 4, b"\xff" * 8 + b"\0" * 64)
     with pytest.raises(CosignatureError, match="2\\*\\*63"):
         split_timestamp(big)
+
+
+# --- finality statements (issue 24) -----------------------------------------------------------
+
+
+def test_finality_vectors() -> None:
+    """The worked example of docs/formats.md: the finality cosigners of the two vector keys,
+    their signed messages (rebuilt here from the definition) and lines."""
+    fin = VECTORS["finality"]
+    final = Checkpoint.parse(VECTORS["final_checkpoint_body"])
+    ed = Cosigner(VECTORS["ed25519"]["name"], TYPE_ED25519, SEED)
+    pq = Cosigner(VECTORS["mldsa44"]["name"], TYPE_MLDSA44, SEED)
+    import hashlib
+
+    for signer, v, byte in ((ed, fin["ed25519"], b"\x04"), (pq, fin["mldsa44"], b"\x06")):
+        key = signer.public.finality()
+        assert key.name == v["name"] == signer.name + "/final"
+        assert key.public == signer.public.public and key.kind == signer.kind
+        kid = hashlib.sha256(v["name"].encode() + b"\n" + byte + key.public).digest()[:4]
+        assert key.key_id.hex() == v["key_id_hex"] == kid.hex()
+    assert str(ed.public.finality()) == fin["ed25519"]["vkey"]
+    origin = final.origin + " final"
+    ed_message = (
+        f"cosignature/v1\ntime {TS}\n{origin}\n{final.size}\n"
+        + base64.b64encode(final.root).decode()
+        + "\ntime 2023-03-20T12:25:47Z\nfinal\n"
+    )
+    assert fin["ed25519"]["message"] == ed_message
+    assert ed.cosign_final(final, TS).line() == fin["ed25519"]["cosignature_line"]
+    name = fin["mldsa44"]["name"].encode()
+    pq_message = (
+        b"subtree/v1\n\x00"
+        + bytes([len(name)])
+        + name
+        + struct.pack(">Q", TS)
+        + bytes([len(origin)])
+        + origin.encode()
+        + struct.pack(">QQ", 0, final.size)
+        + final.root
+    )
+    assert pq_message.hex() == fin["mldsa44"]["message_hex"]
+    for signer, v in ((ed, fin["ed25519"]), (pq, fin["mldsa44"])):
+        sig = _line(v["cosignature_line"])
+        assert (sig.name, sig.key_hash.hex()) == (v["name"], v["key_id_hex"])
+        valid = finality_cosignatures(final, [sig], [signer.public])
+        assert [(c.cosigner, c.timestamp) for c in valid] == [(signer.public, TS)]
+
+
+@pytest.mark.parametrize("kind", [TYPE_ED25519, TYPE_MLDSA44])
+def test_ordinary_and_finality_cosignatures_never_stand_for_each_other(kind: int) -> None:
+    """An ordinary cosignature, renamed to the finality cosigner (its key ID recomputed), does
+    not verify as a finality statement; a finality statement does not verify as an ordinary
+    cosignature; nor does a finality statement of one final verify on another size or root."""
+    signer = Cosigner("w.example/x", kind, SEED)
+    final = Checkpoint.parse(VECTORS["final_checkpoint_body"])
+    ordinary = signer.cosign(final, TS)
+    finality = signer.cosign_final(final, TS)
+    fkey = signer.public.finality()
+    renamed = NoteSignature(fkey.name, fkey.key_id, ordinary.signature)
+    with pytest.raises(CosignatureError, match="does not verify"):
+        finality_cosignatures(final, [renamed], [signer.public])
+    as_ordinary = NoteSignature(signer.name, signer.public.key_id, finality.signature)
+    with pytest.raises(CosignatureError, match="does not verify"):
+        verify_cosignatures(final, [as_ordinary], [signer.public])
+    # ordinary lines are not finality lines (another key ID): ignored, not counted
+    assert finality_cosignatures(final, [ordinary], [signer.public]) == []
+    assert verify_cosignatures(final, [finality], [signer.public]) == []
+    for other in (
+        Checkpoint(final.origin, final.size - 1, final.root, final.extensions),
+        Checkpoint(final.origin, final.size, bytes(32), final.extensions),
+        Checkpoint(final.origin + "x", final.size, final.root, final.extensions),
+    ):
+        with pytest.raises(CosignatureError, match="does not verify"):
+            finality_cosignatures(other, [finality], [signer.public])
+
+
+def test_finality_checkpoint_only_for_a_final_and_never_of_a_finality_origin() -> None:
+    plain = Checkpoint.parse(BODY)
+    final = Checkpoint.parse(VECTORS["final_checkpoint_body"])
+    signer = Cosigner("w.example/x", TYPE_ED25519, SEED)
+    assert finality_checkpoint(final).origin == final.origin + " final"
+    assert finality_checkpoint(final).extensions == final.extensions
+    for bad in (plain, Checkpoint(final.origin + " final", 1, final.root, final.extensions)):
+        with pytest.raises(CosignatureError):
+            finality_checkpoint(bad)
+        with pytest.raises(CosignatureError):
+            signer.cosign_final(bad, TS)
+    with pytest.raises(CosignatureError):
+        finality_cosignatures(plain, [], [signer.public])
+
+
+def test_finality_key_is_made_once_and_keeps_the_class() -> None:
+    key = Cosigner("w.example/x", TYPE_ED25519, SEED).public
+    assert key.finality() is key.finality()
+    assert key.finality() != key and key.finality().key_id != key.key_id

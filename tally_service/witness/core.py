@@ -18,9 +18,16 @@ Checking and persisting happen under one lock, so two requests never roll the st
 Two additions of ours, beyond the specification:
 
 - **Finality.** A checkpoint whose extension lines include ``final`` ends its log (the service
-  issues it when a round closes). After cosigning it, the witness cosigns that same final
-  checkpoint again on request (a lost answer can be retried) and refuses everything else for the
-  log with 410 Gone.
+  issues it when a round closes). The witness answers it with two lines: its ordinary
+  cosignature and its *finality statement* (crypto/cosignature.py: its key under the name
+  ``<name>/final``, over the checkpoint with the origin ``<origin> final``), the only line that
+  counts toward a final's quorum. It makes that statement only after the usual checks, so only
+  for a final consistent with (and not smaller than) the largest checkpoint it cosigned for the
+  log: a final below that size is refused with 409 ``final-behind`` and kept as evidence (the
+  log key signed both). After cosigning a final, the witness cosigns that same final again on
+  request (a lost answer can be retried) and refuses everything else for the log with 410 Gone.
+  It refuses to watch a log whose origin ends in `` final`` (its checkpoints would read as
+  another log's finality statements).
 - **Evidence.** When a checkpoint signed by the log's key contradicts the one the witness
   cosigned (same size with another root, or a consistency proof that fails), both signed
   checkpoints and the proof are written to ``<state>/evidence/`` and the answer names the file.
@@ -47,14 +54,13 @@ from pathlib import Path
 
 from crypto.canonical import EncodingError, b64_decode, b64_encode
 from crypto.checkpoint import MAX_PROOF_HASHES, Checkpoint, CheckpointError
-from crypto.cosignature import Cosigner
+from crypto.cosignature import FINALITY_ORIGIN_SUFFIX, Cosigner, is_final
 from crypto.merkle import verify_consistency
 from crypto.note import MAX_NOTE_SIZE, NoteError, NoteVerifier, verify_note
 
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
 #: Largest add-checkpoint body: a maximal note and a full consistency proof.
 MAX_REQUEST_SIZE = MAX_NOTE_SIZE + 64 * 64
-FINAL_LINE = "final"
 
 
 class WitnessError(Exception):
@@ -93,10 +99,6 @@ class LogState:
             },
             ensure_ascii=False,
         )
-
-
-def is_final(checkpoint: Checkpoint) -> bool:
-    return FINAL_LINE in checkpoint.extensions
 
 
 def _refuse(status: int, check: str, detail: str) -> Answer:
@@ -175,6 +177,13 @@ class Witness:
         self._lock = threading.Lock()
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
         (state_dir / "evidence").mkdir(parents=True, exist_ok=True)
+        for origin in self.logs:
+            if origin.endswith(FINALITY_ORIGIN_SUFFIX):
+                raise WitnessError(
+                    f"a witness watches no log whose origin ends in {FINALITY_ORIGIN_SUFFIX!r} "
+                    f"({origin!r}): its checkpoints would read as another log's finality "
+                    "statements"
+                )
         self.state: dict[str, LogState] = {}
         stems = {path.name.split(".")[0] for path in (state_dir / "logs").glob("*.json")}
         for stem in sorted(stems):
@@ -258,6 +267,17 @@ class Witness:
             if checkpoint.size == stored.size and _note_text(note) == _note_text(stored.note):
                 return self._cosign(stored, checkpoint)  # a retry of the final: same answer
             return _refuse(410, "log-final", f"{origin} ended with its final checkpoint")
+        if stored is not None and is_final(checkpoint) and checkpoint.size < stored.size:
+            where = self._keep_evidence(
+                origin, stored, note, old, proof, "a final smaller than a cosigned checkpoint"
+            )
+            return _refuse(
+                409,
+                "final-behind",
+                f"this witness cosigned size {stored.size} of {origin}; a final checkpoint at "
+                f"size {checkpoint.size} would drop entries. Both signed checkpoints are kept as "
+                f"evidence in {where}",
+            )
         if old != latest_size:
             return Answer(409, SIZE_CONTENT_TYPE, f"{latest_size}\n", "old-size-conflict")
         if stored is not None and checkpoint.size == stored.size:
@@ -292,8 +312,13 @@ class Witness:
         return self._cosign(new, checkpoint)
 
     def _cosign(self, stored: LogState, checkpoint: Checkpoint) -> Answer:
-        line = self.cosigner.cosign(checkpoint, int(self.clock())).line()
-        return Answer(200, "text/plain; charset=utf-8", line)
+        """The cosignature line; for a final, then the finality statement (module docstring).
+        Called only once the checkpoint passed every check and the state is on disk."""
+        now = int(self.clock())
+        lines = [self.cosigner.cosign(checkpoint, now).line()]
+        if is_final(checkpoint):
+            lines.append(self.cosigner.cosign_final(checkpoint, now).line())
+        return Answer(200, "text/plain; charset=utf-8", "".join(lines))
 
 
 def _slot_text(state: LogState) -> str:
