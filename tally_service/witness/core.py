@@ -32,6 +32,14 @@ Two additions of ours, beyond the specification:
   cosigned (same size with another root, or a consistency proof that fails), both signed
   checkpoints and the proof are written to ``<state>/evidence/`` and the answer names the file.
 
+- **Rollback.** Restoring a witness's state from a backup or snapshot is a compromise of its
+  key (the witness forgets what it cosigned and would cosign a fork): a restore must rotate the
+  key. With ``key_marker`` (``witness serve`` passes the marker beside its key file) the witness
+  refuses to start with a key and state that do not belong together or a state older than the
+  marker, and while serving it refuses (503 ``rolled-back``, for good) once a submitted note
+  carries its own valid line on a checkpoint its state does not know
+  (tally_service/witness/rollback.py).
+
 State: per log, two slot files ``<state>/logs/<sha256(origin) hex>.<0|1>.json``, each the state
 as JSON with a sequence number, then a line with the SHA-256 of that JSON. An update overwrites
 the older slot and fdatasyncs it before the answer leaves; on start the valid slot with the
@@ -54,9 +62,18 @@ from pathlib import Path
 
 from crypto.canonical import EncodingError, b64_decode, b64_encode
 from crypto.checkpoint import MAX_PROOF_HASHES, Checkpoint, CheckpointError
-from crypto.cosignature import FINALITY_ORIGIN_SUFFIX, Cosigner, is_final
+from crypto.cosignature import (
+    FINALITY_ORIGIN_SUFFIX,
+    CosignatureError,
+    Cosigner,
+    finality_cosignatures,
+    is_final,
+    read_cosigned_note,
+    verify_cosignatures,
+)
 from crypto.merkle import verify_consistency
 from crypto.note import MAX_NOTE_SIZE, NoteError, NoteVerifier, verify_note
+from tally_service.witness.rollback import StateGuard, StateRollback, check_latch, latch
 
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
 #: Largest add-checkpoint body: a maximal note and a full consistency proof.
@@ -169,7 +186,10 @@ class Witness:
         state_dir: Path,
         logs: Mapping[str, NoteVerifier],
         clock: Callable[[], float] = time.time,
+        key_marker: Path | None = None,
     ) -> None:
+        """``key_marker``: the marker beside the key file (rollback.py); None skips the
+        key-and-state binding (tests and in-process simulations), not the other checks."""
         self.cosigner = cosigner
         self.state_dir = state_dir
         self.logs = dict(logs)
@@ -191,6 +211,17 @@ class Witness:
             if stem != self._stem(entry.origin):
                 raise WitnessError(f"witness state {stem} is not named after its origin")
             self.state[entry.origin] = entry
+        #: grows by one with every state update: the sum of the logs' sequence numbers
+        self.generation = sum(entry.seq for entry in self.state.values())
+        self.guard: StateGuard | None = None
+        self.rolled_back: str | None = None
+        try:
+            check_latch(state_dir)
+            if key_marker is not None:
+                vkey = str(cosigner.public)
+                self.guard = StateGuard.open(state_dir, key_marker, vkey, self.generation)
+        except StateRollback as exc:
+            raise WitnessError(str(exc)) from exc
 
     @staticmethod
     def _stem(origin: str) -> str:
@@ -263,6 +294,10 @@ class Witness:
         origin = checkpoint.origin
         stored = self.state.get(origin)
         latest_size = stored.size if stored is not None else 0
+        if self.rolled_back is None:
+            self.rolled_back = self._own_line_beyond(stored, note, checkpoint)
+        if self.rolled_back is not None:
+            return _refuse(503, "rolled-back", self.rolled_back)
         if stored is not None and stored.final:
             if checkpoint.size == stored.size and _note_text(note) == _note_text(stored.note):
                 return self._cosign(stored, checkpoint)  # a retry of the final: same answer
@@ -309,7 +344,44 @@ class Witness:
         new = LogState(origin, checkpoint.size, checkpoint.root, is_final(checkpoint), note, seq)
         self._persist(new)
         self.state[origin] = new
+        self.generation += 1
+        if self.guard is not None:
+            self.guard.advance(self.generation)
         return self._cosign(new, checkpoint)
+
+    def _own_line_beyond(
+        self, stored: LogState | None, note: str, checkpoint: Checkpoint
+    ) -> str | None:
+        """Why the state must be older than what this witness signed, if the submitted note
+        shows it: a valid line of its own on a checkpoint larger than the one it remembers, or
+        its finality statement on a final it does not remember (rollback.py). Latched."""
+        key = self.cosigner.public
+        idents = {(key.name, key.key_id), (key.finality().name, key.finality().key_id)}
+        try:
+            _, signatures = read_cosigned_note(note)
+            if not any((sig.name, sig.key_hash) in idents for sig in signatures):
+                return None  # the usual case: nothing of ours to verify
+            own = verify_cosignatures(checkpoint, signatures, [key])
+            final = is_final(checkpoint)
+            own_final = finality_cosignatures(checkpoint, signatures, [key]) if final else []
+        except CosignatureError:
+            return None  # a line under our name that does not verify is not ours
+        remembered = stored.size if stored is not None else -1
+        beyond = bool(own or own_final) and checkpoint.size > remembered
+        lost_final = bool(own_final) and stored is not None and not stored.final
+        if not (beyond or lost_final):
+            return None
+        why = (
+            f"this witness's own cosignature is on size {checkpoint.size} of "
+            f"{checkpoint.origin}, but its state remembers "
+            + (f"size {stored.size}" if stored is not None else "nothing of that log")
+            + (" and no final" if lost_final else "")
+            + ": its state was restored from an older copy, so it refuses to cosign anything. "
+            "Restoring a witness's state is a compromise of its key: make a new key and a new, "
+            "empty state directory"
+        )
+        latch(self.state_dir, why)
+        return why
 
     def _cosign(self, stored: LogState, checkpoint: Checkpoint) -> Answer:
         """The cosignature line; for a final, then the finality statement (module docstring).
