@@ -461,3 +461,18 @@ def test_malformed_notes_are_cosignature_errors() -> None:
     for bad in ("", "x\n\n", BODY, BODY.replace("20852163", "-1") + "\n— x AAAA\n", b"\xff"):
         with pytest.raises(CosignatureError, match="checkpoint note"):
             note_cosignatures(bad, [])
+
+
+def test_edges_that_must_stay_accepted() -> None:
+    """Timestamp 0, a one-byte origin, a private key whose base64 holds '+', one line given
+    twice in one call (added once): valid input, kept valid."""
+    cp = Checkpoint("o", 1, bytes(32))
+    for kind in (TYPE_ED25519, TYPE_MLDSA44):
+        signer = Cosigner("w.example/x", kind, bytes([0xFB]) * 32)
+        assert "+" in signer.private_text()[len("PRIVATE+KEY+w.example/x+12345678+") :]
+        assert Cosigner.parse(signer.private_text()).public == signer.public
+        _, raw = split_timestamp(signer.cosign(cp, 0))
+        assert signer.public.verify(cp, 0, raw)
+    note = BODY + "\n" + VECTORS["spec_example"]["note"].split("\n\n")[1].split("\n")[0] + "\n"
+    line = Cosigner("w.example/a", TYPE_ED25519, SEED).cosign(Checkpoint.parse(BODY), TS).line()
+    assert add_cosignatures(note, [line, line]) == note + line

@@ -158,3 +158,14 @@ def test_a_final_counts_only_finality_statements() -> None:
     raw[-1] ^= 1
     broken = f"{prefix} {base64.b64encode(bytes(raw)).decode()}\n"
     assert not policy.has_quorum(_note(FINAL, [broken, *finality]))
+
+
+def test_missing_numbers_are_refused_and_the_smallest_policy_is_accepted() -> None:
+    for missing in ("quorum", "colluders"):
+        section = _section()
+        del section[missing]
+        with pytest.raises(PolicyError):
+            WitnessPolicy.from_manifest(section)
+    one = WitnessPolicy.from_manifest(manifest_section(1, 0, [COSIGNERS[0].public]))
+    assert one is not None and (one.quorum, one.colluders, len(one.witnesses)) == (1, 0, 1)
+    assert _policy(quorum=3, colluders=0).colluders == 0
