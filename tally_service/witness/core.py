@@ -15,7 +15,8 @@ Refusals other than the size conflict carry RFC 9457 problem details, as the ser
 
 Checking and persisting happen under one lock, so two requests never roll the state back.
 
-Two additions of ours, beyond the specification:
+Three additions of ours, beyond the specification (410 ``log-final``, 409 ``final-behind`` and
+503 ``rolled-back`` are their answers):
 
 - **Finality.** A checkpoint whose extension lines include ``final`` ends its log (the service
   issues it when a round closes). The witness answers it with two lines: its ordinary
