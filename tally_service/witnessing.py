@@ -94,6 +94,8 @@ class _WitnessState:
     post: Transport | None = None
     # per log origin: the size this witness last cosigned, and the note text it cosigned
     sizes: dict[str, int] = field(default_factory=dict)
+    # per log origin: the largest size this witness's valid cosignature is stored for
+    confirmed: dict[str, int] = field(default_factory=dict)
     done: dict[str, str] = field(default_factory=dict)
     last_sent: dict[str, tuple[str, bool]] = field(default_factory=dict)
     failures: int = 0
@@ -149,6 +151,7 @@ class Witnessing:
                     continue
                 if valid:
                     witness.sizes[unit_log.origin] = row.size
+                    witness.confirmed[unit_log.origin] = row.size
                     if not row.final or len(valid) == 2:  # a final needs its finality line
                         witness.done[unit_log.origin] = _identity(row.note, row.final)
                     break
@@ -240,9 +243,18 @@ class Witnessing:
             status, content_type, text = post(add_checkpoint_body(old, proof, note))
             if status == 409 and content_type.startswith(SIZE_CONTENT_TYPE):
                 try:
-                    witness.sizes[unit_log.origin] = int(text.strip())
+                    reported = int(text.strip())
                 except ValueError as exc:
                     raise _WitnessRefused("answered 409 without a size") from exc
+                confirmed = witness.confirmed.get(unit_log.origin, 0)
+                if reported < confirmed:  # its state went back: show it its own signature
+                    self._show_own_cosignature(witness, post, unit_log, reported, confirmed)
+                    raise _WitnessRefused(
+                        f"says it cosigned size {reported} of {unit_log.origin}, but its "
+                        f"cosignature of size {confirmed} is stored here: its state was restored "
+                        "from an older copy (a compromise of its key: it needs a new key)"
+                    )
+                witness.sizes[unit_log.origin] = reported
                 continue
             if status != 200:
                 raise _WitnessRefused(
@@ -262,9 +274,35 @@ class Witnessing:
             for cosignature in valid:
                 self._keep(unit_log, size, parse_note(note).text, cosignature.line)
             witness.sizes[unit_log.origin] = size
+            largest = witness.confirmed
+            largest[unit_log.origin] = max(size, largest.get(unit_log.origin, 0))
             witness.done[unit_log.origin] = identity
             return
         raise _WitnessRefused(f"kept answering 409 for {unit_log.origin}")
+
+    def _show_own_cosignature(
+        self, witness: _WitnessState, post: Transport, unit_log: UnitLog, reported: int, size: int
+    ) -> None:
+        """Send a witness whose state went back (it reports a size below one it cosigned) the
+        stored checkpoint of ``size`` with its own line on it: a witness that checks what it is
+        shown (tally_service/witness/rollback.py) then stops cosigning for good."""
+        for row in self.election.store.checkpoints(unit_log.unit, unit_log.round):
+            if row.size != size:
+                continue
+            try:
+                if not _lines_of(row.note, witness.key):
+                    continue
+            except CosignatureError:
+                continue
+            with unit_log.lock:
+                proof = unit_log.tree.consistency_proof(reported, size) if reported else []
+            status, _, text = post(add_checkpoint_body(reported, proof, row.note))
+            log.error(
+                "witness %s: its state went back from size %d to %d of %s; shown its own "
+                "cosignature, it answered HTTP %d %s",
+                witness.key.name, size, reported, unit_log.origin, status, text[:200].strip(),
+            )
+            return
 
     def _keep(self, unit_log: UnitLog, size: int, text: str, line: str) -> None:
         keep_cosignature(self.election, unit_log, size, text, line)

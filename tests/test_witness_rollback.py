@@ -221,3 +221,49 @@ def test_witness_serve_refuses_a_restored_state_in_one_line(tmp_path: Path) -> N
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert "older copy" in done.stderr and "new key" in done.stderr
+
+
+def test_the_service_shows_a_rolled_back_witness_its_own_cosignature(tmp_path: Path) -> None:
+    """An honest service whose witness comes back from a backup (it reports size 2, while the
+    service holds its cosignature of size 4) sends it that cosigned checkpoint: the witness
+    sees its own line beyond its state and stops for good, instead of cosigning on."""
+    from crypto.witness_policy import manifest_section
+    from tally_service.config import Config
+    from tally_service.election import Election
+    from tally_service.sample import UnitSpec, build_election
+    from tally_service.simulate import SimulatedElection, _local_witnesses
+    from tally_service.witnessing import _local_transport
+    from tests.test_witness_finality import UNIT, _cast
+
+    cosigners = [Cosigner.generate(f"w{i}.example/witness", TYPE_ED25519) for i in (1, 2, 3)]
+    data = tmp_path / "data"
+    keys = build_election(
+        data,
+        [UnitSpec(UNIT, "Unit A", candidates=2, electors=8)],
+        witnesses=manifest_section(3, 1, [c.public for c in cosigners]),
+    )
+    sim = SimulatedElection(data, keys)
+    election = Election(data, Config(checkpoint_every=2))
+    try:
+        sync = _local_witnesses(election, cosigners, tmp_path / "witnesses")
+        state = tmp_path / "witnesses" / cosigners[0].name.replace("/", "_")
+        electors = [e["elector"] for e in election.manifest.units[UNIT]["roll"]]
+        election.open_round(UNIT, 1)
+        _cast(election, sim, electors[:2])
+        sync()
+        shutil.copytree(state, tmp_path / "backup")
+        _cast(election, sim, electors[2:4])
+        sync()
+        shutil.rmtree(state)
+        shutil.copytree(tmp_path / "backup", state)
+        manifest = election.manifest
+        logs = {manifest.origin(UNIT, r): manifest.log_verifiers[UNIT] for r in (1, 2)}
+        restored = Witness(cosigners[0], state, logs)
+        assert election.witnessing is not None
+        election.witnessing.witnesses[0].post = _local_transport(restored)
+        _cast(election, sim, electors[4:6])
+        sync()
+        assert restored.rolled_back is not None and "size 4" in restored.rolled_back
+        assert (state / LATCH_FILE).exists()
+    finally:
+        election.stop()
