@@ -40,10 +40,31 @@ with the 32-byte seed (RFC 8032 for Ed25519, FIPS 204's xi for ML-DSA-44).
 
 A signature line from an unknown key (name and key ID not both matching) is ignored, as the
 signed-note specification requires; one from a known key must verify.
+
+**Finality statements (kz-tally's addition).** The threat: a log's *final* checkpoint (extension
+line ``final``) ends the log, so a final at a smaller size than the witnesses saw drops the
+entries after it. A subtree/v1 cosignature binds neither ``final`` nor any other extension
+line, so an ordinary cosignature of size s is equally valid on a "final" of size s that the
+operator signs later, after the witnesses cosigned larger sizes. So finality is a statement of
+its own, made by a witness only when asked to cosign a final checkpoint (tlog-witness, and only
+if consistent with the largest size it cosigned: tally_service/witness/core.py), and bound by
+BOTH cosignature types: the witness's *finality cosigner* is the same key under the name
+``<name>/final`` (``FINALITY_NAME_SUFFIX``), which signs the final checkpoint with its origin
+line replaced by ``<origin> final`` (``FINALITY_ORIGIN_SUFFIX``; a witness watches no log whose
+origin ends so). subtree/v1 binds both the name and the origin; cosignature/v1 binds the origin
+(the name it does not bind, which is why the origin changes too). An ordinary cosignature never
+verifies as a finality statement, nor the reverse. Lines of finality cosigners have their own
+key IDs, so a C2SP verifier that knows only the witness's (name, key) ignores them, as the
+signed-note specification says; the tlog-cosignature specification lets a cosigner make
+additional statements under another tuple (section "Additional statements"). Where this
+departs from it: it asks an Ed25519 operator to use distinct keys for distinct statements,
+because cosignature/v1 does not bind the name; here one key makes both, kept apart by the
+origin line instead, which no ordinary checkpoint of a watched log can have.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -76,6 +97,12 @@ _SEED_SIZE = 32
 _KEY_ID_SIZE = 4
 _SUBTREE_LABEL = b"subtree/v1\n\x00"
 _PRIVATE_PREFIX = "PRIVATE+KEY+"
+#: The witness's finality cosigner is its key under ``<name>/final`` (module docstring).
+FINALITY_NAME_SUFFIX = "/final"
+#: The origin line of the checkpoint a finality cosigner signs: ``<origin> final``.
+FINALITY_ORIGIN_SUFFIX = " final"
+#: The extension line of a log's final checkpoint (crypto/checkpoint.py's profile).
+FINAL_LINE = "final"
 
 
 class CosignatureError(ValueError):
@@ -103,6 +130,29 @@ def _opaque8(data: bytes, what: str) -> bytes:
     if not 1 <= len(data) <= 255:
         raise CosignatureError(f"{what} must be 1 to 255 bytes for a subtree/v1 cosignature")
     return bytes([len(data)]) + data
+
+
+def is_final(checkpoint: Checkpoint) -> bool:
+    """Whether the log signed ``checkpoint`` as its final one (extension line ``final``)."""
+    return FINAL_LINE in checkpoint.extensions
+
+
+def finality_checkpoint(checkpoint: Checkpoint) -> Checkpoint:
+    """What a finality cosigner signs for the final ``checkpoint``: the same checkpoint with the
+    origin line ``<origin> final`` (module docstring)."""
+    if not is_final(checkpoint):
+        raise CosignatureError("only a final checkpoint has a finality statement")
+    if checkpoint.origin.endswith(FINALITY_ORIGIN_SUFFIX):
+        raise CosignatureError(
+            f"a log origin must not end in {FINALITY_ORIGIN_SUFFIX!r}: its checkpoints would "
+            "read as another log's finality statements"
+        )
+    return Checkpoint(
+        checkpoint.origin + FINALITY_ORIGIN_SUFFIX,
+        checkpoint.size,
+        checkpoint.root,
+        checkpoint.extensions,
+    )
 
 
 def signed_message(kind: int, name: str, checkpoint: Checkpoint, timestamp: int) -> bytes:
@@ -158,6 +208,15 @@ class CosignerKey:
     @property
     def type_name(self) -> str:
         return TYPE_NAMES[self.kind]
+
+    def finality(self) -> CosignerKey:
+        """This witness's finality cosigner: the same key named ``<name>/final`` (made once
+        per key, so that a subclass that remembers what it verified keeps remembering)."""
+        made = self.__dict__.get("_finality")
+        if made is None:
+            made = dataclasses.replace(self, name=self.name + FINALITY_NAME_SUFFIX)
+            object.__setattr__(self, "_finality", made)
+        return made
 
     @classmethod
     def parse(cls, text: object) -> CosignerKey:
@@ -265,6 +324,17 @@ class Cosigner:
         blob = struct.pack(">Q", timestamp) + signature
         return NoteSignature(self.name, self.public.key_id, blob)
 
+    def cosign_final(self, checkpoint: Checkpoint, timestamp: int) -> NoteSignature:
+        """The finality statement on the final ``checkpoint``, by this witness's finality
+        cosigner (module docstring). Only a witness that checked the final is consistent with
+        everything it cosigned for the log calls this."""
+        name = self.name + FINALITY_NAME_SUFFIX
+        message = signed_message(
+            self.kind, name, finality_checkpoint(checkpoint), _timestamp(timestamp)
+        )
+        blob = struct.pack(">Q", timestamp) + self._key.sign(message)
+        return NoteSignature(name, self.public.finality().key_id, blob)
+
     def __repr__(self) -> str:
         return f"Cosigner({self.public})"
 
@@ -292,15 +362,12 @@ def verify_cosignatures(
     checkpoint: Checkpoint,
     signatures: Iterable[NoteSignature],
     cosigners: Sequence[CosignerKey],
-    *,
-    not_before: int = 0,
 ) -> list[Cosignature]:
     """The valid cosignatures on ``checkpoint`` from ``cosigners``, one per cosigner at most.
 
     Lines from other keys are ignored. A line from a known cosigner that does not verify, a
     second line from one cosigner, raise CosignatureError (the signed-note specification: a bad
-    signature from a known key rejects the note). A cosignature with a timestamp earlier than
-    ``not_before`` is valid but not returned (say, one made before the log closed).
+    signature from a known key rejects the note).
     """
     known: dict[tuple[str, bytes], CosignerKey] = {}
     for key in cosigners:
@@ -321,27 +388,47 @@ def verify_cosignatures(
         timestamp, raw = split_timestamp(sig)
         if not cosigner.verify(checkpoint, timestamp, raw):
             raise CosignatureError(f"cosignature by {label} does not verify")
-        if timestamp >= not_before:
-            valid.append(Cosignature(cosigner, timestamp, sig.line()))
+        valid.append(Cosignature(cosigner, timestamp, sig.line()))
     return valid
 
 
+def finality_cosignatures(
+    checkpoint: Checkpoint,
+    signatures: Iterable[NoteSignature],
+    cosigners: Sequence[CosignerKey],
+) -> list[Cosignature]:
+    """The valid finality statements on the final ``checkpoint`` by the finality cosigners of
+    ``cosigners`` (module docstring), each reported under the witness's own key.
+
+    Ordinary cosignatures are not among them, whatever they sign. A finality line that does not
+    verify raises CosignatureError, as in ``verify_cosignatures``."""
+    finality = {key.finality(): key for key in cosigners}
+    valid = verify_cosignatures(finality_checkpoint(checkpoint), signatures, list(finality))
+    return [Cosignature(finality[c.cosigner], c.timestamp, c.line) for c in valid]
+
+
+def read_cosigned_note(note: str | bytes) -> tuple[Checkpoint, list[NoteSignature]]:
+    """A checkpoint note's checkpoint and signature lines; CosignatureError if malformed."""
+    try:
+        parsed = parse_note(note)
+        return Checkpoint.parse(parsed.text), list(parsed.signatures)
+    except ValueError as exc:
+        raise CosignatureError(f"checkpoint note: {exc}") from exc
+
+
 def note_cosignatures(
-    note: str | bytes, cosigners: Sequence[CosignerKey], *, not_before: int = 0
+    note: str | bytes, cosigners: Sequence[CosignerKey]
 ) -> tuple[Checkpoint, list[Cosignature]]:
-    """Read a signed checkpoint note and return its checkpoint and its valid cosignatures.
+    """Read a signed checkpoint note and return its checkpoint and its valid (ordinary)
+    cosignatures.
 
     The log's own signature is not checked here (crypto.checkpoint.open_checkpoint does that).
     Raises CosignatureError if the note is malformed or a known cosigner's line does not verify.
+    Whether a cosignature counts for a *final* checkpoint is the witness policy's question
+    (crypto/witness_policy.py): only finality statements do.
     """
-    try:
-        parsed = parse_note(note)
-        checkpoint = Checkpoint.parse(parsed.text)
-    except ValueError as exc:
-        raise CosignatureError(f"checkpoint note: {exc}") from exc
-    return checkpoint, verify_cosignatures(
-        checkpoint, parsed.signatures, cosigners, not_before=not_before
-    )
+    checkpoint, signatures = read_cosigned_note(note)
+    return checkpoint, verify_cosignatures(checkpoint, signatures, cosigners)
 
 
 def add_cosignatures(note: str, lines: Sequence[str]) -> str:

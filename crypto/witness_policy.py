@@ -8,20 +8,26 @@ cosigns both (it checks consistency with the last checkpoint it cosigned), so a 
 2q - n dishonest witnesses. The policy therefore requires 2q - n >= f + 1: with at most f
 colluding witnesses no split view can be witnessed.
 
-Finality: the final checkpoint of a log (extension line ``final``) counts as witnessed only with
-cosignatures made at or after the time its ``time`` extension line states (RFC 3339, UTC, to
-the second), so that cosignatures of an earlier checkpoint of the same size and root (which an
-ML-DSA-44 subtree/v1 cosignature cannot tell apart, as it does not sign extension lines) do not
-count for it.
+Finality: the final checkpoint of a log (extension line ``final``) ends the log, so the threat
+is a final smaller than what the witnesses saw (entries dropped after it). It counts as
+witnessed only with *finality statements* (crypto/cosignature.py: the witness's finality
+cosigner, ``<name>/final``, signing the checkpoint under the origin ``<origin> final``), which a
+witness makes only when asked to cosign that final and only if it is consistent with the
+largest size it cosigned for the log. Ordinary cosignatures on a final note must still verify
+(a bad line from a listed key rejects the note) but do not count: an ML-DSA-44 subtree/v1
+cosignature of an earlier checkpoint of the same size and root would verify on it too.
+
+The earlier rule, that a final counts only cosignatures made at or after its own ``time`` line,
+is gone: the operator writes that line, so it never held against the operator (issue 24), and
+the finality statement does what it was meant to do. The witnesses' timestamps are still
+reported (V4), not used as a bound.
 """
 
 from __future__ import annotations
 
-import calendar
-import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from crypto.checkpoint import Checkpoint
@@ -30,39 +36,17 @@ from crypto.cosignature import (
     Cosignature,
     CosignatureError,
     CosignerKey,
-    note_cosignatures,
+    finality_cosignatures,
+    is_final,
+    read_cosigned_note,
+    verify_cosignatures,
 )
 
-FINAL_LINE = "final"
-_TIME_LINE = re.compile(r"time (\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})Z")
+__all__ = ["PolicyError", "WitnessPolicy", "is_final", "manifest_section"]
 
 
 class PolicyError(ValueError):
     """The witness section of a manifest is malformed or its numbers are unsafe."""
-
-
-def is_final(checkpoint: Checkpoint) -> bool:
-    return FINAL_LINE in checkpoint.extensions
-
-
-def checkpoint_time(checkpoint: Checkpoint) -> int | None:
-    """The POSIX time of the checkpoint's ``time`` extension line, if it has one."""
-    for line in checkpoint.extensions:
-        match = _TIME_LINE.fullmatch(line)
-        if match:
-            try:
-                parsed = time.strptime(match.group(1), "%Y-%m-%dT%H:%M:%S")
-            except ValueError:
-                return None
-            return calendar.timegm(parsed)
-    return None
-
-
-def not_before(checkpoint: Checkpoint) -> int:
-    """The earliest cosignature time that counts for ``checkpoint`` (see the module docstring)."""
-    if is_final(checkpoint):
-        return checkpoint_time(checkpoint) or 0
-    return 0
 
 
 @dataclass(frozen=True)
@@ -116,30 +100,33 @@ class WitnessPolicy:
         if len(set(publics)) != len(publics):
             raise PolicyError("witness keys must be unique")
 
-    def cosignatures(self, note: str) -> tuple[Checkpoint, list[Cosignature]]:
-        """The checkpoint and the valid cosignatures that count for it (not_before applied).
+    @cached_property
+    def _counted_idents(self) -> tuple[set[tuple[str, bytes]], set[tuple[str, bytes]]]:
+        """(name, key ID) of the listed witnesses, and of their finality cosigners."""
+        ordinary = {(w.name, w.key_id) for w in self.witnesses}
+        finality = {(f.name, f.key_id) for f in (w.finality() for w in self.witnesses)}
+        return ordinary, finality
 
-        Raises CosignatureError if a witness's line does not verify."""
-        checkpoint, valid = note_cosignatures(note, self.witnesses)
-        earliest = not_before(checkpoint)
-        return checkpoint, [c for c in valid if c.timestamp >= earliest]
+    def cosignatures(self, note: str) -> tuple[Checkpoint, list[Cosignature]]:
+        """The checkpoint and the valid cosignatures that count for it: ordinary cosignatures
+        for a checkpoint, finality statements for a final (see the module docstring).
+
+        Raises CosignatureError if a listed witness's line (either kind) does not verify."""
+        checkpoint, signatures = read_cosigned_note(note)
+        ordinary = verify_cosignatures(checkpoint, signatures, self.witnesses)
+        if not is_final(checkpoint):
+            return checkpoint, ordinary
+        return checkpoint, finality_cosignatures(checkpoint, signatures, self.witnesses)
 
     def counted_unverified(self, note: str) -> int:
-        """How many listed witnesses have a line on ``note`` with a timestamp that counts,
-        WITHOUT verifying the signatures: only for notes whose every line was verified when it
-        was added (the service's own store). Anyone else uses ``has_quorum``."""
-        from crypto.cosignature import split_timestamp
-        from crypto.note import parse_note
-
-        parsed = parse_note(note)
-        earliest = not_before(Checkpoint.parse(parsed.text))
-        listed = {(w.name, w.key_id) for w in self.witnesses}
-        counted = set()
-        for sig in parsed.signatures:
-            ident = (sig.name, sig.key_hash)
-            if ident in listed and split_timestamp(sig)[0] >= earliest:
-                counted.add(ident)
-        return len(counted)
+        """How many listed witnesses have a line on ``note`` of the kind that counts for it
+        (finality statements for a final), WITHOUT verifying the signatures: only for notes
+        whose every line was verified when it was added (the service's own store). Anyone else
+        uses ``has_quorum``."""
+        checkpoint, signatures = read_cosigned_note(note)
+        ordinary, finality = self._counted_idents
+        listed = finality if is_final(checkpoint) else ordinary
+        return len({(s.name, s.key_hash) for s in signatures} & listed)
 
     def has_quorum(self, note: str) -> bool:
         try:

@@ -39,6 +39,15 @@ CEREMONY_TESTS = ("tests/test_ceremony_checks.py", "tests/test_ceremony_vectors.
 CEREMONY_PARTY_TESTS = (*CEREMONY_TESTS, "tests/test_ceremony_attacks.py")
 GUARDIAN_STATE_TESTS = ("tests/test_guardian_state.py", "tests/test_guardian_blinded.py")
 GS = "tally_service/guardian_state.py"
+# the fast tests of the witnesses' cosignatures and policy (issue 24); test_witnessing.py's
+# processes are left out by "-m not slow"
+WITNESS_TESTS = (
+    "tests/test_cosignature.py",
+    "tests/test_witness_policy.py",
+    "tests/test_witnessing.py",
+)
+CS = "crypto/cosignature.py"
+WP = "crypto/witness_policy.py"
 
 
 @dataclass(frozen=True)
@@ -247,6 +256,114 @@ MUTANTS = [
     # (Dropping "before any final" from the open_seen condition is an equivalent mutant: after a
     # final only a larger checkpoint could be remembered, and that is a conflict. The test
     # test_a_checkpoint_first_seen_after_the_final_is_not_seen_open holds the behaviour.)
+    # -- cosignatures (issue 24): each weakens a check a quorum rests on -------------------------
+    Mutant("cosignature: wrong-length signature verifies", CS,
+           "if len(signature) != _SIGNATURE_SIZE[self.kind]:\n            return False",
+           "if len(signature) != _SIGNATURE_SIZE[self.kind]:\n            return True",
+           WITNESS_TESTS),
+    Mutant("cosignature: timestamp not type-checked", CS,
+           "if type(value) is not int or not 0 <= value", "if not 0 <= value", WITNESS_TESTS),
+    Mutant("cosignature: timestamp upper bound dropped", CS,
+           "not 0 <= value <= MAX_TIMESTAMP:", "not 0 <= value:", WITNESS_TESTS),
+    Mutant("cosignature: line timestamp above 2**63-1 accepted", CS,
+           "    if timestamp > MAX_TIMESTAMP:\n        raise", "    if False:\n        raise",
+           WITNESS_TESTS),
+    Mutant("cosignature: short line not refused", CS,
+           "if len(signature.signature) < 8:", "if len(signature.signature) < 0:",
+           WITNESS_TESTS),
+    Mutant("cosignature: unknown line ends the reading", CS,
+           "        if cosigner is None:\n            continue",
+           "        if cosigner is None:\n            break", WITNESS_TESTS),
+    Mutant("cosignature: second line of one cosigner accepted", CS,
+           "        if ident in seen:\n            raise",
+           "        if False:\n            raise", WITNESS_TESTS),
+    Mutant("cosignature: failing line skipped, not refused", CS,
+           '            raise CosignatureError(f"cosignature by {label} does not verify")',
+           "            continue", WITNESS_TESTS),
+    Mutant("cosignature: non-keys not refused", CS,
+           "        if not isinstance(key, CosignerKey):\n            raise",
+           "        if False:\n            raise", WITNESS_TESTS),
+    Mutant("cosignature: subtree/v1 without the name", CS,
+           '_opaque8(name.encode("utf-8"), "the cosigner name"),',
+           '_opaque8(b"-", "the cosigner name"),', WITNESS_TESTS),
+    Mutant("cosignature: subtree/v1 without the root", CS,
+           "                checkpoint.root,\n            )",
+           "                bytes(32),\n            )", WITNESS_TESTS),
+    Mutant("cosignature: cosignature/v1 without extension lines", CS,
+           'return header + checkpoint.body().encode("utf-8")',
+           'return header + Checkpoint(checkpoint.origin, checkpoint.size, checkpoint.root)'
+           '.body().encode("utf-8")', WITNESS_TESTS),
+    Mutant("cosignature: Ed25519 key validity not checked", CS,
+           "if self.kind == TYPE_ED25519 and not is_valid_public_key(self.public):",
+           "if False:", WITNESS_TESTS),
+    Mutant("cosignature: key length not checked", CS,
+           "len(self.public) != _PUBLIC_SIZE[self.kind]:", "len(self.public) < 0:",
+           WITNESS_TESTS),
+    Mutant("cosignature: vkey key ID mismatch accepted", CS,
+           "        if key.key_id.hex() != id_hex:\n            raise",
+           "        if False:\n            raise", WITNESS_TESTS),
+    Mutant("cosignature: vkey key ID upper case accepted", CS,
+           'c not in "0123456789abcdef" for c in id_hex', 'c not in "0123456789abcdefABCDEF" for '
+           "c in id_hex", WITNESS_TESTS),
+    Mutant("cosignature: private key ID mismatch accepted", CS,
+           "        if signer.public.key_id.hex() != id_hex:\n            raise",
+           "        if False:\n            raise", WITNESS_TESTS),
+    Mutant("cosignature: line with two newlines accepted", CS,
+           'if not line.endswith("\\n") or line.count("\\n") != 1:',
+           'if not line.endswith("\\n") and line.count("\\n") != 1:', WITNESS_TESTS),
+    Mutant("finality: statement for a non-final", CS,
+           "    if not is_final(checkpoint):\n        raise CosignatureError(\"only a final",
+           "    if False:\n        raise CosignatureError(\"only a final", WITNESS_TESTS),
+    Mutant("finality: a finality origin as a log's origin", CS,
+           "    if checkpoint.origin.endswith(FINALITY_ORIGIN_SUFFIX):\n        raise",
+           "    if False:\n        raise", WITNESS_TESTS),
+    Mutant("finality: origin line unchanged", CS,
+           "        checkpoint.origin + FINALITY_ORIGIN_SUFFIX,\n",
+           "        checkpoint.origin,\n", WITNESS_TESTS),
+    Mutant("finality: the witness's own name", CS,
+           "made = dataclasses.replace(self, name=self.name + FINALITY_NAME_SUFFIX)",
+           "made = dataclasses.replace(self)", WITNESS_TESTS),
+    Mutant("finality: statements counted as ordinary cosignatures", CS,
+           "    finality = {key.finality(): key for key in cosigners}",
+           "    finality = {key: key for key in cosigners}", WITNESS_TESTS),
+    # -- the witness policy (issue 24) -----------------------------------------------------------
+    Mutant("policy: a final counts ordinary cosignatures", WP,
+           "        if not is_final(checkpoint):\n            return checkpoint, ordinary",
+           "        if True:\n            return checkpoint, ordinary", WITNESS_TESTS),
+    Mutant("policy: unverified count of a final takes ordinary lines", WP,
+           "listed = finality if is_final(checkpoint) else ordinary",
+           "listed = ordinary", WITNESS_TESTS),
+    Mutant("policy: bound off by one", WP, "if 2 * q - n < f + 1:", "if 2 * q - n < f:",
+           WITNESS_TESTS),
+    Mutant("policy: negative colluders accepted", WP,
+           "        if f < 0:\n            raise", "        if False:\n            raise",
+           WITNESS_TESTS),
+    Mutant("policy: quorum above n accepted", WP, "if not 1 <= q <= n:", "if not 1 <= q:",
+           WITNESS_TESTS),
+    Mutant("policy: numbers not type-checked", WP,
+           "        if type(q) is not int or type(f) is not int:\n            raise",
+           "        if False:\n            raise", WITNESS_TESTS),
+    Mutant("policy: duplicate names accepted", WP,
+           "        if len(set(names)) != len(names):\n            raise",
+           "        if False:\n            raise", WITNESS_TESTS),
+    Mutant("policy: duplicate keys accepted", WP,
+           "        if len(set(publics)) != len(publics):\n            raise",
+           "        if False:\n            raise", WITNESS_TESTS),
+    Mutant("policy: entry name not matched with its vkey", WP,
+           '            if entry.get("name") != key.name:\n                raise',
+           "            if False:\n                raise", WITNESS_TESTS),
+    Mutant("policy: entry type not matched with its vkey", WP,
+           '            if entry.get("type") != key.type_name:\n                raise',
+           "            if False:\n                raise", WITNESS_TESTS),
+    Mutant("policy: quorum needs one more", WP,
+           "return len(self.cosignatures(note)[1]) >= self.quorum",
+           "return len(self.cosignatures(note)[1]) > self.quorum", WITNESS_TESTS),
+    Mutant("policy: quorum one short", WP,
+           "return len(self.cosignatures(note)[1]) >= self.quorum",
+           "return len(self.cosignatures(note)[1]) >= self.quorum - 1", WITNESS_TESTS),
+    Mutant("policy: a failing line means quorum", WP,
+           "        except CosignatureError:\n            return False",
+           "        except CosignatureError:\n            return True", WITNESS_TESTS),
 ]
 
 
@@ -267,9 +384,12 @@ def copy_checkout(dest: Path) -> None:
 
 
 def run_tests(tree: Path, tests: tuple[str, ...]) -> bool:
-    """True if the tests pass in ``tree``."""
+    """True if the tests pass in ``tree`` (the fast ones: slow tests are left out)."""
+    if not tests:  # no test file of the mutant exists (--tests-from an older revision)
+        return True
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests],
+        [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "-m", "not slow",
+         *tests],
         cwd=tree,
         capture_output=True,
         text=True,

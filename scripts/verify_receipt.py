@@ -17,8 +17,8 @@ Checks (V10 of the design), each PASS or FAIL with a reason:
      it has one, else a proof computed from the record or fetched from the service); when the
      manifest names witnesses, that checkpoint carries a quorum of their cosignatures
   R6 consistency: that checkpoint is a prefix of the final checkpoint, which says it is final
-     and carries the commission's signature (and, with witnesses, a quorum of cosignatures
-     made after its time line)
+     and carries the commission's signature (and, with witnesses, a quorum of their finality
+     statements: crypto/witness_policy.py; ordinary cosignatures do not make a final)
   R7 the round's tally (and the final result, when published) counted that final checkpoint;
      a round without quorum (not more than half of the roll took part) is void and is never
      decrypted: R7 then says so, and fails if its tally holds a decryption all the same
@@ -751,7 +751,7 @@ def _r6_consistency(facts: Facts, source: Source, verdict: Verdict) -> None:
     if facts.witnesses is not None and not facts.witnesses.has_quorum(final_note):
         raise verdict.stop(
             "R6", f"the final checkpoint lacks a quorum of {facts.witnesses.quorum} valid witness "
-            "cosignatures made after it was issued"
+            "finality statements ('<witness>/final' lines)"
         )
     old = facts.included
     if old.size > final.size:

@@ -138,16 +138,17 @@ def check_tally_inputs(
         raise GuardianRefusal(f"the final checkpoint does not check: {exc}") from exc
     if not is_final:
         raise GuardianRefusal("the checkpoint shown as final does not say it is final")
-    # with witnesses, a final only a quorum of them cosigned after the close: a service that
-    # shows the guardians a log of its own making must get it past the witnesses too
+    # with witnesses, a final for which a quorum of them made the finality statement (each only
+    # for a final consistent with all it cosigned): a log of the service's own making, or one
+    # cut short, must get past the witnesses too (crypto/witness_policy.py)
     try:
         policy = WitnessPolicy.from_manifest(manifest.get("witnesses"))
     except PolicyError as exc:
         raise GuardianRefusal(f"the manifest's witness policy is unusable: {exc}") from exc
     if policy is not None and not policy.has_quorum(final_note):
         raise GuardianRefusal(
-            f"the final checkpoint lacks the quorum of {policy.quorum} witness cosignatures, "
-            "made after the close, that the manifest requires"
+            f"the final checkpoint lacks the quorum of {policy.quorum} witness finality "
+            "statements that the manifest requires"
         )
     if log_key.name not in verified.verified_by or len(verified.verified_by) < 2:
         raise GuardianRefusal("the final checkpoint lacks the log's or the commission's signature")

@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any
 
 from crypto.checkpoint import Checkpoint
+from crypto.cosignature import FINAL_LINE
 from crypto.merkle import verify_consistency
-from crypto.witness_policy import FINAL_LINE
 
 STATE_FORMAT = "kz-tally/guardian-state/v1"
 

@@ -39,7 +39,14 @@ from typing import Any
 
 from crypto.canonical import hash_json
 from crypto.checkpoint import Checkpoint, CheckpointError, checkpoint_facts, open_checkpoint
-from crypto.cosignature import CosignatureError, Cosigner, CosignerKey, note_cosignatures
+from crypto.cosignature import (
+    CosignatureError,
+    Cosigner,
+    CosignerKey,
+    finality_cosignatures,
+    is_final,
+    note_cosignatures,
+)
 from crypto.note import NoteError, NoteVerifier, parse_note, verifier_key, verify_note
 from crypto.signing import VerifyKey
 from crypto.witness_policy import PolicyError, WitnessPolicy
@@ -287,6 +294,8 @@ class _Log:
             try:
                 cp = open_checkpoint(note, log_key, origin)
                 _, valid = note_cosignatures(note, [key])
+                if is_final(cp):  # a final is the witness's only with its finality statement
+                    valid = finality_cosignatures(cp, parse_note(note).signatures, [key])
                 if not valid:
                     raise CosignatureError("no cosignature of this witness on it")
             except (CheckpointError, CosignatureError, ValueError) as exc:
@@ -363,10 +372,15 @@ def _cosign(
     client: Any, base: str, witness: Cosigner, cp: Any, note: str, report: WatchReport
 ) -> None:
     """Cosign an accepted checkpoint (once) and post it to the service."""
-    ident = (witness.name, witness.public.key_id)
+    final = is_final(cp)  # a final counts only the finality statement (crypto/cosignature.py)
+    key = witness.public.finality() if final else witness.public
+    ident = (key.name, key.key_id)
     if any((s.name, s.key_hash) == ident for s in parse_note(note).signatures):
         return
-    line = witness.cosign(cp, int(clock.posix())).line()
+    now = int(clock.posix())
+    line = witness.cosign(cp, now).line()
+    if final:  # observe() accepted it: consistent with everything this guardian saw
+        line += witness.cosign_final(cp, now).line()
     answer = client.session.post(
         f"{client.url}{base}/cosignatures", data=(note + line).encode("utf-8"), timeout=60
     )

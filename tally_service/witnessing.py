@@ -11,8 +11,10 @@ manifest and appended to the stored checkpoint note, so the record's ``checkpoin
 every tlog-proof carry the cosignatures as ordinary signature lines.
 
 A checkpoint is current (``UnitLog.published``) when the policy counts a quorum on it
-(crypto/witness_policy.py); the final checkpoint counts only cosignatures made at or after its
-``time`` line, and a round is tallied only once its final checkpoint is witnessed.
+(crypto/witness_policy.py); the final checkpoint counts only the witnesses' finality statements
+(crypto/cosignature.py), which a witness adds to its cosignature when it is sent the final: a
+witness that answers a final without one is treated as refusing. A round is tallied only once
+its final checkpoint is witnessed.
 """
 
 from __future__ import annotations
@@ -25,7 +27,16 @@ from typing import TYPE_CHECKING
 
 import requests
 
-from crypto.cosignature import CosignatureError, CosignerKey, add_cosignatures, note_cosignatures
+from crypto.cosignature import (
+    Cosignature,
+    CosignatureError,
+    CosignerKey,
+    add_cosignatures,
+    finality_cosignatures,
+    is_final,
+    read_cosigned_note,
+    verify_cosignatures,
+)
 from crypto.note import parse_note
 from crypto.witness_policy import WitnessPolicy
 from tally_service import problems
@@ -83,6 +94,8 @@ class _WitnessState:
     post: Transport | None = None
     # per log origin: the size this witness last cosigned, and the note text it cosigned
     sizes: dict[str, int] = field(default_factory=dict)
+    # per log origin: the largest size this witness's valid cosignature is stored for
+    confirmed: dict[str, int] = field(default_factory=dict)
     done: dict[str, str] = field(default_factory=dict)
     last_sent: dict[str, tuple[str, bool]] = field(default_factory=dict)
     failures: int = 0
@@ -133,12 +146,14 @@ class Witnessing:
         for (unit, round_no), unit_log in self.election.logs.items():
             for row in reversed(self.election.store.checkpoints(unit, round_no)):
                 try:
-                    _, valid = note_cosignatures(row.note, [witness.key])
+                    valid = _lines_of(row.note, witness.key)
                 except CosignatureError:
                     continue
                 if valid:
                     witness.sizes[unit_log.origin] = row.size
-                    witness.done[unit_log.origin] = _identity(row.note, row.final)
+                    witness.confirmed[unit_log.origin] = row.size
+                    if not row.final or len(valid) == 2:  # a final needs its finality line
+                        witness.done[unit_log.origin] = _identity(row.note, row.final)
                     break
 
     def start(self) -> None:
@@ -204,7 +219,7 @@ class Witnessing:
                 continue  # the same note as last time: nothing to parse (polled often)
             identity = _identity(note, closed)
             if witness.done.get(unit_log.origin) != identity:
-                self._submit(witness, post, unit_log, note, size, identity)
+                self._submit(witness, post, unit_log, note, size, identity, closed)
             witness.last_sent[unit_log.origin] = (note, closed)
 
     def _submit(
@@ -215,6 +230,7 @@ class Witnessing:
         note: str,
         size: int,
         identity: str,
+        closed: bool = False,
     ) -> None:
         for _ in range(3):  # a 409 tells us the witness's size: retry from it
             old = witness.sizes.get(unit_log.origin, 0)
@@ -227,9 +243,18 @@ class Witnessing:
             status, content_type, text = post(add_checkpoint_body(old, proof, note))
             if status == 409 and content_type.startswith(SIZE_CONTENT_TYPE):
                 try:
-                    witness.sizes[unit_log.origin] = int(text.strip())
+                    reported = int(text.strip())
                 except ValueError as exc:
                     raise _WitnessRefused("answered 409 without a size") from exc
+                confirmed = witness.confirmed.get(unit_log.origin, 0)
+                if reported < confirmed:  # its state went back: show it its own signature
+                    self._show_own_cosignature(witness, post, unit_log, reported, confirmed)
+                    raise _WitnessRefused(
+                        f"says it cosigned size {reported} of {unit_log.origin}, but its "
+                        f"cosignature of size {confirmed} is stored here: its state was restored "
+                        "from an older copy (a compromise of its key: it needs a new key)"
+                    )
+                witness.sizes[unit_log.origin] = reported
                 continue
             if status != 200:
                 raise _WitnessRefused(
@@ -237,17 +262,47 @@ class Witnessing:
                 )
             lines = [line + "\n" for line in text.split("\n") if line]
             try:
-                cosigned = add_cosignatures(note, lines)
-                _, valid = note_cosignatures(cosigned, [witness.key])
+                valid = _lines_of(add_cosignatures(note, lines), witness.key)
             except CosignatureError as exc:
                 raise _WitnessRefused(f"sent a bad cosignature: {exc}") from exc
             if not valid:
                 raise _WitnessRefused("answered 200 without a cosignature by its key")
-            self._keep(unit_log, size, parse_note(note).text, valid[0].line)
+            if closed and len(valid) < 2:
+                raise _WitnessRefused(
+                    f"cosigned the final of {unit_log.origin} without its finality statement"
+                )
+            for cosignature in valid:
+                self._keep(unit_log, size, parse_note(note).text, cosignature.line)
             witness.sizes[unit_log.origin] = size
+            largest = witness.confirmed
+            largest[unit_log.origin] = max(size, largest.get(unit_log.origin, 0))
             witness.done[unit_log.origin] = identity
             return
         raise _WitnessRefused(f"kept answering 409 for {unit_log.origin}")
+
+    def _show_own_cosignature(
+        self, witness: _WitnessState, post: Transport, unit_log: UnitLog, reported: int, size: int
+    ) -> None:
+        """Send a witness whose state went back (it reports a size below one it cosigned) the
+        stored checkpoint of ``size`` with its own line on it: a witness that checks what it is
+        shown (tally_service/witness/rollback.py) then stops cosigning for good."""
+        for row in self.election.store.checkpoints(unit_log.unit, unit_log.round):
+            if row.size != size:
+                continue
+            try:
+                if not _lines_of(row.note, witness.key):
+                    continue
+            except CosignatureError:
+                continue
+            with unit_log.lock:
+                proof = unit_log.tree.consistency_proof(reported, size) if reported else []
+            status, _, text = post(add_checkpoint_body(reported, proof, row.note))
+            log.error(
+                "witness %s: its state went back from size %d to %d of %s; shown its own "
+                "cosignature, it answered HTTP %d %s",
+                witness.key.name, size, reported, unit_log.origin, status, text[:200].strip(),
+            )
+            return
 
     def _keep(self, unit_log: UnitLog, size: int, text: str, line: str) -> None:
         keep_cosignature(self.election, unit_log, size, text, line)
@@ -297,7 +352,10 @@ def accept_posted(election: Election, unit: str, round_no: int, body: str) -> li
         raise problems.conflict("no-witnesses", "the manifest names no witnesses")
     unit_log = election.log(unit, round_no)
     try:
-        checkpoint, valid = note_cosignatures(body, policy.witnesses)
+        checkpoint, signatures = read_cosigned_note(body)
+        valid = verify_cosignatures(checkpoint, signatures, policy.witnesses)
+        if is_final(checkpoint):  # and the finality statements, the lines that count for it
+            valid += finality_cosignatures(checkpoint, signatures, policy.witnesses)
         text = parse_note(body).text
     except (CosignatureError, ValueError) as exc:
         raise problems.unprocessable("cosignature", f"not a cosigned checkpoint: {exc}") from exc
@@ -312,7 +370,17 @@ def accept_posted(election: Election, unit: str, round_no: int, body: str) -> li
             raise problems.not_found(
                 "no-checkpoint", f"{unit_log.origin} has no checkpoint with that text"
             )
-    return [c.cosigner.name for c in valid]
+    return sorted({c.cosigner.name for c in valid})
+
+
+def _lines_of(note: str, key: CosignerKey) -> list[Cosignature]:
+    """The witness's valid lines on ``note``: its cosignature and, on a final, its finality
+    statement (CosignatureError if one of them does not verify)."""
+    checkpoint, signatures = read_cosigned_note(note)
+    valid = verify_cosignatures(checkpoint, signatures, [key])
+    if is_final(checkpoint):
+        valid += finality_cosignatures(checkpoint, signatures, [key])
+    return valid
 
 
 def _signer(line: str) -> tuple[str, bytes]:

@@ -142,8 +142,11 @@ WITNESSES = [Cosigner.generate(f"w{i}.example/witness", TYPE_ED25519) for i in r
 def cosign_late(election: Election, unit: str, round_no: int, index: int) -> None:
     """The fourth witness (pull mode, as a guardian) cosigns a stored note of the log, which
     the service appends to that note after it was first served."""
-    note = election.store.checkpoints(unit, round_no)[index].note
-    line = WITNESSES[3].cosign(checkpoint_of(note), int(time.time())).line()
+    row = election.store.checkpoints(unit, round_no)[index]
+    note, now = row.note, int(time.time())
+    line = WITNESSES[3].cosign(checkpoint_of(note), now).line()
+    if row.final:  # a final counts the witness's finality statement (issue 24)
+        line += WITNESSES[3].cosign_final(checkpoint_of(note), now).line()
     assert WITNESSES[3].name in accept_posted(election, unit, round_no, note + line)
 
 
@@ -249,7 +252,7 @@ def test_a_witness_line_that_does_not_verify_is_told_at_once_and_failed_as_by_th
     shutil.copytree(record, served, ignore=shutil.ignore_patterns("results"))
     checkpoints = served / "units" / "AAA" / "1" / "checkpoints.txt"
     body, block = notes[-1].split("\n\n")
-    witnessed = tuple(f"\u2014 {w.name} " for w in WITNESSES)
+    witnessed = tuple(f"\u2014 {w.name}{end} " for w in WITNESSES for end in ("", "/final"))
     own = [line for line in block.splitlines() if not line.startswith(witnessed)]
     assert len(own) == 2  # the log's and the commission's signatures
     write_notes(checkpoints, [*notes[:-1], f"{body}\n\n" + "".join(f"{x}\n" for x in own)])

@@ -372,8 +372,8 @@ def test_guardian_watch_command(closed: Closed, tmp_path: Path, capsys: pytest.C
 
 def test_with_witnesses_a_guardian_decrypts_only_a_witnessed_final(tmp_path: Path) -> None:
     """A fork's final signed with the service's own keys is refused when the manifest names
-    witnesses and the final lacks their quorum (made after the close); the real final,
-    cosigned by a quorum, passes."""
+    witnesses and the final lacks the quorum of their finality statements (ordinary
+    cosignatures do not count); the real final, with a quorum of them, passes."""
     from datetime import datetime
 
     from crypto.checkpoint import checkpoint_facts
@@ -394,8 +394,11 @@ def test_with_witnesses_a_guardian_decrypts_only_a_witnessed_final(tmp_path: Pat
         closed_at = int(datetime.strptime(checkpoint_facts(cp).time + "+0000",
                                           "%Y-%m-%dT%H:%M:%SZ%z").timestamp())
 
-        def cosigned(by: int, at: int) -> str:
-            return add_cosignatures(note, [c.cosign(cp, at).line() for c in cosigners[:by]])
+        def cosigned(by: int, at: int, finality: bool = True) -> str:
+            lines = [c.cosign(cp, at).line() for c in cosigners[:by]]
+            if finality:  # issue 24: only the witnesses' finality statements make a final
+                lines += [c.cosign_final(cp, at).line() for c in cosigners[:by]]
+            return add_cosignatures(note, lines)
 
         from tally_service.witnessing import keep_cosignature
 
@@ -407,12 +410,12 @@ def test_with_witnesses_a_guardian_decrypts_only_a_witnessed_final(tmp_path: Pat
         entries = list(election.store.iter_entries("AAA", 1))
         manifest = election.manifest.signed
         check_tally_inputs(manifest, witnessed, entries, doc)
-        with pytest.raises(GuardianRefusal, match="quorum of 3 witness cosignatures"):
+        with pytest.raises(GuardianRefusal, match="quorum of 3 witness finality statements"):
             check_tally_inputs(manifest, note, entries, doc)  # the service's keys alone
         with pytest.raises(GuardianRefusal, match="quorum of 3"):
             check_tally_inputs(manifest, cosigned(2, closed_at), entries, doc)
-        with pytest.raises(GuardianRefusal, match="quorum of 3"):  # made before the close
-            check_tally_inputs(manifest, cosigned(3, closed_at - 60), entries, doc)
+        with pytest.raises(GuardianRefusal, match="quorum of 3"):  # no finality statements
+            check_tally_inputs(manifest, cosigned(4, closed_at, finality=False), entries, doc)
     finally:
         election.stop()
 

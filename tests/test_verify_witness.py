@@ -62,15 +62,16 @@ def _final(record: Path, unit: str = "AAA", round_no: int = 1) -> Path:
 
 
 def _edit_final_lines(record: Path, keep: int, extra: list[str] | None = None) -> None:
-    """Keep the log's and commission's signatures and the first ``keep`` witness lines."""
+    """Keep the log's and commission's signatures, every ordinary witness cosignature (they do
+    not count for a final) and the first ``keep`` finality statements."""
     path = _final(record)
     notes = notes_of(path)
     body, block = notes[-1].split("\n\n", 1)
     lines = block.rstrip("\n").split("\n")
-    witness_names = {w.name for w in WITNESSES}
-    own = [line for line in lines if line.split(" ")[1] not in witness_names]
-    cosigs = [line for line in lines if line.split(" ")[1] in witness_names]
-    notes[-1] = body + "\n\n" + "\n".join(own + cosigs[:keep] + (extra or [])) + "\n"
+    finality_names = {w.name + "/final" for w in WITNESSES}
+    others = [line for line in lines if line.split(" ")[1] not in finality_names]
+    finality = [line for line in lines if line.split(" ")[1] in finality_names]
+    notes[-1] = body + "\n\n" + "\n".join(others + finality[:keep] + (extra or [])) + "\n"
     write_notes(path, notes)
 
 
@@ -82,7 +83,10 @@ def test_witnessed_record_passes(built: Built) -> None:
     for w in WITNESSES:
         assert v4[f"cosignatures by {w.name}"] >= 3
     final = notes_of(_final(built.record))[-1]
-    assert sum(1 for s in parse_note(final).signatures if s.name.startswith("w")) == 4
+    names = [s.name for s in parse_note(final).signatures if s.name.startswith("w")]
+    assert sorted(names) == sorted(
+        [w.name for w in WITNESSES] + [f"{w.name}/final" for w in WITNESSES]
+    )
 
 
 def test_final_below_quorum_fails_v4(built: Built, tmp_path: Path) -> None:
@@ -101,11 +105,39 @@ def test_cosignatures_from_keys_not_in_the_manifest_do_not_count(
     record = _copy(built, tmp_path)
     final = Checkpoint.parse(parse_note(notes_of(_final(record))[-1]).text)
     strangers = [Cosigner.generate(w.name, TYPE_ED25519) for w in WITNESSES]  # same names
-    extra = [s.cosign(final, 2_000_000_000).line().rstrip("\n") for s in strangers]
+    extra = [s.cosign_final(final, 2_000_000_000).line().rstrip("\n") for s in strangers]
     _edit_final_lines(record, keep=2, extra=extra)
     report = verify(record)
     assert not report.checks["V4"].ok
-    assert "has 2 valid witness cosignatures" in report.checks["V4"].failures[0].why
+    assert "has 2 valid witness finality statements" in report.checks["V4"].failures[0].why
+
+
+def test_an_ordinary_cosignature_relabelled_as_a_finality_statement_fails_v4(
+    built: Built, tmp_path: Path
+) -> None:
+    """Issue 24: an attacker renames a witness's ordinary line on the final (ML-DSA-44 and
+    Ed25519 alike) to its finality cosigner's name and key ID: the statement it signed is
+    another (another name for subtree/v1, another origin line for both), so it does not
+    verify, and V4 fails."""
+    record = _copy(built, tmp_path)
+    path = _final(record)
+    note = notes_of(path)[-1]
+    for witness in (WITNESSES[0], WITNESSES[1]):  # subtree/v1, then cosignature/v1
+        text = path.read_text(encoding="utf-8")
+        sigs = {s.name: s for s in parse_note(note).signatures}
+        ordinary, finality = sigs[witness.name], sigs[witness.name + "/final"]
+        key_id = witness.public.finality().key_id
+        forged = "— {} {}".format(
+            witness.name + "/final",
+            base64.b64encode(key_id + ordinary.signature).decode(),
+        )
+        edited = text.replace(finality.line().rstrip("\n"), forged)
+        assert edited != text
+        path.write_text(edited, encoding="utf-8")
+        report = verify(record)
+        assert not report.checks["V4"].ok, witness.name
+        assert "does not verify" in report.checks["V4"].failures[0].why
+        path.write_text(text, encoding="utf-8")
 
 
 def test_cosignature_over_another_timestamp_fails(built: Built, tmp_path: Path) -> None:
@@ -153,7 +185,7 @@ def test_the_monitors_policy_verifies_a_note_once_and_never_remembers_a_failure(
     """The live monitor meets each note up to three times; its policy verifies the cosignatures
     once per note text, returns the same answer as the plain policy, and keeps a note whose line
     fails verifying (and failing) every time."""
-    from crypto.cosignature import CosignatureError, note_cosignatures
+    from crypto.cosignature import CosignatureError, read_cosigned_note
     from crypto.witness_policy import WitnessPolicy, manifest_section
     from scripts.verifier.checks_witness import RememberingPolicy
 
@@ -161,11 +193,12 @@ def test_the_monitors_policy_verifies_a_note_once_and_never_remembers_a_failure(
     assert plain is not None
     remembering = RememberingPolicy(plain)
     calls: list[str] = []
-    def counted(note: str, keys: object) -> object:
-        calls.append(note)
-        return note_cosignatures(note, keys)  # type: ignore[arg-type]
 
-    monkeypatch.setattr("crypto.witness_policy.note_cosignatures", counted)
+    def counted(note: str) -> object:
+        calls.append(note)
+        return read_cosigned_note(note)
+
+    monkeypatch.setattr("crypto.witness_policy.read_cosigned_note", counted)
     notes = notes_of(built.record / "units" / "AAA" / "1" / "checkpoints.txt")
     for note in notes + notes:
         assert remembering.cosignatures(note) == plain.cosignatures(note)

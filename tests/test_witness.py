@@ -186,6 +186,69 @@ def test_final_ends_the_log(tmp_path: Path, cosigner: Cosigner, log_key: Signing
     assert _witness(cosigner, tmp_path / "w", log_key).add_checkpoint(log.body(6)).status == 410
 
 
+def test_a_final_gets_the_finality_statement_and_an_ordinary_checkpoint_never_does(
+    tmp_path: Path, cosigner: Cosigner, log_key: SigningKey
+) -> None:
+    """Issue 24: asked for a final, the witness answers its ordinary cosignature and its
+    finality statement (the line that counts for a final); asked for any other checkpoint, only
+    the ordinary one. Both verify, each as what it is, and on a retry too."""
+    from crypto.cosignature import finality_cosignatures, read_cosigned_note
+
+    w = _witness(cosigner, tmp_path / "w", log_key)
+    log = Log(log_key)
+    log.grow(6)
+    answer = w.add_checkpoint(log.body(0, 6, "time 2023-01-14T12:00:00Z"))
+    assert answer.status == 200 and answer.body.count("\n") == 1
+    assert f"{cosigner.name}/final" not in answer.body
+    note = log.note(6, "time 2023-01-14T13:00:00Z", "final")
+    for _ in range(2):  # the final, then a retry of it
+        answer = w.add_checkpoint(add_checkpoint_body(6, [], note))
+        assert answer.status == 200 and answer.body.count("\n") == 2
+        checkpoint, signatures = read_cosigned_note(note + answer.body)
+        _, ordinary = note_cosignatures(note + answer.body, [cosigner.public])
+        finality = finality_cosignatures(checkpoint, signatures, [cosigner.public])
+        assert len(ordinary) == 1 and len(finality) == 1
+        assert finality[0].cosigner == cosigner.public
+        assert finality[0].line.startswith(f"\u2014 {cosigner.name}/final ")
+
+
+def test_a_final_smaller_than_a_cosigned_checkpoint_is_refused_and_kept(
+    tmp_path: Path, cosigner: Cosigner, log_key: SigningKey
+) -> None:
+    """Issue 24, attack 1, at the witness: it cosigned size 10; the operator asks it to cosign
+    a final at size 8 (the same root as the size-8 checkpoint it cosigned before). Refused:
+    409 ``final-behind`` (400 if the old size claimed exceeds 8), both signed checkpoints kept; the
+    log is not ended, so the real final at 10 is still cosigned."""
+    w = _witness(cosigner, tmp_path / "w", log_key)
+    log = Log(log_key)
+    log.grow(8)
+    assert w.add_checkpoint(log.body(0, 8, "time 2023-01-14T12:00:00Z")).status == 200
+    log.grow(2)
+    assert w.add_checkpoint(log.body(8, 10, "time 2023-01-14T12:01:00Z")).status == 200
+    backdated = log.note(8, "time 2023-01-14T12:00:00Z", "final")
+    for old in (0, 8):
+        answer = w.add_checkpoint(add_checkpoint_body(old, [], backdated))
+        assert answer.status == 409, (old, answer.body)
+        assert json.loads(answer.body)["check"] == "final-behind"
+    assert w.add_checkpoint(add_checkpoint_body(10, [], backdated)).status == 400  # old > size
+    evidence = sorted((tmp_path / "w" / "evidence").iterdir())
+    assert len(evidence) == 2 and backdated in evidence[0].read_text(encoding="utf-8")
+    assert w.latest(ORIGIN).size == 10 and not w.latest(ORIGIN).final  # type: ignore[union-attr]
+    assert w.add_checkpoint(log.body(10, 10, "time 2023-01-14T12:02:00Z", "final")).status == 200
+
+
+def test_a_witness_watches_no_origin_that_reads_as_a_finality_statement(
+    tmp_path: Path, cosigner: Cosigner, log_key: SigningKey
+) -> None:
+    """A log named ``<origin> final`` would get ordinary cosignatures whose signed message is
+    the finality statement of ``<origin>`` (for cosignature/v1, which does not bind the
+    name): the witness refuses to start with such a log."""
+    from tally_service.witness.core import WitnessError
+
+    with pytest.raises(WitnessError, match="finality"):
+        Witness(cosigner, tmp_path / "w", {ORIGIN + " final": Log(log_key).verifier})
+
+
 def test_logs_file(tmp_path: Path, log_key: SigningKey) -> None:
     path = tmp_path / "logs.txt"
     path.write_text(f"# comment\n{ORIGIN} {Log(log_key).verifier}\n", encoding="utf-8")

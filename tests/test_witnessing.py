@@ -147,7 +147,9 @@ def test_unknown_cosigners_do_not_count(tmp_path: Path) -> None:
     assert policy.has_quorum(add_cosignatures(note, [log.submit(w, "A") or ""]))
 
 
-def test_final_counts_only_fresh_cosignatures(tmp_path: Path) -> None:
+def test_final_counts_only_finality_statements(tmp_path: Path) -> None:
+    """Issue 24: ordinary cosignatures, of either type and whatever their time, never make a
+    final; the witnesses' finality statements do, whatever the final's ``time`` line says."""
     key = SigningKey.generate()
     cosigners = _cosigners(4)
     policy = WitnessPolicy.from_manifest(manifest_section(3, 1, [c.public for c in cosigners]))
@@ -156,12 +158,20 @@ def test_final_counts_only_fresh_cosignatures(tmp_path: Path) -> None:
     close = 1_673_697_600  # 2023-01-14T12:00:00Z
     final = Checkpoint(ORIGIN, 1, tree.root(), ("time 2023-01-14T12:00:00Z", "final"))
     note = sign_checkpoint(final, [(KEY_NAME, key)])
-    stale = add_cosignatures(note, [c.cosign(final, close - 1).line() for c in cosigners])
-    assert not policy.has_quorum(stale)
-    assert policy.counted_unverified(stale) == 0
-    fresh = add_cosignatures(note, [c.cosign(final, close).line() for c in cosigners[:3]])
-    assert policy.has_quorum(fresh)
-    assert policy.counted_unverified(fresh) == 3
+    ordinary = add_cosignatures(note, [c.cosign(final, close + 60).line() for c in cosigners])
+    assert not policy.has_quorum(ordinary)
+    assert policy.counted_unverified(ordinary) == 0
+    early = close - 3600  # the operator's time line is no bound any more
+    finality = [c.cosign_final(final, early).line() for c in cosigners[:3]]
+    signed = add_cosignatures(ordinary, finality[:2])
+    assert not policy.has_quorum(signed) and policy.counted_unverified(signed) == 2
+    signed = add_cosignatures(signed, finality[2:])
+    assert policy.has_quorum(signed) and policy.counted_unverified(signed) == 3
+    # a finality statement counts for a final only: on the same checkpoint without ``final``
+    # it is a line of an unknown key, and an ordinary checkpoint needs ordinary cosignatures
+    plain = Checkpoint(ORIGIN, 1, tree.root(), ("time 2023-01-14T12:00:00Z",))
+    plain_note = add_cosignatures(sign_checkpoint(plain, [(KEY_NAME, key)]), finality)
+    assert not policy.has_quorum(plain_note) and policy.counted_unverified(plain_note) == 0
 
 
 # --- the service with witnesses over HTTP -----------------------------------------------------

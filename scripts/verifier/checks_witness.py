@@ -1,11 +1,15 @@
 """V4, witnesses: the quorum of cosignatures on every final checkpoint (issue 18).
 
 When the manifest names witnesses (``witnesses``: n cosigner vkeys, quorum q, colluders f), the
-final checkpoint of every log must carry valid cosignatures from at least q of them, made at or
-after the time on its ``time`` line (crypto/witness_policy.py). Other checkpoints are reported,
-not required: how many carry a quorum. A cosignature line from a listed witness that does not
-verify fails the check (the signed-note rule: a bad signature from a known key rejects the
-note); lines from any other key are ignored and never count.
+final checkpoint of every log must carry valid *finality statements* from at least q of them
+(crypto/witness_policy.py, crypto/cosignature.py: a witness's key under ``<name>/final`` over the
+checkpoint with the origin ``<origin> final``, which a witness makes only for a final consistent
+with everything it cosigned). Ordinary cosignatures on a final do not count (issue 24: an
+ML-DSA-44 cosignature of an earlier checkpoint of the same size verifies on a backdated final).
+Other checkpoints are reported, not required: how many carry a quorum. A line from a listed
+witness (or its finality cosigner) that does not verify fails the check (the signed-note rule:
+a bad signature from a known key rejects the note); lines from any other key are ignored and
+never count.
 
 Data kept: nothing beyond the checkpoint notes V4 has already read.
 """
@@ -45,9 +49,9 @@ def check_log_witnesses(
         elif final:
             check.fail(
                 where,
-                f"the final checkpoint has {len(counted)} valid witness cosignatures made after "
-                f"it was issued; the manifest requires a quorum of {policy.quorum} of "
-                f"{len(policy.witnesses)}",
+                f"the final checkpoint has {len(counted)} valid witness finality statements "
+                f"('<witness>/final' lines); the manifest requires a quorum of {policy.quorum} "
+                f"of {len(policy.witnesses)} (ordinary cosignatures do not make a final)",
             )
         else:
             check.count("checkpoints below the witness quorum")

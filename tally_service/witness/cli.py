@@ -73,6 +73,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from tally_service.logsetup import configure_logging
     from tally_service.witness.core import Witness, WitnessError, read_logs_file
     from tally_service.witness.http import serve_witness
+    from tally_service.witness.rollback import marker_path
 
     configure_logging(args.log_level)
     cosigner = read_cosigner(Path(args.key))
@@ -80,7 +81,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     state.mkdir(parents=True, exist_ok=True)
     _lock(state)
     try:
-        witness = Witness(cosigner, state, read_logs_file(Path(args.logs)))
+        witness = Witness(
+            cosigner, state, read_logs_file(Path(args.logs)), key_marker=marker_path(Path(args.key))
+        )
     except WitnessError as exc:
         raise Problem(400, "usage", str(exc)) from exc
     serve_witness(witness, args.host, args.port)

@@ -15,15 +15,31 @@ Refusals other than the size conflict carry RFC 9457 problem details, as the ser
 
 Checking and persisting happen under one lock, so two requests never roll the state back.
 
-Two additions of ours, beyond the specification:
+Three additions of ours, beyond the specification (410 ``log-final``, 409 ``final-behind`` and
+503 ``rolled-back`` are their answers):
 
 - **Finality.** A checkpoint whose extension lines include ``final`` ends its log (the service
-  issues it when a round closes). After cosigning it, the witness cosigns that same final
-  checkpoint again on request (a lost answer can be retried) and refuses everything else for the
-  log with 410 Gone.
+  issues it when a round closes). The witness answers it with two lines: its ordinary
+  cosignature and its *finality statement* (crypto/cosignature.py: its key under the name
+  ``<name>/final``, over the checkpoint with the origin ``<origin> final``), the only line that
+  counts toward a final's quorum. It makes that statement only after the usual checks, so only
+  for a final consistent with (and not smaller than) the largest checkpoint it cosigned for the
+  log: a final below that size is refused with 409 ``final-behind`` and kept as evidence (the
+  log key signed both). After cosigning a final, the witness cosigns that same final again on
+  request (a lost answer can be retried) and refuses everything else for the log with 410 Gone.
+  It refuses to watch a log whose origin ends in `` final`` (its checkpoints would read as
+  another log's finality statements).
 - **Evidence.** When a checkpoint signed by the log's key contradicts the one the witness
   cosigned (same size with another root, or a consistency proof that fails), both signed
   checkpoints and the proof are written to ``<state>/evidence/`` and the answer names the file.
+
+- **Rollback.** Restoring a witness's state from a backup or snapshot is a compromise of its
+  key (the witness forgets what it cosigned and would cosign a fork): a restore must rotate the
+  key. With ``key_marker`` (``witness serve`` passes the marker beside its key file) the witness
+  refuses to start with a key and state that do not belong together or a state older than the
+  marker, and while serving it refuses (503 ``rolled-back``, for good) once a submitted note
+  carries its own valid line on a checkpoint its state does not know
+  (tally_service/witness/rollback.py).
 
 State: per log, two slot files ``<state>/logs/<sha256(origin) hex>.<0|1>.json``, each the state
 as JSON with a sequence number, then a line with the SHA-256 of that JSON. An update overwrites
@@ -47,15 +63,23 @@ from pathlib import Path
 
 from crypto.canonical import EncodingError, b64_decode, b64_encode
 from crypto.checkpoint import MAX_PROOF_HASHES, Checkpoint, CheckpointError
-from crypto.cosignature import Cosigner
+from crypto.cosignature import (
+    FINALITY_ORIGIN_SUFFIX,
+    CosignatureError,
+    Cosigner,
+    finality_cosignatures,
+    is_final,
+    read_cosigned_note,
+    verify_cosignatures,
+)
 from crypto.merkle import verify_consistency
 from crypto.note import MAX_NOTE_SIZE, NoteError, NoteVerifier, verify_note
 from tally_service.clock import posix
+from tally_service.witness.rollback import StateGuard, StateRollback, check_latch, latch
 
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
 #: Largest add-checkpoint body: a maximal note and a full consistency proof.
 MAX_REQUEST_SIZE = MAX_NOTE_SIZE + 64 * 64
-FINAL_LINE = "final"
 
 
 class WitnessError(Exception):
@@ -94,10 +118,6 @@ class LogState:
             },
             ensure_ascii=False,
         )
-
-
-def is_final(checkpoint: Checkpoint) -> bool:
-    return FINAL_LINE in checkpoint.extensions
 
 
 def _refuse(status: int, check: str, detail: str) -> Answer:
@@ -168,7 +188,10 @@ class Witness:
         state_dir: Path,
         logs: Mapping[str, NoteVerifier],
         clock: Callable[[], float] = posix,
+        key_marker: Path | None = None,
     ) -> None:
+        """``key_marker``: the marker beside the key file (rollback.py); None skips the
+        key-and-state binding (tests and in-process simulations), not the other checks."""
         self.cosigner = cosigner
         self.state_dir = state_dir
         self.logs = dict(logs)
@@ -176,6 +199,13 @@ class Witness:
         self._lock = threading.Lock()
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
         (state_dir / "evidence").mkdir(parents=True, exist_ok=True)
+        for origin in self.logs:
+            if origin.endswith(FINALITY_ORIGIN_SUFFIX):
+                raise WitnessError(
+                    f"a witness watches no log whose origin ends in {FINALITY_ORIGIN_SUFFIX!r} "
+                    f"({origin!r}): its checkpoints would read as another log's finality "
+                    "statements"
+                )
         self.state: dict[str, LogState] = {}
         stems = {path.name.split(".")[0] for path in (state_dir / "logs").glob("*.json")}
         for stem in sorted(stems):
@@ -183,6 +213,17 @@ class Witness:
             if stem != self._stem(entry.origin):
                 raise WitnessError(f"witness state {stem} is not named after its origin")
             self.state[entry.origin] = entry
+        #: grows by one with every state update: the sum of the logs' sequence numbers
+        self.generation = sum(entry.seq for entry in self.state.values())
+        self.guard: StateGuard | None = None
+        self.rolled_back: str | None = None
+        try:
+            check_latch(state_dir)
+            if key_marker is not None:
+                vkey = str(cosigner.public)
+                self.guard = StateGuard.open(state_dir, key_marker, vkey, self.generation)
+        except StateRollback as exc:
+            raise WitnessError(str(exc)) from exc
 
     @staticmethod
     def _stem(origin: str) -> str:
@@ -255,10 +296,25 @@ class Witness:
         origin = checkpoint.origin
         stored = self.state.get(origin)
         latest_size = stored.size if stored is not None else 0
+        if self.rolled_back is None:
+            self.rolled_back = self._own_line_beyond(stored, note, checkpoint)
+        if self.rolled_back is not None:
+            return _refuse(503, "rolled-back", self.rolled_back)
         if stored is not None and stored.final:
             if checkpoint.size == stored.size and _note_text(note) == _note_text(stored.note):
                 return self._cosign(stored, checkpoint)  # a retry of the final: same answer
             return _refuse(410, "log-final", f"{origin} ended with its final checkpoint")
+        if stored is not None and is_final(checkpoint) and checkpoint.size < stored.size:
+            where = self._keep_evidence(
+                origin, stored, note, old, proof, "a final smaller than a cosigned checkpoint"
+            )
+            return _refuse(
+                409,
+                "final-behind",
+                f"this witness cosigned size {stored.size} of {origin}; a final checkpoint at "
+                f"size {checkpoint.size} would drop entries. Both signed checkpoints are kept as "
+                f"evidence in {where}",
+            )
         if old != latest_size:
             return Answer(409, SIZE_CONTENT_TYPE, f"{latest_size}\n", "old-size-conflict")
         if stored is not None and checkpoint.size == stored.size:
@@ -290,11 +346,53 @@ class Witness:
         new = LogState(origin, checkpoint.size, checkpoint.root, is_final(checkpoint), note, seq)
         self._persist(new)
         self.state[origin] = new
+        self.generation += 1
+        if self.guard is not None:
+            self.guard.advance(self.generation)
         return self._cosign(new, checkpoint)
 
+    def _own_line_beyond(
+        self, stored: LogState | None, note: str, checkpoint: Checkpoint
+    ) -> str | None:
+        """Why the state must be older than what this witness signed, if the submitted note
+        shows it: a valid line of its own on a checkpoint larger than the one it remembers, or
+        its finality statement on a final it does not remember (rollback.py). Latched."""
+        key = self.cosigner.public
+        idents = {(key.name, key.key_id), (key.finality().name, key.finality().key_id)}
+        try:
+            _, signatures = read_cosigned_note(note)
+            if not any((sig.name, sig.key_hash) in idents for sig in signatures):
+                return None  # the usual case: nothing of ours to verify
+            own = verify_cosignatures(checkpoint, signatures, [key])
+            final = is_final(checkpoint)
+            own_final = finality_cosignatures(checkpoint, signatures, [key]) if final else []
+        except CosignatureError:
+            return None  # a line under our name that does not verify is not ours
+        remembered = stored.size if stored is not None else -1
+        beyond = bool(own or own_final) and checkpoint.size > remembered
+        lost_final = bool(own_final) and stored is not None and not stored.final
+        if not (beyond or lost_final):
+            return None
+        why = (
+            f"this witness's own cosignature is on size {checkpoint.size} of "
+            f"{checkpoint.origin}, but its state remembers "
+            + (f"size {stored.size}" if stored is not None else "nothing of that log")
+            + (" and no final" if lost_final else "")
+            + ": its state was restored from an older copy, so it refuses to cosign anything. "
+            "Restoring a witness's state is a compromise of its key: make a new key and a new, "
+            "empty state directory"
+        )
+        latch(self.state_dir, why)
+        return why
+
     def _cosign(self, stored: LogState, checkpoint: Checkpoint) -> Answer:
-        line = self.cosigner.cosign(checkpoint, int(self.clock())).line()
-        return Answer(200, "text/plain; charset=utf-8", line)
+        """The cosignature line; for a final, then the finality statement (module docstring).
+        Called only once the checkpoint passed every check and the state is on disk."""
+        now = int(self.clock())
+        lines = [self.cosigner.cosign(checkpoint, now).line()]
+        if is_final(checkpoint):
+            lines.append(self.cosigner.cosign_final(checkpoint, now).line())
+        return Answer(200, "text/plain; charset=utf-8", "".join(lines))
 
 
 def _slot_text(state: LogState) -> str:

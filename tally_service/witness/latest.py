@@ -1,5 +1,6 @@
 """``GET /checkpoint?origin=<origin>``: the latest checkpoint this witness cosigned for a log,
-with its cosignature (our addition to C2SP tlog-witness; issue 24, attack 2).
+with its cosignature, and on a final its finality statement too (crypto/cosignature.py; our
+addition to C2SP tlog-witness; issue 24, attack 2).
 
 The threat: guardians and monitors otherwise see a log only through the service, which holds
 the log keys. A service can answer 404 for a round, leave it out of ``/units``, or show an
@@ -20,13 +21,16 @@ older than the latest are never cosigned again, here or there.
 - 200 ``text/plain``: the note with the cosignature line;
 - 400 ``witness-malformed``: no ``origin`` parameter;
 - 404 ``witness-unknown-log``: this witness does not watch that log;
-- 404 ``witness-no-checkpoint``: it watches it but has cosigned nothing for it yet.
+- 404 ``witness-no-checkpoint``: it watches it but has cosigned nothing for it yet;
+- 503 ``witness-rolled-back``: it saw that its state was restored from an older copy
+  (tally_service/witness/rollback.py) and answers nothing more.
 """
 
 from __future__ import annotations
 
 import threading
 
+from crypto.cosignature import is_final
 from crypto.note import parse_note
 from tally_service.witness.core import Answer, Witness, _refuse
 
@@ -42,6 +46,8 @@ class LatestCheckpoints:
     def answer(self, origin: str | None) -> Answer:
         if not origin:
             return _refuse(400, "malformed", "give the log's origin: GET /checkpoint?origin=...")
+        if self.witness.rolled_back is not None:  # it can no longer vouch for its state
+            return _refuse(503, "rolled-back", self.witness.rolled_back)
         if origin not in self.witness.logs:
             return _refuse(404, "unknown-log", f"this witness does not watch {origin[:200]!r}")
         stored = self.witness.latest(origin)
@@ -54,12 +60,15 @@ class LatestCheckpoints:
 
                 parsed = parse_note(stored.note)
                 checkpoint = Checkpoint.parse(parsed.text)
-                signature = self.witness.cosigner.cosign(checkpoint, int(self.witness.clock()))
-                # a note the service sent again may carry this witness's earlier line: one line
-                # per key, so that one is replaced, as note.add_signatures does
-                own = (signature.name, signature.key_hash)
-                others = [s.line() for s in parsed.signatures if (s.name, s.key_hash) != own]
-                note = parsed.text + "\n" + "".join([*others, signature.line()])
+                now = int(self.witness.clock())
+                mine = [self.witness.cosigner.cosign(checkpoint, now)]
+                if is_final(checkpoint):  # stored only once it passed the final's checks
+                    mine.append(self.witness.cosigner.cosign_final(checkpoint, now))
+                # a note the service sent again may carry this witness's earlier lines: one line
+                # per key, so those are replaced, as note.add_signatures does
+                own = {(m.name, m.key_hash) for m in mine}
+                others = [s.line() for s in parsed.signatures if (s.name, s.key_hash) not in own]
+                note = parsed.text + "\n" + "".join([*others, *(m.line() for m in mine)])
                 parse_note(note)  # still a note within the bounds (it only lost a line)
                 served = (stored.seq, note)
                 self._served[origin] = served
