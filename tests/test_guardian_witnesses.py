@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from crypto.checkpoint import open_checkpoint
-from crypto.cosignature import TYPE_ED25519, Cosigner, note_cosignatures
+from crypto.cosignature import TYPE_ED25519, Cosigner, add_cosignatures, note_cosignatures
 from crypto.witness_policy import manifest_section
 from tally_service import tally
 from tally_service.config import Config
@@ -263,7 +263,9 @@ def test_http_witness_reads_a_witness_process(witnessed: Witnessed, tmp_path: Pa
     from tally_service.witness.process import WitnessProcess
 
     election = witnessed.election
-    cosigner = witnessed.cosigners[1]
+    # a witness of its own: one of the election's, started again on an empty state, would see
+    # its own line on the note and stop as a rolled-back witness (tests/test_witness_rollback.py)
+    cosigner = Cosigner.generate("reader.example/witness", TYPE_ED25519)
     key = tmp_path / "w.key"
     key.write_text(cosigner.private_text(), encoding="ascii")
     logs = tmp_path / "logs.txt"
@@ -289,11 +291,66 @@ def test_the_witness_serves_one_line_of_its_own(witnessed: Witnessed, tmp_path: 
     from tally_service.witness.core import add_checkpoint_body
 
     election = witnessed.election
-    cosigner = witnessed.cosigners[0]
+    cosigner = Cosigner.generate("retried.example/witness", TYPE_ED25519)
     opened = election.checkpoint_at(election.log("AAA", 1), 0)
-    assert note_cosignatures(opened, [cosigner.public])[1]  # it carries the line already
     core = Witness(cosigner, tmp_path / "w", {LOG: election.manifest.log_verifiers["AAA"]})
-    assert core.add_checkpoint(add_checkpoint_body(0, [], opened)).status == 200
+    first = core.add_checkpoint(add_checkpoint_body(0, [], opened))
+    assert first.status == 200
+    retried = add_cosignatures(opened, [first.body.strip() + "\n"])  # the service sends it again
+    assert note_cosignatures(retried, [cosigner.public])[1]  # it carries the line already
+    assert core.add_checkpoint(add_checkpoint_body(0, [], retried)).status == 200
     note = reader(core)(LOG)
     assert note is not None
+    own = [line for line in note.splitlines() if line.startswith(f"— {cosigner.name} ")]
+    assert len(own) == 1
+    assert note_cosignatures(note, [cosigner.public])[1]
     assert len(note_cosignatures(note, [c.public for c in witnessed.cosigners])[1]) == 4
+
+
+def test_a_witness_serves_a_final_with_its_finality_statement(witnessed: Witnessed) -> None:
+    """A final read from a witness counts for the guardian only with that witness's finality
+    statement (crypto/cosignature.py; issue 24, attack 1): the read endpoint adds it, and a note
+    with the ordinary line alone is refused by the watch."""
+    from crypto.cosignature import finality_cosignatures
+    from crypto.note import parse_note
+
+    for cosigner in witnessed.cosigners:
+        note = reader(witnessed.cores[cosigner.name])(LOG)
+        assert note is not None and "\nfinal\n" in note
+        checkpoint = open_checkpoint(note, witnessed.election.manifest.log_verifiers["AAA"], LOG)
+        statements = finality_cosignatures(
+            checkpoint, parse_note(note).signatures, [cosigner.public]
+        )
+        assert [s.cosigner for s in statements] == [cosigner.public]
+
+
+def test_a_final_from_a_witness_without_its_finality_statement_is_refused(
+    witnessed: Witnessed, tmp_path: Path
+) -> None:
+    cosigner = witnessed.cosigners[0]
+    served = reader(witnessed.cores[cosigner.name])(LOG)
+    assert served is not None
+    body, _, lines = served.partition("\n\n")
+    stripped = body + "\n\n" + "".join(
+        line + "\n" for line in lines.splitlines() if f" {cosigner.name}/final " not in line
+    )
+
+    def read(origin: str) -> str | None:
+        return stripped if origin == LOG else None
+
+    state = witnessed.state(2, tmp_path)
+    report = watch_once(Hiding(witnessed.election), state, None, {cosigner.name: read})
+    assert any(
+        f"witness {cosigner.name} shows a checkpoint that does not check" in r
+        for r in report.refusals
+    ), report.refusals
+
+
+def test_a_rolled_back_witness_serves_nothing(witnessed: Witnessed, tmp_path: Path) -> None:
+    cosigner = witnessed.cosigners[0]
+    core = Witness(cosigner, tmp_path / "w", {LOG: witnessed.election.manifest.log_verifiers["AAA"]})
+    core.rolled_back = "restored from an older copy (test)"
+    http = create_witness_app(core).test_client()
+    answer = http.get("/checkpoint", query_string={"origin": LOG})
+    assert answer.status_code == 503
+    assert answer.get_json()["type"].endswith("witness-rolled-back")
