@@ -348,7 +348,8 @@ def test_a_final_from_a_witness_without_its_finality_statement_is_refused(
 
 def test_a_rolled_back_witness_serves_nothing(witnessed: Witnessed, tmp_path: Path) -> None:
     cosigner = witnessed.cosigners[0]
-    core = Witness(cosigner, tmp_path / "w", {LOG: witnessed.election.manifest.log_verifiers["AAA"]})
+    logs = {LOG: witnessed.election.manifest.log_verifiers["AAA"]}
+    core = Witness(cosigner, tmp_path / "w", logs)
     core.rolled_back = "restored from an older copy (test)"
     http = create_witness_app(core).test_client()
     answer = http.get("/checkpoint", query_string={"origin": LOG})
