@@ -137,3 +137,36 @@ def test_each_document_type_has_its_own_cap() -> None:
     finally:
         fetcher.stop()
         server.stop()
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b"",  # ASCII: one byte a character, in the text and in the string built
+        "é".encode(),  # Latin-1: still one byte a character
+        "Ә".encode(),  # Kazakh Cyrillic: two bytes a character
+        "\U0001f600".encode(),  # one astral character: the whole text four bytes a character
+        b"\\ud83d\\ude00",  # the same escaped: the text stays narrow, the string is wide
+    ],
+)
+def test_one_wide_character_cannot_multiply_what_json_takes(tail: bytes) -> None:
+    """Review of issue 24's memory bound: json.loads decodes the whole text into one str as
+    wide as its widest character, then builds each string as wide as its own widest. A hostile
+    manifest of ASCII with a single emoji took four times what parsed_cost estimated (a
+    128 MiB manifest about 1 GiB against the 768 MiB bound); the estimate must stay above the
+    peak, and strict_loads refuse what would pass the bound."""
+    import tracemalloc
+
+    data = b'{"name":"' + b"x" * (4 * MiB) + tail + b'"}'
+    tracemalloc.start()
+    try:
+        value = strict_loads(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del value
+    # (a fixed few KiB of the parser's own: objects and headers, not proportional to the text)
+    assert peak <= parsed_cost(data) + 64 * 1024, (tail, peak // MiB, parsed_cost(data) // MiB)
+    if peak > 12 * MiB:  # past a 12 MiB bound: refused unparsed, not parsed
+        with pytest.raises(JSONProblem, match="memory"):
+            strict_loads(data, max_cost=12 * MiB)
