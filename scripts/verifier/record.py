@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -86,6 +87,15 @@ def _no_constants(name: str) -> Any:
     raise JSONProblem(f"{name} is not JSON")
 
 
+def _finite(text: str) -> float:
+    """A JSON number with a fraction or exponent; one too large for a float (``1e999``, which
+    float() reads as infinity) is refused like the literal Infinity."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise JSONProblem(f"the number {text[:40]} is not finite")
+    return value
+
+
 #: Bytes json.loads builds (CPython 3.11, measured with tracemalloc, with margin) per structural
 #: character: an object 64-184 bytes, a list 56 plus 8 a slot, a key its dict entry, a string
 #: 49 plus its length, a number 24-28 plus its slot. Each count overestimates (a quote in a
@@ -143,7 +153,12 @@ def strict_loads(data: bytes | str, max_cost: int = MAX_JSON_COST) -> Any:
                 "bytes are mostly objects, lists or commas, or wide characters)"
             )
     try:
-        return json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+        return json.loads(
+            data,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constants,
+            parse_float=_finite,
+        )
     except JSONProblem:
         raise
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
