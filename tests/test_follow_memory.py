@@ -170,3 +170,66 @@ def test_one_wide_character_cannot_multiply_what_json_takes(tail: bytes) -> None
     if peak > 12 * MiB:  # past a 12 MiB bound: refused unparsed, not parsed
         with pytest.raises(JSONProblem, match="memory"):
             strict_loads(data, max_cost=12 * MiB)
+
+
+def test_the_verdicts_second_look_holds_one_answer_at_a_time(tmp_path: Path) -> None:
+    """Review of issue 24: at its verdict the monitor asks again for every file it mirrored whole
+    (manifest, ceremony, results, each round's tally.json) and held every answer before
+    comparing any. A service answering each with a changed body up to its cap made it hold them
+    all at once: 16 MiB a tally times thousands of rounds in an indirect election, far past the
+    bound of one document at a time. The answers are now compared one by one, a changed one
+    kept on disk until its evidence is written."""
+    import shutil
+
+    from scripts.verifier.follow import Follower
+    from tests.follow_helpers import RecordService
+    from tests.verify_helpers import build_record
+
+    built = build_record(tmp_path / "built")
+    served = tmp_path / "served"
+    shutil.copytree(built.record, served)
+    server = ThreadServer(RecordService(served))
+    live = {"now": 0, "most": 0}
+
+    class Tracked(bytes):
+        def __del__(self) -> None:
+            live["now"] -= len(self)
+
+    try:
+        follower = Follower(server.url, tmp_path / "state")
+        second_look = {"on": False}
+        answers = 0
+        real_get = follower.http.get
+        real_look = follower._published_files_unchanged
+
+        def get(path: str, limit: int = 1 << 40) -> bytes | None:
+            nonlocal answers
+            body = real_get(path, limit)
+            if body is None or not second_look["on"]:
+                return body
+            answers += 1
+            tracked = Tracked(body + b" " * MiB)  # served changed: a MiB longer
+            live["now"] += len(tracked)
+            live["most"] = max(live["most"], live["now"])
+            return tracked
+
+        def look() -> None:
+            second_look["on"] = True
+            try:
+                real_look()
+            finally:
+                second_look["on"] = False
+
+        follower.http.get = get  # type: ignore[method-assign]
+        follower._published_files_unchanged = look  # type: ignore[method-assign]
+        for _ in range(8):
+            if follower.done:
+                break
+            follower.poll()
+        follower.close()
+    finally:
+        server.stop()
+    assert follower.done and answers >= 6, answers
+    changed = [f for c in follower.report.checks.values() for f in c.failures]
+    assert len([f for f in changed if "evidence/" in f.why]) >= 6, [f.why for f in changed]
+    assert live["most"] < 3 * MiB, f"{live['most'] // MiB} MiB of answers held at once"
