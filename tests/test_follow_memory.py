@@ -233,3 +233,42 @@ def test_the_verdicts_second_look_holds_one_answer_at_a_time(tmp_path: Path) -> 
     changed = [f for c in follower.report.checks.values() for f in c.failures]
     assert len([f for f in changed if "evidence/" in f.why]) >= 6, [f.why for f in changed]
     assert live["most"] < 3 * MiB, f"{live['most'] // MiB} MiB of answers held at once"
+
+
+def test_the_batch_verifier_holds_one_rounds_tally_at_a_time(tmp_path: Path) -> None:
+    """Review of issue 24: each tally.json may cost up to the per-document bound once parsed,
+    but the batch verifier kept every round's parsed tally until V9, so a record padding each
+    round's tally (here with empty objects in ``partials``, V6 fails them one by one) made it
+    hold all of them at once: the bound times the number of rounds (thousands in an indirect
+    election). After a round's checks only its claimed candidates are kept."""
+    import shutil
+    import tracemalloc
+
+    from tests.verify_helpers import build_record, read_json, verify, write_json
+
+    built = build_record(tmp_path / "built")
+    record = tmp_path / "record"
+    shutil.copytree(built.record, record)
+    tallies = sorted(record.glob("units/*/*/tally.json"))
+    assert len(tallies) >= 4
+    padding = 300_000
+    for path in tallies:
+        doc = read_json(path)
+        doc["partials"] = doc["partials"] + [{}] * padding
+        write_json(path, doc)
+
+    def peak_of(run: Callable[[], Any]) -> tuple[int, Any]:
+        tracemalloc.start()
+        try:
+            value = run()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        return peak, value
+
+    baseline, _ = peak_of(lambda: verify(built.record))
+    one, _ = peak_of(lambda: strict_loads(tallies[0].read_bytes()))  # one padded tally parsed
+    peak, report = peak_of(lambda: verify(record))
+    assert "V6" in report.failed()
+    # before: every round's padded tally held at once (about 4 of them over the baseline)
+    assert peak - baseline < 2 * one, (peak // MiB, baseline // MiB, one // MiB)

@@ -66,7 +66,7 @@ from .checks_logs import LogTracker
 from .checks_manifest import check_ceremony, check_manifest
 from .checks_results import check_result, check_results
 from .checks_rules import check_unit_rounds, decide_round, runoff_pair
-from .checks_tally import check_counts, check_decryption, check_sum
+from .checks_tally import check_counts, check_decryption, check_sum, release_tally
 from .checks_witness import RememberingPolicy, check_log_witnesses
 from .compact import CompactRange
 from .fetch import Fetcher, FetchError
@@ -1104,6 +1104,7 @@ class Follower:
         check_decryption(self.manifest, facts, rf, report["V6"])
         check_counts(self.manifest, facts, rf, report["V7"])
         decide_round(self.manifest, facts, rf, report["V8"])
+        release_tally(rf)  # one round's parsed tally held at a time
         self.rounds[(lg.unit, lg.round)] = rf
         return rf
 
