@@ -272,3 +272,27 @@ def test_the_batch_verifier_holds_one_rounds_tally_at_a_time(tmp_path: Path) -> 
     assert "V6" in report.failed()
     # before: every round's padded tally held at once (about 4 of them over the baseline)
     assert peak - baseline < 2 * one, (peak // MiB, baseline // MiB, one // MiB)
+
+
+def test_a_long_unsigned_value_is_not_copied_into_the_report(tmp_path: Path) -> None:
+    """Review of issue 24: V6 names an unknown signer by its ``key_id``, which nobody signs; a
+    tally whose partials carry a 4 MiB key_id put 4 MiB in each listed failure, so up to 20 of
+    them (80 MiB here, 320 MiB with 16 MiB tallies) were kept past the tally, written to the
+    monitor's state at each save and printed. A failure's text is capped."""
+    import shutil
+
+    from tests.verify_helpers import build_record, read_json, verify, write_json
+
+    built = build_record(tmp_path / "built")
+    record = tmp_path / "record"
+    shutil.copytree(built.record, record)
+    path = sorted(record.glob("units/*/*/tally.json"))[0]
+    doc = read_json(path)
+    doc["partials"] = [
+        {**p, "key_id": f"{i}" + "k" * (4 * MiB)} for i, p in enumerate(doc["partials"])
+    ]
+    write_json(path, doc)
+    report = verify(record)
+    whys = [f.why for f in report["V6"].failures]
+    assert any("no guardian identity key" in why for why in whys), [w[:80] for w in whys]
+    assert max(len(f.why) + len(f.where) for f in report["V6"].failures) < 8192
