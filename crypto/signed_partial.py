@@ -32,6 +32,12 @@ from crypto.signing import Context, SigningKey, VerifyKey
 STATEMENT_FIELDS = frozenset({"election", "unit", "round", "final_checkpoint", "partial"})
 
 
+def _shown(value: object) -> str:
+    """A value of the statement in a reason, cut short: the reason outlives the document."""
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:80]}..."
+
+
 class SignedPartialError(ValueError):
     """The signed partial is malformed, not signed by its guardian, or for something else."""
 
@@ -82,7 +88,9 @@ def open_signed_partial(
         )
     key_id = signed.get("key_id")
     if not isinstance(key_id, str) or key_id not in keys:
-        raise SignedPartialError(f"signed by {key_id!r}, no guardian identity key of the manifest")
+        raise SignedPartialError(
+            f"signed by {_shown(key_id)}, no guardian identity key of the manifest"
+        )
     index, key = keys[key_id]
     try:
         statement = open_document(signed, {key_id: key}, Context.GUARDIAN)
@@ -96,16 +104,18 @@ def open_signed_partial(
         raise SignedPartialError(f"guardian {index} signed it for another election")
     if statement["unit"] != unit or statement["round"] != round_no:
         raise SignedPartialError(
-            f"guardian {index} signed it for {statement['unit']!r} round {statement['round']!r}"
+            f"guardian {index} signed it for {_shown(statement['unit'])} round "
+            f"{_shown(statement['round'])}"
         )
     wanted = {"size": final_checkpoint["size"], "root": final_checkpoint["root"]}
     if statement["final_checkpoint"] != wanted:
         raise SignedPartialError(
-            f"guardian {index} signed it for final checkpoint {statement['final_checkpoint']!r}, "
+            f"guardian {index} signed it for final checkpoint "
+            f"{_shown(statement['final_checkpoint'])}, "
             f"not {wanted}"
         )
     partial = statement["partial"]
     if not isinstance(partial, dict) or partial.get("guardian") != index:
         named = partial.get("guardian") if isinstance(partial, dict) else None
-        raise SignedPartialError(f"signed by guardian {index} but names guardian {named!r}")
+        raise SignedPartialError(f"signed by guardian {index} but names guardian {_shown(named)}")
     return index, partial

@@ -79,7 +79,14 @@ from crypto.witness_policy import PolicyError, WitnessPolicy
 from schemas.log import ReceiptSchema
 from scripts.verifier.checks_manifest import MANIFEST_HASH_TAG
 from scripts.verifier.checks_results import RESULTS_FORMAT
-from scripts.verifier.record import JSONProblem, Record, RecordOpenError, open_record, strict_loads
+from scripts.verifier.record import (
+    MAX_MANIFEST_BYTES,
+    JSONProblem,
+    Record,
+    RecordOpenError,
+    open_record,
+    strict_loads,
+)
 from scripts.verifier.schema import schema_problem
 from scripts.verifier.trust import UNPINNED, Trust, TrustError, load_trust, trust_line
 from scripts.verifier.trust import combine as combine_pins
@@ -304,11 +311,11 @@ class ServiceSource(Source):
     def __init__(self, base: str) -> None:
         self.base = base.rstrip("/")
 
-    def _get(self, path: str) -> bytes:
+    def _get(self, path: str, limit: int = MAX_RESPONSE) -> bytes:
         url = self.base + path
         try:
             with urllib.request.urlopen(url, timeout=30) as response:
-                data: bytes = response.read(MAX_RESPONSE + 1)
+                data: bytes = response.read(limit + 1)
         except urllib.error.HTTPError as exc:
             detail = ""
             try:
@@ -320,13 +327,13 @@ class ServiceSource(Source):
             raise SourceError(f"GET {url}: HTTP {exc.code}{detail}") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise SourceError(f"GET {url}: {exc}") from None
-        if len(data) > MAX_RESPONSE:
-            raise SourceError(f"GET {url}: response larger than {MAX_RESPONSE} bytes")
+        if len(data) > limit:
+            raise SourceError(f"GET {url}: response larger than {limit} bytes")
         return data
 
-    def _json(self, path: str) -> object:
+    def _json(self, path: str, limit: int = MAX_RESPONSE) -> object:
         try:
-            return strict_loads(self._get(path))
+            return strict_loads(self._get(path, limit))
         except JSONProblem as exc:
             raise SourceError(f"GET {self.base + path}: {exc}") from None
 
@@ -334,7 +341,8 @@ class ServiceSource(Source):
         return f"/api/v1/units/{urllib.parse.quote(unit, safe='')}/rounds/{round_no}"
 
     def manifest(self) -> object:
-        return self._json("/api/v1/manifest")
+        # the rolls make it the one large answer: as large as the verifier takes it
+        return self._json("/api/v1/manifest", MAX_MANIFEST_BYTES)
 
     def entry(self, unit: str, round_no: int, index: int) -> bytes | None:
         page = self._json(f"{self._round(unit, round_no)}/entries?start={index}&limit=1")

@@ -849,3 +849,30 @@ def test_a_partial_signed_by_another_guardian_fails_v6_live_as_in_the_batch(
     whys = [f.why for f in follower.report["V6"].failures]
     assert any("signed by guardian 2 but names guardian 1" in why for why in whys), whys
     agree(follower.report, verify(served))
+
+
+def test_a_tally_with_an_infinite_number_does_not_crash_the_monitor(
+    finished: Built,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """Review of issue 24: ``1e999`` is JSON that json.loads reads as float infinity (only the
+    literals NaN and Infinity were refused). A tally.json served with ``"took_part": 1e999`` and
+    no counts made ``poll()`` raise OverflowError (int(inf)) out of the monitor, a traceback at
+    every restart. A non-finite number is now refused by strict_loads like NaN: the tally is
+    unreadable and V5 says why, in the monitor as in the batch verifier."""
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served)
+    path = served / "units" / "AAA" / "1" / "tally.json"
+    doc = {**read_json(path), "counts": None, "took_part": 424242}
+    path.write_text(json.dumps(doc).replace("424242", "1e999"))
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = follow_to_verdict(server.url, tmp_path / "state")
+        follower.close()
+    finally:
+        server.stop()
+    assert follower.done
+    assert "V5" in follower.report.failed()
+    whys = [f.why for f in follower.report["V5"].failures]
+    assert any("not finite" in why for why in whys), whys
+    agree(follower.report, verify(served))

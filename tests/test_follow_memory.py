@@ -137,3 +137,162 @@ def test_each_document_type_has_its_own_cap() -> None:
     finally:
         fetcher.stop()
         server.stop()
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b"",  # ASCII: one byte a character, in the text and in the string built
+        "é".encode(),  # Latin-1: still one byte a character
+        "Ә".encode(),  # Kazakh Cyrillic: two bytes a character
+        "\U0001f600".encode(),  # one astral character: the whole text four bytes a character
+        b"\\ud83d\\ude00",  # the same escaped: the text stays narrow, the string is wide
+    ],
+)
+def test_one_wide_character_cannot_multiply_what_json_takes(tail: bytes) -> None:
+    """Review of issue 24's memory bound: json.loads decodes the whole text into one str as
+    wide as its widest character, then builds each string as wide as its own widest. A hostile
+    manifest of ASCII with a single emoji took four times what parsed_cost estimated (a
+    128 MiB manifest about 1 GiB against the 768 MiB bound); the estimate must stay above the
+    peak, and strict_loads refuse what would pass the bound."""
+    import tracemalloc
+
+    data = b'{"name":"' + b"x" * (4 * MiB) + tail + b'"}'
+    tracemalloc.start()
+    try:
+        value = strict_loads(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del value
+    # (a fixed few KiB of the parser's own: objects and headers, not proportional to the text)
+    assert peak <= parsed_cost(data) + 64 * 1024, (tail, peak // MiB, parsed_cost(data) // MiB)
+    if peak > 12 * MiB:  # past a 12 MiB bound: refused unparsed, not parsed
+        with pytest.raises(JSONProblem, match="memory"):
+            strict_loads(data, max_cost=12 * MiB)
+
+
+def test_the_verdicts_second_look_holds_one_answer_at_a_time(tmp_path: Path) -> None:
+    """Review of issue 24: at its verdict the monitor asks again for every file it mirrored whole
+    (manifest, ceremony, results, each round's tally.json) and held every answer before
+    comparing any. A service answering each with a changed body up to its cap made it hold them
+    all at once: 16 MiB a tally times thousands of rounds in an indirect election, far past the
+    bound of one document at a time. The answers are now compared one by one, a changed one
+    kept on disk until its evidence is written."""
+    import shutil
+
+    from scripts.verifier.follow import Follower
+    from tests.follow_helpers import RecordService
+    from tests.verify_helpers import build_record
+
+    built = build_record(tmp_path / "built")
+    served = tmp_path / "served"
+    shutil.copytree(built.record, served)
+    server = ThreadServer(RecordService(served))
+    live = {"now": 0, "most": 0}
+
+    class Tracked(bytes):
+        def __del__(self) -> None:
+            live["now"] -= len(self)
+
+    try:
+        follower = Follower(server.url, tmp_path / "state")
+        second_look = {"on": False}
+        answers = 0
+        real_get = follower.http.get
+        real_look = follower._published_files_unchanged
+
+        def get(path: str, limit: int = 1 << 40) -> bytes | None:
+            nonlocal answers
+            body = real_get(path, limit)
+            if body is None or not second_look["on"]:
+                return body
+            answers += 1
+            tracked = Tracked(body + b" " * MiB)  # served changed: a MiB longer
+            live["now"] += len(tracked)
+            live["most"] = max(live["most"], live["now"])
+            return tracked
+
+        def look() -> None:
+            second_look["on"] = True
+            try:
+                real_look()
+            finally:
+                second_look["on"] = False
+
+        follower.http.get = get  # type: ignore[method-assign]
+        follower._published_files_unchanged = look  # type: ignore[method-assign]
+        for _ in range(8):
+            if follower.done:
+                break
+            follower.poll()
+        follower.close()
+    finally:
+        server.stop()
+    assert follower.done and answers >= 6, answers
+    changed = [f for c in follower.report.checks.values() for f in c.failures]
+    assert len([f for f in changed if "evidence/" in f.why]) >= 6, [f.why for f in changed]
+    assert live["most"] < 3 * MiB, f"{live['most'] // MiB} MiB of answers held at once"
+
+
+def test_the_batch_verifier_holds_one_rounds_tally_at_a_time(tmp_path: Path) -> None:
+    """Review of issue 24: each tally.json may cost up to the per-document bound once parsed,
+    but the batch verifier kept every round's parsed tally until V9, so a record padding each
+    round's tally (here with empty objects in ``partials``, V6 fails them one by one) made it
+    hold all of them at once: the bound times the number of rounds (thousands in an indirect
+    election). After a round's checks only its claimed candidates are kept."""
+    import shutil
+    import tracemalloc
+
+    from tests.verify_helpers import build_record, read_json, verify, write_json
+
+    built = build_record(tmp_path / "built")
+    record = tmp_path / "record"
+    shutil.copytree(built.record, record)
+    tallies = sorted(record.glob("units/*/*/tally.json"))
+    assert len(tallies) >= 4
+    padding = 300_000
+    for path in tallies:
+        doc = read_json(path)
+        doc["partials"] = doc["partials"] + [{}] * padding
+        write_json(path, doc)
+
+    def peak_of(run: Callable[[], Any]) -> tuple[int, Any]:
+        tracemalloc.start()
+        try:
+            value = run()
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        return peak, value
+
+    baseline, _ = peak_of(lambda: verify(built.record))
+    one, _ = peak_of(lambda: strict_loads(tallies[0].read_bytes()))  # one padded tally parsed
+    peak, report = peak_of(lambda: verify(record))
+    assert "V6" in report.failed()
+    # before: every round's padded tally held at once (about 4 of them over the baseline)
+    assert peak - baseline < 2 * one, (peak // MiB, baseline // MiB, one // MiB)
+
+
+def test_a_long_unsigned_value_is_not_copied_into_the_report(tmp_path: Path) -> None:
+    """Review of issue 24: V6 names an unknown signer by its ``key_id``, which nobody signs; a
+    tally whose partials carry a 4 MiB key_id put 4 MiB in each listed failure, so up to 20 of
+    them (80 MiB here, 320 MiB with 16 MiB tallies) were kept past the tally, written to the
+    monitor's state at each save and printed. A failure's text is capped."""
+    import shutil
+
+    from tests.verify_helpers import build_record, read_json, verify, write_json
+
+    built = build_record(tmp_path / "built")
+    record = tmp_path / "record"
+    shutil.copytree(built.record, record)
+    path = sorted(record.glob("units/*/*/tally.json"))[0]
+    doc = read_json(path)
+    doc["partials"] = [
+        {**p, "key_id": f"{i}" + "k" * (4 * MiB)} for i, p in enumerate(doc["partials"])
+    ]
+    write_json(path, doc)
+    report = verify(record)
+    whys = [f.why for f in report["V6"].failures]
+    assert any("no guardian identity key" in why for why in whys), [w[:80] for w in whys]
+    assert max(len(f.why) + len(f.where) for f in report["V6"].failures) < 8192

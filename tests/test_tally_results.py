@@ -278,3 +278,54 @@ def test_the_observer_verifier_passes_this_record(sim: SimulatedElection) -> Non
     )
     report = json.loads(result.stdout)
     assert result.returncode == 0 and report["ok"], [c for c in report["checks"] if not c["ok"]]
+
+
+def test_an_unsigned_partial_does_not_start_the_tally(tmp_path: Path) -> None:
+    """Review of issue 24: POST /guardian/partials checked the guardian's signature only inside
+    ``submit_partial``, after ``start_tally``: anybody could make the service sum a closed log
+    (the commission's ``start-tally``) by posting a partial signed by any key, again and again
+    while the final was not witnessed (the sum is computed before that check). The signature
+    is checked first, as docs/api.md says, and such a post leaves nothing behind."""
+    from crypto.envelope import sign_document
+    from crypto.signing import SigningKey
+    from tally_service.config import Config
+    from tally_service.elector import make_ballot
+    from tally_service.guardian_partials import accept_guardian_partial
+    from tally_service.sample import build_election
+
+    keys = build_election(tmp_path / "d", [UnitSpec("AAA", "A", 2, 4)], guardians=3, threshold=2)
+    e = Election(tmp_path / "d", Config())
+    try:
+        e.open_round("AAA", 1)
+        for i in range(3):
+            elector = f"AAA-E{i + 1:04d}"
+            e.cast(
+                make_ballot(
+                    e.manifest.hash,
+                    "AAA",
+                    1,
+                    elector,
+                    e.log("AAA", 1).candidates,
+                    "AAA-C1",
+                    e.manifest.election_key,
+                    keys[elector],
+                )
+            )
+        e.close_round("AAA", 1)
+        statement = {
+            "election": e.manifest.hash.hex(),
+            "unit": "AAA",
+            "round": 1,
+            "final_checkpoint": {"size": 3, "root": "00" * 32},
+            "partial": {"guardian": 1, "shares": [], "proofs": []},
+        }
+        stranger = sign_document(statement, SigningKey.generate(), Context.GUARDIAN)
+        real = sign_document(statement, tally.read_identity(e.data_dir, 1), Context.GUARDIAN)
+        tampered = {**real, "payload": {**statement, "round": 2}}
+        for bogus in (stranger, tampered):
+            with pytest.raises(Problem) as info:
+                accept_guardian_partial(e, bogus)
+            assert info.value.status == 403 and info.value.check == "guardian-signature"
+            assert e.store.get_tally("AAA", 1) is None  # the commission has not started it
+    finally:
+        e.stop()

@@ -292,3 +292,22 @@ def test_the_trust_files_commission_key_is_pinned_without_the_cli(built: Built) 
         {"format": TRUST_FORMAT, "commission_key": built.commission_key().public.hex()}, "t"
     )
     assert verify(built.record, trust=right).ok
+
+
+def test_an_election_id_alone_is_no_pin(built: Built, tmp_path: Path) -> None:
+    """Review of issue 24: the election id is a name the operator writes in the manifest it
+    signs, so a trust file pinning only it lets through another election made under the same
+    name (here: any record with that id) while the tools said "pinned by trust.json" and gave
+    no UNPINNED warning. Such a file is refused as pinning nothing, in both tools."""
+    path = trust_file(
+        tmp_path, {"format": TRUST_FORMAT, "election_id": manifest_payload(built)["election_id"]}
+    )
+    for script in ("verify.py", "verify_receipt.py"):
+        args = [str(built.record)] if script == "verify.py" else ["x.json", "--record", "."]
+        result = run_script(script, *args, "--trust", str(path))
+        assert result.returncode == 2, (script, result.stdout, result.stderr)
+        assert result.stderr.count("\n") == 1 and "election_id alone" in result.stderr
+    with pytest.raises(TrustError, match="election_id alone"):
+        parse_trust({"format": TRUST_FORMAT, "election_id": "x", "comment": "c"}, "t")
+    # with a key or the fingerprint beside it, it is a pin like the others
+    parse_trust({"format": TRUST_FORMAT, "election_id": "x", "manifest_hash": "00" * 32}, "t")

@@ -517,3 +517,30 @@ def test_the_commission_key_is_pinned_by_its_fingerprint(built: Built, tmp_path:
     assert done.returncode == 0, done.stdout + done.stderr
     done = run_script("verify_receipt.py", *args, "not-a-key")
     assert done.returncode == 2 and "fingerprint (32 letters" in done.stderr, done.stderr
+
+
+def test_an_honest_manifest_larger_than_64_mib_is_read_from_the_service() -> None:
+    """Review of issue 24: the verifier takes a manifest up to 128 MiB (500,000 electors on the
+    rolls, about 74 MiB), but the receipt checker refused any answer of the service over
+    64 MiB, the manifest included: an elector of a large honest election could not check a
+    receipt against the live service. A manifest is read up to the verifier's own limit; other
+    answers keep the 64 MiB cap."""
+    from scripts.verifier.record import MAX_MANIFEST_BYTES
+    from tests.follow_helpers import ThreadServer
+
+    mib = 1024 * 1024
+    body = b" " * (65 * mib) + b"{}"  # what matters is the length, not the content
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body if environ["PATH_INFO"] == "/api/v1/manifest" else b" " * (65 * mib)]
+
+    server = ThreadServer(app)
+    try:
+        source = verify_receipt.ServiceSource(server.url)
+        assert source.manifest() == {}
+        with pytest.raises(verify_receipt.SourceError, match="larger than"):
+            source._json("/api/v1/turnout")
+    finally:
+        server.stop()
+    assert len(body) < MAX_MANIFEST_BYTES

@@ -268,6 +268,34 @@ def check_decryption(manifest: ManifestInfo, facts: LogFacts, rf: RoundFacts, v6
         rf.counts = decrypted
 
 
+#: The most text of a tally's claimed candidates kept past its round's checks (V8 compares a
+#: runoff's with the pair round 1 calls for): far more than any honest list of codes.
+MAX_KEPT_CANDIDATES = 64 * 1024
+UNKEPT = "(not kept: a list of candidates too long to be the round's)"
+
+
+def release_tally(rf: RoundFacts) -> None:
+    """After a round's V5-V8, keep of its parsed tally only the candidates it claims: the rest
+    is checked, and a record padding every round's tally up to the per-document bound must not
+    make the verifier hold them all at once (one round's at a time)."""
+    if rf.tally is None:
+        return
+    claimed = rf.tally.get("candidates")
+    small = (
+        claimed is None
+        or isinstance(claimed, (bool, int, float))
+        or (isinstance(claimed, str) and len(claimed) <= MAX_KEPT_CANDIDATES)
+        or (
+            isinstance(claimed, list)
+            and len(claimed) <= MAX_KEPT_CANDIDATES
+            and all(isinstance(c, str) for c in claimed)
+            and sum(len(c) for c in claimed) <= MAX_KEPT_CANDIDATES
+        )
+    )
+    kept: Any = claimed if small else [UNKEPT]  # as unequal to any pair as what it stands for
+    rf.tally = {"candidates": kept}
+
+
 def check_counts(manifest: ManifestInfo, facts: LogFacts, rf: RoundFacts, v7: Check) -> None:
     """V7 for one round: the tally's counts add up and fit the roll."""
     rel = f"{log_dir(facts.unit, facts.round)}/tally.json"

@@ -66,7 +66,7 @@ from .checks_logs import LogTracker
 from .checks_manifest import check_ceremony, check_manifest
 from .checks_results import check_result, check_results
 from .checks_rules import check_unit_rounds, decide_round, runoff_pair
-from .checks_tally import check_counts, check_decryption, check_sum
+from .checks_tally import check_counts, check_decryption, check_sum, release_tally
 from .checks_witness import RememberingPolicy, check_log_witnesses
 from .compact import CompactRange
 from .fetch import Fetcher, FetchError
@@ -777,24 +777,45 @@ class Follower:
             if self.mirror.exists(f"{lg.rel}/tally.json")
         ]
         # every answer first: a service that stops answering half-way changes nothing in the
-        # report, and the next poll asks again
-        now = {rel: self._get(f"{RECORD}/{rel}") for rel in files}
-        for rel in files:
-            checked, served = self.mirror.path(rel).read_bytes(), now[rel]
-            reported = any(  # by a monitor killed before its verdict was saved
-                f.where == rel and f.why.startswith(CHANGED)
-                for f in self.report[_owner(rel)].failures
-            )
-            if served == checked or reported:
-                continue
-            number = self.state.evidence + 1
-            why = (
-                f"{CHANGED} {rel} than the one it published and the monitor checked"
-                + (" (none at all)" if served is None else "")
-            )
-            versions: dict[str, str | bytes] = {"checked": checked, "served-now": served or b""}
-            self._keep(_changed_name(number, rel), rel, why, versions)
-            self._changed_file(number, rel, why)
+        # report, and the next poll asks again. One answer in memory at a time (each may be as
+        # large as its document's cap, and there is a tally a round): compared as it comes, a
+        # changed one kept on disk until its evidence is written
+        scratch = self.dir / ".served-now"
+        shutil.rmtree(scratch, ignore_errors=True)
+        scratch.mkdir()
+        try:
+            changed: dict[str, Path | None] = {}  # rel -> the answer kept, None: none at all
+            for i, rel in enumerate(files):
+                served = self._get(f"{RECORD}/{rel}")
+                if served is not None and served == self.mirror.path(rel).read_bytes():
+                    continue
+                kept = None
+                if served is not None:
+                    kept = scratch / str(i)
+                    kept.write_bytes(served)
+                changed[rel] = kept
+                del served
+            for rel, kept in changed.items():
+                reported = any(  # by a monitor killed before its verdict was saved
+                    f.where == rel and f.why.startswith(CHANGED)
+                    for f in self.report[_owner(rel)].failures
+                )
+                if reported:
+                    continue
+                number = self.state.evidence + 1
+                why = (
+                    f"{CHANGED} {rel} than the one it published and the monitor checked"
+                    + (" (none at all)" if kept is None else "")
+                )
+                versions: dict[str, str | bytes] = {
+                    "checked": self.mirror.path(rel).read_bytes(),
+                    "served-now": kept.read_bytes() if kept is not None else b"",
+                }
+                self._keep(_changed_name(number, rel), rel, why, versions)
+                del versions
+                self._changed_file(number, rel, why)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
     def _changed_file(self, number: int, rel: str, why: str) -> None:
         """Report a published file served changed (evidence ``number``), under the check that
@@ -1083,6 +1104,7 @@ class Follower:
         check_decryption(self.manifest, facts, rf, report["V6"])
         check_counts(self.manifest, facts, rf, report["V7"])
         decide_round(self.manifest, facts, rf, report["V8"])
+        release_tally(rf)  # one round's parsed tally held at a time
         self.rounds[(lg.unit, lg.round)] = rf
         return rf
 

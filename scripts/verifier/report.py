@@ -15,6 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 MAX_LISTED = 20
+#: The longest text of a failure kept: a reason may quote a value of the record nobody signed
+#: (a key id, a field), and the report outlives the document, is saved and printed.
+MAX_FAILURE_TEXT = 4096
+
+
+def _capped(text: str) -> str:
+    if len(text) <= MAX_FAILURE_TEXT:
+        return text
+    return f"{text[:MAX_FAILURE_TEXT]}... (cut: {len(text)} characters)"
 
 #: The checks of docs/architecture.md ("The verifier and the receipt checker"), in order.
 TITLES: dict[str, str] = {
@@ -57,7 +66,7 @@ class Check:
     def fail(self, where: str, why: str) -> None:
         self.failure_count += 1
         if len(self.failures) < MAX_LISTED:
-            self.failures.append(Failure(where, why))
+            self.failures.append(Failure(_capped(where), _capped(why)))
 
     def count(self, key: str, n: int = 1) -> None:
         self.checked[key] = int(self.checked.get(key, 0)) + n

@@ -25,7 +25,13 @@ from .checks_logs import check_units_layout, log_dir
 from .checks_manifest import check_ceremony, check_manifest
 from .checks_results import check_results
 from .checks_rules import check_unit_rounds, decide_round, runoff_pair
-from .checks_tally import check_counts, check_decryption, check_sum, round_candidates_claimed
+from .checks_tally import (
+    check_counts,
+    check_decryption,
+    check_sum,
+    release_tally,
+    round_candidates_claimed,
+)
 from .model import LogFacts, ManifestInfo, RoundFacts
 from .progress import Progress
 from .record import Record, RecordOpenError, open_record
@@ -163,4 +169,5 @@ def _tally(record: Record, manifest: ManifestInfo, facts: LogFacts, report: Repo
     check_decryption(manifest, facts, rf, report["V6"])
     check_counts(manifest, facts, rf, report["V7"])
     decide_round(manifest, facts, rf, report["V8"])
+    release_tally(rf)  # one round's parsed tally held at a time
     return rf

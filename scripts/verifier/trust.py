@@ -159,6 +159,13 @@ def parse_trust(doc: object, source: str) -> Trust:
         raise TrustError(f"unknown field(s) {unknown}: {TRUST_FORMAT} has {sorted(FIELDS)}")
     if not any(doc.get(p) is not None for p in PINS):
         raise TrustError(f"it pins nothing: give at least one of {', '.join(PINS)}")
+    if all(doc.get(p) is None for p in PINS if p != "election_id"):
+        # the id is a name the operator writes in the manifest it signs: another election made
+        # under the same name passes it, so it ties nothing to the real election by itself
+        raise TrustError(
+            "election_id alone pins nothing (whoever makes a record names its election); give "
+            "the commission_key, manifest_hash, guardians or witnesses as well"
+        )
     election_id = doc.get("election_id")
     if election_id is not None and not isinstance(election_id, str):
         raise TrustError("election_id must be a string")
