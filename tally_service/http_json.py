@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from tally_service import problems
@@ -26,6 +27,8 @@ def _number(text: str) -> int | float:
     JSON Schema do not tell 1.0 from 1, and RFC 8785 writes both as 1, so a signature over the
     canonical form covers either; the service answers both alike."""
     value = float(text)
+    if not math.isfinite(value):  # 1e999 reads as infinity, which no canonical JSON can write
+        raise ValueError(f"the number {text[:40]} is too large")
     return int(value) if value.is_integer() else value
 
 

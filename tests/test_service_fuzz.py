@@ -167,3 +167,18 @@ def test_query_integers_are_ascii_digits(
     r = client.get(f"/api/v1/units/AAA/rounds/1/{path}", query_string={name: value})
     assert r.status_code == 400 and r.mimetype == "application/problem+json", r.get_data()
     assert r.get_json()["check"] == "query"
+
+
+def test_a_number_too_large_to_be_finite_is_a_clear_400(
+    setup: tuple[FlaskClient, Election, dict[str, Any]],
+) -> None:
+    """Review of issue 24: ``1e999`` reads as infinity, which no canonical JSON can write; the
+    service answers 400 problem+json naming the number, never a 500, and the log is unchanged."""
+    client, election, ballot = setup
+    root = election.log("AAA", 1).tree.root()
+    body = json.dumps(ballot).replace('"round": 1', '"round": 1e999', 1)
+    assert "1e999" in body
+    r = client.post("/api/v1/ballots", data=body, content_type="application/json")
+    assert r.status_code == 400 and r.mimetype == "application/problem+json", r.get_data()
+    assert "too large" in r.get_json()["detail"]
+    assert election.log("AAA", 1).tree.root() == root
