@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from crypto.canonical import hash_json
+from crypto.ceremony import manifest_fingerprint
 from crypto.signing import SigningKey
 from scripts.verifier.follow import Follower, Untrusted
 from scripts.verifier.trust import (
@@ -45,7 +46,14 @@ def true_pins(built: Built) -> dict[str, Any]:
         "commission_key": built.commission_key().public.hex(),
         "manifest_hash": hash_json("kz-tally/v1/manifest", payload).hex(),
         "guardians": [g["identity_key"] for g in payload["guardians"]["keys"]],
+        # as a guardian reads it out: groups, spaces, any case
+        "ceremony_fingerprint": manifest_fingerprint(payload).lower(),
     }
+
+
+def other_fingerprint(pins: dict[str, Any]) -> None:
+    text = pins["ceremony_fingerprint"]
+    pins["ceremony_fingerprint"] = ("b" if text[0] != "b" else "c") + text[1:]
 
 
 def trust_file(tmp_path: Path, pins: dict[str, Any]) -> Path:
@@ -65,6 +73,7 @@ def test_every_pin_matching_passes_and_says_so(built: Built, tmp_path: Path) -> 
     assert result.stderr == ""  # pinned: no UNPINNED warning
     assert f"Trust: pinned by {path}: election id" in result.stdout
     assert "3 guardian identity keys" in result.stdout
+    assert "ceremony fingerprint" in result.stdout
 
 
 def other_guardians(pins: dict[str, Any]) -> None:
@@ -91,6 +100,7 @@ MISMATCHES = {
         lambda p: p.update(witnesses={"quorum": 1, "keys": ["w1+00000000+AAAA"]}),
         "names no witnesses",
     ),
+    "ceremony_fingerprint": (other_fingerprint, "the ceremony fingerprint is"),
 }
 
 
@@ -132,6 +142,7 @@ def test_unpinned_is_said_on_stderr_and_in_the_report(built: Built) -> None:
         (json.dumps({"format": TRUST_FORMAT}), "it pins nothing"),
         (json.dumps({"format": "kz-tally/trust/v9", "manifest_hash": "00" * 32}), "format"),
         (json.dumps({"format": TRUST_FORMAT, "manifest_hash": "00" * 32, "x": 1}), "unknown"),
+        (json.dumps({"format": TRUST_FORMAT, "ceremony_fingerprint": "ABCD"}), "32 characters"),
         (json.dumps({"format": TRUST_FORMAT, "manifest_hash": "zz"}), "64 hex digits"),
         (json.dumps({"format": TRUST_FORMAT, "witnesses": {"quorum": 2, "keys": ["a"]}}), "quorum"),
     ],

@@ -25,6 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from crypto.canonical import EncodingError
+from crypto.ceremony import (
+    CEREMONY_FINGERPRINT_BYTES,
+    CeremonyError,
+    ceremony_fingerprint_chars,
+    manifest_fingerprint,
+)
 from crypto.signing import VerifyKey
 
 TRUST_FORMAT = "kz-tally/trust/v1"
@@ -37,9 +43,17 @@ FIELDS = frozenset(
         "manifest_hash",
         "guardians",
         "witnesses",
+        "ceremony_fingerprint",
     }
 )
-PINS = ("election_id", "commission_key", "manifest_hash", "guardians", "witnesses")
+PINS = (
+    "election_id",
+    "commission_key",
+    "manifest_hash",
+    "guardians",
+    "witnesses",
+    "ceremony_fingerprint",
+)
 MAX_TRUST_BYTES = 1024 * 1024
 #: Where V1 lists a pin's difference, so a caller can tell them from other failures.
 PINNED_WHERE = "manifest.json (pinned)"
@@ -75,6 +89,8 @@ class Trust:
     guardians: tuple[str, ...] | None = None  # identity keys hex, in guardian order
     witness_keys: tuple[str, ...] | None = None  # C2SP vkeys
     witness_quorum: int | None = None
+    # the guardians' ceremony fingerprint (crypto/ceremony.py), base32 characters only
+    ceremony_fingerprint: str | None = None
 
     def describe(self) -> str:
         """One line: what is pinned, and by what."""
@@ -89,6 +105,8 @@ class Trust:
             parts.append(f"{len(self.guardians)} guardian identity keys")
         if self.witness_keys is not None:
             parts.append(f"{len(self.witness_keys)} witness keys, quorum {self.witness_quorum}")
+        if self.ceremony_fingerprint is not None:
+            parts.append(f"ceremony fingerprint {self.ceremony_fingerprint}")
         return f"pinned by {self.source}: " + ", ".join(parts)
 
     def differences(self, payload: Mapping[str, Any], manifest_hash: bytes) -> list[str]:
@@ -146,6 +164,17 @@ class Trust:
                         f"the manifest's witness quorum is {section.get('quorum')!r}, the trust "
                         f"file pins {self.witness_quorum}"
                     )
+        if self.ceremony_fingerprint is not None:
+            try:
+                found = ceremony_fingerprint_chars(manifest_fingerprint(payload))
+            except (CeremonyError, KeyError, TypeError, ValueError) as exc:
+                found = f"none (the manifest's guardians or witnesses do not read: {exc})"
+            if found != self.ceremony_fingerprint:
+                out.append(
+                    f"the ceremony fingerprint is {found}, the trust file pins "
+                    f"{self.ceremony_fingerprint}: the guardians, n, k or witnesses differ from "
+                    "what the guardians agreed"
+                )
         return out
 
 
@@ -194,8 +223,24 @@ def parse_trust(doc: object, source: str) -> Trust:
         if type(quorum) is not int or not 1 <= quorum <= len(keys):
             raise TrustError("witnesses.quorum must be an integer from 1 to the number of keys")
         witness_keys = tuple(keys)
+    fingerprint = None
+    if doc.get("ceremony_fingerprint") is not None:
+        text = doc["ceremony_fingerprint"]
+        fingerprint = ceremony_fingerprint_chars(text) if isinstance(text, str) else ""
+        if len(fingerprint) * 5 != CEREMONY_FINGERPRINT_BYTES * 8:
+            raise TrustError(
+                "ceremony_fingerprint must be the 32 characters the guardians read out "
+                "(base32, spaces and dashes ignored)"
+            )
     return Trust(
-        source, election_id, commission_key, manifest_hash, guardians, witness_keys, quorum
+        source,
+        election_id,
+        commission_key,
+        manifest_hash,
+        guardians,
+        witness_keys,
+        quorum,
+        fingerprint,
     )
 
 
