@@ -1,0 +1,223 @@
+"""The PostgreSQL back end: several service processes over one database.
+
+Threats: two processes giving out the same index or skipping one; a receipt for a ballot whose
+COMMIT never returned (a crash, a lost connection, a primary killed before its standby had the
+WAL); a database error surfacing as a 500 with a traceback; two leaders signing checkpoints
+whose times go backwards.
+
+What this module does about them: every write runs in one transaction that locks the round's
+row first (``SELECT ... FOR UPDATE``, READ COMMITTED: writers of one log queue there, and each
+sees what the one before it committed); the schema's triggers refuse an index that is not the
+next one, a ballot into a closed round and any update or delete of a ballot, whatever process
+(or SQL prompt) tries. ``append_next`` returns only after COMMIT returned: with
+``synchronous_commit=on`` and a synchronous standby, that is after the standby has the WAL too.
+Connection losses, a read-only (demoted) or full database are ``StoreUnavailable`` (HTTP 503
+with Retry-After): nothing is promised for them. Background work is done by the one process
+holding a session-level advisory lock (``LeaderLock``); PostgreSQL releases it when that
+process's connection dies, so another takes over within seconds.
+
+The schema is the numbered files in tally_service/sql/postgresql/, applied once each, in order,
+under an advisory lock, and recorded in ``schema_migrations``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import psycopg
+import psycopg.errors
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from tally_service.store import (
+    BaseStore,
+    LockedRound,
+    StoreUnavailable,
+    Tx,
+    migrations,
+    redact,
+)
+
+# advisory lock keys (two int4s: a namespace and a purpose)
+_NAMESPACE = 0x6B7A  # "kz"
+_MIGRATIONS = 1
+_LEADER = 2
+_AUDIT = 3
+
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    psycopg.OperationalError,  # connection lost or refused, admin shutdown, disk full (53xxx)
+    psycopg.errors.ReadOnlySqlTransaction,  # a standby, or a primary demoted under us
+    psycopg.InterfaceError,  # the connection was closed under us
+    PoolTimeout,  # no connection within the pool's timeout (the server is down)
+)
+
+
+class _PgTx:
+    """A psycopg connection speaking the ``?`` placeholders of the shared SQL."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> psycopg.Cursor[Any]:
+        return self.conn.execute(sql.replace("?", "%s"), tuple(params))
+
+
+class PgStore(BaseStore):
+    shared = True
+
+    def __init__(
+        self,
+        url: str,
+        read_only: bool = False,
+        min_size: int = 1,
+        max_size: int = 20,
+        timeout: float = 5.0,
+    ) -> None:
+        self.url = url
+        self.description = redact(url)
+        self.read_only = read_only
+        options = "-c default_transaction_read_only=on" if read_only else ""
+        self._kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "application_name": "kz-tally",
+            "connect_timeout": max(2, int(timeout)),
+            # a dead peer is noticed in seconds, not after the kernel's two hours
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 1,
+            "keepalives_count": 3,
+        }
+        if options:
+            self._kwargs["options"] = options
+        self.pool = ConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            timeout=timeout,
+            kwargs=self._kwargs,
+            check=ConnectionPool.check_connection,
+            open=False,
+            name="kz-tally",
+        )
+        self.pool.open(wait=False)
+        if not read_only:
+            self.migrate()
+
+    # --- connections ----------------------------------------------------------------------
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        try:
+            with self.pool.connection() as conn:
+                yield conn
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"the database is unavailable: {_first_line(exc)}") from exc
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._connection() as conn:
+            return conn.execute(sql.replace("?", "%s"), tuple(params)).fetchall()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """One transaction; on exit COMMIT has returned (durable, replicated as configured)
+        or it raised and nothing of it may be promised."""
+        with self._connection() as conn, conn.transaction():
+            yield _PgTx(conn)
+
+    def lock_round(self, tx: Tx, unit: str, round_no: int) -> LockedRound:
+        row = tx.execute(
+            "SELECT state, next_idx FROM rounds WHERE unit=? AND round=? FOR UPDATE",
+            (unit, round_no),
+        ).fetchone()
+        if row is None:
+            return LockedRound(tx, None, 0)
+        return LockedRound(tx, str(row[0]), int(row[1]))
+
+    def _lock_audit(self, tx: Tx) -> None:
+        tx.execute("SELECT pg_advisory_xact_lock(?, ?)", (_NAMESPACE, _AUDIT))
+
+    def round_sizes(self) -> dict[tuple[str, int], int]:
+        rows = self._query("SELECT unit, round, next_idx FROM rounds")
+        return {(str(u), int(r)): int(n) for u, r, n in rows}
+
+    def _is_integrity_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, psycopg.IntegrityError)
+
+    def close(self) -> None:
+        self.pool.close()
+
+    # --- schema ---------------------------------------------------------------------------
+    def migrate(self) -> list[int]:
+        """Apply the migrations not yet applied, each in its own transaction, under an
+        advisory lock (several processes starting at once apply each file once)."""
+        applied: list[int] = []
+        with self._connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_NAMESPACE, _MIGRATIONS))
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, "
+                "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {int(r[0]) for r in conn.execute("SELECT version FROM schema_migrations")}
+            for number, name, sql in migrations("postgresql"):
+                if number in done:
+                    continue
+                with conn.transaction():
+                    conn.execute(sql.encode())  # several statements: no parameters
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                        (number, name),
+                    )
+                applied.append(number)
+        return applied
+
+    # --- leadership -----------------------------------------------------------------------
+    def leader_lock(self) -> LeaderLock:
+        return LeaderLock(self.url, self._kwargs)
+
+
+class LeaderLock:
+    """A session-level advisory lock on a connection of its own: held while this process
+    lives and its connection does; PostgreSQL drops it with a dead connection."""
+
+    def __init__(self, url: str, kwargs: dict[str, Any]) -> None:
+        self.url = url
+        self.kwargs = dict(kwargs, application_name="kz-tally-leader")
+        self._conn: psycopg.Connection[Any] | None = None
+        self._held = False
+        self._lock = threading.Lock()
+
+    def poll(self) -> bool:
+        """Whether this process leads, trying to take the lead if it does not (call it about
+        once a second: it also notices a lost connection)."""
+        with self._lock:
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._held = False
+                    self._conn = psycopg.connect(self.url, **self.kwargs)
+                if self._held:
+                    self._conn.execute("SELECT 1")  # still connected: still holding it
+                else:
+                    row = self._conn.execute(
+                        "SELECT pg_try_advisory_lock(%s, %s)", (_NAMESPACE, _LEADER)
+                    ).fetchone()
+                    self._held = bool(row and row[0])
+            except psycopg.Error:
+                self._drop()
+            return self._held
+
+    def release(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def _drop(self) -> None:
+        self._held = False
+        if self._conn is not None:
+            with suppress(psycopg.Error):
+                self._conn.close()
+            self._conn = None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
