@@ -95,6 +95,12 @@ def _pg_copy(cluster: object, template: Built, tmp_path: Path) -> Built:
     return Built(data, template.keys, url)
 
 
+@pytest.fixture
+def pg_built(pg_cluster: object, pg_built_template: Built, tmp_path: Path) -> Built:
+    """The small election in a fresh PostgreSQL database of its own."""
+    return _pg_copy(pg_cluster, pg_built_template, tmp_path)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def any_built(request: pytest.FixtureRequest, tmp_path: Path) -> Built:
     """The small election over each store back end in turn (the shared contract suite)."""
