@@ -22,6 +22,7 @@ under an advisory lock, and recorded in ``schema_migrations``.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -182,7 +183,8 @@ class LeaderLock:
 
     def __init__(self, url: str, kwargs: dict[str, Any]) -> None:
         self.url = url
-        self.kwargs = dict(kwargs, application_name="kz-tally-leader")
+        # the pid in the name: an operator (and the tests) see which process leads
+        self.kwargs = dict(kwargs, application_name=f"kz-tally-leader-{os.getpid()}")
         self._conn: psycopg.Connection[Any] | None = None
         self._held = False
         self._lock = threading.Lock()
