@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,8 +164,11 @@ class Cluster:
         synchronous_standby_names."""
         self._run(
             "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
-            "-D", str(self.data), "-R", "-X", "stream", "--no-sync",
+            "-D", str(self.data), "-X", "stream", "--no-sync",
         )
+        (self.data / "standby.signal").touch()
+        if os.geteuid() == 0:
+            shutil.chown(self.data / "standby.signal", "postgres", "postgres")
         self.configure(
             port=str(self.port),
             primary_conninfo=(
@@ -222,6 +226,10 @@ def clusters() -> Iterator[ClusterSet]:
         raise RuntimeError(HOW_TO_ENABLE)
     base = Path(tempfile.mkdtemp(prefix="kz-tally-pg-", dir="/tmp"))
     made = ClusterSet(bin_dir, base)
+    # a SIGTERM (a timeout, a Ctrl-C'd parent) unwinds through the clean-up below
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         os.chmod(base, 0o755)
         if os.geteuid() == 0:
@@ -236,6 +244,12 @@ def clusters() -> Iterator[ClusterSet]:
             if cluster.postmaster_pid() is not None and _alive(cluster.postmaster_pid() or 0):
                 cluster.kill()
         shutil.rmtree(base, ignore_errors=True)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 class ClusterSet:

@@ -59,7 +59,9 @@ def wait_for(condition: Callable[[], Any], timeout: float = 60.0, what: str = ""
 
 
 class Setup:
-    def __init__(self, tmp: Path, url: str, electors: int, units: int = 1) -> None:
+    def __init__(
+        self, tmp: Path, url: str, electors: int, units: int = 1, landslide: bool = False
+    ) -> None:
         self.tmp = tmp
         self.url = url
         self.data = tmp / "election"
@@ -81,7 +83,9 @@ class Setup:
                     self.ballots.append(
                         make_ballot(
                             e.manifest.hash, unit, 1, elector, log.candidates,
-                            rng.choice([f"{unit}-C1", f"{unit}-C2", None]),
+                            f"{unit}-C1"
+                            if landslide
+                            else rng.choice([f"{unit}-C1", f"{unit}-C2", None]),
                             e.manifest.election_key, self.keys[elector],
                         )
                     )
@@ -341,3 +345,56 @@ def test_read_only_database_refuses_cleanly_and_loses_nothing(
     finally:
         setup.stop_all()
     check_everything(setup, casting).stop()
+
+
+def test_failover_to_a_synchronous_standby_loses_no_receipt(
+    pg: ClusterSet, tmp_path: Path
+) -> None:
+    """The primary is killed mid-cast and the synchronous standby promoted: every receipt
+    given out (each only after COMMIT returned, i.e. after the standby had the WAL) is in the
+    final log, and the verifier passes the exported record."""
+    from scripts.verifier.run import verify_record
+    from tally_service import results, tally
+    from tally_service.export import export_record
+
+    primary = pg.new("primary").init(synchronous_commit="on").start()
+    primary.create_database("kz")
+    standby = pg.new("standby1").standby_of(primary)
+    standby.start()
+    # only now: with no standby connected, every COMMIT on the primary would wait for one
+    primary.sql("ALTER SYSTEM SET synchronous_standby_names = 'standby1'")
+    primary.sql("SELECT pg_reload_conf()")
+    wait_for(
+        lambda: primary.sql(
+            "SELECT 1 FROM pg_stat_replication WHERE application_name = 'standby1' "
+            "AND sync_state = 'sync'"
+        ),
+        what="the standby streaming synchronously",
+    )
+    # libpq tries the hosts in order and keeps the one that takes writes
+    url = (
+        f"postgresql://postgres@127.0.0.1:{primary.port},127.0.0.1:{standby.port}/kz"
+        "?target_session_attrs=read-write"
+    )
+    setup = Setup(tmp_path, url, electors=100, landslide=True)
+    try:
+        setup.serve(2)
+        casting = Casting(setup).start()
+        wait_for(lambda: casting.progress() >= 30, what="casting under way")
+        primary.kill()  # mid-cast: COMMITs in flight never return
+        got_before = casting.progress()
+        standby.promote()
+        casting.finish()
+        assert casting.progress() == len(setup.ballots) > got_before
+    finally:
+        setup.stop_all()
+    e = check_everything(setup, casting)
+    try:
+        tally.tally_in_process(e, "U00", 1, [1, 2])
+        results.publish(e, "preliminary")
+        results.publish(e, "final")
+        record = export_record(e, tmp_path / "record")
+    finally:
+        e.stop()
+    report = verify_record(record, jobs=1)
+    assert report.ok, report.failed()
