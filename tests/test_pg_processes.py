@@ -398,3 +398,30 @@ def test_failover_to_a_synchronous_standby_loses_no_receipt(
         e.stop()
     report = verify_record(record, jobs=1)
     assert report.ok, report.failed()
+
+
+def test_demo_over_postgresql_with_three_processes(pg: ClusterSet, tmp_path: Path) -> None:
+    """scripts/demo --store URL --processes 3: the whole election (ceremony, two rounds with a
+    runoff, witnesses, guardians, results) over one database, casting spread over three
+    service processes, ending in the verifier's verdict."""
+    import subprocess
+    import sys
+
+    cluster = pg.new().init().start()
+    url = cluster.create_database("kz")
+    top = Path(__file__).resolve().parent.parent
+    done = subprocess.run(
+        [
+            sys.executable, str(top / "scripts" / "demo.py"), "--small", "--scenario", "runoff",
+            "--store", url, "--processes", "3", "--seed", "7",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "3 service processes over postgresql://" in done.stdout
+    assert "verifier: every check passed; receipts: verified" in done.stdout
+    rows = cluster.sql("SELECT count(*), count(DISTINCT (unit, round, elector)) FROM ballots", "kz")
+    assert rows[0][0] == rows[0][1] > 0
