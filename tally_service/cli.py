@@ -162,6 +162,23 @@ def cmd_seal(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from tally_service.store import is_database_url, redact
+
+    if not is_database_url(args.store):
+        raise Problem(400, "usage", "give --store postgresql://... (SQLite migrates by itself)")
+    from tally_service.store_pg import PgStore
+
+    store = PgStore(args.store, migrate=False)
+    try:
+        applied = store.migrate()
+    finally:
+        store.close()
+    done = f"applied migrations {', '.join(map(str, applied))}" if applied else "up to date"
+    print(f"{redact(args.store)}: schema {done}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
@@ -494,12 +511,13 @@ def build_parser() -> argparse.ArgumentParser:
     ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
         if data != "none":
-            p.add_argument(
-                "--data",
-                type=Path,
-                required=data == "required" and not url,
-                help="the election's data directory",
-            )
+            if data != "none-but-store":
+                p.add_argument(
+                    "--data",
+                    type=Path,
+                    required=data == "required" and not url,
+                    help="the election's data directory",
+                )
             p.add_argument(
                 "--store",
                 default=os.environ.get("KZ_TALLY_STORE") or None,
@@ -548,6 +566,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--linger", type=float, default=5, help="seconds served after the end")
     p.add_argument("--insecure-in-process", action="store_true", help=argparse.SUPPRESS)
     add("seal", cmd_seal, "seal and sign the manifest: no change after this")
+    add(
+        "migrate",
+        cmd_migrate,
+        "apply the PostgreSQL schema's pending migrations (as the owner role; --store)",
+        data="none-but-store",
+    )
     p = add("serve", cmd_serve, "serve the HTTP API under waitress")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument(

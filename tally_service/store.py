@@ -102,7 +102,7 @@ def migrations(backend: str) -> list[tuple[int, str, str]]:
     found = []
     for item in folder.iterdir():
         name = item.name
-        if name.endswith(".sql"):
+        if name.endswith(".sql") and name[:4].isdigit() and name[4:5] == "_":
             found.append((int(name.split("_", 1)[0]), name, item.read_text(encoding="utf-8")))
     found.sort()
     versions = [v for v, _, _ in found]

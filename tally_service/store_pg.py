@@ -22,6 +22,7 @@ under an advisory lock, and recorded in ``schema_migrations``.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
@@ -35,11 +36,16 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from tally_service.store import (
     BaseStore,
     LockedRound,
+    StoreError,
     StoreUnavailable,
     Tx,
     migrations,
     redact,
 )
+
+# psycopg's pool warns on each failed connection attempt: into the server's log when there is
+# one, never as extra lines under a command's one-line error
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 
 # advisory lock keys (two int4s: a namespace and a purpose)
 _NAMESPACE = 0x6B7A  # "kz"
@@ -75,6 +81,7 @@ class PgStore(BaseStore):
         min_size: int = 1,
         max_size: int = 20,
         timeout: float = 5.0,
+        migrate: bool = True,
     ) -> None:
         self.url = url
         self.description = redact(url)
@@ -103,7 +110,7 @@ class PgStore(BaseStore):
             name="kz-tally",
         )
         self.pool.open(wait=False)
-        if not read_only:
+        if migrate and not read_only:
             self.migrate()
 
     # --- connections ----------------------------------------------------------------------
@@ -153,6 +160,20 @@ class PgStore(BaseStore):
         """Apply the migrations not yet applied, each in its own transaction, under an
         advisory lock (several processes starting at once apply each file once)."""
         applied: list[int] = []
+        wanted = migrations("postgresql")
+        with self._connection() as conn:
+            # up to date: nothing to lock or create (the service's own role may lack the
+            # right to create anything: the owner role applies migrations, docs/operations.md)
+            found = conn.execute("SELECT to_regclass('schema_migrations')").fetchone()
+            if found is not None and found[0] is not None:
+                done = {int(r[0]) for r in conn.execute("SELECT version FROM schema_migrations")}
+                if done and max(done) > wanted[-1][0]:
+                    raise StoreError(
+                        f"the database's schema is at version {max(done)}, newer than this "
+                        f"program knows ({wanted[-1][0]}): upgrade the program"
+                    )
+                if all(number in done for number, _, _ in wanted):
+                    return applied
         with self._connection() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_NAMESPACE, _MIGRATIONS))
             conn.execute(
@@ -160,7 +181,7 @@ class PgStore(BaseStore):
                 "name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
             )
             done = {int(r[0]) for r in conn.execute("SELECT version FROM schema_migrations")}
-            for number, name, sql in migrations("postgresql"):
+            for number, name, sql in wanted:
                 if number in done:
                     continue
                 with conn.transaction():

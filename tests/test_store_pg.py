@@ -141,3 +141,45 @@ def _insert_sql(idx: int, elector: str) -> tuple[str, tuple[Any, ...]]:
         "VALUES ('AAA', 1, %s, %s, %s, %s, %s)",
         (idx, elector, entry, leaf_hash(entry), AT),
     )
+
+
+def test_the_service_role_serves_but_cannot_undo_the_rules(pg: Built) -> None:
+    """Whoever owns the tables can switch the triggers off and rewrite the log (shown first,
+    as the owner): so the service runs as a role that owns nothing and has no DELETE,
+    TRUNCATE or UPDATE of entries (tally_service/sql/postgresql/grants.sql), and with that
+    role an election still runs."""
+    from importlib import resources
+
+    from tally_service.config import Config
+
+    assert pg.store is not None
+    grants = (resources.files("tally_service") / "sql" / "postgresql" / "grants.sql").read_text()
+    with psycopg.connect(pg.store, autocommit=True) as owner:
+        owner.execute(
+            "DO $$ BEGIN CREATE ROLE kz_service LOGIN; "
+            "EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
+        owner.execute(grants.encode())
+        # the owner could (in a transaction rolled back here)
+        with owner.transaction():
+            owner.execute("ALTER TABLE ballots DISABLE TRIGGER ALL")
+            raise psycopg.Rollback()
+    service_url = pg.store.replace("postgresql://postgres@", "postgresql://kz_service@")
+    e = Election(pg.data_dir, Config(checkpoint_every=2), store=service_url)
+    try:
+        e.open_round("AAA", 1)
+        for i in range(3):
+            entry = f"entry {i}".encode()
+            e.store.append_next("AAA", 1, f"e{i}", entry, leaf_hash(entry), AT)
+        e.issue_checkpoint("AAA", 1)
+        e.close_round("AAA", 1)
+    finally:
+        e.stop()
+    with psycopg.connect(service_url, autocommit=True) as conn:
+        assert "owner" in refused(conn, "ALTER TABLE ballots DISABLE TRIGGER ALL")
+        assert "permission denied" in refused(conn, "DELETE FROM ballots")
+        assert "permission denied" in refused(conn, "UPDATE ballots SET entry = 'x'::bytea")
+        assert "permission denied" in refused(conn, "TRUNCATE ballots")
+        assert "permission denied" in refused(conn, "UPDATE checkpoints SET size = 0")
+        assert "owner" in refused(conn, "DROP TRIGGER ballots_insert ON ballots")
+        assert conn.execute("SELECT count(*) FROM ballots").fetchone()[0] == 3
