@@ -411,7 +411,11 @@ class Election:
                 if grew:
                     log.checkpoint_time = time.monotonic()
                     self.signed_something()
-            if log.witnessed:
+            if log.witnessed and not (
+                last is not None
+                and log.current_size == last.size
+                and log.current_note == last.note
+            ):  # the newest checkpoint is current already: nothing newer to look for
                 from tally_service.witnessing import restore_current
 
                 restore_current(log, self.store.checkpoints(log.unit, log.round), self.manifest)
