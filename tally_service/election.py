@@ -144,6 +144,13 @@ class Election:
         )
 
     def _restore_log(self, unit: str, round_no: int, candidates: list[str], is_open: bool) -> None:
+        # the checkpoints first: every entry they cover is stored by then, so the entries read
+        # next cover them even while other processes append (a process started mid-cast)
+        checkpoints = self.store.checkpoints(unit, round_no)
+        if self.store.shared:
+            # the close stores the final checkpoint and the closed state in one transaction:
+            # the checkpoints read above tell the state as of that read, whatever the row said
+            is_open = not (checkpoints and checkpoints[-1].final)
         log = self._new_log(unit, round_no, candidates, is_open)
         try:
             for index, (entry, stored) in enumerate(self.store.leaves(unit, round_no)):
@@ -155,7 +162,6 @@ class Election:
                 log.tree.append(stored)
         except StoreError as exc:
             raise StartupError(str(exc)) from exc
-        checkpoints = self.store.checkpoints(unit, round_no)
         try:
             if checkpoints:
                 facts = log.check_against(checkpoints[-1].note, self.manifest.log_verifiers[unit])

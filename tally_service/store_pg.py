@@ -35,7 +35,9 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from tally_service.store import (
     BaseStore,
+    DuplicateElector,
     LockedRound,
+    RoundClosed,
     StoreError,
     StoreUnavailable,
     Tx,
@@ -105,7 +107,9 @@ class PgStore(BaseStore):
             max_size=max_size,
             timeout=timeout,
             kwargs=self._kwargs,
-            check=ConnectionPool.check_connection,
+            # no liveness check on each borrow (a round trip per statement): a connection
+            # that died fails its statement (503, retried by the client) and the pool drops it
+            max_lifetime=1800,
             open=False,
             name="kz-tally",
         )
@@ -132,6 +136,26 @@ class PgStore(BaseStore):
         or it raised and nothing of it may be promised."""
         with self._connection() as conn, conn.transaction():
             yield _PgTx(conn)
+
+    def append_next(
+        self, unit: str, round_no: int, elector: str, entry: bytes, leaf_hash: bytes, at: str
+    ) -> tuple[int, bool]:
+        """As ``BaseStore.append_next``, in one round trip: the SQL function kz_append
+        (sql/postgresql/0002) runs as one statement in autocommit, so its answer arrives only
+        once the transaction is committed (and, with a synchronous standby, replicated)."""
+        try:
+            row = self._one(
+                "SELECT outcome, at_index FROM kz_append(?, ?, ?, ?, ?, ?)",
+                (unit, round_no, elector, entry, leaf_hash, at),
+            )
+        except psycopg.IntegrityError as exc:
+            raise StoreError(f"the database refused the ballot: {_first_line(exc)}") from exc
+        outcome, index = str(row[0]), row[1]
+        if outcome == "closed":
+            raise RoundClosed(f"round {round_no} of {unit} is not open")
+        if outcome == "other":
+            raise DuplicateElector(f"{elector} has a ballot in {unit} round {round_no}")
+        return int(index), outcome == "appended"
 
     def lock_round(self, tx: Tx, unit: str, round_no: int) -> LockedRound:
         row = tx.execute(

@@ -275,7 +275,9 @@ def test_kill_a_process_and_the_leader_mid_cast(pg: ClusterSet, tmp_path: Path) 
         wait_for(lambda: casting.progress() >= 20, what="casting under way")
         follower = next(s for s in setup.servers if s.proc and s.proc.pid != leader)
         follower.kill()
-        wait_for(lambda: casting.progress() >= 50, what="casting going on")
+        wait_for(lambda: casting.progress() >= 40, what="casting going on")
+        setup.serve(1)  # a process started mid-cast (a rolling restart) joins in
+        wait_for(lambda: casting.progress() >= 60, what="casting going on")
         by_pid(setup, leader).kill()  # the leader, mid-cast
         started = time.monotonic()
         new_leader = wait_for(
