@@ -114,6 +114,7 @@ class Election:
         # over a shared store only the process holding the leader lock does background work
         self._leader = self.store.leader_lock()
         self._leading = self._leader is None
+        self._refreshed = 0.0
 
     # keys
     def _load_commission_key(self) -> SigningKey:
@@ -191,7 +192,7 @@ class Election:
     def _find_log(self, unit: str, round_no: int) -> UnitLog | None:
         log = self.logs.get((unit, round_no))
         if log is None and self.store.shared:  # opened by another process?
-            self.refresh()
+            self.refresh(max_age=0.25)
             log = self.logs.get((unit, round_no))
         return log
 
@@ -377,11 +378,18 @@ class Election:
                 logging.getLogger("tally_service").warning("lost the lead")
         return self._leading
 
-    def refresh(self) -> None:
+    def refresh(self, max_age: float = 0.0) -> None:
         """Catch up with what other processes stored: rounds opened or closed, entries
-        appended, checkpoints signed or cosigned (over SQLite: nothing to do)."""
+        appended, checkpoints signed or cosigned (over SQLite: nothing to do). ``max_age``:
+        skip it if the last one began less than that many seconds ago (requests call it: a
+        flood of them must not become a flood of queries)."""
         if not self.store.shared:
             return
+        now = time.monotonic()
+        with self._logs_lock:
+            if max_age and now - self._refreshed < max_age:
+                return
+            self._refreshed = now
         sizes = self.store.round_sizes()
         for row in self.store.rounds():
             key = (row.unit, row.round)
@@ -655,7 +663,7 @@ class Election:
 
     # turnout
     def turnout(self) -> dict[str, Any]:
-        self.refresh()
+        self.refresh(max_age=0.1)
         units = []
         total_registered = total_took_part = 0
         for unit in self.manifest.units:
