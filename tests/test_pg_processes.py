@@ -427,3 +427,57 @@ def test_demo_over_postgresql_with_three_processes(pg: ClusterSet, tmp_path: Pat
     assert "verifier: every check passed; receipts: verified" in done.stdout
     rows = cluster.sql("SELECT count(*), count(DISTINCT (unit, round, elector)) FROM ballots", "kz")
     assert rows[0][0] == rows[0][1] > 0
+
+
+def test_full_disk_refuses_cleanly_and_loses_nothing(pg: ClusterSet, tmp_path: Path) -> None:
+    """The database's tablespace on a small file system that fills up mid-cast: ballots are
+    refused with 503 and Retry-After (never a receipt for one not stored), and once space is
+    freed casting goes on with nothing accepted lost."""
+    import os
+    import shutil
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small file system needs root")
+    cluster = pg.new().init().start()
+    small = pg.base / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(small)],
+                      capture_output=True, check=False).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        shutil.chown(small, "postgres", "postgres")
+        cluster.sql(f"CREATE TABLESPACE small LOCATION '{small}'")
+        cluster.sql("CREATE DATABASE kz TABLESPACE small")
+        setup = Setup(tmp_path, cluster.url("kz"), electors=80)
+        try:
+            (server,) = setup.serve(1)
+            url = f"{server.url}/api/v1/ballots"
+            assert all(
+                requests.post(url, json=b, timeout=10).status_code == 201
+                for b in setup.ballots[:10]
+            )
+            # fill the file system, leaving a few pages
+            free = shutil.disk_usage(small).free
+            filler = small / "filler"
+            with filler.open("wb") as f:
+                f.write(b"\0" * max(0, free - 48 * 1024))
+            statuses = []
+            for b in setup.ballots[10:]:
+                r = requests.post(url, json=b, timeout=30)
+                statuses.append(r.status_code)
+                if r.status_code == 503:
+                    assert r.headers.get("Retry-After")
+                    assert r.json()["check"] == "storage-unavailable"
+                    break
+            assert statuses[-1] == 503, f"the disk never filled: {statuses}"
+            filler.unlink()  # space freed
+            casting = Casting(setup)
+            casting.pending = list(setup.ballots)  # all again: those accepted are repeats
+            casting.start().finish()
+        finally:
+            setup.stop_all()
+        check_everything(setup, casting).stop()
+    finally:
+        cluster.stop("immediate")
+        subprocess.run(["umount", "-l", str(small)], check=False)
