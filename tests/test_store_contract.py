@@ -198,3 +198,26 @@ def test_concurrent_casts_get_distinct_gapless_indexes(
     for r, _ in results:
         by_elector.setdefault(r["elector"], set()).add(r["promise"])
     assert all(len(promises) == 1 for promises in by_elector.values())
+
+
+def test_signed_times_never_go_backwards(any_election: Election, any_built: Built) -> None:
+    """Another process whose clock runs ahead signed the newest checkpoint (here: a time in
+    2099): the next checkpoint, and the final one, are signed at that time, not earlier, so
+    V4's non-decreasing times hold whichever process signs."""
+    from crypto.checkpoint import checkpoint_facts
+
+    e = any_election
+    e.open_round("AAA", 1)
+    e.cast(ballot(e, any_built, "AAA-E0001", None))
+    log = e.log("AAA", 1)
+    future = "2099-01-01T00:00:00.000Z"
+    with log.lock:
+        note = log.sign(log.tree.size, e.log_keys["AAA"], future)
+        e.store.add_checkpoint("AAA", 1, log.tree.size, note, future)
+    e.cast(ballot(e, any_built, "AAA-E0002", None))
+    verifier = e.manifest.log_verifiers["AAA"]
+    origin = e.manifest.origin("AAA", 1)
+    after = checkpoint_facts(open_checkpoint(e.issue_checkpoint("AAA", 1), verifier, origin))
+    assert after.time == "2099-01-01T00:00:00Z"
+    final = checkpoint_facts(open_checkpoint(e.close_round("AAA", 1), verifier, origin))
+    assert final.time == "2099-01-01T00:00:00Z" and final.final
