@@ -183,3 +183,27 @@ def test_the_service_role_serves_but_cannot_undo_the_rules(pg: Built) -> None:
         assert "permission denied" in refused(conn, "UPDATE checkpoints SET size = 0")
         assert "owner" in refused(conn, "DROP TRIGGER ballots_insert ON ballots")
         assert conn.execute("SELECT count(*) FROM ballots").fetchone()[0] == 3
+
+
+def test_a_leaf_hash_that_does_not_match_its_entry_is_never_signed(pg: Built) -> None:
+    """A writer that bypasses the service appends at the next index (the triggers allow that)
+    but with a leaf hash that is not its entry's: the next checkpoint must not sign over it (a
+    CT log once signed a tree over a bit-flipped leaf hash). The process catching up recomputes
+    every leaf hash from the entry bytes and refuses."""
+    from tally_service.logs import LogMismatch
+
+    assert pg.store is not None
+    e = Election(pg.data_dir, store=pg.store)
+    try:
+        e.open_round("AAA", 1)
+        with psycopg.connect(pg.store, autocommit=True) as conn:
+            conn.execute(
+                "INSERT INTO ballots (unit, round, idx, elector, entry, leaf_hash, received_at) "
+                "VALUES ('AAA', 1, 0, 'rogue', %s, %s, %s)",
+                (b"entry", leaf_hash(b"another entry"), AT),
+            )
+        with pytest.raises(LogMismatch, match="does not hash"):
+            e.issue_checkpoint("AAA", 1)
+        assert [row.size for row in e.store.checkpoints("AAA", 1)] == [0]
+    finally:
+        e.stop()
