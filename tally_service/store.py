@@ -261,26 +261,6 @@ class BaseStore:
                 raise StoreError(f"the database refused the ballot: {exc}") from exc
             raise
 
-    def append_ballot(
-        self,
-        unit: str,
-        round_no: int,
-        index: int,
-        elector: str,
-        entry: bytes,
-        leaf_hash: bytes,
-        at: str,
-    ) -> None:
-        """Append at a given index (which must be the next one)."""
-        found = self.ballot_of(unit, round_no, elector)
-        if found is not None:
-            raise DuplicateElector(f"{elector} has a ballot in {unit} round {round_no}")
-        got, appended = self.append_next(unit, round_no, elector, entry, leaf_hash, at)
-        if not appended:
-            raise DuplicateElector(f"{elector} has a ballot in {unit} round {round_no}")
-        if got != index:  # pragma: no cover - a caller's bookkeeping error
-            raise StoreError(f"appended at index {got}, not {index}")
-
     def ballot_of(self, unit: str, round_no: int, elector: str) -> tuple[int, bytes] | None:
         row = self._one(
             "SELECT idx, entry FROM ballots WHERE unit=? AND round=? AND elector=?",

@@ -260,6 +260,13 @@ def test_three_processes_cast_concurrently(pg: ClusterSet, tmp_path: Path) -> No
                 ).text.split("\n")[1] == "40",
                 what="a checkpoint of the whole log",
             )
+            # the latest checkpoint read from any process at once: never an older one than
+            # another process served (the live monitor takes a smaller one for a rollback)
+            for server in setup.servers:
+                note = requests.get(
+                    f"{server.url}/api/v1/units/{unit}/rounds/1/checkpoint", timeout=5
+                ).text
+                assert note.split("\n")[1] == "40"
     finally:
         setup.stop_all()
     check_everything(setup, casting).stop()
