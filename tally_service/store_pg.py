@@ -222,9 +222,18 @@ class PgStore(BaseStore):
         return LeaderLock(self.url, self._kwargs)
 
 
+#: a leader whose lock connection has been idle this long is taken for frozen (SIGSTOP, a
+#: partition that keeps its TCP session open): another process ends its session
+LEASE_SECONDS = 10
+
+
 class LeaderLock:
     """A session-level advisory lock on a connection of its own: held while this process
-    lives and its connection does; PostgreSQL drops it with a dead connection."""
+    lives and its connection does; PostgreSQL drops it with a dead connection. The holder
+    touches its connection every poll (about once a second); one silent for LEASE_SECONDS is
+    frozen, and the next process to poll ends its session (``pg_terminate_backend``: allowed
+    on sessions of one's own role), so the lock frees and the lead moves. A frozen leader that
+    wakes finds its connection gone and stops leading; correctness never depended on it."""
 
     def __init__(self, url: str, kwargs: dict[str, Any]) -> None:
         self.url = url
@@ -249,9 +258,22 @@ class LeaderLock:
                         "SELECT pg_try_advisory_lock(%s, %s)", (_NAMESPACE, _LEADER)
                     ).fetchone()
                     self._held = bool(row and row[0])
+                    if not self._held:
+                        self._end_frozen_leader(self._conn)
             except psycopg.Error:
                 self._drop()
             return self._held
+
+    def _end_frozen_leader(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute(
+            "SELECT pg_terminate_backend(a.pid) FROM pg_locks l "
+            "JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s "
+            "AND l.objsubid = 2 AND l.database = (SELECT oid FROM pg_database "
+            "WHERE datname = current_database()) AND a.state = 'idle' "
+            "AND a.state_change < now() - make_interval(secs => %s)",
+            (_NAMESPACE, _LEADER, LEASE_SECONDS),
+        )
 
     def release(self) -> None:
         with self._lock:

@@ -308,6 +308,56 @@ def test_kill_a_process_and_the_leader_mid_cast(pg: ClusterSet, tmp_path: Path) 
     check_everything(setup, casting).stop()
 
 
+def test_a_frozen_leader_loses_the_lead(pg: ClusterSet, tmp_path: Path) -> None:
+    """SIGSTOP of the leader (its TCP session stays open, so PostgreSQL keeps its lock): after
+    the lease another process ends its session and leads, checkpoints go on; the old leader,
+    woken, finds its connection gone and does not take the lead back."""
+    import os
+    import signal
+
+    from tally_service.store_pg import LEASE_SECONDS
+
+    cluster = pg.new().init().start()
+    setup = Setup(tmp_path, cluster.create_database("kz"), electors=40)
+    frozen = None
+    try:
+        setup.serve(2)
+        leader = wait_for(lambda: leader_pid(cluster, "kz"), what="a leader")
+        other = next(s for s in setup.servers if s.proc and s.proc.pid != leader)
+        os.kill(leader, signal.SIGSTOP)
+        frozen = leader
+        started = time.monotonic()
+        wait_for(
+            lambda: leader_pid(cluster, "kz") == (other.proc.pid if other.proc else None),
+            timeout=LEASE_SECONDS + 30,
+            what="the other process leading",
+        )
+        assert time.monotonic() - started < LEASE_SECONDS + 15
+        casting = Casting(setup)
+        casting.pending = list(setup.ballots)
+        urls = [other.url]
+        casting.urls = lambda: urls  # type: ignore[method-assign]
+        casting.start().finish()
+        wait_for(  # the new leader's timed checkpoints cover the whole log
+            lambda: requests.get(
+                f"{other.url}/api/v1/units/U00/rounds/1/checkpoint", timeout=5
+            ).text.split("\n")[1] == "40",
+            what="checkpoints by the new leader",
+        )
+        os.kill(leader, signal.SIGCONT)
+        frozen = None
+        # the woken process polls within a second, finds its session ended: the lead stays
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            assert leader_pid(cluster, "kz") == (other.proc.pid if other.proc else None)
+            time.sleep(0.2)
+    finally:
+        if frozen is not None:
+            os.kill(frozen, signal.SIGCONT)
+        setup.stop_all()
+    check_everything(setup, casting).stop()
+
+
 def test_database_restarted_mid_cast(pg: ClusterSet, tmp_path: Path) -> None:
     cluster = pg.new().init().start()
     setup = Setup(tmp_path, cluster.create_database("kz"), electors=100)
