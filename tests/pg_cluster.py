@@ -34,7 +34,7 @@ def pg_bin() -> Path | None:
     given = os.environ.get("KZ_TALLY_PG_BIN")
     candidates = [Path(given)] if given else []
     root = Path("/usr/lib/postgresql")
-    if root.is_dir():
+    if not given and root.is_dir():  # given: that directory only
         versions = sorted(
             (p for p in root.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
         )
