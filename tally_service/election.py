@@ -191,8 +191,8 @@ class Election:
 
     def _find_log(self, unit: str, round_no: int) -> UnitLog | None:
         log = self.logs.get((unit, round_no))
-        if log is None and self.store.shared:  # opened by another process?
-            self.refresh(max_age=0.25)
+        if log is None and self.store.shared and self.store.get_round(unit, round_no):
+            self.refresh()  # opened by another process: one indexed read told us
             log = self.logs.get((unit, round_no))
         return log
 

@@ -207,3 +207,25 @@ def test_a_leaf_hash_that_does_not_match_its_entry_is_never_signed(pg: Built) ->
         assert [row.size for row in e.store.checkpoints("AAA", 1)] == [0]
     finally:
         e.stop()
+
+
+def test_a_round_opened_by_another_process_takes_ballots_at_once(pg: Built) -> None:
+    """Process A opens a round; process B, which refreshed from the database a moment ago,
+    gets a ballot for it at once and must accept it (not answer round-not-open)."""
+    from tally_service.elector import make_ballot
+
+    assert pg.store is not None
+    a = Election(pg.data_dir, store=pg.store)
+    b = Election(pg.data_dir, store=pg.store)
+    try:
+        b.refresh()
+        log = a.open_round("AAA", 1)
+        ballot = make_ballot(
+            a.manifest.hash, "AAA", 1, "AAA-E0001", log.candidates, None,
+            a.manifest.election_key, pg.keys["AAA-E0001"],
+        )
+        receipt, new = b.cast(ballot)
+        assert new and receipt["index"] == 0
+    finally:
+        a.stop()
+        b.stop()
