@@ -30,7 +30,7 @@ fi
 if [ ! -f "$stamp" ] || [ "$top/pyproject.toml" -nt "$stamp" ]; then
   echo "installing the project and its dependencies into .venv ..." >&2
   log="$venv/pip-install.log"
-  if ! "$venv/bin/python" -m pip install --disable-pip-version-check -e "$top[service,test]" >"$log" 2>&1; then
+  if ! "$venv/bin/python" -m pip install --disable-pip-version-check -e "$top[service,test,postgresql]" >"$log" 2>&1; then
     tail -n 30 "$log" >&2
     echo "error: installing the project failed (full log: $log)" >&2
     exit 1

@@ -26,6 +26,13 @@ Prints one figure per line as ``name value unit`` (names get a ``_tN`` suffix wh
   last receipt the log's current (witnessed) checkpoint reached the final size (checkpoints
   come every --checkpoint-every ballots or 5 s, then the witnesses cosign).
 
+With --pg-url URL (a PostgreSQL server where the bench may create and drop databases) and
+--processes 1,2,4: after the SQLite run (suffix ``_sqlite``), each count of service processes
+over a fresh database copied from a template (suffix ``_pgN``); clients spread over the
+processes; the server CPU is that of all N processes, and ``postgres_cpu`` that of the
+database server's processes (the bench must run on the database's machine, as root or its
+owner, to read them).
+
 The target (docs/benchmarks.md): at least 300 accepted ballots/s with p99 under 50 ms
 (the closed-loop run gives the throughput; --rate 300 gives the latency at that load).
 
@@ -102,6 +109,50 @@ def _make_one(task: tuple[str, bytes, str | None]) -> tuple[str, bytes, str]:
 class Prepared:
     data: Path  # pristine data directory: round 1 open, no ballots
     ballots: list[tuple[str, bytes, str]]
+    pg_template: str | None = None  # a database holding the same election (--pg-url)
+
+
+PG_TEMPLATE = "kz_bench_template"
+
+
+def pg_admin(url: str, statement: str) -> list[Any]:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        cur = conn.execute(statement.encode())
+        return cur.fetchall() if cur.description else []
+
+
+def pg_database_url(admin_url: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(admin_url)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def prepare_pg(admin_url: str, prepared: Prepared) -> Prepared:
+    """The same ballots cannot go into another election (they bind to its manifest), so the
+    PostgreSQL election is the pristine SQLite one: its store's rows copied into a template."""
+    from tally_service.store import Store, open_store
+
+    pg_admin(admin_url, f"DROP DATABASE IF EXISTS {PG_TEMPLATE}")
+    pg_admin(admin_url, f"CREATE DATABASE {PG_TEMPLATE}")
+    url = pg_database_url(admin_url, PG_TEMPLATE)
+    source = Store(prepared.data / "election.db")
+    target = open_store(url)
+    try:
+        for key in ("draft", "ceremony", "manifest"):
+            value = source.get_meta(key)
+            if value is not None:
+                target.set_meta(key, value)
+        for row in source.rounds():
+            target.open_round(row.unit, row.round, row.candidates, row.opened_at)
+            for cp in source.checkpoints(row.unit, row.round):
+                target.add_checkpoint(row.unit, row.round, cp.size, cp.note, cp.issued_at)
+    finally:
+        source.close()
+        target.close()
+    return Prepared(prepared.data, prepared.ballots, url)
 
 
 def prepare(
@@ -218,6 +269,7 @@ class RunResult:
     db_bytes: int
     problems: list[str]
     witnessed_after: float | None = None  # s from the last receipt to a witnessed final size
+    postgres_cpu: float | None = None  # the database server's processes (--pg-url)
 
 
 def run_clients(
@@ -241,9 +293,11 @@ def run_clients(
     started: list[float] = []
     barrier = threading.Barrier(clients, action=lambda: started.append(time.perf_counter()))
     headers = {"Content-Type": "application/json"}
-    endpoint = f"{url}/api/v1/ballots"
+    urls = url.split(" ")  # several service processes: the clients spread over them
 
     def client(result: ClientResult) -> None:
+        url = urls[results.index(result) % len(urls)]
+        endpoint = f"{url}/api/v1/ballots"
         session = requests.Session()
         session.get(f"{url}/api/v1/turnout", timeout=30).raise_for_status()  # connect first
         barrier.wait()
@@ -325,8 +379,12 @@ def one_run(
     show: bool,
     rate: float | None = None,
     witness_args: list[str] | None = None,
+    processes: int = 0,
+    pg_url: str | None = None,
 ) -> RunResult:
-    run_dir = work / f"run-t{threads or 'default'}-w{len(witness_args or []) // 2}"
+    """``processes`` > 0: that many service processes over a copy of the PostgreSQL template
+    (``pg_url``: the admin URL); 0: one process over SQLite."""
+    run_dir = work / f"run-t{threads or 'default'}-w{len(witness_args or []) // 2}-p{processes}"
     shutil.copytree(prepared.data.parent, run_dir)
     data = run_dir / "election"
     extra: list[str] = list(witness_args or [])
@@ -334,36 +392,63 @@ def one_run(
         extra += ["--threads", str(threads)]
     if checkpoint_every is not None:
         extra += ["--checkpoint-every", str(checkpoint_every)]
-    server = ServerProcess(data, *extra).start()
+    database = None
+    if processes:
+        assert pg_url is not None
+        database = f"kz_bench_p{processes}"
+        pg_admin(pg_url, f"DROP DATABASE IF EXISTS {database}")
+        pg_admin(pg_url, f"CREATE DATABASE {database} TEMPLATE {PG_TEMPLATE}")
+        (data / "election.db").unlink()
+        extra += ["--store", pg_database_url(pg_url, database)]
+        # the machine's cores shared out: as many check workers in all as one process has
+        extra += ["--check-workers", str(max(1, (os.cpu_count() or 1) // processes))]
+    servers = [
+        ServerProcess(data, *extra, log=run_dir / f"server-{i}.log").start()
+        for i in range(max(1, processes))
+    ]
+    server = servers[0]
+    postmaster = _postmaster(pg_url) if pg_url and processes else None
+    pg_cpu = 0.0
     try:
-        assert server.proc is not None
-        pid = server.proc.pid
+        pids = [s.proc.pid for s in servers if s.proc is not None]
+        pg0 = _tree_cpu_by_pid(postmaster) if postmaster else {}
         with tqdm(
             total=len(prepared.ballots),
             desc=f"casting (server threads {threads or 'default'})",
             unit="ballot",
             disable=not show,
         ) as bar:
-            workers = descendants(pid)
-            cpu0, own0, all0 = process_cpu_seconds(pid), own_cpu_seconds(), machine_busy_seconds()
+            workers = [w for p in pids for w in descendants(p)]
+            cpu0, own0, all0 = tree_cpu_seconds(pids), own_cpu_seconds(), machine_busy_seconds()
             wcpu0 = tree_cpu_seconds(workers)
             wall, results = run_clients(
-                server.url, prepared.ballots, clients, bar if show else None, rate
+                " ".join(s.url for s in servers), prepared.ballots, clients,
+                bar if show else None, rate,
             )
-            cpu1, own1, all1 = process_cpu_seconds(pid), own_cpu_seconds(), machine_busy_seconds()
+            cpu1, own1, all1 = tree_cpu_seconds(pids), own_cpu_seconds(), machine_busy_seconds()
             wcpu1 = tree_cpu_seconds(workers)
+            pg1 = _tree_cpu_by_pid(postmaster) if postmaster else {}
+            pg_cpu = sum(t - pg0.get(p, 0.0) for p, t in pg1.items())
         done = time.perf_counter()
         turnout = requests.get(f"{server.url}/api/v1/turnout", timeout=30).json()
         unit = next(u for u in turnout["units"] if u["unit"] == UNIT)
         witnessed_after = (
             wait_witnessed(server.url, int(unit["took_part"]), done) if witness_args else None
         )
+        if database is not None and pg_url is not None:
+            pg_bytes = int(pg_admin(pg_url, f"SELECT pg_database_size('{database}')")[0][0])
     finally:
-        server.stop()
+        for s in servers:
+            s.stop()
     problems = check_answers(prepared.ballots, results)
     latencies = sorted(x for r in results for x in r.latencies)
     accepted = sum(1 for r in results for _, status, _ in r.answers if status == 201)
-    db_bytes = sum(p.stat().st_size for p in data.glob("election.db*"))
+    if database is None:
+        db_bytes = sum(p.stat().st_size for p in data.glob("election.db*"))
+    else:
+        db_bytes = pg_bytes
+        if pg_url is not None:
+            pg_admin(pg_url, f"DROP DATABASE IF EXISTS {database}")
     shutil.rmtree(run_dir, ignore_errors=True)
     return RunResult(
         threads=threads,
@@ -379,7 +464,25 @@ def one_run(
         db_bytes=db_bytes,
         problems=problems,
         witnessed_after=witnessed_after,
+        postgres_cpu=pg_cpu if postmaster else None,
     )
+
+
+def _postmaster(admin_url: str) -> int | None:
+    """The database server's postmaster, when it runs on this machine (else None)."""
+    try:
+        directory = pg_admin(admin_url, "SHOW data_directory")[0][0]
+        return int((Path(directory) / "postmaster.pid").read_text().split("\n", 1)[0])
+    except Exception:
+        return None
+
+
+def _tree_cpu_by_pid(root: int) -> dict[int, float]:
+    found: dict[int, float] = {}
+    for pid in [root, *descendants(root)]:
+        with contextlib.suppress(OSError):
+            found[pid] = process_cpu_seconds(pid)
+    return found
 
 
 def wait_witnessed(url: str, size: int, since: float, timeout: float = 60.0) -> float:
@@ -438,6 +541,15 @@ def main(argv: list[str] | None = None) -> int:
         "is measured twice on the same ballots, without witnesses (suffix _w0) and with W "
         "witness processes cosigning (suffix _wW), and their ratio printed",
     )
+    parser.add_argument(
+        "--pg-url", default=None,
+        help="also measure over PostgreSQL: a server URL where the bench may create and drop "
+        "databases (e.g. postgresql://postgres@127.0.0.1:5433/postgres)",
+    )
+    parser.add_argument(
+        "--processes", default="1,2,4",
+        help="with --pg-url: service process counts, comma-separated (default 1,2,4)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
     args = parser.parse_args(argv)
     if args.electors < 1 or args.clients < 1 or args.candidates < 1 or args.workers < 1:
@@ -482,8 +594,19 @@ def main(argv: list[str] | None = None) -> int:
             figure("offered_rate", args.rate, "ballots/s")
         figure("prepare_time", time.perf_counter() - t0, "s")
         tags = ["_w0", f"_w{args.witnesses}"] if witnesses else [""]
+        runs = [(t, tag, 0) for t in thread_values for tag in tags]
+        if args.pg_url:
+            if witnesses:
+                parser.error("--pg-url and --witnesses: measure them in separate runs")
+            prepared = prepare_pg(args.pg_url, prepared)
+            counts = [int(p) for p in args.processes.split(",") if p.strip()]
+            runs = [
+                (t, tag, p)
+                for t in thread_values
+                for tag, p in [("_sqlite", 0)] + [(f"_pg{p}", p) for p in counts]
+            ]
         rates: dict[str, float] = {}
-        for threads, tag in [(t, tag) for t in thread_values for tag in tags]:
+        for threads, tag, processes in runs:
             suffix = (f"_t{threads}" if len(thread_values) > 1 else "") + tag
             wargs = None
             if witnesses and tag != "_w0":  # fresh witnesses: each run's log is a new history
@@ -491,7 +614,7 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 r = one_run(
                     prepared, work, threads, args.clients, args.checkpoint_every, show,
-                    args.rate, wargs,
+                    args.rate, wargs, processes, args.pg_url,
                 )
             finally:
                 if witnesses:
@@ -519,7 +642,12 @@ def main(argv: list[str] | None = None) -> int:
             figure("client_cpu", r.client_cpu, "s", 2, suffix)
             figure("client_cpu_per_ballot", r.client_cpu / max(n, 1) * 1e3, "ms", 2, suffix)
             other = max(0.0, r.machine_cpu - r.server_cpu - r.workers_cpu - r.client_cpu)
-            figure("other_cpu", other, "s", 2, suffix)  # other processes on the machine
+            if r.postgres_cpu is not None:
+                figure("postgres_cpu", r.postgres_cpu, "s", 2, suffix)
+                figure("postgres_cpu_per_ballot", r.postgres_cpu / max(r.accepted, 1) * 1e3, "ms",
+                       2, suffix)
+                other -= r.postgres_cpu
+            figure("other_cpu", max(0.0, other), "s", 2, suffix)  # other processes on the machine
             figure("log_size", r.log_size, "entries", 0, suffix)
             figure("checkpoint_size", r.checkpoint_size, "entries", 0, suffix)
             figure("db_size", r.db_bytes / (1024 * 1024), "MiB", 2, suffix)
@@ -538,6 +666,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if tmp is not None:
             tmp.cleanup()
+        if args.pg_url:
+            with contextlib.suppress(Exception):
+                pg_admin(args.pg_url, f"DROP DATABASE IF EXISTS {PG_TEMPLATE}")
     return 1 if failed else 0
 
 

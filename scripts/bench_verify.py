@@ -51,6 +51,7 @@ from tally_service.election import Election
 from tally_service.export import export_record
 from tally_service.sample import UnitSpec, build_election
 from tally_service.simulate import run_election
+from tally_service.store import Store
 
 TOP = Path(__file__).resolve().parent.parent
 VERIFY = TOP / "scripts" / "verify.py"
@@ -240,6 +241,7 @@ def build_synthetic(
     election = Election(data, Config(checkpoint_every=64, checkpoint_seconds=1e9))
     try:
         # bench only: no fsync per ballot while generating (the record is what is measured)
+        assert isinstance(election.store, Store)
         election.store._writer.execute("PRAGMA synchronous=OFF")
         log_ = election.open_round("SYN", 1)
         started = time.monotonic()

@@ -176,6 +176,7 @@ class Demo:
         self.receipts: dict[str, dict[str, Any]] = {}
         self.jobs = os.cpu_count() or 1
         self.codes: dict[str, str] = {}  # --serve-open: electors left to vote in the booth
+        self.cast_urls: list[str] = []  # --processes: ballots are spread over every process
         shape = json.loads(DATA.read_text(encoding="utf-8"))
         self.schedule = DaySchedule.from_shape(shape)
         self.zone = ZoneInfo(shape["timezone"])
@@ -293,7 +294,7 @@ class Demo:
             simulation=True,  # a demo is never a real election (docs/record.md)
         )
         draft["witnesses"] = self.witness_keys()
-        init_election(self.data_dir, draft)
+        init_election(self.data_dir, draft, store=self.args.store)
         for u in bar(units, len(units), "rolls", self.quiet):
             entries = []
             for i in range(u.registered):
@@ -303,13 +304,13 @@ class Demo:
                 entries.append(RollEntry(elector, f"Депутат {i + 1} ({u.code})", key.public.hex()))
             # through the CSV importer, as a commission's files would go
             imported = parse_roll(roll_to_csv(entries), u.code)
-            import_roll(self.data_dir, u.code, list(imported.entries))
+            import_roll(self.data_dir, u.code, list(imported.entries), self.args.store)
         # the guardians compare this out of band before any of them sends anything secret
         fingerprint = manifest_fingerprint(draft)
         confirmed = self.guardians.ceremony(
             self.data_dir, self.workdir / "ceremony.log", fingerprint
         )
-        signed = seal(self.data_dir)
+        signed = seal(self.data_dir, self.args.store)
         self.manifest = signed["payload"]
         self.say(
             f"key ceremony held by {GUARDIANS} guardian processes over HTTP: QUAL "
@@ -382,7 +383,8 @@ class Demo:
             if pace is not None:  # ballot i is cast no earlier than i / rate seconds in
                 time.sleep(max(0.0, began + position / pace - time.monotonic()))
             session = sessions.setdefault(threading.get_ident(), requests.Session())
-            r = session.post(f"{client.url}/ballots", json=ballot, timeout=60)
+            url = self.cast_urls[position % len(self.cast_urls)] if self.cast_urls else client.url
+            r = session.post(f"{url}/ballots", json=ballot, timeout=60)
             if r.status_code != 201:
                 raise RuntimeError(f"ballot of {ballot['elector']} refused: {r.text}")
             receipt: dict[str, Any] = r.json()
@@ -524,9 +526,15 @@ class Demo:
             *witness_args,
             log=self.workdir / "server.log",
             own_session=self.args.serve_open,
-        ) as server:
+        ) as server, self.more_processes(witness_args) as others:
             client = ServiceClient(server.url, commission)
             self.say(f"service running at {server.url}")
+            if others:
+                self.cast_urls = [f"{s.url}/api/v1" for s in [server, *others]]
+                self.say(
+                    f"{len(self.cast_urls)} service processes over {self.args.store_shown}: "
+                    "ballots are spread over all of them"
+                )
             watchers = self.start_watchers(server.url)
             origin = client.get("/manifest")["payload"]["origin"]
             codes = [u.code for u in units]
@@ -614,6 +622,26 @@ class Demo:
             )
         print(f"total time {time.monotonic() - self.started:.1f}s")
         return 0 if ok else 1
+
+    @contextlib.contextmanager
+    def more_processes(self, witness_args: list[str]) -> Iterator[list[ServerProcess]]:
+        """--processes N: N - 1 more service processes over the same PostgreSQL database."""
+        started: list[ServerProcess] = []
+        try:
+            for i in range(1, self.args.processes):
+                started.append(
+                    ServerProcess(
+                        self.data_dir,
+                        "--checkpoint-every",
+                        "32",
+                        *witness_args,
+                        log=self.workdir / f"server-{i}.log",
+                    ).start()
+                )
+            yield started
+        finally:
+            for server in started:
+                server.stop()
 
     # -- --serve and --serve-open ----------------------------------------------------------------
     def elector_key(self, elector: str, position: int) -> SigningKey:
@@ -957,7 +985,30 @@ def main() -> int:
         help="with --serve or --serve-open: go on by itself after this many seconds (with "
         "--serve-open, at the close and again after the final result)",
     )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="run the election over this PostgreSQL database (postgresql://USER@HOST:PORT/DB, "
+        "empty; the default is SQLite in the working directory)",
+    )
+    parser.add_argument(
+        "--processes",
+        type=_positive,
+        default=1,
+        help="with --store: this many service processes over the one database, casting spread "
+        "over them",
+    )
     args = parser.parse_args()
+    if args.processes > 1 and not args.store:
+        parser.error("--processes above 1 needs --store postgresql://... (SQLite is one process)")
+    if args.store:
+        from tally_service.store import is_database_url, redact
+
+        if not is_database_url(args.store):
+            parser.error("--store takes a postgresql:// URL")
+        args.store_shown = redact(args.store)
+        # every tally-service the demo starts (server, ceremony board) opens the same database
+        os.environ["KZ_TALLY_STORE"] = args.store
     if args.close_after is not None and not (args.serve or args.serve_open):
         parser.error("--close-after needs --serve or --serve-open")
     if (args.speed is not None or args.hold is not None) and not args.replay_2023:

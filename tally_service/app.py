@@ -90,8 +90,9 @@ def create_app(election: Election) -> Flask:
         return problem_response(
             problems.unavailable(
                 "storage-unavailable",
-                "the service cannot write to its disk just now; nothing was recorded; "
-                "send the same request again later",
+                "the service cannot store anything just now (its disk or its database "
+                "refused); nothing was promised for this request; send the same request again "
+                "later (a ballot that was recorded after all gets its receipt then)",
             )
         )
 

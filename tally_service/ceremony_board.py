@@ -51,7 +51,7 @@ from crypto.ceremony import (
 from schemas.ceremony import CeremonyMessageSchema
 from tally_service import problems
 from tally_service.problems import Problem
-from tally_service.store import Store
+from tally_service.store import BaseStore
 
 STATE_KEY = "ceremony-board"
 API = "/api/v1"
@@ -64,7 +64,7 @@ class CeremonyBoard:
 
     def __init__(
         self,
-        store: Store,
+        store: BaseStore,
         *,
         exclude: list[int] | None = None,
         timeout: float = 600.0,

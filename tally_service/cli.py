@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -41,6 +42,14 @@ def _offline(args: argparse.Namespace) -> Iterator[Any]:
 
     if args.data is None:
         raise Problem(400, "usage", "give --data DIR (or --url URL with --key)")
+    if args.store:  # a shared database: other processes may serve it; its row locks order us
+        election = Election(args.data, store=args.store)
+        try:
+            refuse_simulated_clock_unless_simulation(election.manifest.body)
+            yield election
+        finally:
+            election.stop()
+        return
     fd = lock_data_dir(args.data)
     # a read-only data directory (a copy on read-only media): the reads work, writes refuse
     election = Election(args.data, read_only=not os.access(args.data, os.W_OK))
@@ -66,7 +75,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
     # utf-8-sig: a BOM, as editors on Windows write, is accepted as it is for rolls
     draft = json.loads(Path(args.manifest).read_text(encoding="utf-8-sig"))
-    init_election(args.data, draft)
+    init_election(args.data, draft, store=args.store)
     print(f"initialised the election in {args.data}; next: import-roll for each unit")
     return 0
 
@@ -104,7 +113,7 @@ def cmd_import_roll(args: argparse.Namespace) -> int:
     from tally_service.setup import import_roll
 
     imported = parse_roll(Path(args.file).read_bytes(), args.unit)
-    count = import_roll(args.data, args.unit, list(imported.entries))
+    count = import_roll(args.data, args.unit, list(imported.entries), args.store)
     repaired = list(imported.repaired_lines)
     note = f" (repaired mojibake on lines {repaired})" if repaired else ""
     print(f"imported {count} electors into {args.unit} from {imported.encoding}{note}")
@@ -119,15 +128,15 @@ def cmd_ceremony(args: argparse.Namespace) -> int:
     from tally_service.setup import _store, key_ceremony
 
     if args.insecure_in_process:  # every guardian's share lands in DATA: tests only
-        transcript = key_ceremony(args.data)
+        transcript = key_ceremony(args.data, args.store)
         print(
             f"INSECURE in-process key ceremony held: {transcript['n']} guardians, threshold "
             f"{transcript['k']}; every share is in {args.data / 'guardians'}"
         )
         return 0
     exclude = [int(i) for i in args.exclude.split(",")] if args.exclude else []
-    fd = lock_data_dir(args.data)
-    store = _store(args.data)
+    fd = None if args.store else lock_data_dir(args.data)
+    store = _store(args.data, store=args.store)
     try:
         board = CeremonyBoard(store, exclude=exclude, timeout=args.timeout)
         print(
@@ -142,7 +151,8 @@ def cmd_ceremony(args: argparse.Namespace) -> int:
         transcript = board.transcript()
     finally:
         store.close()
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
     print(
         f"key ceremony complete: QUAL {transcript['qual']}, joint key {transcript['joint_key']}; "
         "next: tally-service seal"
@@ -156,7 +166,7 @@ def cmd_seal(args: argparse.Namespace) -> int:
     from tally_service.manifest import MANIFEST_HASH_TAG
     from tally_service.setup import seal
 
-    signed = seal(args.data)
+    signed = seal(args.data, args.store)
     manifest_hash = hash_json(MANIFEST_HASH_TAG, signed["payload"])
     print(
         f"sealed; manifest hash {manifest_hash.hex()}; election fingerprint "
@@ -181,6 +191,23 @@ def refuse_simulated_clock_unless_simulation(manifest: dict[str, Any]) -> None:
     clock.read_setting(path)  # a broken clock file: one line now, not a failure mid-election
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from tally_service.store import is_database_url, redact
+
+    if not is_database_url(args.store):
+        raise Problem(400, "usage", "give --store postgresql://... (SQLite migrates by itself)")
+    from tally_service.store_pg import PgStore
+
+    store = PgStore(args.store, migrate=False)
+    try:
+        applied = store.migrate()
+    finally:
+        store.close()
+    done = f"applied migrations {', '.join(map(str, applied))}" if applied else "up to date"
+    print(f"{redact(args.store)}: schema {done}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
@@ -190,7 +217,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from tally_service.server import lock_data_dir, serve
 
     configure_logging(args.log_level)
-    lock_data_dir(args.data)  # held until the process exits
+    if not args.store:  # SQLite: one process; over PostgreSQL any number share the database
+        lock_data_dir(args.data)  # held until the process exits
     config = Config(
         checkpoint_every=args.checkpoint_every,
         checkpoint_seconds=args.checkpoint_seconds,
@@ -198,7 +226,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         request_window_seconds=args.request_window,
     )
     workers = args.check_workers if args.check_workers is not None else (os.cpu_count() or 1)
-    election = Election(args.data, config)
+    election = Election(args.data, config, store=args.store)
     refuse_simulated_clock_unless_simulation(election.manifest.body)
     if args.witness:
         from tally_service.witness.cli import witness_urls
@@ -536,11 +564,20 @@ def build_parser() -> argparse.ArgumentParser:
     ) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_, description=help_)
         if data != "none":
+            if data != "none-but-store":
+                p.add_argument(
+                    "--data",
+                    type=Path,
+                    required=data == "required" and not url,
+                    help="the election's data directory",
+                )
             p.add_argument(
-                "--data",
-                type=Path,
-                required=data == "required" and not url,
-                help="the election's data directory",
+                "--store",
+                default=os.environ.get("KZ_TALLY_STORE") or None,
+                metavar="URL",
+                help="the election's database: postgresql://USER@HOST:PORT/DB (default: "
+                "$KZ_TALLY_STORE, else the SQLite file election.db in --data, which then also "
+                "holds the keys)",
             )
         if url:
             p.add_argument(
@@ -582,6 +619,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--linger", type=float, default=5, help="seconds served after the end")
     p.add_argument("--insecure-in-process", action="store_true", help=argparse.SUPPRESS)
     add("seal", cmd_seal, "seal and sign the manifest: no change after this")
+    add(
+        "migrate",
+        cmd_migrate,
+        "apply the PostgreSQL schema's pending migrations (as the owner role; --store)",
+        data="none-but-store",
+    )
     p = add("serve", cmd_serve, "serve the HTTP API under waitress")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     p.add_argument(
@@ -710,11 +753,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Problem as exc:
         print(f"tally-service: error: {exc.detail}", file=sys.stderr)
     except StoreUnavailable as exc:
-        print(
-            f"tally-service: error: {exc} (is the disk full, or the data directory "
-            "read-only? free space or use a writable copy, then run the command again)",
-            file=sys.stderr,
+        hint = (
+            "is the database server up and writable? run the command again once it is"
+            if getattr(args, "store", None)
+            else "is the disk full, or the data directory read-only? free space or use a "
+            "writable copy, then run the command again"
         )
+        print(f"tally-service: error: {exc} ({hint})", file=sys.stderr)
     except KeyboardInterrupt:
         print("tally-service: interrupted", file=sys.stderr)
     except ModuleNotFoundError as exc:  # an observer's install: the verifier's dependencies only

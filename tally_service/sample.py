@@ -38,6 +38,7 @@ def build_election(
     codes: dict[str, str] | None = None,
     witnesses: dict[str, Any] | None = None,
     simulation: bool = False,
+    store: str | None = None,
 ) -> dict[str, SigningKey]:
     """Init, import generated rolls, hold the key ceremony and seal; return the electors' keys.
 
@@ -46,7 +47,8 @@ def build_election(
     With ``guardian_keys`` (from each guardian's guardian.json) the draft lists the guardians
     and nothing more happens after the rolls: they hold the ceremony from their own machines.
     Without, the ceremony runs in this process, INSECURELY (every share lands in the data
-    directory): tests and benchmarks only.
+    directory): tests and benchmarks only. ``store``: a ``postgresql://`` URL for the
+    election's database (the keys stay in ``data_dir``).
     """
     draft = draft_manifest(
         election_id=election_id,
@@ -72,7 +74,7 @@ def build_election(
     )
     if witnesses is not None:  # the manifest's witnesses section (docs/record.md)
         draft["witnesses"] = witnesses
-    init_election(data_dir, draft)
+    init_election(data_dir, draft, store=store)
     keys: dict[str, SigningKey] = {}
     for u in units:
         entries = []
@@ -85,8 +87,8 @@ def build_election(
                 key = derive_key(codes[elector_id], election_id, elector_id)
             keys[elector_id] = key
             entries.append(RollEntry(elector_id, f"Elector {i + 1} of {u.code}", key.public.hex()))
-        import_roll(data_dir, u.code, entries)
+        import_roll(data_dir, u.code, entries, store)
     if guardian_keys is None:
-        key_ceremony(data_dir)
-        seal(data_dir)
+        key_ceremony(data_dir, store)
+        seal(data_dir, store)
     return keys

@@ -29,7 +29,7 @@ from tally_service.keys import (
 )
 from tally_service.manifest import ManifestError, log_key_name, validate_manifest
 from tally_service.rolls import RollEntry, RollError, check_rolls
-from tally_service.store import Store
+from tally_service.store import BaseStore, Store, open_store, redact
 
 RULES = {
     "quorum": "more-than-half-of-registered",
@@ -98,14 +98,22 @@ def draft_manifest(
     return draft
 
 
-def _store(data_dir: Path, create: bool = False) -> Store:
+def _store(data_dir: Path, create: bool = False, store: str | None = None) -> BaseStore:
+    """The election's store: ``store`` (a ``postgresql://`` URL) or the SQLite database in the
+    data directory."""
+    if store:
+        opened = open_store(store)
+        if not create and opened.get_meta("draft") is None:
+            opened.close()
+            raise SetupError(f"no election in {redact(store)} (run `tally-service init` first)")
+        return opened
     db = data_dir / "election.db"
     if not create and not db.exists():
         raise SetupError(f"no election in {data_dir} (run `tally-service init` first)")
     return Store(db)
 
 
-def _draft(store: Store) -> dict[str, Any]:
+def _draft(store: BaseStore) -> dict[str, Any]:
     if store.get_meta("manifest") is not None:
         raise SetupError("the election is sealed: its manifest can no longer change")
     text = store.get_meta("draft")
@@ -115,12 +123,21 @@ def _draft(store: Store) -> dict[str, Any]:
     return draft
 
 
-def init_election(data_dir: Path, draft: dict[str, Any]) -> dict[str, Any]:
+def init_election(
+    data_dir: Path, draft: dict[str, Any], store: str | None = None
+) -> dict[str, Any]:
     """Create the data directory, generate the commission and log keys, store the draft.
 
     Existing key files are reused (a commission that ran `keygen` keeps its keys)."""
-    if (data_dir / "election.db").exists():
+    if store is None and (data_dir / "election.db").exists():
         raise SetupError(f"{data_dir} holds an election already")
+    if store is not None:
+        existing = _store(data_dir, create=True, store=store)
+        try:
+            if existing.get_meta("draft") is not None:
+                raise SetupError(f"{redact(store)} holds an election already")
+        finally:
+            existing.close()
     draft = json.loads(json.dumps(draft))
     k = (draft.get("guardians") or {}).get("k")
     n = (draft.get("guardians") or {}).get("n")
@@ -145,9 +162,9 @@ def init_election(data_dir: Path, draft: dict[str, Any]) -> dict[str, Any]:
     for unit in draft["units"]:
         unit.setdefault("roll", [])
     validate_manifest(draft)
-    store = _store(data_dir, create=True)
-    store.set_meta("draft", json.dumps(draft))
-    store.close()
+    opened = _store(data_dir, create=True, store=store)
+    opened.set_meta("draft", json.dumps(draft))
+    opened.close()
     return draft
 
 
@@ -169,9 +186,11 @@ def _key(path: Path) -> SigningKey:
     return key
 
 
-def import_roll(data_dir: Path, unit: str, entries: list[RollEntry]) -> int:
+def import_roll(
+    data_dir: Path, unit: str, entries: list[RollEntry], store_url: str | None = None
+) -> int:
     """Replace a unit's roll in the draft manifest (before sealing only)."""
-    store = _store(data_dir)
+    store = _store(data_dir, store=store_url)
     try:
         draft = _draft(store)
         units = {u["code"]: u for u in draft["units"]}
@@ -200,7 +219,7 @@ def import_roll(data_dir: Path, unit: str, entries: list[RollEntry]) -> int:
     return len(entries)
 
 
-def key_ceremony(data_dir: Path) -> dict[str, Any]:
+def key_ceremony(data_dir: Path, store_url: str | None = None) -> dict[str, Any]:
     """INSECURE: every guardian's part of the ceremony in this one process (tests and benchmarks).
 
     Guardians are made up on the spot (their keys enter the draft, which must list none), the
@@ -214,7 +233,7 @@ def key_ceremony(data_dir: Path) -> dict[str, Any]:
     from tally_service.guardian_ceremony import CeremonyParty, read_key_share
     from tally_service.guardian_identity import GuardianDir
 
-    store = _store(data_dir)
+    store = _store(data_dir, store=store_url)
     try:
         draft = _draft(store)
         if store.get_meta("ceremony") is not None:
@@ -291,9 +310,9 @@ def check_ceremony_for(draft: dict[str, Any], transcript: object) -> str | None:
     return None
 
 
-def seal(data_dir: Path) -> dict[str, Any]:
+def seal(data_dir: Path, store_url: str | None = None) -> dict[str, Any]:
     """Fix the manifest: joint key and ceremony hash in, every unit checked, commission-signed."""
-    store = _store(data_dir)
+    store = _store(data_dir, store=store_url)
     try:
         draft = _draft(store)
         text = store.get_meta("ceremony")

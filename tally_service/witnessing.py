@@ -209,6 +209,8 @@ class Witnessing:
                 wait = 5.0
 
     def _round_of(self, witness: _WitnessState, post: Transport) -> None:
+        if not self.election.leads():
+            return  # several processes over one store: the leader's threads do this
         for unit_log in list(self.election.logs.values()):
             if self._stop.is_set():
                 return
@@ -318,24 +320,22 @@ def keep_cosignature(
     make it current once it has the quorum. False if no stored checkpoint has that text."""
     policy = election.manifest.witness_policy
     assert policy is not None
-    store = election.store
-    with _STORE_LOCK, store.transaction() as conn:  # one writer: read, append, write back
-        rows = conn.execute(  # the final and an earlier checkpoint may share a size
-            "SELECT note, final FROM checkpoints WHERE unit=? AND round=? AND size=?",
-            (unit_log.unit, unit_log.round, size),
-        ).fetchall()
-        match = [(str(n), f) for n, f in rows if parse_note(str(n)).text == text]
-        if not match:
-            return False  # not a stored checkpoint: nothing to attach it to
-        stored, final = match[0]
-        signer = _signer(line)
+    signer = _signer(line)
+
+    def attach(stored: str, final: bool) -> str | None:
+        if parse_note(stored).text != text:
+            return None  # not the checkpoint that was cosigned
         if any((sig.name, sig.key_hash) == signer for sig in parse_note(stored).signatures):
-            return True  # this witness's cosignature is on it already: one per witness
-        note = add_cosignatures(stored, [line])
-        conn.execute(
-            "UPDATE checkpoints SET note=? WHERE unit=? AND round=? AND size=? AND final=?",
-            (note, unit_log.unit, unit_log.round, size, final),
-        )
+            return stored  # this witness's cosignature is on it already: one per witness
+        return add_cosignatures(stored, [line])
+
+    # read, append, write back under the round's lock (the final and an earlier checkpoint
+    # may share a size: the first whose text matches)
+    with _STORE_LOCK:
+        found = election.store.update_checkpoint_note(unit_log.unit, unit_log.round, size, attach)
+    if found is None:
+        return False  # not a stored checkpoint: nothing to attach it to
+    note = found
     if policy.counted_unverified(note) >= policy.quorum:  # every line was checked on arrival
         with unit_log.lock:
             if size >= unit_log.current_size:

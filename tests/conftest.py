@@ -25,6 +25,7 @@ SMALL_UNITS = [
 class Built:
     data_dir: Path
     keys: dict[str, SigningKey]
+    store: str | None = None  # a postgresql:// URL, or None: election.db in data_dir
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +48,73 @@ def built(built_template: Built, tmp_path: Path) -> Built:
 @pytest.fixture
 def election(built: Built) -> Iterator[Election]:
     e = Election(built.data_dir, Config(checkpoint_every=4))
+    yield e
+    e.stop()
+
+
+# --- both store back ends (tests/pg_cluster.py) --------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[object]:
+    """One PostgreSQL cluster for the session's contract tests (skipped, saying how to enable
+    them, when the binaries or psycopg are missing)."""
+    from tests.pg_cluster import HOW_TO_ENABLE, clusters, pg_bin, psycopg_available
+
+    if pg_bin() is None or not psycopg_available():
+        pytest.skip(HOW_TO_ENABLE)
+    with clusters() as made:
+        yield made.new().init().start()
+
+
+@pytest.fixture(scope="session")
+def pg_built_template(pg_cluster: object, tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """The small election of ``built_template``, built into a PostgreSQL database that each
+    test copies (CREATE DATABASE ... TEMPLATE)."""
+    from tests.pg_cluster import Cluster
+
+    assert isinstance(pg_cluster, Cluster)
+    url = pg_cluster.create_database("kz_template")
+    data = tmp_path_factory.mktemp("pg-template") / "election"
+    keys = build_election(data, SMALL_UNITS, guardians=3, threshold=2, store=url)
+    return Built(data, keys, url)
+
+
+_databases = iter(range(1, 1_000_000))
+
+
+def _pg_copy(cluster: object, template: Built, tmp_path: Path) -> Built:
+    import shutil
+
+    from tests.pg_cluster import Cluster
+
+    assert isinstance(cluster, Cluster)
+    url = cluster.create_database(f"kz_test_{next(_databases)}", template="kz_template")
+    data = tmp_path / "election"
+    shutil.copytree(template.data_dir, data)
+    return Built(data, template.keys, url)
+
+
+@pytest.fixture
+def pg_built(pg_cluster: object, pg_built_template: Built, tmp_path: Path) -> Built:
+    """The small election in a fresh PostgreSQL database of its own."""
+    return _pg_copy(pg_cluster, pg_built_template, tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_built(request: pytest.FixtureRequest, tmp_path: Path) -> Built:
+    """The small election over each store back end in turn (the shared contract suite)."""
+    if request.param == "sqlite":
+        built: Built = request.getfixturevalue("built")
+        return built
+    cluster = request.getfixturevalue("pg_cluster")
+    template = request.getfixturevalue("pg_built_template")
+    return _pg_copy(cluster, template, tmp_path)
+
+
+@pytest.fixture
+def any_election(any_built: Built) -> Iterator[Election]:
+    e = Election(any_built.data_dir, Config(checkpoint_every=4), store=any_built.store)
     yield e
     e.stop()
 
