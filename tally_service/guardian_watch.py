@@ -223,7 +223,7 @@ class _Log:
             return
         self._compare(origin, base, cp, note, cosigned)
         if self.witness is not None:
-            _cosign(self.client, base, self.witness, cp, note, self.report)
+            _cosign(self.client, base, self.witness, cp, note, self.report, self.state)
 
     def _service_note(
         self, origin: str, base: str, known: bool, cosigned: list[tuple[str, Checkpoint, str]]
@@ -369,10 +369,24 @@ def _listed(manifest: dict[str, Any], cosigner: Cosigner | None) -> Cosigner | N
 
 
 def _cosign(
-    client: Any, base: str, witness: Cosigner, cp: Any, note: str, report: WatchReport
+    client: Any, base: str, witness: Cosigner, cp: Any, note: str, report: WatchReport,
+    state: GuardianState,
 ) -> None:
-    """Cosign an accepted checkpoint (once) and post it to the service."""
+    """Cosign an accepted checkpoint (once) and post it to the service. A final only if it is
+    the largest checkpoint this guardian has seen of the log: the state accepts a smaller one
+    that is a prefix of it (consistent, not new), and a finality statement on it would vouch
+    for a final that drops entries this guardian cosigned (a witness's 409 final-behind)."""
     final = is_final(cp)  # a final counts only the finality statement (crypto/cosignature.py)
+    if final:
+        seen = state.seen(cp.origin)
+        if seen is None or (seen.size, seen.root) != (cp.size, cp.root):
+            largest = "nothing" if seen is None else f"size {seen.size}"
+            report.refusals.append(
+                f"{cp.origin}: no finality statement on a final checkpoint of size {cp.size}: "
+                f"this guardian has seen {largest} of the log, and a final must end the "
+                "largest checkpoint it saw"
+            )
+            return
     key = witness.public.finality() if final else witness.public
     ident = (key.name, key.key_id)
     if any((s.name, s.key_hash) == ident for s in parse_note(note).signatures):

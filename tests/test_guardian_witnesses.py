@@ -355,3 +355,66 @@ def test_a_rolled_back_witness_serves_nothing(witnessed: Witnessed, tmp_path: Pa
     answer = http.get("/checkpoint", query_string={"origin": LOG})
     assert answer.status_code == 503
     assert answer.get_json()["type"].endswith("witness-rolled-back")
+
+
+class _Posted:
+    status_code = 200
+
+
+class _Capture:
+    """What a guardian-as-witness posts to the service (``client.session.post``)."""
+
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+
+    def post(self, url: str, data: bytes, timeout: float) -> _Posted:
+        self.bodies.append(data.decode("utf-8"))
+        return _Posted()
+
+
+def test_a_guardian_witness_makes_no_finality_statement_below_what_it_cosigned(
+    witnessed: Witnessed, tmp_path: Path
+) -> None:
+    """Review of issue 24, attack 1, through a guardian the manifest lists as a witness (pull
+    mode): it cosigned the round at size 12; the operator then shows it a "final" at size 8 (a
+    true prefix, signed with the log and commission keys, entries 8-11 dropped). Its state
+    accepts the smaller checkpoint as consistent (not new), and the watch made its finality
+    statement on it anyway: enough such guardians, with the f colluders, make a final that drops
+    ballots and that V4, the receipt checker and the guardians accept. A finality statement is
+    made only on the largest checkpoint the guardian has seen, like a witness's 409
+    final-behind."""
+    from crypto.cosignature import finality_cosignatures
+    from crypto.note import parse_note
+
+    election = witnessed.election
+    key = witnessed.cosigners[0]  # the manifest lists it: here the guardian's witness key
+    rows = AppClient(election).get("/units/AAA/rounds/1/checkpoints")["checkpoints"]
+    (opened,) = [r for r in rows if not r["final"] and r["size"] == ELECTORS][-1:]
+    entries = list(election.store.iter_entries("AAA", 1))
+    short = forge(election, witnessed.data, entries[:8])
+    capture = _Capture()
+
+    class Open(AppClient):
+        session, url = capture, "http://service"
+
+        def get(self, path: str, **params: Any) -> Any:
+            if path == "/units/AAA/rounds/1/checkpoints":
+                return {"checkpoints": [opened]}
+            return super().get(path, **params)
+
+    class Short(HostileClient):
+        session, url = capture, "http://service"
+
+    state = witnessed.state(2, tmp_path)
+    assert watch_once(Open(election), state, key).refusals == []
+    seen = state.seen(LOG)
+    assert seen is not None and seen.size == ELECTORS
+    assert note_cosignatures(opened["note"], [key.public])[1]  # it cosigned size 12
+    report = watch_once(Short(election, short), state, key)
+    final = open_checkpoint(short.note, election.manifest.log_verifiers["AAA"], LOG)
+    for body in capture.bodies:
+        signatures = parse_note(body).signatures
+        assert not finality_cosignatures(final, signatures, [key.public]), (
+            "the guardian made its finality statement on a final of 8 after cosigning 12"
+        )
+    assert any("final" in r and "8" in r for r in report.refusals), report.refusals
