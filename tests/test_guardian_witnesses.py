@@ -418,3 +418,47 @@ def test_a_guardian_witness_makes_no_finality_statement_below_what_it_cosigned(
             "the guardian made its finality statement on a final of 8 after cosigning 12"
         )
     assert any("final" in r and "8" in r for r in report.refusals), report.refusals
+
+
+@pytest.mark.parametrize("lines, length", [(100, 64), (70, 12000)])
+def test_a_stuffed_note_does_not_break_the_witness_read_endpoint(
+    witnessed: Witnessed, tmp_path: Path, lines: int, length: int
+) -> None:
+    """Review of issue 24, attack 2: the operator sends a witness a checkpoint whose note is
+    stuffed to the note's bounds with lines of keys nobody knows (99 lines, the most a note
+    holds with the log's; or 60 long ones, about 1 MiB). The witness cosigns it (unknown lines
+    are ignored) and stores it; its read endpoint then appended its own line past the bounds
+    and failed with a traceback (HTTP 500) on every read, so no guardian could read the log
+    from it. It now serves the log's signature and its own line, and as many of the others as
+    the bounds allow."""
+    from crypto.note import NoteSignature
+    from tally_service.witness.core import add_checkpoint_body
+
+    election = witnessed.election
+    cosigner = Cosigner.generate("stuffed.example/witness", TYPE_ED25519)
+    opened = election.checkpoint_at(election.log("AAA", 1), 0)
+    from crypto.note import parse_note
+
+    lines -= len(parse_note(opened).signatures) if lines == 100 else 0
+    from crypto.note import MAX_NOTE_SIZE
+
+    stuffed = opened
+    for i in range(lines):  # up to 16 bytes short of the note's size bound
+        room = MAX_NOTE_SIZE - len(stuffed.encode("utf-8")) - 16
+        line = NoteSignature(f"junk{i}.example/key", bytes(4), bytes(length)).line()
+        if len(line.encode("utf-8")) > room:
+            overhead = len(NoteSignature(f"junk{i}.example/key", bytes(4), b"").line())
+            line = NoteSignature(
+                f"junk{i}.example/key", bytes(4), bytes((room - overhead) * 3 // 4 - 4)
+            ).line()
+            stuffed += line
+            break
+        stuffed += line
+    core = Witness(cosigner, tmp_path / "w", {LOG: election.manifest.log_verifiers["AAA"]})
+    assert core.add_checkpoint(add_checkpoint_body(0, [], stuffed)).status == 200
+    http = create_witness_app(core).test_client()
+    answer = http.get("/checkpoint", query_string={"origin": LOG})
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+    note = answer.get_data(as_text=True)
+    assert open_checkpoint(note, election.manifest.log_verifiers["AAA"], LOG).size == 0
+    assert note_cosignatures(note, [cosigner.public])[1]
