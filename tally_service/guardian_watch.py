@@ -137,7 +137,32 @@ def watch_once(
     among the witnesses also cosigns each checkpoint it accepted and posts the cosignature back
     (pull mode: it serves nothing); it then follows the newest signed checkpoints, not only
     those that already have the witnesses' quorum. With ``witnesses`` (name -> reader), each
-    log's checkpoints are also fetched from the witnesses and compared."""
+    log's checkpoints are also fetched from the witnesses and compared.
+
+    A poll that fails as a whole (the manifest unreadable or not the pinned one, an answer that
+    breaks the poll) is an alarm for every log the guardian has seen open, which it marks blind
+    (GuardianState.record_alarm) before the exception goes on: a service that makes every poll
+    fail from some point on must not leave the state saying the guardian watched, or it would
+    decrypt a fork of anything after what it last saw (issue 24 review)."""
+    try:
+        return _watch_once(client, state, cosigner, witnesses)
+    except WatchConfigError:
+        raise
+    except Exception as exc:
+        report = WatchReport()
+        for origin in state.open_logs():
+            _alarm(state, report, origin, "poll-failed",
+                   f"the poll failed before it could look at the log: {_said(exc)}",
+                   {"service-answer.txt": _said(exc)}, blind=True)
+        raise
+
+
+def _watch_once(
+    client: Any,
+    state: GuardianState,
+    cosigner: Cosigner | None,
+    witnesses: Mapping[str, WitnessReader] | None,
+) -> WatchReport:
     manifest = checked_manifest(client, state)
     witness = _listed(manifest, cosigner)
     readers = witness_readers(manifest, witnesses)
@@ -166,8 +191,9 @@ def watch_once(
             _alarm(state, report, f"{manifest['origin']}/{code}", "unit-unlisted",
                    f"the service's /units lists no unit {code}, which the sealed manifest names",
                    {"units.json": units_text})
+        shown = (served or {}).get("rounds")
         rounds: dict[int, str] = {
-            r["round"]: str(r.get("state")) for r in (served or {}).get("rounds", [])
+            r["round"]: str(r.get("state")) for r in (shown if isinstance(shown, list) else [])
             if isinstance(r, dict) and type(r.get("round")) is int and r["round"] >= 1
         }
         top = max(rounds, default=0)
