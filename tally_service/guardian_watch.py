@@ -47,7 +47,14 @@ from crypto.cosignature import (
     is_final,
     note_cosignatures,
 )
-from crypto.note import NoteError, NoteVerifier, parse_note, verifier_key, verify_note
+from crypto.note import (
+    MAX_NOTE_SIZE,
+    NoteError,
+    NoteVerifier,
+    parse_note,
+    verifier_key,
+    verify_note,
+)
 from crypto.signing import VerifyKey
 from crypto.witness_policy import PolicyError, WitnessPolicy
 from tally_service import clock
@@ -89,19 +96,28 @@ def checked_manifest(client: Any, state: GuardianState) -> dict[str, Any]:
 
 
 def http_witness(url: str, timeout: float = 10.0) -> WitnessReader:
-    """A witness's ``GET /checkpoint?origin=...`` (tally_service/witness/latest.py)."""
+    """A witness's ``GET /checkpoint?origin=...`` (tally_service/witness/latest.py), read up to
+    a note's bound: a longer answer is refused (ValueError) before it fills the memory."""
     import requests
 
     session = requests.Session()
     prefix = url.rstrip("/")
 
     def read(origin: str) -> str | None:
-        answer = session.get(f"{prefix}/checkpoint", params={"origin": origin}, timeout=timeout)
-        if answer.status_code == 404:
-            return None  # a log it does not watch, or has cosigned nothing of yet
-        if answer.status_code != 200:
-            raise ValueError(f"HTTP {answer.status_code}: {answer.text[:200]}")
-        return answer.text
+        with session.get(
+            f"{prefix}/checkpoint", params={"origin": origin}, timeout=timeout, stream=True
+        ) as answer:
+            body = b""
+            for chunk in answer.iter_content(65536):
+                body += chunk
+                if len(body) > MAX_NOTE_SIZE:  # a note is bounded; an endless answer is not
+                    raise ValueError(f"the answer is larger than a note ({MAX_NOTE_SIZE} bytes)")
+            text = body.decode("utf-8")  # a note is UTF-8 (UnicodeDecodeError: a ValueError)
+            if answer.status_code == 404:
+                return None  # a log it does not watch, or has cosigned nothing of yet
+            if answer.status_code != 200:
+                raise ValueError(f"HTTP {answer.status_code}: {text[:200]}")
+            return text
 
     return read
 

@@ -462,3 +462,44 @@ def test_a_stuffed_note_does_not_break_the_witness_read_endpoint(
     note = answer.get_data(as_text=True)
     assert open_checkpoint(note, election.manifest.log_verifiers["AAA"], LOG).size == 0
     assert note_cosignatures(note, [cosigner.public])[1]
+
+
+def test_a_witness_answering_without_end_is_read_only_up_to_a_note(tmp_path: Path) -> None:
+    """Review of issue 24, attack 2: a colluding witness (or whoever answers at its URL) sends
+    ``guardian watch`` an answer of many megabytes; the reader took it all into memory. It now
+    reads at most one note's bound and reports the rest as a failed answer (an alarm)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from crypto.note import MAX_NOTE_SIZE
+    from tally_service.guardian_watch import http_witness
+
+    sent: list[int] = []
+
+    class Flood(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            chunk = b"x" * 65536
+            try:
+                for _ in range(8 * MAX_NOTE_SIZE // len(chunk)):
+                    self.wfile.write(chunk)
+                    sent.append(len(chunk))
+            except OSError:
+                pass  # the reader hung up: what this test wants
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Flood)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        read = http_witness(f"http://127.0.0.1:{server.server_address[1]}")
+        with pytest.raises(ValueError, match="larger than"):
+            read(LOG)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
