@@ -261,7 +261,11 @@ class _Log:
         if note is None:
             return
         cp = self._accept(origin, note, log_key, consistency, "the service")
-        if cp is None:
+        if cp is None:  # refused (reported): as blind as no checkpoint at all, unless a witness
+            self._alarm(origin, "service-refused",  # showed the log in this poll
+                        "the service's newest checkpoint of a round it lists was refused "
+                        f"({self.report.refusals[-1] if self.report.refusals else 'unreadable'})",
+                        {"service.note": note}, cosigned, blind=not cosigned)
             return
         self._compare(origin, base, cp, note, cosigned)
         if self.witness is not None:

@@ -376,3 +376,43 @@ def test_a_watch_whose_polls_fail_is_blind_too(
         decrypt_as_guardian(HostileClient(watched.election, fork), fork.doc, 5,
                             tally.read_share(watched.data, 5), state)
     assert state.decrypted(LOG) is None
+
+
+class Garbling(AppClient):
+    """The service shows AAA round 1's newest checkpoint with its log signature broken: the
+    watch refuses it, and so sees nothing of the log."""
+
+    def get_text(self, path: str, **params: Any) -> str:
+        text = super().get_text(path, **params)
+        if path == "/units/AAA/rounds/1/checkpoint":
+            body, _, lines = text.partition("\n\n")
+            name, _, sig = lines.split("\n")[0].rpartition(" ")
+            flipped = sig[:10] + ("A" if sig[10] != "A" else "B") + sig[11:]
+            return body + "\n\n" + name + " " + flipped + "\n"
+        return text
+
+
+def test_a_watch_shown_only_refused_checkpoints_is_blind_too(
+    watched: Watched, tmp_path: Path
+) -> None:
+    """Review of issue 24, attack 2 (the variant): after the watch saw the round open (size
+    0), the service answers every poll with a checkpoint that does not check (a broken log
+    signature) instead of a 404. The watch reported a refusal and went on, but nothing marked
+    the log blind, so the guardian decrypted the fork. A refused checkpoint is an alarm that
+    leaves the log blind, like no checkpoint at all."""
+    from crypto.checkpoint import open_checkpoint
+
+    state = GuardianState(tmp_path / "g5")
+    shutil.copytree(guardian_state_dir(guardian_share_path(watched.data, 5)), state.path,
+                    dirs_exist_ok=True)
+    opened = watched.election.checkpoint_at(watched.election.log("AAA", 1), 0)
+    cp = open_checkpoint(opened, watched.election.manifest.log_verifiers["AAA"], LOG)
+    assert state.observe(cp, opened, lambda a, b: [])  # the poll at the open saw size 0
+    report = watch_once(Garbling(watched.election), state)
+    assert report.refusals, "the broken checkpoint was accepted"
+    entries = watched.entries()
+    fork = watched.forge([*entries[:6], entries[9]])
+    with pytest.raises(GuardianRefusal, match="saw nothing of it"):
+        decrypt_as_guardian(HostileClient(watched.election, fork), fork.doc, 5,
+                            tally.read_share(watched.data, 5), state)
+    assert state.decrypted(LOG) is None
