@@ -503,3 +503,67 @@ def test_a_witness_answering_without_end_is_read_only_up_to_a_note(tmp_path: Pat
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a guardian-as-witness has no rollback protection: its guardian state is its witness state, "
+    "and nothing binds it to the witness key (witness serve's marker and generation, "
+    "tally_service/witness/rollback.py); fix: the same marker beside --witness-key, advanced "
+    "with every state write, and a refusal to cosign from an older state"))
+def test_a_guardian_witness_restored_from_a_backup_makes_no_finality_statement_on_a_fork(
+    witnessed: Witnessed, tmp_path: Path
+) -> None:
+    """Review of issue 24, attack 9 for the witnesses that guardians run (pull mode): the
+    guardian's state is backed up when it has seen size 4, then it cosigns size 12; its
+    directory is restored from the backup. The operator shows it a final of 11 that extends
+    size 4 but drops entry 4: the restored guardian-witness vouches for it with its finality
+    statement, as a restored ``witness serve`` would have before issue 24."""
+    from crypto.cosignature import finality_cosignatures
+    from crypto.note import parse_note
+
+    election = witnessed.election
+    key = witnessed.cosigners[0]
+    rows = AppClient(election).get("/units/AAA/rounds/1/checkpoints")["checkpoints"]
+    at4 = [r for r in rows if not r["final"] and r["size"] == 4][-1]
+    at12 = [r for r in rows if not r["final"] and r["size"] == ELECTORS][-1]
+    capture = _Capture()
+
+    def showing(row: dict[str, Any]) -> type[AppClient]:
+        class Showing(AppClient):
+            session, url = capture, "http://service"
+
+            def get(self, path: str, **params: Any) -> Any:
+                if path == "/units/AAA/rounds/1/checkpoints":
+                    return {"checkpoints": [row]}
+                return super().get(path, **params)
+
+        return Showing
+
+    state = witnessed.state(2, tmp_path)
+    assert watch_once(showing(at4)(election), state, key).refusals == []
+    shutil.copytree(state.path, tmp_path / "backup")
+    assert watch_once(showing(at12)(election), state, key).refusals == []
+    shutil.rmtree(state.path)
+    shutil.copytree(tmp_path / "backup", state.path)  # the restore
+    entries = list(election.store.iter_entries("AAA", 1))
+    fork = forge(election, witnessed.data, entries[:4] + entries[5:])
+
+    from crypto.merkle import MerkleTree, leaf_hash
+
+    tree = MerkleTree(leaf_hash(e) for e in fork.entries)
+
+    class Short(HostileClient):
+        session, url = capture, "http://service"
+
+        def get(self, path: str, **params: Any) -> Any:
+            if path == "/units/AAA/rounds/1/proof/consistency":  # the fork's own proof
+                proof = tree.consistency_proof(int(params["from"]), int(params["to"]))
+                return {"proof": [h.hex() for h in proof]}
+            return super().get(path, **params)
+
+    capture.bodies.clear()
+    watch_once(Short(election, fork), GuardianState(state.path), key)
+    final = open_checkpoint(fork.note, election.manifest.log_verifiers["AAA"], LOG)
+    assert capture.bodies, "the restored guardian-witness posted nothing"
+    for body in capture.bodies:
+        assert not finality_cosignatures(final, parse_note(body).signatures, [key.public])
