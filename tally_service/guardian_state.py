@@ -329,6 +329,20 @@ class GuardianState:
             data.pop("blinded", None)  # it sees the log again
         self._write(self._log_path(cp.origin), data)
 
+    def open_logs(self) -> list[str]:
+        """The origins of the logs this guardian has seen open and no final of yet (the ones a
+        failed poll leaves it blind to)."""
+        folder = self.path / "logs"
+        found = []
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            data = self._read(path) or {}
+            origin = data.get("origin")
+            if isinstance(origin, str) and data.get("open_seen") and not (
+                data.get("final_seen") or data.get("decrypted")
+            ):
+                found.append(origin)
+        return found
+
     def open_seen(self, origin: str) -> Seen | None:
         """The largest checkpoint of ``origin`` remembered before any final one."""
         data = self._log(origin).get("open_seen")

@@ -47,7 +47,14 @@ from crypto.cosignature import (
     is_final,
     note_cosignatures,
 )
-from crypto.note import NoteError, NoteVerifier, parse_note, verifier_key, verify_note
+from crypto.note import (
+    MAX_NOTE_SIZE,
+    NoteError,
+    NoteVerifier,
+    parse_note,
+    verifier_key,
+    verify_note,
+)
 from crypto.signing import VerifyKey
 from crypto.witness_policy import PolicyError, WitnessPolicy
 from tally_service import clock
@@ -89,19 +96,28 @@ def checked_manifest(client: Any, state: GuardianState) -> dict[str, Any]:
 
 
 def http_witness(url: str, timeout: float = 10.0) -> WitnessReader:
-    """A witness's ``GET /checkpoint?origin=...`` (tally_service/witness/latest.py)."""
+    """A witness's ``GET /checkpoint?origin=...`` (tally_service/witness/latest.py), read up to
+    a note's bound: a longer answer is refused (ValueError) before it fills the memory."""
     import requests
 
     session = requests.Session()
     prefix = url.rstrip("/")
 
     def read(origin: str) -> str | None:
-        answer = session.get(f"{prefix}/checkpoint", params={"origin": origin}, timeout=timeout)
-        if answer.status_code == 404:
-            return None  # a log it does not watch, or has cosigned nothing of yet
-        if answer.status_code != 200:
-            raise ValueError(f"HTTP {answer.status_code}: {answer.text[:200]}")
-        return answer.text
+        with session.get(
+            f"{prefix}/checkpoint", params={"origin": origin}, timeout=timeout, stream=True
+        ) as answer:
+            body = b""
+            for chunk in answer.iter_content(65536):
+                body += chunk
+                if len(body) > MAX_NOTE_SIZE:  # a note is bounded; an endless answer is not
+                    raise ValueError(f"the answer is larger than a note ({MAX_NOTE_SIZE} bytes)")
+            text = body.decode("utf-8")  # a note is UTF-8 (UnicodeDecodeError: a ValueError)
+            if answer.status_code == 404:
+                return None  # a log it does not watch, or has cosigned nothing of yet
+            if answer.status_code != 200:
+                raise ValueError(f"HTTP {answer.status_code}: {text[:200]}")
+            return text
 
     return read
 
@@ -137,7 +153,32 @@ def watch_once(
     among the witnesses also cosigns each checkpoint it accepted and posts the cosignature back
     (pull mode: it serves nothing); it then follows the newest signed checkpoints, not only
     those that already have the witnesses' quorum. With ``witnesses`` (name -> reader), each
-    log's checkpoints are also fetched from the witnesses and compared."""
+    log's checkpoints are also fetched from the witnesses and compared.
+
+    A poll that fails as a whole (the manifest unreadable or not the pinned one, an answer that
+    breaks the poll) is an alarm for every log the guardian has seen open, which it marks blind
+    (GuardianState.record_alarm) before the exception goes on: a service that makes every poll
+    fail from some point on must not leave the state saying the guardian watched, or it would
+    decrypt a fork of anything after what it last saw (issue 24 review)."""
+    try:
+        return _watch_once(client, state, cosigner, witnesses)
+    except WatchConfigError:
+        raise
+    except Exception as exc:
+        report = WatchReport()
+        for origin in state.open_logs():
+            _alarm(state, report, origin, "poll-failed",
+                   f"the poll failed before it could look at the log: {_said(exc)}",
+                   {"service-answer.txt": _said(exc)}, blind=True)
+        raise
+
+
+def _watch_once(
+    client: Any,
+    state: GuardianState,
+    cosigner: Cosigner | None,
+    witnesses: Mapping[str, WitnessReader] | None,
+) -> WatchReport:
     manifest = checked_manifest(client, state)
     witness = _listed(manifest, cosigner)
     readers = witness_readers(manifest, witnesses)
@@ -166,8 +207,9 @@ def watch_once(
             _alarm(state, report, f"{manifest['origin']}/{code}", "unit-unlisted",
                    f"the service's /units lists no unit {code}, which the sealed manifest names",
                    {"units.json": units_text})
+        shown = (served or {}).get("rounds")
         rounds: dict[int, str] = {
-            r["round"]: str(r.get("state")) for r in (served or {}).get("rounds", [])
+            r["round"]: str(r.get("state")) for r in (shown if isinstance(shown, list) else [])
             if isinstance(r, dict) and type(r.get("round")) is int and r["round"] >= 1
         }
         top = max(rounds, default=0)
@@ -219,11 +261,15 @@ class _Log:
         if note is None:
             return
         cp = self._accept(origin, note, log_key, consistency, "the service")
-        if cp is None:
+        if cp is None:  # refused (reported): as blind as no checkpoint at all, unless a witness
+            self._alarm(origin, "service-refused",  # showed the log in this poll
+                        "the service's newest checkpoint of a round it lists was refused "
+                        f"({self.report.refusals[-1] if self.report.refusals else 'unreadable'})",
+                        {"service.note": note}, cosigned, blind=not cosigned)
             return
         self._compare(origin, base, cp, note, cosigned)
         if self.witness is not None:
-            _cosign(self.client, base, self.witness, cp, note, self.report)
+            _cosign(self.client, base, self.witness, cp, note, self.report, self.state)
 
     def _service_note(
         self, origin: str, base: str, known: bool, cosigned: list[tuple[str, Checkpoint, str]]
@@ -369,10 +415,24 @@ def _listed(manifest: dict[str, Any], cosigner: Cosigner | None) -> Cosigner | N
 
 
 def _cosign(
-    client: Any, base: str, witness: Cosigner, cp: Any, note: str, report: WatchReport
+    client: Any, base: str, witness: Cosigner, cp: Any, note: str, report: WatchReport,
+    state: GuardianState,
 ) -> None:
-    """Cosign an accepted checkpoint (once) and post it to the service."""
+    """Cosign an accepted checkpoint (once) and post it to the service. A final only if it is
+    the largest checkpoint this guardian has seen of the log: the state accepts a smaller one
+    that is a prefix of it (consistent, not new), and a finality statement on it would vouch
+    for a final that drops entries this guardian cosigned (a witness's 409 final-behind)."""
     final = is_final(cp)  # a final counts only the finality statement (crypto/cosignature.py)
+    if final:
+        seen = state.seen(cp.origin)
+        if seen is None or (seen.size, seen.root) != (cp.size, cp.root):
+            largest = "nothing" if seen is None else f"size {seen.size}"
+            report.refusals.append(
+                f"{cp.origin}: no finality statement on a final checkpoint of size {cp.size}: "
+                f"this guardian has seen {largest} of the log, and a final must end the "
+                "largest checkpoint it saw"
+            )
+            return
     key = witness.public.finality() if final else witness.public
     ident = (key.name, key.key_id)
     if any((s.name, s.key_hash) == ident for s in parse_note(note).signatures):

@@ -320,3 +320,99 @@ def test_a_blind_poll_followed_by_a_view_of_the_log_is_forgiven(
     doc = tally.start_tally(watched.election, "AAA", 1)
     decrypt_as_guardian(AppClient(watched.election), doc, 5, tally.read_share(watched.data, 5),
                         fresh)
+
+
+class FailingManifest(AppClient):
+    """The service as one guardian sees it from some point on: every answer of /manifest fails
+    (HTTP 503), so the whole poll fails before it looks at any log."""
+
+    def get(self, path: str, **params: Any) -> Any:
+        if path == "/manifest":
+            raise Problem(503, "unavailable", "the service is busy")
+        return super().get(path, **params)
+
+
+class NullRounds(AppClient):
+    """``/units`` with a unit whose ``rounds`` is null: the poll failed with a TypeError before
+    it looked at any log."""
+
+    def get(self, path: str, **params: Any) -> Any:
+        answer = super().get(path, **params)
+        if path == "/units":
+            for unit in answer["units"]:
+                unit["rounds"] = None
+        return answer
+
+
+@pytest.mark.parametrize("view", [FailingManifest, NullRounds])
+def test_a_watch_whose_polls_fail_is_blind_too(
+    watched: Watched, tmp_path: Path, view: type[AppClient]
+) -> None:
+    """Review of issue 24, attack 2 (the variant): the watch saw the round open (size 0); from
+    then on the service makes every poll fail as a whole (its /manifest fails, or its /units is
+    malformed) instead of answering 404 for the round. The poll raised before any log was looked
+    at, the CLI printed "trying again", and nothing was recorded: the state said the guardian
+    saw the round open and was never blind, so it decrypted the fork (any fork extends size 0).
+    A poll that fails as a whole now marks every open log it knows as blind, with an alarm; a
+    malformed rounds list is read as no rounds (an alarm for the round the guardian saw)."""
+    from crypto.checkpoint import open_checkpoint
+
+    state = GuardianState(tmp_path / "g5")
+    shutil.copytree(guardian_state_dir(guardian_share_path(watched.data, 5)), state.path,
+                    dirs_exist_ok=True)
+    opened = watched.election.checkpoint_at(watched.election.log("AAA", 1), 0)
+    cp = open_checkpoint(opened, watched.election.manifest.log_verifiers["AAA"], LOG)
+    assert state.observe(cp, opened, lambda a, b: [])  # the poll at the open saw size 0
+    assert state.open_seen(LOG) is not None
+    if view is FailingManifest:
+        with pytest.raises(Problem):  # the CLI prints it and tries again
+            watch_once(view(watched.election), state)
+    else:  # a malformed rounds list is read as none: the round the guardian saw is unlisted
+        report = watch_once(view(watched.election), state)
+        assert any("does not list round 1 of AAA" in a for a in report.alarms), report.alarms
+    entries = watched.entries()
+    fork = watched.forge([*entries[:6], entries[9]])
+    with pytest.raises(GuardianRefusal, match="saw nothing of it"):
+        decrypt_as_guardian(HostileClient(watched.election, fork), fork.doc, 5,
+                            tally.read_share(watched.data, 5), state)
+    assert state.decrypted(LOG) is None
+
+
+class Garbling(AppClient):
+    """The service shows AAA round 1's newest checkpoint with its log signature broken: the
+    watch refuses it, and so sees nothing of the log."""
+
+    def get_text(self, path: str, **params: Any) -> str:
+        text = super().get_text(path, **params)
+        if path == "/units/AAA/rounds/1/checkpoint":
+            body, _, lines = text.partition("\n\n")
+            name, _, sig = lines.split("\n")[0].rpartition(" ")
+            flipped = sig[:10] + ("A" if sig[10] != "A" else "B") + sig[11:]
+            return body + "\n\n" + name + " " + flipped + "\n"
+        return text
+
+
+def test_a_watch_shown_only_refused_checkpoints_is_blind_too(
+    watched: Watched, tmp_path: Path
+) -> None:
+    """Review of issue 24, attack 2 (the variant): after the watch saw the round open (size
+    0), the service answers every poll with a checkpoint that does not check (a broken log
+    signature) instead of a 404. The watch reported a refusal and went on, but nothing marked
+    the log blind, so the guardian decrypted the fork. A refused checkpoint is an alarm that
+    leaves the log blind, like no checkpoint at all."""
+    from crypto.checkpoint import open_checkpoint
+
+    state = GuardianState(tmp_path / "g5")
+    shutil.copytree(guardian_state_dir(guardian_share_path(watched.data, 5)), state.path,
+                    dirs_exist_ok=True)
+    opened = watched.election.checkpoint_at(watched.election.log("AAA", 1), 0)
+    cp = open_checkpoint(opened, watched.election.manifest.log_verifiers["AAA"], LOG)
+    assert state.observe(cp, opened, lambda a, b: [])  # the poll at the open saw size 0
+    report = watch_once(Garbling(watched.election), state)
+    assert report.refusals, "the broken checkpoint was accepted"
+    entries = watched.entries()
+    fork = watched.forge([*entries[:6], entries[9]])
+    with pytest.raises(GuardianRefusal, match="saw nothing of it"):
+        decrypt_as_guardian(HostileClient(watched.election, fork), fork.doc, 5,
+                            tally.read_share(watched.data, 5), state)
+    assert state.decrypted(LOG) is None

@@ -200,7 +200,7 @@ def test_a_service_checkpoint_other_than_the_witnessed_one_is_evidence(
     report = watch_once(Forking(election), state, None, witnessed.readers())
     (refusal,) = report.refusals
     assert "two roots for the same tree size" in refusal
-    (kept,) = state.evidence()
+    (kept,) = [p for p in state.evidence() if "-alarm-" not in p.name]
     first, second = (kept / "first.note").read_text(), (kept / "second.note").read_text()
     assert second == other.note
     # the first is what a witness served: the log's signature and the witness's cosignature
@@ -355,3 +355,215 @@ def test_a_rolled_back_witness_serves_nothing(witnessed: Witnessed, tmp_path: Pa
     answer = http.get("/checkpoint", query_string={"origin": LOG})
     assert answer.status_code == 503
     assert answer.get_json()["type"].endswith("witness-rolled-back")
+
+
+class _Posted:
+    status_code = 200
+
+
+class _Capture:
+    """What a guardian-as-witness posts to the service (``client.session.post``)."""
+
+    def __init__(self) -> None:
+        self.bodies: list[str] = []
+
+    def post(self, url: str, data: bytes, timeout: float) -> _Posted:
+        self.bodies.append(data.decode("utf-8"))
+        return _Posted()
+
+
+def test_a_guardian_witness_makes_no_finality_statement_below_what_it_cosigned(
+    witnessed: Witnessed, tmp_path: Path
+) -> None:
+    """Review of issue 24, attack 1, through a guardian the manifest lists as a witness (pull
+    mode): it cosigned the round at size 12; the operator then shows it a "final" at size 8 (a
+    true prefix, signed with the log and commission keys, entries 8-11 dropped). Its state
+    accepts the smaller checkpoint as consistent (not new), and the watch made its finality
+    statement on it anyway: enough such guardians, with the f colluders, make a final that drops
+    ballots and that V4, the receipt checker and the guardians accept. A finality statement is
+    made only on the largest checkpoint the guardian has seen, like a witness's 409
+    final-behind."""
+    from crypto.cosignature import finality_cosignatures
+    from crypto.note import parse_note
+
+    election = witnessed.election
+    key = witnessed.cosigners[0]  # the manifest lists it: here the guardian's witness key
+    rows = AppClient(election).get("/units/AAA/rounds/1/checkpoints")["checkpoints"]
+    (opened,) = [r for r in rows if not r["final"] and r["size"] == ELECTORS][-1:]
+    entries = list(election.store.iter_entries("AAA", 1))
+    short = forge(election, witnessed.data, entries[:8])
+    capture = _Capture()
+
+    class Open(AppClient):
+        session, url = capture, "http://service"
+
+        def get(self, path: str, **params: Any) -> Any:
+            if path == "/units/AAA/rounds/1/checkpoints":
+                return {"checkpoints": [opened]}
+            return super().get(path, **params)
+
+    class Short(HostileClient):
+        session, url = capture, "http://service"
+
+    state = witnessed.state(2, tmp_path)
+    assert watch_once(Open(election), state, key).refusals == []
+    seen = state.seen(LOG)
+    assert seen is not None and seen.size == ELECTORS
+    assert note_cosignatures(opened["note"], [key.public])[1]  # it cosigned size 12
+    report = watch_once(Short(election, short), state, key)
+    final = open_checkpoint(short.note, election.manifest.log_verifiers["AAA"], LOG)
+    for body in capture.bodies:
+        signatures = parse_note(body).signatures
+        assert not finality_cosignatures(final, signatures, [key.public]), (
+            "the guardian made its finality statement on a final of 8 after cosigning 12"
+        )
+    assert any("final" in r and "8" in r for r in report.refusals), report.refusals
+
+
+@pytest.mark.parametrize("lines, length", [(100, 64), (70, 12000)])
+def test_a_stuffed_note_does_not_break_the_witness_read_endpoint(
+    witnessed: Witnessed, tmp_path: Path, lines: int, length: int
+) -> None:
+    """Review of issue 24, attack 2: the operator sends a witness a checkpoint whose note is
+    stuffed to the note's bounds with lines of keys nobody knows (99 lines, the most a note
+    holds with the log's; or 60 long ones, about 1 MiB). The witness cosigns it (unknown lines
+    are ignored) and stores it; its read endpoint then appended its own line past the bounds
+    and failed with a traceback (HTTP 500) on every read, so no guardian could read the log
+    from it. It now serves the log's signature and its own line, and as many of the others as
+    the bounds allow."""
+    from crypto.note import NoteSignature
+    from tally_service.witness.core import add_checkpoint_body
+
+    election = witnessed.election
+    cosigner = Cosigner.generate("stuffed.example/witness", TYPE_ED25519)
+    opened = election.checkpoint_at(election.log("AAA", 1), 0)
+    from crypto.note import parse_note
+
+    lines -= len(parse_note(opened).signatures) if lines == 100 else 0
+    from crypto.note import MAX_NOTE_SIZE
+
+    stuffed = opened
+    for i in range(lines):  # up to 16 bytes short of the note's size bound
+        room = MAX_NOTE_SIZE - len(stuffed.encode("utf-8")) - 16
+        line = NoteSignature(f"junk{i}.example/key", bytes(4), bytes(length)).line()
+        if len(line.encode("utf-8")) > room:
+            overhead = len(NoteSignature(f"junk{i}.example/key", bytes(4), b"").line())
+            line = NoteSignature(
+                f"junk{i}.example/key", bytes(4), bytes((room - overhead) * 3 // 4 - 4)
+            ).line()
+            stuffed += line
+            break
+        stuffed += line
+    core = Witness(cosigner, tmp_path / "w", {LOG: election.manifest.log_verifiers["AAA"]})
+    assert core.add_checkpoint(add_checkpoint_body(0, [], stuffed)).status == 200
+    http = create_witness_app(core).test_client()
+    answer = http.get("/checkpoint", query_string={"origin": LOG})
+    assert answer.status_code == 200, answer.get_data(as_text=True)[:300]
+    note = answer.get_data(as_text=True)
+    assert open_checkpoint(note, election.manifest.log_verifiers["AAA"], LOG).size == 0
+    assert note_cosignatures(note, [cosigner.public])[1]
+
+
+def test_a_witness_answering_without_end_is_read_only_up_to_a_note(tmp_path: Path) -> None:
+    """Review of issue 24, attack 2: a colluding witness (or whoever answers at its URL) sends
+    ``guardian watch`` an answer of many megabytes; the reader took it all into memory. It now
+    reads at most one note's bound and reports the rest as a failed answer (an alarm)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from crypto.note import MAX_NOTE_SIZE
+    from tally_service.guardian_watch import http_witness
+
+    sent: list[int] = []
+
+    class Flood(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.end_headers()
+            chunk = b"x" * 65536
+            try:
+                for _ in range(8 * MAX_NOTE_SIZE // len(chunk)):
+                    self.wfile.write(chunk)
+                    sent.append(len(chunk))
+            except OSError:
+                pass  # the reader hung up: what this test wants
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Flood)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        read = http_witness(f"http://127.0.0.1:{server.server_address[1]}")
+        with pytest.raises(ValueError, match="larger than"):
+            read(LOG)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "a guardian-as-witness has no rollback protection: its guardian state is its witness state, "
+    "and nothing binds it to the witness key (witness serve's marker and generation, "
+    "tally_service/witness/rollback.py); fix: the same marker beside --witness-key, advanced "
+    "with every state write, and a refusal to cosign from an older state"))
+def test_a_guardian_witness_restored_from_a_backup_makes_no_finality_statement_on_a_fork(
+    witnessed: Witnessed, tmp_path: Path
+) -> None:
+    """Review of issue 24, attack 9 for the witnesses that guardians run (pull mode): the
+    guardian's state is backed up when it has seen size 4, then it cosigns size 12; its
+    directory is restored from the backup. The operator shows it a final of 11 that extends
+    size 4 but drops entry 4: the restored guardian-witness vouches for it with its finality
+    statement, as a restored ``witness serve`` would have before issue 24."""
+    from crypto.cosignature import finality_cosignatures
+    from crypto.note import parse_note
+
+    election = witnessed.election
+    key = witnessed.cosigners[0]
+    rows = AppClient(election).get("/units/AAA/rounds/1/checkpoints")["checkpoints"]
+    at4 = [r for r in rows if not r["final"] and r["size"] == 4][-1]
+    at12 = [r for r in rows if not r["final"] and r["size"] == ELECTORS][-1]
+    capture = _Capture()
+
+    def showing(row: dict[str, Any]) -> type[AppClient]:
+        class Showing(AppClient):
+            session, url = capture, "http://service"
+
+            def get(self, path: str, **params: Any) -> Any:
+                if path == "/units/AAA/rounds/1/checkpoints":
+                    return {"checkpoints": [row]}
+                return super().get(path, **params)
+
+        return Showing
+
+    state = witnessed.state(2, tmp_path)
+    assert watch_once(showing(at4)(election), state, key).refusals == []
+    shutil.copytree(state.path, tmp_path / "backup")
+    assert watch_once(showing(at12)(election), state, key).refusals == []
+    shutil.rmtree(state.path)
+    shutil.copytree(tmp_path / "backup", state.path)  # the restore
+    entries = list(election.store.iter_entries("AAA", 1))
+    fork = forge(election, witnessed.data, entries[:4] + entries[5:])
+
+    from crypto.merkle import MerkleTree, leaf_hash
+
+    tree = MerkleTree(leaf_hash(e) for e in fork.entries)
+
+    class Short(HostileClient):
+        session, url = capture, "http://service"
+
+        def get(self, path: str, **params: Any) -> Any:
+            if path == "/units/AAA/rounds/1/proof/consistency":  # the fork's own proof
+                proof = tree.consistency_proof(int(params["from"]), int(params["to"]))
+                return {"proof": [h.hex() for h in proof]}
+            return super().get(path, **params)
+
+    capture.bodies.clear()
+    watch_once(Short(election, fork), GuardianState(state.path), key)
+    final = open_checkpoint(fork.note, election.manifest.log_verifiers["AAA"], LOG)
+    assert capture.bodies, "the restored guardian-witness posted nothing"
+    for body in capture.bodies:
+        assert not finality_cosignatures(final, parse_note(body).signatures, [key.public])

@@ -289,3 +289,31 @@ def test_witness_process_survives_kill_9(tmp_path: Path, log_key: SigningKey) ->
     from crypto.cosignature import CosignerKey
 
     assert CosignerKey.parse(vkey).type_name == "subtree/v1"
+
+
+def test_an_operator_sending_forks_without_end_cannot_fill_the_witness_disk(
+    tmp_path: Path, log_key: SigningKey
+) -> None:
+    """Review of issue 24: the operator holds the log key and may send a witness the same fork
+    any number of times (each up to a 1 MiB note). Every refusal wrote a new evidence file, so
+    one hostile log could fill the disk of a witness that serves other elections too, until it
+    failed with a traceback on every write of its state. The first pieces of evidence of a log
+    prove the fork; after MAX_EVIDENCE_PER_LOG the witness still refuses, and keeps no more."""
+    from tally_service.witness import core
+
+    cosigner = Cosigner.generate("witness.example/w1", TYPE_ED25519)
+    w = _witness(cosigner, tmp_path / "w", log_key)
+    honest, fork = Log(log_key), Log(log_key, tag=b"fork")
+    honest.grow(4)
+    fork.grow(4)
+    assert w.add_checkpoint(honest.body(0)).status == 200
+    for _ in range(core.MAX_EVIDENCE_PER_LOG + 5):
+        refused = w.add_checkpoint(fork.body(4))
+        assert refused.status == 409 and refused.check == "fork"
+    evidence = sorted((tmp_path / "w" / "evidence").iterdir())
+    assert len(evidence) == core.MAX_EVIDENCE_PER_LOG
+    assert "kept already" in json.loads(refused.body)["detail"]
+    # a restart counts what is kept: still no more
+    again = _witness(cosigner, tmp_path / "w", log_key)
+    assert again.add_checkpoint(fork.body(4)).status == 409
+    assert len(list((tmp_path / "w" / "evidence").iterdir())) == core.MAX_EVIDENCE_PER_LOG

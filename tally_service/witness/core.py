@@ -31,7 +31,9 @@ Three additions of ours, beyond the specification (410 ``log-final``, 409 ``fina
   another log's finality statements).
 - **Evidence.** When a checkpoint signed by the log's key contradicts the one the witness
   cosigned (same size with another root, or a consistency proof that fails), both signed
-  checkpoints and the proof are written to ``<state>/evidence/`` and the answer names the file.
+  checkpoints and the proof are written to ``<state>/evidence/`` and the answer names the file;
+  at most ``MAX_EVIDENCE_PER_LOG`` files per log (the log key's holder could otherwise fill the
+  disk by sending one fork again and again; later refusals say none was kept).
 
 - **Rollback.** Restoring a witness's state from a backup or snapshot is a compromise of its
   key (the witness forgets what it cosigned and would cosign a fork): a restore must rotate the
@@ -80,6 +82,9 @@ from tally_service.witness.rollback import StateGuard, StateRollback, check_latc
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
 #: Largest add-checkpoint body: a maximal note and a full consistency proof.
 MAX_REQUEST_SIZE = MAX_NOTE_SIZE + 64 * 64
+#: Most evidence files kept per log: the first prove the fork; the log key's holder could
+#: otherwise fill the witness's disk by sending it the same fork again and again.
+MAX_EVIDENCE_PER_LOG = 16
 
 
 class WitnessError(Exception):
@@ -197,6 +202,7 @@ class Witness:
         self.logs = dict(logs)
         self.clock = clock
         self._lock = threading.Lock()
+        self._evidence: dict[str, int] | None = None
         (state_dir / "logs").mkdir(parents=True, exist_ok=True)
         (state_dir / "evidence").mkdir(parents=True, exist_ok=True)
         for origin in self.logs:
@@ -250,7 +256,37 @@ class Witness:
     def latest(self, origin: str) -> LogState | None:
         return self.state.get(origin)
 
+    def _evidence_counts(self) -> dict[str, int]:
+        """How many evidence files each log has (read once from the files' ``origin:`` line)."""
+        if self._evidence is None:
+            counts: dict[str, int] = {}
+            for path in (self.state_dir / "evidence").glob("*.txt"):
+                try:
+                    with open(path, encoding="utf-8", errors="replace") as text:
+                        head = [text.readline() for _ in range(3)]
+                except OSError:
+                    continue
+                if head[2].startswith("origin: "):
+                    origin = head[2][len("origin: "):].rstrip("\n")
+                    counts[origin] = counts.get(origin, 0) + 1
+            self._evidence = counts
+        return self._evidence
+
     def _keep_evidence(
+        self, origin: str, stored: LogState, note: str, old: int, proof: list[bytes], why: str
+    ) -> str:
+        """Write the evidence file; what to say of it in the refusal ("kept as evidence in
+        <file>", or that no more is kept for this log: MAX_EVIDENCE_PER_LOG)."""
+        counts = self._evidence_counts()
+        if counts.get(origin, 0) >= MAX_EVIDENCE_PER_LOG:
+            return (
+                f"not kept again: {MAX_EVIDENCE_PER_LOG} pieces of evidence of this log are "
+                f"kept already in {self.state_dir / 'evidence'}"
+            )
+        counts[origin] = counts.get(origin, 0) + 1
+        return f"kept as evidence in {self._write_evidence(origin, stored, note, old, proof, why)}"
+
+    def _write_evidence(
         self, origin: str, stored: LogState, note: str, old: int, proof: list[bytes], why: str
     ) -> Path:
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(self.clock()))
@@ -312,8 +348,7 @@ class Witness:
                 409,
                 "final-behind",
                 f"this witness cosigned size {stored.size} of {origin}; a final checkpoint at "
-                f"size {checkpoint.size} would drop entries. Both signed checkpoints are kept as "
-                f"evidence in {where}",
+                f"size {checkpoint.size} would drop entries. Both signed checkpoints: {where}",
             )
         if old != latest_size:
             return Answer(409, SIZE_CONTENT_TYPE, f"{latest_size}\n", "old-size-conflict")
@@ -326,7 +361,7 @@ class Witness:
                     409,
                     "fork",
                     f"a different root was cosigned for size {stored.size}; "
-                    f"both signed checkpoints are kept as evidence in {where}",
+                    f"both signed checkpoints: {where}",
                 )
         elif stored is not None and not verify_consistency(
             stored.size, checkpoint.size, proof, stored.root, checkpoint.root
@@ -338,7 +373,7 @@ class Witness:
                 422,
                 "inconsistent",
                 f"the consistency proof from size {stored.size} does not "
-                f"verify; the signed checkpoints are kept as evidence in {where}",
+                f"verify; the signed checkpoints: {where}",
             )
         elif stored is None and proof:
             return _refuse(422, "inconsistent", "the proof must be empty when the old size is 0")

@@ -11,7 +11,8 @@ what the service shows (tally_service/guardian_watch.py).
 
 The answer is the signed checkpoint note the witness stored (the log's signature, and the
 commission's on a final), with one cosignature line of this witness appended (replacing any
-line of its own the service had left on the note it sent): anyone checks it
+line of its own the service had left on the note it sent; on a note stuffed to the note's
+bounds, lines of other keys give way, never the log's or its own): anyone checks it
 with the log key and the witness's key from the sealed manifest. The line is made on the first
 read after the state changed and kept until it changes again, so reads cost no signing.
 Cosigning here gives nobody anything new: anyone may submit the latest checkpoint again to
@@ -29,10 +30,49 @@ older than the latest are never cosigned again, here or there.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from crypto.cosignature import is_final
-from crypto.note import parse_note
+from crypto.note import (
+    MAX_NOTE_SIZE,
+    MAX_SIGNATURES,
+    NoteSignature,
+    NoteVerifier,
+    parse_note,
+)
 from tally_service.witness.core import Answer, Witness, _refuse
+
+
+def _with_own_lines(
+    text: str,
+    signatures: Sequence[NoteSignature],
+    mine: list[NoteSignature],
+    log: NoteVerifier,
+) -> str:
+    """The note ``text`` with the log's lines, then the other lines the note's bounds leave room
+    for (in their order), then this witness's ``mine``.
+
+    A note the service sent again may carry this witness's earlier lines: one line per key, so
+    those are replaced, as note.add_signatures does. A note stuffed to its bounds (the most
+    lines, or the most bytes) would not take one line more: the lines of keys this witness does
+    not know give way, never the log's signature or its own."""
+    own = {(m.name, m.key_hash) for m in mine}
+    is_log = [(s.name, s.key_hash) == (log.name, log.key_hash) for s in signatures]
+    kept = [s.line() for s, ok in zip(signatures, is_log, strict=True) if ok]
+    tail = "".join(m.line() for m in mine)
+    budget = MAX_NOTE_SIZE - len((text + "\n" + "".join(kept) + tail).encode("utf-8"))
+    slots = MAX_SIGNATURES - len(kept) - len(mine)
+    for sig, ok in zip(signatures, is_log, strict=True):
+        line = sig.line()
+        cost = len(line.encode("utf-8"))
+        if ok or (sig.name, sig.key_hash) in own or slots < 1 or cost > budget:
+            continue
+        kept.append(line)
+        budget -= cost
+        slots -= 1
+    note = text + "\n" + "".join(kept) + tail
+    parse_note(note)  # within the bounds by construction
+    return note
 
 
 class LatestCheckpoints:
@@ -64,12 +104,8 @@ class LatestCheckpoints:
                 mine = [self.witness.cosigner.cosign(checkpoint, now)]
                 if is_final(checkpoint):  # stored only once it passed the final's checks
                     mine.append(self.witness.cosigner.cosign_final(checkpoint, now))
-                # a note the service sent again may carry this witness's earlier lines: one line
-                # per key, so those are replaced, as note.add_signatures does
-                own = {(m.name, m.key_hash) for m in mine}
-                others = [s.line() for s in parsed.signatures if (s.name, s.key_hash) not in own]
-                note = parsed.text + "\n" + "".join([*others, *(m.line() for m in mine)])
-                parse_note(note)  # still a note within the bounds (it only lost a line)
+                note = _with_own_lines(parsed.text, parsed.signatures, mine,
+                                       self.witness.logs[origin])
                 served = (stored.seq, note)
                 self._served[origin] = served
         return Answer(200, "text/plain; charset=utf-8", served[1])
