@@ -178,8 +178,13 @@ def cmd_watch(args: argparse.Namespace) -> int:
     cosigner = None
     if args.witness_key:
         from tally_service.witness.cli import read_cosigner
+        from tally_service.witness.rollback import StateRollback, marker_path
 
         cosigner = read_cosigner(Path(args.witness_key))
+        try:  # its witness state is this guardian state: bound to the key like witness serve's
+            state.bind_witness(marker_path(Path(args.witness_key)), str(cosigner.public))
+        except StateRollback as exc:
+            raise Problem(400, "usage", str(exc)) from exc
     witnesses = {}
     for spec in args.witness or []:
         name, sep, url = spec.partition("=")
@@ -288,7 +293,9 @@ def add_guardian_commands(sub: Any) -> None:
     p.add_argument(
         "--witness-key",
         help="the guardian's witness key (tally-service witness keygen): if the manifest lists "
-        "it among the witnesses, cosign every accepted checkpoint and post it back",
+        "it among the witnesses, cosign every accepted checkpoint and post it back. The state "
+        "is bound to the key by a marker beside the key file (KEY.marker, move it with the "
+        "key); a state restored from an older copy is refused: a restore compromises the key",
     )
     p.add_argument(
         "--witness",

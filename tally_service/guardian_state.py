@@ -15,6 +15,16 @@ entry; either reveals a vote. So each guardian keeps, in a directory of its own:
   Alarms of ``guardian watch`` (a round or checkpoint hidden from it, a witness ahead of the
   service) are kept there too, once each, with what the service and the witnesses answered.
 
+A guardian that is also a witness (``guardian watch --witness-key``, issue 18) cosigns from this
+same state: restored from a backup, it would forget what it cosigned and vouch for a fork of it
+(issue 24, attack 9). So the state keeps a *generation* (``generation.json``), raised by one
+with every write of a log's record, under the lock and after the record is on disk; a watch
+with a witness key binds the state to the key (``bind_witness``: tally_service/witness/
+rollback.py's StateGuard, the marker beside the key file, the same as ``witness serve``) and
+advances the marker after each such write. A state older than the marker is refused at start;
+a note showing the witness's own line on a checkpoint larger than the state knows latches the
+state (``ROLLED-BACK``): it cosigns nothing more. A restore is a compromise of the witness key.
+
 It refuses to decrypt a round it recorded no checkpoint of while the round was open (a service
 that hid the round from it could show it any fork as final: issue 24), a final other than the
 one it decrypted for that round, a final smaller than a checkpoint it has seen, and a final
@@ -46,8 +56,10 @@ from typing import Any
 from crypto.checkpoint import Checkpoint
 from crypto.cosignature import FINAL_LINE
 from crypto.merkle import verify_consistency
+from tally_service.witness.rollback import LATCH_FILE, StateGuard, latch
 
 STATE_FORMAT = "kz-tally/guardian-state/v1"
+GENERATION_FILE = "generation.json"
 
 
 class GuardianRefusal(Exception):
@@ -126,6 +138,8 @@ class GuardianState:
             )
         self._depth = 0
         self._lock_fd: int | None = None
+        self._guard: StateGuard | None = None
+        self._rolled_back: str | None = None
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
@@ -147,6 +161,44 @@ class GuardianState:
                     fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
                     os.close(self._lock_fd)
                     self._lock_fd = None
+
+    # the witness key's binding (module docstring) -------------------------------------------
+    def generation(self) -> int:
+        """How many writes of a log's record this state has had (0 for a state kept before
+        generations existed)."""
+        data = self._read(self.path / GENERATION_FILE) or {}
+        value = data.get("generation", 0)
+        if type(value) is not int or value < 0:
+            raise StateError(f"{self.path / GENERATION_FILE} holds no generation")
+        return value
+
+    def bind_witness(self, marker: Path, vkey: str) -> None:
+        """Bind this state to the witness key ``vkey`` whose marker is ``marker``: StateRollback
+        if the state is older than the marker, another key's, or once found rolled back."""
+        with self.locked():
+            self._guard = StateGuard.open(self.path, marker, vkey, self.generation())
+
+    def witness_rolled_back(self) -> str | None:
+        """Why this state must cosign nothing more, if it was found rolled back (by this
+        process, or by an earlier one: its latch file)."""
+        if self._rolled_back is None and (self.path / LATCH_FILE).exists():
+            self._rolled_back = "this state was found rolled back before (its ROLLED-BACK file)"
+        return self._rolled_back
+
+    def latch_witness(self, why: str) -> None:
+        """The state is older than what its witness key signed: remember it, durably (a
+        restart refuses too), and cosign nothing more."""
+        with self.locked():
+            latch(self.path, why)
+            self._rolled_back = why
+
+    def _write_log(self, origin: str, data: dict[str, Any]) -> None:
+        """Write a log's record, then raise the generation, then advance the marker."""
+        self._write(self._log_path(origin), data)
+        generation = self.generation() + 1
+        self._write(self.path / GENERATION_FILE, {"generation": generation})
+        if self._guard is not None:
+            self._guard.advance(generation)
 
     # pins --------------------------------------------------------------------------------
     @property
@@ -283,7 +335,7 @@ class GuardianState:
                 data.get("final_seen") or data.get("decrypted")
             ):
                 data.pop("blinded")  # the newest it knows, shown again: it sees the log again
-                self._write(self._log_path(cp.origin), data)
+                self._write_log(cp.origin, data)
             return False
         if fetched_for is None or (fetched_for.size, fetched_for.root) != (seen.size, seen.root):
             proof = None  # the state moved while the proof was fetched: fetch for the new one
@@ -327,7 +379,7 @@ class GuardianState:
             # for one (a checkpoint first shown after a final proves nothing about the round)
             data["open_seen"] = entry
             data.pop("blinded", None)  # it sees the log again
-        self._write(self._log_path(cp.origin), data)
+        self._write_log(cp.origin, data)
 
     def open_logs(self) -> list[str]:
         """The origins of the logs this guardian has seen open and no final of yet (the ones a
@@ -425,7 +477,7 @@ class GuardianState:
             seen = self.seen(final.origin)
             if seen is None or final.size >= seen.size:
                 data["seen"] = entry
-            self._write(self._log_path(final.origin), data)
+            self._write_log(final.origin, data)
 
     # evidence ----------------------------------------------------------------------------
     def _conflict(self, origin: str, first: str, second: str, why: str) -> None:
@@ -480,7 +532,7 @@ class GuardianState:
             data = self._log(origin)
             if blind and not data.get("final_seen") and not data.get("decrypted"):
                 data["blinded"] = {"why": why, "evidence": folder.name}
-                self._write(self._log_path(origin), data)
+                self._write_log(origin, data)
             return folder
 
     def evidence(self) -> list[Path]:

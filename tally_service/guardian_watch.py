@@ -60,6 +60,7 @@ from crypto.witness_policy import PolicyError, WitnessPolicy
 from tally_service import clock
 from tally_service.guardian_state import GuardianRefusal, GuardianState
 from tally_service.problems import Problem
+from tally_service.witness.rollback import ROTATE
 
 MANIFEST_HASH_TAG = "kz-tally/v1/manifest"
 
@@ -260,6 +261,7 @@ class _Log:
         note = self._service_note(origin, base, known or bool(cosigned) or closed, cosigned)
         if note is None:
             return
+        self._own_line_ahead(origin, note, "the service")
         cp = self._accept(origin, note, log_key, consistency, "the service")
         if cp is None:  # refused (reported): as blind as no checkpoint at all, unless a witness
             self._alarm(origin, "service-refused",  # showed the log in this poll
@@ -350,9 +352,34 @@ class _Log:
                 )
                 continue
             found.append((key.name, cp, note))
+        for name, _, note in found:  # before any of them is remembered
+            self._own_line_ahead(origin, note, f"witness {name}")
         for name, _, note in sorted(found, key=lambda f: f[1].size):
             self._accept(origin, note, log_key, consistency, f"witness {name}")
         return found
+
+    def _own_line_ahead(self, origin: str, note: str, source: str) -> None:
+        """As a witness: a note carrying this guardian's own valid line (a cosignature, or a
+        finality statement) on a checkpoint larger than its state knows proves the state went
+        back (it records a checkpoint before it cosigns it): latch, cosign nothing more."""
+        if self.witness is None:
+            return
+        try:
+            cp, mine = note_cosignatures(note, [self.witness.public])
+            if is_final(cp):
+                mine = mine or finality_cosignatures(
+                    cp, parse_note(note).signatures, [self.witness.public]
+                )
+        except (CosignatureError, CheckpointError, NoteError, ValueError):
+            return  # not this witness's line; the note is judged when it is accepted
+        seen = self.state.seen(origin)
+        if not mine or (seen is not None and cp.size <= seen.size):
+            return
+        known = "nothing" if seen is None else f"size {seen.size}"
+        self.state.latch_witness(
+            f"{origin}: {source} shows this witness's own cosignature on size {cp.size}, but "
+            f"its state knows {known}: the state was restored from an older copy"
+        )
 
     def _compare(self, origin: str, base: str, shown: Checkpoint, note: str,
                  cosigned: list[tuple[str, Checkpoint, str]]) -> None:
@@ -422,6 +449,12 @@ def _cosign(
     the largest checkpoint this guardian has seen of the log: the state accepts a smaller one
     that is a prefix of it (consistent, not new), and a finality statement on it would vouch
     for a final that drops entries this guardian cosigned (a witness's 409 final-behind)."""
+    rolled_back = state.witness_rolled_back()
+    if rolled_back is not None:
+        report.refusals.append(
+            f"{cp.origin}: no cosignature of size {cp.size}: {rolled_back}; {ROTATE}"
+        )
+        return
     final = is_final(cp)  # a final counts only the finality statement (crypto/cosignature.py)
     if final:
         seen = state.seen(cp.origin)

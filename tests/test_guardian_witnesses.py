@@ -31,6 +31,7 @@ from tally_service.sample import UnitSpec, build_election
 from tally_service.simulate import SimulatedElection, uniform_choice
 from tally_service.witness.core import Witness
 from tally_service.witness.http import create_witness_app
+from tally_service.witness.rollback import StateRollback, marker_path
 from tally_service.witnessing import Witnessing
 from tests.guardian_helpers import LOG, AppClient, HostileClient, forge
 
@@ -389,7 +390,8 @@ def test_a_guardian_witness_makes_no_finality_statement_below_what_it_cosigned(
     election = witnessed.election
     key = witnessed.cosigners[0]  # the manifest lists it: here the guardian's witness key
     rows = AppClient(election).get("/units/AAA/rounds/1/checkpoints")["checkpoints"]
-    (opened,) = [r for r in rows if not r["final"] and r["size"] == ELECTORS][-1:]
+    at12 = [r for r in rows if not r["final"] and r["size"] == ELECTORS][-1]
+    opened = _unsigned_by(at12, key)  # w0's core cosigned it: the guardian has not, yet
     entries = list(election.store.iter_entries("AAA", 1))
     short = forge(election, witnessed.data, entries[:8])
     capture = _Capture()
@@ -409,7 +411,7 @@ def test_a_guardian_witness_makes_no_finality_statement_below_what_it_cosigned(
     assert watch_once(Open(election), state, key).refusals == []
     seen = state.seen(LOG)
     assert seen is not None and seen.size == ELECTORS
-    assert note_cosignatures(opened["note"], [key.public])[1]  # it cosigned size 12
+    assert note_cosignatures(capture.bodies[-1], [key.public])[1]  # it cosigned size 12
     report = watch_once(Short(election, short), state, key)
     final = open_checkpoint(short.note, election.manifest.log_verifiers["AAA"], LOG)
     for body in capture.bodies:
@@ -505,11 +507,18 @@ def test_a_witness_answering_without_end_is_read_only_up_to_a_note(tmp_path: Pat
         thread.join()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a guardian-as-witness has no rollback protection: its guardian state is its witness state, "
-    "and nothing binds it to the witness key (witness serve's marker and generation, "
-    "tally_service/witness/rollback.py); fix: the same marker beside --witness-key, advanced "
-    "with every state write, and a refusal to cosign from an older state"))
+def _unsigned_by(row: dict[str, Any], key: Cosigner) -> dict[str, Any]:
+    """A service's checkpoint row without ``key``'s lines: in the fixture the guardian's key
+    is also witness w0's (which cosigned every checkpoint), and a guardian-witness shown its
+    own line on what its state does not know takes it as proof of a rollback."""
+    from crypto.note import parse_note
+
+    note = parse_note(row["note"])
+    names = {key.name, key.public.finality().name}
+    kept = "".join(sig.line() for sig in note.signatures if sig.name not in names)
+    return {**row, "note": note.text + "\n" + kept}
+
+
 def test_a_guardian_witness_restored_from_a_backup_makes_no_finality_statement_on_a_fork(
     witnessed: Witnessed, tmp_path: Path
 ) -> None:
@@ -534,12 +543,14 @@ def test_a_guardian_witness_restored_from_a_backup_makes_no_finality_statement_o
 
             def get(self, path: str, **params: Any) -> Any:
                 if path == "/units/AAA/rounds/1/checkpoints":
-                    return {"checkpoints": [row]}
+                    return {"checkpoints": [_unsigned_by(row, key)]}
                 return super().get(path, **params)
 
         return Showing
 
+    marker, vkey = marker_path(tmp_path / "w0.key"), str(key.public)
     state = witnessed.state(2, tmp_path)
+    state.bind_witness(marker, vkey)  # what `guardian watch --witness-key` does at start
     assert watch_once(showing(at4)(election), state, key).refusals == []
     shutil.copytree(state.path, tmp_path / "backup")
     assert watch_once(showing(at12)(election), state, key).refusals == []
@@ -562,8 +573,102 @@ def test_a_guardian_witness_restored_from_a_backup_makes_no_finality_statement_o
             return super().get(path, **params)
 
     capture.bodies.clear()
-    watch_once(Short(election, fork), GuardianState(state.path), key)
+    restored = GuardianState(state.path)
+    refused = None
+    try:
+        restored.bind_witness(marker, vkey)  # the restarted watch
+    except StateRollback as exc:
+        refused = str(exc)
+    else:
+        watch_once(Short(election, fork), restored, key)
     final = open_checkpoint(fork.note, election.manifest.log_verifiers["AAA"], LOG)
-    assert capture.bodies, "the restored guardian-witness posted nothing"
     for body in capture.bodies:
         assert not finality_cosignatures(final, parse_note(body).signatures, [key.public])
+    assert refused is not None, "the restored guardian-witness started"
+    assert "older copy" in refused and "new key" in refused
+    assert capture.bodies == []
+
+
+def test_a_guardian_witness_shown_its_own_cosignature_beyond_its_state_cosigns_no_more(
+    witnessed: Witnessed, tmp_path: Path
+) -> None:
+    """Review of issue 24, attack 9, what no marker sees: the guardian's state *and* the marker
+    beside its witness key are restored together (a snapshot of the whole machine) to when it
+    had seen size 4; it had since cosigned size 12. The service (or a witness) shows it the
+    size-12 checkpoint carrying its own cosignature: proof that its state went back. It
+    latches: no finality statement on the final, nor any other line, and a restart refuses."""
+    election = witnessed.election
+    key = witnessed.cosigners[0]
+    rows = AppClient(election).get("/units/AAA/rounds/1/checkpoints")["checkpoints"]
+    at4 = _unsigned_by([r for r in rows if not r["final"] and r["size"] == 4][-1], key)
+    at12 = _unsigned_by([r for r in rows if not r["final"] and r["size"] == ELECTORS][-1], key)
+    (final,) = [_unsigned_by(r, key) for r in rows if r["final"]]
+    capture = _Capture()
+
+    def showing(row: dict[str, Any]) -> type[AppClient]:
+        class Showing(AppClient):
+            session, url = capture, "http://service"
+
+            def get(self, path: str, **params: Any) -> Any:
+                if path == "/units/AAA/rounds/1/checkpoints":
+                    return {"checkpoints": [row]}
+                return super().get(path, **params)
+
+        return Showing
+
+    marker, vkey = marker_path(tmp_path / "w0.key"), str(key.public)
+    state = witnessed.state(2, tmp_path)
+    state.bind_witness(marker, vkey)
+    assert watch_once(showing(at4)(election), state, key).refusals == []
+    shutil.copytree(state.path, tmp_path / "backup")
+    shutil.copy(marker, tmp_path / "backup.marker")
+    capture.bodies.clear()
+    assert watch_once(showing(at12)(election), state, key).refusals == []
+    (mine,) = capture.bodies  # the size-12 note with this guardian's cosignature
+    shutil.rmtree(state.path)
+    shutil.copytree(tmp_path / "backup", state.path)
+    shutil.copy(tmp_path / "backup.marker", marker)  # the whole machine restored
+    restored = GuardianState(state.path)
+    restored.bind_witness(marker, vkey)  # state and marker agree: no local check sees it
+    capture.bodies.clear()
+    report = watch_once(showing({**at12, "note": mine})(election), restored, key)
+    assert any("restored from an older copy" in r for r in report.refusals), report.refusals
+    report = watch_once(showing(final)(election), restored, key)
+    assert capture.bodies == [], "the rolled-back guardian-witness cosigned"
+    assert any("new key" in r for r in report.refusals), report.refusals
+    with pytest.raises(StateRollback, match="restored from an older copy"):
+        GuardianState(state.path).bind_witness(marker, vkey)
+
+
+def test_guardian_watch_refuses_a_restored_witness_state_in_one_line(tmp_path: Path) -> None:
+    """Review of issue 24, attack 9, the command: ``guardian watch --witness-key`` started on a
+    guardian state older than the marker beside the key stops before it polls, in one line
+    naming the cause and the remedy (a new witness key), with a non-zero exit."""
+    import subprocess
+    import sys
+
+    key = Cosigner.generate("g1.example/witness", TYPE_ED25519)
+    key_file = tmp_path / "g1.key"
+    key_file.write_text(key.private_text() + "\n", encoding="ascii")
+    state = GuardianState(tmp_path / "state")
+    state.bind_witness(marker_path(key_file), str(key.public))
+    shutil.copytree(state.path, tmp_path / "backup")
+    state.record_alarm(LOG, "test", "a write of the log's record", {}, blind=True)
+    assert state.generation() == 1
+    shutil.rmtree(state.path)
+    shutil.copytree(tmp_path / "backup", state.path)  # the restore
+    args = ["--state", str(state.path), "--url", "http://127.0.0.1:9", "--once",
+            "--witness-key", str(key_file)]
+    done = subprocess.run(
+        [sys.executable, "-m", "tally_service", "guardian", "watch", *args],
+        capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "older copy" in done.stderr and "new key" in done.stderr
+    # the same state with its marker is refused no more than a fresh one: the check is the age
+    shutil.rmtree(state.path)
+    shutil.copytree(tmp_path / "backup", state.path)
+    GuardianState(state.path).record_alarm(LOG, "test", "caught up", {}, blind=True)
+    GuardianState(state.path).bind_witness(marker_path(key_file), str(key.public))
