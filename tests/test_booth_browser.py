@@ -44,7 +44,7 @@ class Live:
 @contextmanager
 def serve_election(data: Path, name: str = "AKM") -> Iterator[Live]:
     """A sample election of one unit with round 1 open, served on a free port."""
-    from waitress import create_server
+    from waitress import create_server, wasyncore
 
     from tally_service.app import create_app
 
@@ -61,13 +61,24 @@ def serve_election(data: Path, name: str = "AKM") -> Iterator[Live]:
     election = Election(data, Config(checkpoint_every=2))
     election.open_round("AKM", 1)
     srv: Any = create_server(create_app(election), host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=srv.run, daemon=True)
+    socket_map = srv.map if hasattr(srv, "map") else srv._map
+    stopping = threading.Event()
+
+    def run() -> None:
+        # srv.run() loops while any connection is open, and a browser keeps its connections
+        # alive: stop on a flag and close them here, not after a 5 s join timeout
+        while not stopping.is_set():
+            wasyncore.loop(timeout=0.05, map=socket_map, count=1)
+        wasyncore.close_all(socket_map)
+        srv.task_dispatcher.shutdown()
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
         yield Live(f"http://127.0.0.1:{srv.effective_port}", codes, election)
     finally:
-        srv.close()
-        thread.join(timeout=5)
+        stopping.set()
+        thread.join(timeout=10)
         election.stop()
 
 
@@ -94,13 +105,22 @@ def _by_id(driver: Any, element_id: str) -> Any:
 
 
 def _downloaded(folder: Path, suffix: str, timeout: float = 20.0) -> Path:
+    """The file Chromium downloaded, once it is whole: on a loaded machine the file can be seen
+    under its final name before its bytes are written, so a JSON file must also parse."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = [p for p in folder.glob(f"*{suffix}") if not p.name.endswith(".crdownload")]
-        if found:
-            return found[0]
+        for path in found:
+            try:
+                if path.name.endswith(".json"):
+                    json.loads(path.read_text(encoding="utf-8"))
+                elif path.stat().st_size == 0:
+                    continue
+            except (OSError, ValueError):
+                continue
+            return path
         time.sleep(0.1)
-    raise AssertionError(f"no *{suffix} was downloaded into {folder}")
+    raise AssertionError(f"no whole *{suffix} was downloaded into {folder}")
 
 
 def _check_receipt_in_page(driver: Any, receipt: Path, ballot: Path | None) -> dict[str, str]:
