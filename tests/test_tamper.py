@@ -821,3 +821,25 @@ def test_failures_are_capped_but_counted(built: Built, tmp_path: Path) -> None:
 def test_checkpoint_helpers_roundtrip(built: Built) -> None:
     """The tamper tools themselves: re-sealing an untouched log leaves a valid record."""
     assert isinstance(checkpoint_of(notes_of(log(built.record) / "checkpoints.txt")[0]), Checkpoint)
+
+
+def test_a_manifest_sealed_without_booth_files_is_noted_not_failed(
+    built: Built, tmp_path: Path
+) -> None:
+    """Manifests sealed before issue 25 carry no ``booth`` section: V1 says the booth's code is
+    not checked and fails nothing for it (the field is optional in the schema)."""
+    from scripts.verifier.checks_manifest import NO_BOOTH, check_booth_code
+    from scripts.verifier.record import Record
+    from scripts.verifier.report import Report
+
+    record = tmp_path / "record"
+    shutil.copytree(built.record, record)
+    shutil.rmtree(record / "booth_code")
+    payload = dict(read_json(record / "manifest.json")["payload"])
+    del payload["booth"]
+    report = Report.new("old")
+    check_booth_code(Record(record), payload, report["V1"])
+    assert report["V1"].ok and NO_BOOTH in report["V1"].notes
+    # while a sealed section with its files gone fails
+    check_booth_code(Record(record), read_json(record / "manifest.json")["payload"], report["V1"])
+    assert not report["V1"].ok

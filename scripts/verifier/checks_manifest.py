@@ -31,6 +31,10 @@ MANIFEST = "manifest.json"
 CEREMONY = "key_ceremony.json"
 REQUIRED_TOP = ("manifest.json", "key_ceremony.json", "units", "results")
 BOOTH_CODE = "booth_code"
+NO_BOOTH = (
+    "the manifest names no booth files (sealed before they were published): the booth's code "
+    "is not checked"
+)
 #: the largest booth file read (the vendored libsodium is 1.3 MB)
 MAX_BOOTH_FILE_BYTES = 16 * 1024 * 1024
 
@@ -53,15 +57,15 @@ def check_booth_code(record: Record, payload: dict[str, Any], check: Check) -> N
     sealed = booth_hashes(payload)
     if sealed is None:
         if payload.get("booth") is None:
-            check.note(
-                "the manifest names no booth files (sealed before they were published): the "
-                "booth's code is not checked"
-            )
+            check.note(NO_BOOTH)
         return
     for path, want in sorted(sealed.items()):
         rel = f"{BOOTH_CODE}/{path}"
         if ".." in path.split("/") or path.startswith("/"):
             check.fail(f"{MANIFEST} booth.files", f"{path[:60]!r} is not a safe path")
+            continue
+        if any(other.startswith(path + "/") for other in sealed):
+            check.fail(f"{MANIFEST} booth.files", f"{path[:60]!r} is both a file and a folder")
             continue
         data, error = record.read_bytes(rel, MAX_BOOTH_FILE_BYTES)
         if data is None:
