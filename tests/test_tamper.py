@@ -840,6 +840,11 @@ def test_a_manifest_sealed_without_booth_files_is_noted_not_failed(
     report = Report.new("old")
     check_booth_code(Record(record), payload, report["V1"])
     assert report["V1"].ok and NO_BOOTH in report["V1"].notes
+    # files under booth_code/ that such a manifest does not name are not left unchecked
+    (record / "booth_code").mkdir()
+    (record / "booth_code" / "booth").write_text("<script>steal()</script>\n", "utf-8")
+    check_booth_code(Record(record), payload, report["V1"])
+    assert [f.where for f in report["V1"].failures] == ["booth_code/booth"]
     # while a sealed section with its files gone fails
     check_booth_code(Record(record), read_json(record / "manifest.json")["payload"], report["V1"])
     assert not report["V1"].ok

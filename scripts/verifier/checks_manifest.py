@@ -58,7 +58,7 @@ def check_booth_code(record: Record, payload: dict[str, Any], check: Check) -> N
     if sealed is None:
         if payload.get("booth") is None:
             check.note(NO_BOOTH)
-        return
+        sealed = {}  # and any file under booth_code/ is one the manifest does not name
     for path, want in sorted(sealed.items()):
         rel = f"{BOOTH_CODE}/{path}"
         if ".." in path.split("/") or path.startswith("/"):
@@ -84,7 +84,8 @@ def check_booth_code(record: Record, payload: dict[str, Any], check: Check) -> N
             rel = file.relative_to(folder).as_posix()
             if file.is_file() and rel not in sealed:
                 check.fail(f"{BOOTH_CODE}/{rel}", "a booth file the sealed manifest does not name")
-    check.checked["booth files"] = len(sealed)
+    if sealed:
+        check.checked["booth files"] = len(sealed)
 
 
 def check_top_level(record: Record, check: Check) -> None:
