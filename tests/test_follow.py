@@ -775,3 +775,35 @@ def test_a_booth_file_not_served_at_all_fails_v1(finished: Built, tmp_path: Path
     assert failure.why.endswith(
         "none at all (evidence: evidence/001-changed-booth_code-static-vendor-libsodium-sumo.js)"
     )
+
+
+def test_a_changed_booth_js_served_only_to_browsers_that_accept_gzip_is_caught(
+    finished: Built, tmp_path: Path
+) -> None:
+    """The operator answers with the sealed booth.js when asked without Accept-Encoding (as
+    curl and a naive monitor ask) and with its own, gzip-compressed, when asked as browsers
+    ask: the monitor asks both ways on alternate polls and catches it."""
+    import gzip
+
+    served = staged(finished, tmp_path, 4, 1)
+    evil = b"root.fetch('https://evil.example/');\n"
+    plain = RecordService(served)
+
+    def service(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        browser = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
+        if environ["PATH_INFO"] == "/static/js/booth.js" and browser:
+            start_response("200 OK", [("Content-Encoding", "gzip")])
+            return [gzip.compress(evil)]
+        return plain(environ, start_response)
+
+    server = ThreadServer(service)
+    try:
+        follower = Follower(server.url, tmp_path / "state")
+        follower.poll()
+        follower.poll()
+    finally:
+        server.stop()
+    assert follower.report.failed() == ["V1"]
+    [failure] = follower.report["V1"].failures
+    assert failure.where == "booth_code/static/js/booth.js"
+    assert (evidence_of(tmp_path / "state") / "served-now").read_bytes() == evil
