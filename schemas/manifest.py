@@ -108,6 +108,23 @@ class WitnessesSchema(StrictSchema):
             )
 
 
+#: A file of the electors' pages, by its path under the service's root: ``booth``,
+#: ``static/js/booth.js``; lowercase, no ``..``, so it is also a safe path in the record.
+BOOTH_PATH = r"^(?!.*\.\.)[a-z0-9_-]+(/[a-z0-9_.-]+)*$"
+
+
+class BoothSchema(StrictSchema):
+    """The code electors' browsers run (issue 25): the SHA-256 of every file the booth, the
+    receipt page and the ballot box load, as served, fixed at ``seal``."""
+
+    files = fields.Dict(
+        keys=fields.String(validate=[validate.Regexp(BOOTH_PATH), validate.Length(max=200)]),
+        values=Hex(32),
+        required=True,
+        validate=validate.Length(min=1, max=256),
+    )
+
+
 class ManifestSchema(StrictSchema):
     format = fields.String(required=True, validate=validate.Equal(MANIFEST_FORMAT))
     election_id = identifier(required=True)
@@ -126,6 +143,8 @@ class ManifestSchema(StrictSchema):
     # true: a simulated election (a replay, a demo); its times may come from a simulated clock
     # (tally_service/clock.py) and every public page says "simulation". Absent: false.
     simulation = fields.Boolean(load_default=False, truthy={True}, falsy={False})
+    # the booth's code (BoothSchema); absent in a manifest sealed before it existed
+    booth = fields.Nested(BoothSchema, load_default=None)
 
     @validates_schema
     def _unique_ids(self, data: dict[str, Any], **_: Any) -> None:

@@ -11,6 +11,8 @@ Layout (docs/record.md describes every file):
     units/<unit>/<round>/tally.json       encrypted sums, partial decryptions, counts
     results/preliminary.json, results/final.json
     audit.jsonl                           the commission's signed requests, in order
+    booth_code/<path>                     every file the electors' pages load, as the service
+                                          serves it at /<path> (the manifest's booth.files)
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from tally_service import record_files
 from tally_service.election import Election
+from tally_service.pages import booth_files
 
 RECORD_README = """# Election record
 
@@ -75,6 +78,14 @@ def export_record(election: Election, out: Path) -> Path:
             _write(out / "results" / f"{kind}.json", doc)
     with open(out / "audit.jsonl", "wb") as audit:
         audit.writelines(record_files.audit_lines(election))
+    # what the service serves now: if it is not what the manifest sealed, the verifier says so
+    booth = election.manifest.signed["payload"].get("booth")
+    if booth is not None:
+        keys = [str(k) for k in election.manifest.signed["payload"]["commission"]["keys"]]
+        served = booth_files(keys)
+        for path in booth["files"]:
+            if path in served:
+                _write(out / "booth_code" / path, served[path])
     return out
 
 

@@ -71,11 +71,40 @@ def page_with_keys(name: str, keys: list[str]) -> bytes:
     return html.replace(KEYS_SLOT, filled, 1).encode("utf-8")
 
 
+#: The electors' pages, by the path they are served at, and the static file each is made from.
+PAGES = {"booth": "booth.html", "receipt": "receipt.html", "ballots": "ballots.html"}
+
+
+def booth_files(keys: list[str]) -> dict[str, bytes]:
+    """Every file the electors' pages load, by its path under the service's root, with the bytes
+    served there (before any compression): the three pages as served (their commission keys
+    come from the manifest, so the bytes are fixed at ``seal``: no request changes them), the
+    static files they are made from (the booth links to /static/receipt.html, and a receipt
+    page saved to disk is that file), and every script and stylesheet they load. The sealed
+    manifest carries the SHA-256 of each (``booth.files``, docs/record.md), the record holds
+    them (``booth_code/``) and a monitor compares what the service serves with them."""
+    files: dict[str, bytes] = {}
+    for path, name in PAGES.items():
+        files[path] = page_with_keys(name, keys)
+        template = (STATIC / name).read_text("utf-8")
+        files[f"static/{name}"] = template.encode("utf-8")
+        for match in ASSET.finditer(template):
+            rel = match.group(2)
+            files[f"static/{rel}"] = (STATIC / rel).read_bytes()
+    return dict(sorted(files.items()))
+
+
+def booth_hashes(keys: list[str]) -> dict[str, dict[str, str]]:
+    """The manifest's ``booth`` section: the SHA-256 (hex) of every file of ``booth_files``."""
+    files = booth_files(keys)
+    return {"files": {path: hashlib.sha256(data).hexdigest() for path, data in files.items()}}
+
+
 def register_pages(app: Flask, election: Election) -> None:
     keys = [str(k) for k in election.manifest.signed["payload"]["commission"]["keys"]]
-    booth_page = page_with_keys("booth.html", keys)
-    receipt_page = page_with_keys("receipt.html", keys)
-    box_page = page_with_keys("ballots.html", keys)
+    booth_page = page_with_keys(PAGES["booth"], keys)
+    receipt_page = page_with_keys(PAGES["receipt"], keys)
+    box_page = page_with_keys(PAGES["ballots"], keys)
 
     def html(body: bytes) -> Response:
         response = Response(body, mimetype="text/html")

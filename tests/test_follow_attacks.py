@@ -876,3 +876,23 @@ def test_a_tally_with_an_infinite_number_does_not_crash_the_monitor(
     whys = [f.why for f in follower.report["V5"].failures]
     assert any("not finite" in why for why in whys), whys
     agree(follower.report, verify(served))
+
+
+def test_a_gzip_answer_is_decompressed_within_the_limit(raw: Callable[..., RawServer]) -> None:
+    """The monitor asks for the booth's files as browsers do (gzip): a small compressed body
+    that would inflate past the limit (a bomb) is refused, not inflated; a truncated or
+    unasked-for gzip body is refused; an honest one is given decompressed."""
+    import gzip
+
+    bomb = gzip.compress(b"\0" * 1_000_000)  # about 1 KB on the wire
+    gz = b"Content-Encoding: gzip\r\n"
+    server = raw(ok(bomb, gz), ok(bomb[:-8], gz), ok(gzip.compress(b"hello"), gz), ok(bomb, gz))
+    fetcher = Fetcher(server.url, timeout=5)
+    assert len(bomb) < 5000
+    with pytest.raises(FetchError, match="larger than 5000 bytes once decompressed"):
+        fetcher.get("/x", 5000, gzip=True)
+    with pytest.raises(FetchError, match="cut short"):
+        fetcher.get("/x", 10_000_000, gzip=True)
+    assert fetcher.get("/x", 1000, gzip=True) == b"hello"
+    with pytest.raises(FetchError, match="not asked for"):
+        fetcher.get("/x", 10_000_000)

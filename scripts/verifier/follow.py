@@ -31,6 +31,9 @@ record under ``--state``, and runs the batch verifier's own checks on each piece
   gives a runoff's candidates, and the monitor starts following round 2;
 - when the final result is published and every log is tallied: V8's rounds and V9
   (``checks_results``), then the verdict.
+- on every poll: every file of the booth's code the sealed manifest names (``booth.files``,
+  issue 25) is fetched where electors' browsers load it and compared with its sealed hash; a
+  difference fails V1 with the bytes served kept as evidence (``_booth_code``).
 
 A rejected checkpoint stops the following of its log (what comes after it cannot be trusted);
 the rest of the election is still checked. Durable state: ``follow_state``.
@@ -38,6 +41,7 @@ the rest of the election is still checked. Durable state: ``follow_state``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing
 import os
@@ -63,7 +67,14 @@ from crypto.witness_policy import WitnessPolicy
 
 from .checks_ballots import BatchResult, BatchTask, ElectionContext, check_batch, init_worker
 from .checks_logs import LogTracker
-from .checks_manifest import check_ceremony, check_manifest
+from .checks_manifest import (
+    BOOTH_CODE,
+    MAX_BOOTH_FILE_BYTES,
+    NO_BOOTH,
+    booth_hashes,
+    check_ceremony,
+    check_manifest,
+)
 from .checks_results import check_result, check_results
 from .checks_rules import check_unit_rounds, decide_round, runoff_pair
 from .checks_tally import check_counts, check_decryption, check_sum, release_tally
@@ -206,6 +217,7 @@ class Follower:
                 self._tally(lg)
         self._early_preliminary()
         self._audit()
+        self._booth_code()
         self._hints = hints  # only now: a poll cut short must look at those units again
         self._polls += 1
         if self._all_done():
@@ -817,6 +829,52 @@ class Follower:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
+    def _booth_code(self) -> None:
+        """The booth's code (issue 25), on every poll: every file the sealed manifest's
+        ``booth.files`` names is fetched where electors' browsers load it (``/booth``,
+        ``/static/js/booth.js``) and hashed. The sealed bytes go into the mirror's
+        ``booth_code/`` (so the mirror verifies like the record); bytes that differ, or no
+        answer at all (404), fail V1 once per version served, kept as evidence. What this
+        cannot see: other code served to one elector and not to the monitor
+        (docs/architecture.md)."""
+        assert self.manifest is not None
+        sealed = booth_hashes(self.manifest.payload)
+        if sealed is None:
+            if self.manifest.payload.get("booth") is None:
+                self.report["V1"].note(NO_BOOTH)  # as the batch verifier says it
+            return
+        self.report["V1"].checked["booth files"] = len(sealed)  # as the batch verifier counts
+        for path, want in sorted(sealed.items()):
+            nested = any(other.startswith(path + "/") for other in sealed)
+            if ".." in path.split("/") or path.startswith("/") or nested:
+                continue  # the schema or V1 failed it; never a path to fetch or write
+            rel = f"{BOOTH_CODE}/{path}"
+            # as browsers ask (gzip) on one poll, as curl does on the next: a service that
+            # answers monitors and browsers differently by that header alone is seen
+            served = self.http.get("/" + path, MAX_BOOTH_FILE_BYTES, gzip=self._polls % 2 == 0)
+            got = None if served is None else hashlib.sha256(served).hexdigest()
+            if got == want:
+                assert served is not None
+                if self.state.mirror.get(rel) != len(served) or not self.mirror.exists(rel):
+                    self._write(rel, served)
+                    self._save()
+                continue
+            mark = f"sha256 {got}" if got is not None else "none at all"
+            if any(f.where == rel and mark in f.why for f in self.report["V1"].failures):
+                continue  # this version was reported (and kept) at an earlier poll
+            number = self.state.evidence + 1
+            why = (
+                f"{CHANGED} {path} than the sealed one: the manifest's booth.files gives sha256 "
+                f"{want}, the service serves {mark}"
+            )
+            files: dict[str, str | bytes] = {"served-now": served or b""}
+            if self.mirror.exists(rel):
+                files["sealed"] = self.mirror.path(rel).read_bytes()
+            self._keep(_changed_name(number, rel), rel, why, files)
+            del files, served
+            self._changed_file(number, rel, why)
+            self._save()
+
     def _changed_file(self, number: int, rel: str, why: str) -> None:
         """Report a published file served changed (evidence ``number``), under the check that
         reads it."""
@@ -1230,6 +1288,8 @@ def _owner(rel: str) -> str:
     """The check that reads a file mirrored whole."""
     if rel in ("manifest.json", "key_ceremony.json"):
         return "V1" if rel == "manifest.json" else "V2"
+    if rel.startswith(f"{BOOTH_CODE}/"):
+        return "V1"  # the booth's code, checked against the sealed manifest
     return "V9" if rel.startswith("results/") else "V5"
 
 

@@ -47,7 +47,15 @@ MAX_LINE_BYTES = 1024 * 1024
 MAX_ARCHIVE_BYTES = 8 * 1024 * 1024 * 1024
 
 TOP_LEVEL = frozenset(
-    {"README.md", "manifest.json", "key_ceremony.json", "units", "results", "audit.jsonl"}
+    {
+        "README.md",
+        "manifest.json",
+        "key_ceremony.json",
+        "units",
+        "results",
+        "audit.jsonl",
+        "booth_code",
+    }
 )
 LOG_FILES = frozenset({"ballots.jsonl", "checkpoints.txt", "tally.json"})
 RESULT_FILES = ("preliminary.json", "final.json")

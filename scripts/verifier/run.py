@@ -22,7 +22,7 @@ from crypto.signing import VerifyKey
 
 from .checks_ballots import ElectionContext, init_worker
 from .checks_logs import check_units_layout, log_dir
-from .checks_manifest import check_ceremony, check_manifest
+from .checks_manifest import check_booth_code, check_ceremony, check_manifest
 from .checks_results import check_results
 from .checks_rules import check_unit_rounds, decide_round, runoff_pair
 from .checks_tally import (
@@ -110,6 +110,8 @@ def _verify(
     trust: Trust | None = None,
 ) -> None:
     manifest = check_manifest(record, report["V1"], commission_key, trust)
+    if manifest is not None:
+        check_booth_code(record, manifest.payload, report["V1"])
     check_ceremony(record, manifest, report["V2"])
     if manifest is None:
         _not_checked(report, "no usable manifest (see V1)", first=3)
