@@ -18,24 +18,9 @@
   const params = new URLSearchParams(root.location.search);
   const state = { manifest: null, rows: [], status: null, error: null };
 
-  class Said extends Error {
-    constructor(key, args) {
-      super(key);
-      this.key = key;
-      this.args = args || {};
-    }
-  }
+  const Said = KZ.Said;
 
-  async function getJson(path) {
-    let r;
-    try {
-      r = await root.fetch(api + path);
-    } catch (e) {
-      throw new Said("unreachable", { why: e.message });
-    }
-    if (!r.ok) throw new Said("http_error", { what: path, status: r.status });
-    return r.json();
-  }
+  const getJson = (path) => KZ.getJson(api + path, path);
 
   const local = (names) => (names && (names[KZ.lang] || names.en)) || "";
   const bare = (text) => String(text).replace(/[\s-]/g, "").toLowerCase();

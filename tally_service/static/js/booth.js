@@ -26,13 +26,7 @@
 
   // A message for the elector: a key of KZ.strings and its fields, rendered in the current
   // language (and again when the language changes).
-  class Said extends Error {
-    constructor(key, args) {
-      super(key);
-      this.key = key;
-      this.args = args || {};
-    }
-  }
+  const Said = KZ.Said;
 
   function show(...ids) {
     for (const s of SECTIONS) $(s).hidden = !ids.includes(s);
@@ -53,16 +47,7 @@
     for (const [id, m] of Object.entries(shown)) if (m) $(id).textContent = KZ.t(m.key, m.args);
   }
 
-  async function getJson(path) {
-    let r;
-    try {
-      r = await root.fetch(api + path);
-    } catch (e) {
-      throw new Said("unreachable", { why: e.message });
-    }
-    if (!r.ok) throw new Said("http_error", { what: path, status: r.status });
-    return r.json();
-  }
+  const getJson = (path) => KZ.getJson(api + path, path);
 
   const local = (names) => (names && (names[KZ.lang] || names.en)) || "";
   const candidateName = (id) => {

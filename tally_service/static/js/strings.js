@@ -393,6 +393,26 @@
     }));
     KZ.applyStrings(doc);
   };
+  // A message for the reader: a key of KZ.strings and its fields, rendered in the current
+  // language (thrown by the pages, shown where they catch it).
+  KZ.Said = class Said extends Error {
+    constructor(key, args) {
+      super(key);
+      this.key = key;
+      this.args = args || {};
+    }
+  };
+  // GET url as JSON; a network failure or an error status is a KZ.Said naming ``what``.
+  KZ.getJson = async function (url, what) {
+    let r;
+    try {
+      r = await root.fetch(url);
+    } catch (e) {
+      throw new KZ.Said("unreachable", { why: e.message });
+    }
+    if (!r.ok) throw new KZ.Said("http_error", { what: what, status: r.status });
+    return r.json();
+  };
   // Offers bytes (or text) as a file download.
   KZ.download = function (doc, name, data, type) {
     const blob = new Blob([data], { type: type || "application/json" });
