@@ -56,7 +56,7 @@ def decryption_context(
 
     A partial decryption made for one closed log is worthless for any other: another "final"
     log (a fork, a prefix, a reordering) needs fresh partials, which a guardian that remembers
-    the final it decrypted refuses (tally_service/guardian_state.py)."""
+    the final it decrypted refuses (tally_service/guardian/state.py)."""
     if not isinstance(manifest_hash, bytes) or len(manifest_hash) != 32:
         raise ValueError("the manifest hash is 32 bytes")
     if not isinstance(unit, str) or not unit:

@@ -141,7 +141,7 @@ class ManifestSchema(StrictSchema):
     # absent: no witnesses, checkpoints are current once signed
     witnesses = fields.Nested(WitnessesSchema, load_default=None)
     # true: a simulated election (a replay, a demo); its times may come from a simulated clock
-    # (tally_service/clock.py) and every public page says "simulation". Absent: false.
+    # (tally_service/common/clock.py) and every public page says "simulation". Absent: false.
     simulation = fields.Boolean(load_default=False, truthy={True}, falsy={False})
     # the booth's code (BoothSchema); absent in a manifest sealed before it existed
     booth = fields.Nested(BoothSchema, load_default=None)

@@ -1,5 +1,5 @@
 // Node side of scripts/bench_booth.py: times the pages' JavaScript (the vendored libsodium.js
-// and tally_service/static/js) for encrypt+prove+sign of 3- and 10-candidate ballots, and the
+// and tally_service/service/static/js) for encrypt+prove+sign of 3- and 10-candidate ballots, and the
 // receipt check against a live service. Reads one JSON job on stdin, prints JSON figures.
 "use strict";
 const path = require("path");

@@ -30,7 +30,7 @@ from crypto.group import Point
 from crypto.signing import SigningKey
 
 TOP = Path(__file__).resolve().parent.parent
-STATIC = TOP / "tally_service" / "static"
+STATIC = TOP / "tally_service" / "service" / "static"
 SIZES = (3, 10)
 
 
@@ -53,12 +53,12 @@ def live_election(base: Path) -> tuple[Any, Any, str, dict[str, Any]]:
     """A small election on a waitress thread: one ballot cast, closed, tallied, published."""
     from waitress import create_server
 
-    from tally_service import results, tally
-    from tally_service.app import create_app
-    from tally_service.config import Config
-    from tally_service.election import Election
-    from tally_service.elector import make_ballot
-    from tally_service.sample import UnitSpec, build_election
+    from scripts.builders.sample import UnitSpec, build_election
+    from tally_service.elector.ballot import make_ballot
+    from tally_service.service import results, tally
+    from tally_service.service.app import create_app
+    from tally_service.service.config import Config
+    from tally_service.service.election import Election
 
     keys = build_election(base / "election", [UnitSpec("AKM", "Akmola", 3, 40)])
     election = Election(base / "election", Config(checkpoint_every=8))

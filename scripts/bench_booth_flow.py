@@ -45,11 +45,11 @@ def main() -> int:
     from selenium.webdriver.support.ui import WebDriverWait
     from waitress import create_server
 
-    from tally_service import results, tally
-    from tally_service.app import create_app
-    from tally_service.config import Config
-    from tally_service.election import Election
-    from tally_service.sample import UnitSpec, build_election
+    from scripts.builders.sample import UnitSpec, build_election
+    from tally_service.service import results, tally
+    from tally_service.service.app import create_app
+    from tally_service.service.config import Config
+    from tally_service.service.election import Election
 
     figures: dict[str, list[float]] = {}
 

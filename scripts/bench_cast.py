@@ -69,11 +69,11 @@ from crypto.canonical import canonical_json
 from crypto.group import Point
 from crypto.merkle import leaf_hash
 from crypto.signing import SigningKey
-from tally_service.config import Config
-from tally_service.election import Election
-from tally_service.elector import make_ballot
-from tally_service.process import ServerProcess
-from tally_service.sample import UnitSpec, build_election
+from scripts.builders.process import ServerProcess
+from scripts.builders.sample import UnitSpec, build_election
+from tally_service.elector.ballot import make_ballot
+from tally_service.service.config import Config
+from tally_service.service.election import Election
 
 UNIT = "AAA"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -133,7 +133,7 @@ def pg_database_url(admin_url: str, name: str) -> str:
 def prepare_pg(admin_url: str, prepared: Prepared) -> Prepared:
     """The same ballots cannot go into another election (they bind to its manifest), so the
     PostgreSQL election is the pristine SQLite one: its store's rows copied into a template."""
-    from tally_service.store import Store, open_store
+    from tally_service.service.store import Store, open_store
 
     pg_admin(admin_url, f"DROP DATABASE IF EXISTS {PG_TEMPLATE}")
     pg_admin(admin_url, f"CREATE DATABASE {PG_TEMPLATE}")
@@ -684,7 +684,7 @@ class BenchWitnesses:
 
     def start(self, data: Path, tag: str) -> list[str]:
         """Start the witnesses with fresh state; the server's --witness arguments."""
-        from tally_service.witness.process import WitnessProcess
+        from scripts.builders.witness_process import WitnessProcess
 
         manifest = Election(data, Config())
         try:

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
-DATA = ROOT / "tally_service" / "data" / "senate2023.json"
+DATA = ROOT / "scripts" / "data" / "senate2023.json"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -116,10 +116,10 @@ def start(cmd: list[str], log: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 
 def build(base: Path, quiet: bool) -> Path:
-    from tally_service.config import Config
-    from tally_service.election import Election
-    from tally_service.elector import make_ballot
-    from tally_service.sample import UnitSpec, build_election
+    from scripts.builders.sample import UnitSpec, build_election
+    from tally_service.elector.ballot import make_ballot
+    from tally_service.service.config import Config
+    from tally_service.service.election import Election
 
     shape = json.loads(DATA.read_text(encoding="utf-8"))
     units = [

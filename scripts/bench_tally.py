@@ -44,15 +44,15 @@ from tqdm import tqdm
 
 from crypto.group import Point
 from crypto.signing import SigningKey
-from tally_service import tally
-from tally_service.config import Config
-from tally_service.election import Election
-from tally_service.elector import make_ballot
-from tally_service.sample import UnitSpec, build_election
+from scripts.builders.sample import UnitSpec, build_election
+from tally_service.elector.ballot import make_ballot
+from tally_service.service import tally
+from tally_service.service.config import Config
+from tally_service.service.election import Election
 
 ROOT = Path(__file__).resolve().parent.parent
 UNITS_FILES = [
-    ROOT / "tally_service" / "data" / "senate2023.json",
+    ROOT / "scripts" / "data" / "senate2023.json",
     Path("/work/shared/data/senate2023.json"),
 ]
 MARKER = "bench_tally.json"
@@ -196,7 +196,7 @@ def build(
 
 
 class Timers:
-    """Seconds spent in chosen functions of tally_service.tally, by wrapping its globals."""
+    """Seconds spent in chosen functions of tally_service.service.tally, by wrapping its globals."""
 
     def __init__(self, names: list[str]) -> None:
         self.spent = dict.fromkeys(names, 0.0)
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--units-file", type=Path, default=None,
-        help="the election's shape (default: tally_service/data/senate2023.json, else "
+        help="the election's shape (default: scripts/data/senate2023.json, else "
         "/work/shared/data/senate2023.json)",
     )
     parser.add_argument(

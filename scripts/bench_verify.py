@@ -45,17 +45,17 @@ from crypto.ballot import make_signed_ballot
 from crypto.canonical import canonical_json
 from crypto.group import Point
 from crypto.signing import SigningKey
-from tally_service import results, tally
-from tally_service.config import Config
-from tally_service.election import Election
-from tally_service.export import export_record
-from tally_service.sample import UnitSpec, build_election
-from tally_service.simulate import run_election
-from tally_service.store import Store
+from scripts.builders.sample import UnitSpec, build_election
+from scripts.builders.simulate import run_election
+from tally_service.service import results, tally
+from tally_service.service.config import Config
+from tally_service.service.election import Election
+from tally_service.service.export import export_record
+from tally_service.service.store import Store
 
 TOP = Path(__file__).resolve().parent.parent
 VERIFY = TOP / "scripts" / "verify.py"
-SENATE = ("tally_service/data/senate2023.json", "../shared/data/senate2023.json")
+SENATE = ("scripts/data/senate2023.json", "../shared/data/senate2023.json")
 SHARED_SENATE = Path("/work/shared/data/senate2023.json")
 TOOK_PART_2023 = 2904
 REGISTERED_2023 = 3167

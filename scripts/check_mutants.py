@@ -38,7 +38,7 @@ CER = "crypto/ceremony.py"
 CEREMONY_TESTS = ("tests/test_ceremony_checks.py", "tests/test_ceremony_vectors.py")
 CEREMONY_PARTY_TESTS = (*CEREMONY_TESTS, "tests/test_ceremony_attacks.py")
 GUARDIAN_STATE_TESTS = ("tests/test_guardian_state.py", "tests/test_guardian_blinded.py")
-GS = "tally_service/guardian_state.py"
+GS = "tally_service/guardian/state.py"
 # the fast tests of the witnesses' cosignatures and policy (issue 24); test_witnessing.py's
 # processes are left out by "-m not slow"
 WITNESS_TESTS = (

@@ -43,6 +43,8 @@ from crypto.ceremony import manifest_fingerprint
 from crypto.credentials import derive_key, new_code
 from crypto.group import Point
 from crypto.signing import SigningKey
+from scripts.builders.demo_guardians import Guardians
+from scripts.builders.process import ServerProcess
 from scripts.replay import (
     DEFAULT_SPEED,
     DaySchedule,
@@ -52,17 +54,15 @@ from scripts.replay import (
     quorum_times,
 )
 from tally_service.cli import results_table
-from tally_service.client import ServiceClient
-from tally_service.demo_guardians import Guardians
-from tally_service.elector import make_ballot
-from tally_service.keys import commission_key_path, read_private_key
-from tally_service.process import ServerProcess
-from tally_service.progress import bar
-from tally_service.rolls import RollEntry, parse_roll, roll_to_csv
-from tally_service.setup import draft_manifest, import_roll, init_election, seal
+from tally_service.common.client import ServiceClient
+from tally_service.common.keys import commission_key_path, read_private_key
+from tally_service.common.progress import bar
+from tally_service.common.rolls import RollEntry, parse_roll, roll_to_csv
+from tally_service.elector.ballot import make_ballot
+from tally_service.service.setup import draft_manifest, import_roll, init_election, seal
 
 TOP = Path(__file__).resolve().parent.parent
-DATA = TOP / "tally_service" / "data" / "senate2023.json"
+DATA = TOP / "scripts" / "data" / "senate2023.json"
 GUARDIANS, THRESHOLD, DECRYPTING = 5, 3, (1, 3, 5)
 ELECTION_ID = "kz-senate-2023-demo"
 SERVE_OPEN_ELECTORS = 2  # per unit, left to vote in the booth with --serve-open
@@ -78,7 +78,7 @@ class GuardianWatchers:
     def __init__(self, url: str, states: list[Path]) -> None:
         import threading
 
-        from tally_service.guardian_state import GuardianState
+        from tally_service.guardian.state import GuardianState
 
         self.url = url
         self.states = [GuardianState(p) for p in states]
@@ -93,7 +93,7 @@ class GuardianWatchers:
         ]
 
     def _poll(self, state: Any) -> None:
-        from tally_service.guardian_watch import watch_once
+        from tally_service.guardian.watch import watch_once
 
         report = watch_once(ServiceClient(self.url), state)
         with self._lock:
@@ -493,7 +493,7 @@ class Demo:
     def start_watchers(self, url: str) -> GuardianWatchers:
         """Every guardian follows the logs from the state in its own directory (G/state) while
         the rounds are open."""
-        from tally_service.guardian_cli import state_dir
+        from tally_service.guardian.cli import state_dir
 
         states = [state_dir(self.guardians.dir(g)) for g in range(1, GUARDIANS + 1)]
         watchers = GuardianWatchers(url, states)
@@ -747,8 +747,8 @@ class Demo:
     @contextlib.contextmanager
     def witnesses_running(self) -> Iterator[list[str]]:
         """Start the witnesses as separate processes; yield the server's --witness arguments."""
+        from scripts.builders.witness_process import WitnessProcess
         from tally_service.witness.cli import logs_of_manifest
-        from tally_service.witness.process import WitnessProcess
 
         logs = self.workdir / "witnesses" / "logs.txt"
         logs.write_text("\n".join(logs_of_manifest(self.manifest)) + "\n", encoding="utf-8")
@@ -1002,7 +1002,7 @@ def main() -> int:
     if args.processes > 1 and not args.store:
         parser.error("--processes above 1 needs --store postgresql://... (SQLite is one process)")
     if args.store:
-        from tally_service.store import is_database_url, redact
+        from tally_service.service.store import is_database_url, redact
 
         if not is_database_url(args.store):
             parser.error("--store takes a postgresql:// URL")

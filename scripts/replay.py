@@ -1,8 +1,9 @@
 """The 14 January 2023 election day on a simulated clock, for ``scripts/demo --replay-2023``.
 
 Threat: none of its own; a replay exists to show the public pages as the day went, and its
-clock must never reach a real election. So the clock is the one of tally_service/clock.py, which
-``serve`` refuses unless the manifest says ``"simulation": true`` (the demo's manifests do).
+clock must never reach a real election. So the clock is the one of
+tally_service/common/clock.py, which ``serve`` refuses unless the manifest says
+``"simulation": true`` (the demo's manifests do).
 
 What it does: it sets one clock file (``KZ_TALLY_SIMULATED_CLOCK``) that the demo's own process
 and every process it starts (service, witnesses, guardians) read; it draws the electors' arrival
@@ -12,7 +13,7 @@ ballot at its time and stops the clock whenever casting falls behind, so a loade
 push a quorum past its time; it skips the quiet stretches (an hour with nobody arriving takes
 no real time), and jumps to 13:00 for the preliminary result and to 20 January for the final.
 
-The schedule comes from the published one (tally_service/data/senate2023.json, ``schedule``);
+The schedule comes from the published one (scripts/data/senate2023.json, ``schedule``);
 the rounds' closing time (12:00) is ours: the sources give none.
 """
 
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tally_service import clock
+from tally_service.common import clock
 
 DEFAULT_SPEED = 30.0  # simulated seconds per real second: 09:55 to 10:55 in two minutes
 PREPARED_AT = "09:50"  # the keys, rolls and ceremony are ready; the clock waits here

@@ -5,7 +5,7 @@
 It runs the replay with ``--serve`` (so the pages stay up after the final result) and drives the
 distribution's chromium through its chromium-driver (tests/browser.py's flags: nothing downloads
 a browser). At each morning moment it stops the replay's simulated clock (the clock file of
-tally_service/clock.py) while it takes the pictures, then lets it run on; at 13:00 the replay
+tally_service/common/clock.py) while it takes the pictures, then lets it run on; at 13:00 the replay
 itself holds (``--hold``). Full-page pictures through the DevTools protocol.
 
     scripts/replay_screenshots.py [--out DIR] [--speed 10]
@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from tally_service import clock
+from tally_service.common import clock
 
 TOP = Path(__file__).resolve().parent.parent
 ZONE = ZoneInfo("Asia/Almaty")

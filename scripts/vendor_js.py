@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Vendor the pages' JavaScript crypto library from the npm registry, checking its integrity.
 
-    scripts/vendor_js.py            fetch, check and (re)write tally_service/static/vendor/
+    scripts/vendor_js.py            fetch, check and (re)write tally_service/service/static/vendor/
     scripts/vendor_js.py --check    only check the vendored files against VENDOR.json (no network)
 
 The library is libsodium.js (libsodium compiled to WebAssembly, ISC licence): the same
@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 TOP = Path(__file__).resolve().parent.parent
-VENDOR = TOP / "tally_service" / "static" / "vendor"
+VENDOR = TOP / "tally_service" / "service" / "static" / "vendor"
 PACKAGES: list[dict[str, Any]] = [
     {
         "name": "libsodium-sumo",

@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tally_service.lifeline import exit_with_parent_if_asked
-from tally_service.problems import Problem
-from tally_service.store import StoreUnavailable
+from tally_service.common.lifeline import exit_with_parent_if_asked
+from tally_service.common.problems import Problem
+from tally_service.service.store import StoreUnavailable
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -37,8 +37,8 @@ def _offline(args: argparse.Namespace) -> Iterator[Any]:
     """The election opened from its data directory, holding the directory's lock."""
     import os
 
-    from tally_service.election import Election
-    from tally_service.server import lock_data_dir
+    from tally_service.service.election import Election
+    from tally_service.service.server import lock_data_dir
 
     if args.data is None:
         raise Problem(400, "usage", "give --data DIR (or --url URL with --key)")
@@ -63,15 +63,15 @@ def _offline(args: argparse.Namespace) -> Iterator[Any]:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from tally_service.client import ServiceClient
-    from tally_service.keys import read_private_key
+    from tally_service.common.client import ServiceClient
+    from tally_service.common.keys import read_private_key
 
     key = read_private_key(Path(args.key)) if getattr(args, "key", None) else None
     return ServiceClient(args.url, key)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from tally_service.setup import init_election
+    from tally_service.service.setup import init_election
 
     # utf-8-sig: a BOM, as editors on Windows write, is accepted as it is for rolls
     draft = json.loads(Path(args.manifest).read_text(encoding="utf-8-sig"))
@@ -84,7 +84,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     from crypto.fingerprint import key_fingerprint
     from crypto.note import verifier_key
     from crypto.signing import SigningKey
-    from tally_service.keys import write_private_key
+    from tally_service.common.keys import write_private_key
 
     key = SigningKey.generate()
     write_private_key(Path(args.out), key)
@@ -109,8 +109,8 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 
 def cmd_import_roll(args: argparse.Namespace) -> int:
-    from tally_service.rolls import parse_roll
-    from tally_service.setup import import_roll
+    from tally_service.common.rolls import parse_roll
+    from tally_service.service.setup import import_roll
 
     imported = parse_roll(Path(args.file).read_bytes(), args.unit)
     count = import_roll(args.data, args.unit, list(imported.entries), args.store)
@@ -123,9 +123,9 @@ def cmd_import_roll(args: argparse.Namespace) -> int:
 def cmd_ceremony(args: argparse.Namespace) -> int:
     import os
 
-    from tally_service.ceremony_board import CeremonyBoard, serve_board
-    from tally_service.server import lock_data_dir
-    from tally_service.setup import _store, key_ceremony
+    from tally_service.service.ceremony_board import CeremonyBoard, serve_board
+    from tally_service.service.server import lock_data_dir
+    from tally_service.service.setup import _store, key_ceremony
 
     if args.insecure_in_process:  # every guardian's share lands in DATA: tests only
         transcript = key_ceremony(args.data, args.store)
@@ -163,8 +163,8 @@ def cmd_ceremony(args: argparse.Namespace) -> int:
 def cmd_seal(args: argparse.Namespace) -> int:
     from crypto.canonical import hash_json
     from crypto.fingerprint import election_fingerprint_of_hash
-    from tally_service.manifest import MANIFEST_HASH_TAG
-    from tally_service.setup import seal
+    from tally_service.common.manifest import MANIFEST_HASH_TAG
+    from tally_service.service.setup import seal
 
     signed = seal(args.data, args.store)
     manifest_hash = hash_json(MANIFEST_HASH_TAG, signed["payload"])
@@ -177,8 +177,9 @@ def cmd_seal(args: argparse.Namespace) -> int:
 
 def refuse_simulated_clock_unless_simulation(manifest: dict[str, Any]) -> None:
     """A simulated clock signs times of another day: only a simulation's manifest allows it
-    (tally_service/clock.py). A production election never runs on one, whatever the environment."""
-    from tally_service import clock
+    (tally_service/common/clock.py). A production election never runs on one, whatever the
+    environment."""
+    from tally_service.common import clock
 
     path = clock.simulated_clock_file()
     if path is None:
@@ -192,11 +193,11 @@ def refuse_simulated_clock_unless_simulation(manifest: dict[str, Any]) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from tally_service.store import is_database_url, redact
+    from tally_service.service.store import is_database_url, redact
 
     if not is_database_url(args.store):
         raise Problem(400, "usage", "give --store postgresql://... (SQLite migrates by itself)")
-    from tally_service.store_pg import PgStore
+    from tally_service.service.store_pg import PgStore
 
     store = PgStore(args.store, migrate=False)
     try:
@@ -211,10 +212,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
-    from tally_service.config import Config
-    from tally_service.election import Election
-    from tally_service.logsetup import configure_logging
-    from tally_service.server import lock_data_dir, serve
+    from tally_service.common.logsetup import configure_logging
+    from tally_service.service.config import Config
+    from tally_service.service.election import Election
+    from tally_service.service.server import lock_data_dir, serve
 
     configure_logging(args.log_level)
     if not args.store:  # SQLite: one process; over PostgreSQL any number share the database
@@ -242,7 +243,7 @@ def cmd_open_round(args: argparse.Namespace) -> int:
     else:
         with _offline(args) as election:
             if args.round == 2:
-                from tally_service.tally import open_runoff
+                from tally_service.service.tally import open_runoff
 
                 log = open_runoff(election, args.unit)
             else:
@@ -292,7 +293,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_tally(args: argparse.Namespace) -> int:
-    from tally_service import tally
+    from tally_service.service import tally
 
     guardians = [int(g) for g in args.guardians.split(",")] if args.guardians else []
     if args.url:
@@ -354,15 +355,15 @@ def _partial_from_share(
     """A guardian's signed partial decryption, computed locally from their own share file (of
     the INSECURE in-process ceremony, which keeps the guardian's identity key there), after the
     guardian has recomputed the tally from the signed log and checked it against its own state
-    (tally_service/guardian.py, guardian_state.py). The state directory defaults to the one
+    (tally_service/guardian/checks.py, guardian_state.py). The state directory defaults to the one
     beside the share file, where the key ceremony pinned the joint key."""
     from crypto.canonical import hex_decode
     from crypto.group import Scalar
     from crypto.signing import SigningKey
-    from tally_service.guardian import decrypt_as_guardian
-    from tally_service.guardian_state import GuardianState
-    from tally_service.keys import guardian_state_dir
-    from tally_service.tally import signed_statement
+    from tally_service.common.keys import guardian_state_dir
+    from tally_service.guardian.checks import decrypt_as_guardian
+    from tally_service.guardian.state import GuardianState
+    from tally_service.service.tally import signed_statement
 
     share = json.loads(share_file.read_text(encoding="utf-8"))
     secret = Scalar.from_bytes(hex_decode(share["secret_share"], 32))
@@ -400,7 +401,7 @@ def results_table(signed: dict[str, Any], names: dict[str, str] | None = None) -
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from tally_service import results
+    from tally_service.service import results
 
     if args.url:
         client = _client(args)
@@ -449,7 +450,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             tar.extractall(out, members=members, filter="data")
         print(f"downloaded the record into {out}; check it with: scripts/verify.py {out}")
         return 0
-    from tally_service.export import export_record
+    from tally_service.service.export import export_record
 
     with _offline(args) as election:
         export_record(election, out)
@@ -458,7 +459,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_credentials(args: argparse.Namespace) -> int:
-    from tally_service.credentials import make_credentials
+    from tally_service.credential_authority.credentials import make_credentials
 
     count, codes, roll = make_credentials(
         Path(args.roll).read_bytes(), args.election_id, Path(args.out)
@@ -474,7 +475,7 @@ def cmd_credentials(args: argparse.Namespace) -> int:
 def cmd_vote(args: argparse.Namespace) -> int:
     from crypto.fingerprint import election_fingerprint_of_hash, key_fingerprint, normalise
     from crypto.signing import VerifyKey
-    from tally_service.voting import vote
+    from tally_service.elector.vote import vote
 
     pinned: VerifyKey | str | None = None
     if args.commission_key:
@@ -736,7 +737,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--choice", required=True, help="a candidate id, or blank")
     p.add_argument("--out", required=True, help="receipt file; the ballot goes next to it")
     p.add_argument("--commission-key", metavar="HEX", help="pin the commission's public key")
-    from tally_service.guardian_cli import add_guardian_commands
+    from tally_service.guardian.cli import add_guardian_commands
     from tally_service.witness.cli import add_witness_commands
 
     add_guardian_commands(sub)

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from crypto.signing import SigningKey
-from tally_service.config import Config
-from tally_service.election import Election
-from tally_service.sample import UnitSpec, build_election
+from scripts.builders.sample import UnitSpec, build_election
+from tally_service.service.config import Config
+from tally_service.service.election import Election
 
 SMALL_UNITS = [
     UnitSpec("AAA", "Unit A", candidates=3, electors=12),

@@ -28,7 +28,7 @@ from crypto.envelope import sign_document
 from crypto.merkle import consistency_proof, inclusion_proof, root
 from crypto.note import sign_note, verifier_key
 from crypto.signing import Context, SigningKey
-from tally_service.election import promise_text
+from tally_service.service.election import promise_text
 
 ORIGIN = "tally.example/test-election"
 UNIT = "AKM"

@@ -17,7 +17,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from crypto.merkle import MerkleTree, leaf_hash
 from scripts.verifier.follow import Follower
 from scripts.verifier.report import Report
-from tally_service.pages import booth_files
+from tally_service.service.pages import booth_files
 from tests.verify_helpers import notes_of
 
 __all__ = ["Follower", "RecordService", "Report", "ThreadServer"]

@@ -15,10 +15,10 @@ from crypto.elgamal import Ciphertext
 from crypto.merkle import MerkleTree, leaf_hash
 from crypto.note import add_signatures
 from crypto.signing import SigningKey
-from tally_service import tally
-from tally_service.app import create_app
-from tally_service.election import Election
-from tally_service.problems import Problem
+from tally_service.common.problems import Problem
+from tally_service.service import tally
+from tally_service.service.app import create_app
+from tally_service.service.election import Election
 
 ORIGIN = "tally.example/test-election"
 LOG = f"{ORIGIN}/AAA/1"

@@ -11,12 +11,12 @@ from typing import Any
 
 from werkzeug.serving import make_server
 
-from tally_service import results, tally
-from tally_service.app import create_app
-from tally_service.config import Config
-from tally_service.election import Election
-from tally_service.elector import make_ballot
-from tally_service.sample import UnitSpec, build_election
+from scripts.builders.sample import UnitSpec, build_election
+from tally_service.elector.ballot import make_ballot
+from tally_service.service import results, tally
+from tally_service.service.app import create_app
+from tally_service.service.config import Config
+from tally_service.service.election import Election
 
 UNITS = [
     UnitSpec("AST", "Astana", 3, 10, kind="city", name_ru="город Астана", name_kk="Астана қаласы"),

@@ -23,15 +23,15 @@ import requests
 
 from crypto.audit import check_audited, tracker
 from crypto.group import Point
-from tally_service import results, tally
-from tally_service.config import Config
-from tally_service.election import Election
-from tally_service.sample import UnitSpec, build_election
+from scripts.builders.sample import UnitSpec, build_election
+from tally_service.service import results, tally
+from tally_service.service.config import Config
+from tally_service.service.election import Election
 from tests.browser import chrome, console_errors, screenshot  # noqa: F401 - the fixture
 from tests.verify_helpers import run_script
 
 pytestmark = pytest.mark.slow
-STATIC = Path(__file__).resolve().parent.parent / "tally_service" / "static"
+STATIC = Path(__file__).resolve().parent.parent / "tally_service" / "service" / "static"
 
 
 @dataclass
@@ -46,7 +46,7 @@ def serve_election(data: Path, name: str = "AKM") -> Iterator[Live]:
     """A sample election of one unit with round 1 open, served on a free port."""
     from waitress import create_server, wasyncore
 
-    from tally_service.app import create_app
+    from tally_service.service.app import create_app
 
     codes: dict[str, str] = {}
     build_election(

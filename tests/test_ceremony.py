@@ -33,12 +33,12 @@ from crypto.guardians import GuardianSecret
 from crypto.sealing import SealingError, derive_key, open_sealed
 from crypto.signing import SigningKey
 from schemas.ceremony import BoardViewSchema, CeremonyTranscriptSchema, GuardianPublicSchema
-from tally_service.ceremony_board import CeremonyBoard, create_board_app
-from tally_service.guardian_ceremony import CeremonyParty, CeremonyRefusal, read_key_share
-from tally_service.guardian_identity import GuardianDir, GuardianDirError
-from tally_service.problems import Problem
-from tally_service.setup import draft_manifest, init_election, seal
-from tally_service.store import Store
+from tally_service.common.problems import Problem
+from tally_service.guardian.ceremony import CeremonyParty, CeremonyRefusal, read_key_share
+from tally_service.guardian.identity import GuardianDir, GuardianDirError
+from tally_service.service.ceremony_board import CeremonyBoard, create_board_app
+from tally_service.service.setup import draft_manifest, init_election, seal
+from tally_service.service.store import Store
 
 PASSPHRASE = b"correct horse battery staple"
 FAST_KDF = 2**10  # the tests' guardians use a cheap scrypt; guardian init uses 2**15
@@ -475,13 +475,13 @@ def test_the_guardians_program_does_not_import_the_service() -> None:
     import sys
 
     code = (
-        "import sys, tally_service.guardian_cli, tally_service.guardian_decrypt, "
-        "tally_service.guardian_watch; "
+        "import sys, tally_service.guardian.cli, tally_service.guardian.decrypt, "
+        "tally_service.guardian.watch; "
         "print(' '.join(m for m in sys.modules if m.startswith('tally_service')))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
     service = {"election", "app", "store", "commission", "ceremony_board", "tally", "server"}
-    assert "tally_service.guardian_cli" in loaded
+    assert "tally_service.guardian.cli" in loaded
     assert not [m for m in loaded if m.split(".")[-1] in service], loaded

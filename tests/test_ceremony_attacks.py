@@ -27,15 +27,15 @@ from crypto.ceremony import (
 )
 from crypto.cosignature import TYPE_ED25519, Cosigner
 from crypto.witness_policy import manifest_section
-from tally_service.ceremony_board import CeremonyBoard
-from tally_service.guardian_ceremony import (
+from tally_service.guardian.ceremony import (
     CeremonyParty,
     CeremonyRefusal,
     read_fingerprints,
     run_over_http,
 )
-from tally_service.guardian_identity import GuardianDirError
-from tally_service.setup import SetupError, seal
+from tally_service.guardian.identity import GuardianDirError
+from tally_service.service.ceremony_board import CeremonyBoard
+from tally_service.service.setup import SetupError, seal
 from tests.test_ceremony import Ceremony, _transcript
 
 

@@ -31,12 +31,12 @@ from crypto.signing import Context
 from scripts.verifier.checks_manifest import check_ceremony as check_v2
 from scripts.verifier.record import Record
 from scripts.verifier.report import Report
-from tally_service.guardian import GuardianRefusal
-from tally_service.guardian_ceremony import CeremonyParty, CeremonyRefusal, run_over_http
-from tally_service.guardian_decrypt import decrypt_and_post
-from tally_service.keys import commission_key_path, read_private_key
-from tally_service.problems import Problem
-from tally_service.setup import seal
+from tally_service.common.keys import commission_key_path, read_private_key
+from tally_service.common.problems import Problem
+from tally_service.guardian.ceremony import CeremonyParty, CeremonyRefusal, run_over_http
+from tally_service.guardian.checks import GuardianRefusal
+from tally_service.guardian.decrypt import decrypt_and_post
+from tally_service.service.setup import seal
 from tests.test_ceremony import Ceremony, _transcript
 from tests.test_ceremony_attacks import _witnesses
 

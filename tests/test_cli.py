@@ -13,9 +13,9 @@ import pytest
 
 from crypto.signing import SigningKey
 from tally_service.cli import main
-from tally_service.elector import make_ballot
-from tally_service.rolls import RollEntry, roll_to_csv
-from tally_service.setup import draft_manifest
+from tally_service.common.rolls import RollEntry, roll_to_csv
+from tally_service.elector.ballot import make_ballot
+from tally_service.service.setup import draft_manifest
 
 
 def run(*args: str) -> int:
@@ -61,7 +61,7 @@ def test_whole_election_offline(
     assert run("ceremony", "--data", data, "--insecure-in-process") == 0
     assert run("seal", "--data", data) == 0
     assert run("open-round", "--data", data, "--unit", "AAA") == 0
-    from tally_service.election import Election
+    from tally_service.service.election import Election
 
     e = Election(Path(data))
     for elector, key in keys.items():
@@ -119,7 +119,7 @@ def test_a_round_without_quorum_is_tallied_void_not_decrypted(
     assert run("ceremony", "--data", data, "--insecure-in-process") == 0
     assert run("seal", "--data", data) == 0
     assert run("open-round", "--data", data, "--unit", "AAA") == 0
-    from tally_service.election import Election
+    from tally_service.service.election import Election
 
     e = Election(Path(data))
     for elector in ["AAA-E1", "AAA-E2"]:  # 2 of 5: no quorum
@@ -194,9 +194,9 @@ def test_keygen_and_help(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_service_refuses_mismatched_key(files: tuple[Path, dict[str, SigningKey]]) -> None:
-    from tally_service.election import Election, StartupError
-    from tally_service.keys import write_private_key
-    from tally_service.sample import UnitSpec, build_election
+    from scripts.builders.sample import UnitSpec, build_election
+    from tally_service.common.keys import write_private_key
+    from tally_service.service.election import Election, StartupError
 
     tmp, _ = files
     data = tmp / "data2"
@@ -224,8 +224,8 @@ def test_init_refuses_a_threshold_of_one(
 
 
 def test_elector_in_two_units_is_refused_by_name(tmp_path: Path) -> None:
-    from tally_service.sample import UnitSpec
-    from tally_service.setup import SetupError, draft_manifest, import_roll, init_election
+    from scripts.builders.sample import UnitSpec
+    from tally_service.service.setup import SetupError, draft_manifest, import_roll, init_election
 
     units = [UnitSpec("AAA", "A", 2, 1), UnitSpec("BBB", "B", 2, 1)]
     draft = draft_manifest(

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tally_service.cli import main
-from tally_service.client import ServiceClient
-from tally_service.problems import Problem
+from tally_service.common.client import ServiceClient
+from tally_service.common.problems import Problem
 from tests.conftest import Built
 
 

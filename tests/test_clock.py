@@ -1,5 +1,6 @@
-"""The simulated clock (tally_service/clock.py): it moves every process of a simulation together,
-and a production ``serve`` refuses it (a clock of another day would back-date signed times)."""
+"""The simulated clock (tally_service/common/clock.py): it moves every process of a simulation
+together, and a production ``serve`` refuses it (a clock of another day would back-date signed
+times)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ import pytest
 import requests
 
 from crypto.note import parse_note
-from tally_service import clock
-from tally_service.client import ServiceClient
-from tally_service.keys import commission_key_path, read_private_key
-from tally_service.process import ServerProcess
-from tally_service.sample import UnitSpec, build_election
+from scripts.builders.process import ServerProcess
+from scripts.builders.sample import UnitSpec, build_election
+from tally_service.common import clock
+from tally_service.common.client import ServiceClient
+from tally_service.common.keys import commission_key_path, read_private_key
 from tests.conftest import Built
 
 DAY_2023 = datetime(2023, 1, 14, 3, 55, tzinfo=UTC).timestamp()  # 09:55 in Almaty

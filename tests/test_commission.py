@@ -10,12 +10,12 @@ import pytest
 from flask.testing import FlaskClient
 
 from crypto.signing import SigningKey
-from tally_service import tally
-from tally_service.app import create_app
-from tally_service.commission import ACTIONS, sign_request
-from tally_service.election import Election
-from tally_service.elector import make_ballot
-from tally_service.keys import commission_key_path, read_private_key
+from tally_service.common.keys import commission_key_path, read_private_key
+from tally_service.elector.ballot import make_ballot
+from tally_service.service import tally
+from tally_service.service.app import create_app
+from tally_service.service.commission_requests import ACTIONS, sign_request
+from tally_service.service.election import Election
 from tests.conftest import Built
 
 

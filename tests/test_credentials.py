@@ -22,7 +22,7 @@ from crypto.credentials import (
 )
 from crypto.signing import SigningKey
 from tally_service.cli import main
-from tally_service.rolls import parse_roll
+from tally_service.common.rolls import parse_roll
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
 

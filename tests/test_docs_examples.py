@@ -40,8 +40,8 @@ from crypto.rules import RoundCounts, decide, decide_void, lot_order, lot_seed, 
 from crypto.signing import Context, signed_bytes
 from schemas.ballot import SignedBallotSchema
 from schemas.log import ReceiptSchema
-from tally_service.election import PROMISE_HEADER
-from tally_service.rolls import parse_roll
+from tally_service.common.rolls import parse_roll
+from tally_service.service.election import PROMISE_HEADER
 from tests import docs_examples as gen
 
 TOP = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ from crypto.fingerprint import (
     key_fingerprint,
     normalise,
 )
-from tally_service.election import Election
+from tally_service.service.election import Election
 from tests.test_js_crypto import NODE, run_js
 
 VECTORS: dict[str, Any] = json.loads(
@@ -75,8 +75,8 @@ def test_javascript_reproduces_the_vectors() -> None:
 def test_keygen_and_the_public_pages_show_the_fingerprints(
     election: Election, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from tally_service.app import create_app
     from tally_service.cli import main
+    from tally_service.service.app import create_app
 
     assert main(["keygen", "--out", str(tmp_path / "k.pem"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)

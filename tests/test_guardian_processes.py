@@ -20,14 +20,14 @@ import requests
 from crypto.ceremony import manifest_fingerprint
 from crypto.envelope import sign_document
 from crypto.signing import Context, SigningKey
-from tally_service.client import ServiceClient
-from tally_service.elector import make_ballot
-from tally_service.guardian_ceremony import read_key_share
-from tally_service.guardian_identity import GuardianDir
-from tally_service.keys import commission_key_path, read_private_key
-from tally_service.process import ServerProcess
-from tally_service.sample import UnitSpec, build_election
-from tally_service.setup import seal
+from scripts.builders.process import ServerProcess
+from scripts.builders.sample import UnitSpec, build_election
+from tally_service.common.client import ServiceClient
+from tally_service.common.keys import commission_key_path, read_private_key
+from tally_service.elector.ballot import make_ballot
+from tally_service.guardian.ceremony import read_key_share
+from tally_service.guardian.identity import GuardianDir
+from tally_service.service.setup import seal
 
 pytestmark = pytest.mark.slow
 PASSPHRASE = "a passphrase for the tests"
@@ -234,7 +234,7 @@ def _agreed(data: Path) -> str:
 
 
 def _meta(data: Path, key: str) -> Any:
-    from tally_service.store import Store
+    from tally_service.service.store import Store
 
     store = Store(data / "election.db")
     try:

@@ -20,16 +20,16 @@ from crypto.checkpoint import Checkpoint
 from crypto.decryption import decrypt_counts
 from crypto.elgamal import Ciphertext
 from crypto.group import Point
-from tally_service import tally
-from tally_service.config import Config
-from tally_service.election import Election
-from tally_service.guardian import check_tally_inputs, decrypt_as_guardian
-from tally_service.guardian_state import GuardianRefusal, GuardianState
-from tally_service.guardian_watch import watch_once
-from tally_service.keys import guardian_share_path, guardian_state_dir
-from tally_service.sample import UnitSpec, build_election
-from tally_service.setup import SetupError, draft_manifest, init_election
-from tally_service.simulate import SimulatedElection, cast_round, uniform_choice
+from scripts.builders.sample import UnitSpec, build_election
+from scripts.builders.simulate import SimulatedElection, cast_round, uniform_choice
+from tally_service.common.keys import guardian_share_path, guardian_state_dir
+from tally_service.guardian.checks import check_tally_inputs, decrypt_as_guardian
+from tally_service.guardian.state import GuardianRefusal, GuardianState
+from tally_service.guardian.watch import watch_once
+from tally_service.service import tally
+from tally_service.service.config import Config
+from tally_service.service.election import Election
+from tally_service.service.setup import SetupError, draft_manifest, init_election
 from tests.guardian_helpers import LOG, AppClient, Forged, HostileClient, forge
 
 
@@ -353,7 +353,8 @@ def test_init_requires_more_than_half_the_guardians(tmp_path: Path) -> None:
 
 def test_guardian_watch_command(closed: Closed, tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from tally_service import cli, client
+    from tally_service import cli
+    from tally_service.common import client
 
     app = AppClient(closed.election)
 
@@ -402,7 +403,7 @@ def test_with_witnesses_a_guardian_decrypts_only_a_witnessed_final(tmp_path: Pat
                 lines += [c.cosign_final(cp, at).line() for c in cosigners[:by]]
             return add_cosignatures(note, lines)
 
-        from tally_service.witnessing import keep_cosignature
+        from tally_service.service.witnessing import keep_cosignature
 
         witnessed = cosigned(3, closed_at)
         text = witnessed.split("\n\n")[0] + "\n"
@@ -600,7 +601,7 @@ def test_evidence_holds_the_signed_notes_and_is_never_overwritten(
     in a folder of its own, even two conflicts within one tick of the clock."""
     from datetime import UTC, datetime
 
-    import tally_service.guardian_state as module
+    import tally_service.guardian.state as module
 
     class Frozen(datetime):
         @classmethod
@@ -627,7 +628,7 @@ def test_evidence_holds_the_signed_notes_and_is_never_overwritten(
 LOCK_HOLDER = """
 import sys
 from pathlib import Path
-from tally_service.guardian_state import GuardianState
+from tally_service.guardian.state import GuardianState
 with GuardianState(Path(sys.argv[1])).locked():
     print("held", flush=True)
     sys.stdin.readline()

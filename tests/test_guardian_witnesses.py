@@ -19,20 +19,20 @@ import pytest
 from crypto.checkpoint import open_checkpoint
 from crypto.cosignature import TYPE_ED25519, Cosigner, add_cosignatures, note_cosignatures
 from crypto.witness_policy import manifest_section
-from tally_service import tally
-from tally_service.config import Config
-from tally_service.election import Election
-from tally_service.guardian import decrypt_as_guardian
-from tally_service.guardian_state import GuardianRefusal, GuardianState
-from tally_service.guardian_watch import WatchConfigError, WatchReport, WitnessReader, watch_once
-from tally_service.keys import guardian_share_path, guardian_state_dir
-from tally_service.problems import not_found
-from tally_service.sample import UnitSpec, build_election
-from tally_service.simulate import SimulatedElection, uniform_choice
+from scripts.builders.sample import UnitSpec, build_election
+from scripts.builders.simulate import SimulatedElection, uniform_choice
+from tally_service.common.keys import guardian_share_path, guardian_state_dir
+from tally_service.common.problems import not_found
+from tally_service.common.rollback import StateRollback, marker_path
+from tally_service.guardian.checks import decrypt_as_guardian
+from tally_service.guardian.state import GuardianRefusal, GuardianState
+from tally_service.guardian.watch import WatchConfigError, WatchReport, WitnessReader, watch_once
+from tally_service.service import tally
+from tally_service.service.config import Config
+from tally_service.service.election import Election
+from tally_service.service.witnessing import Witnessing
 from tally_service.witness.core import Witness
 from tally_service.witness.http import create_witness_app
-from tally_service.witness.rollback import StateRollback, marker_path
-from tally_service.witnessing import Witnessing
 from tests.guardian_helpers import LOG, AppClient, HostileClient, forge
 
 ELECTORS = 12
@@ -114,7 +114,7 @@ def witnessed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Witnessed]:
         witnessing.sync()
         reports.append(watch_once(Hiding(election), GuardianState(states / "g1"), None, readers))
 
-    from tally_service.elector import make_ballot
+    from tally_service.elector.ballot import make_ballot
 
     rng = random.Random(11)
     election.open_round("AAA", 1)
@@ -259,9 +259,9 @@ def test_the_witness_serves_its_latest_cosigned_checkpoint(witnessed: Witnessed)
 def test_http_witness_reads_a_witness_process(witnessed: Witnessed, tmp_path: Path) -> None:
     """`guardian watch --witness NAME=URL` over real HTTP: a witness process that cosigned the
     round's size-0 checkpoint serves it with its cosignature; a log it does not watch is None."""
-    from tally_service.guardian_watch import http_witness
+    from scripts.builders.witness_process import WitnessProcess
+    from tally_service.guardian.watch import http_witness
     from tally_service.witness.core import add_checkpoint_body
-    from tally_service.witness.process import WitnessProcess
 
     election = witnessed.election
     # a witness of its own: one of the election's, started again on an empty state, would see
@@ -474,7 +474,7 @@ def test_a_witness_answering_without_end_is_read_only_up_to_a_note(tmp_path: Pat
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from crypto.note import MAX_NOTE_SIZE
-    from tally_service.guardian_watch import http_witness
+    from tally_service.guardian.watch import http_witness
 
     sent: list[int] = []
 

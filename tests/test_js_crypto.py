@@ -1,4 +1,4 @@
-"""The pages' JavaScript (tally_service/static/js) against the Python implementation.
+"""The pages' JavaScript (tally_service/service/static/js) against the Python implementation.
 
 The JS runs in Node with the vendored libsodium (tests/js/cross.js). Shared vector files:
 tests/vectors/cross.json (ed25519, ristretto255 encodings, credentials, tampered ballots),

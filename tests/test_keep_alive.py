@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tally_service.process import ServerProcess
+from scripts.builders.process import ServerProcess
 from tests.conftest import Built
 
 pytestmark = pytest.mark.slow

@@ -12,10 +12,10 @@ from hypothesis import HealthCheck, settings
 from schemathesis import Case
 from schemathesis.config import SchemathesisConfig
 
-from tally_service.app import create_app
-from tally_service.config import Config
-from tally_service.election import Election
-from tally_service.openapi import build_spec
+from tally_service.service.app import create_app
+from tally_service.service.config import Config
+from tally_service.service.election import Election
+from tally_service.service.openapi import build_spec
 from tests.conftest import Built
 
 # bounded: the explicit examples and a few generated cases per operation (the coverage phase

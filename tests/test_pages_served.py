@@ -9,8 +9,8 @@ import gzip
 import hashlib
 import re
 
-from tally_service.app import create_app
-from tally_service.election import Election
+from tally_service.service.app import create_app
+from tally_service.service.election import Election
 
 ASSET = re.compile(r'(?:src|href)="([^"?]+)\?h=([0-9a-f]{16})" integrity="sha384-([^"]+)"')
 

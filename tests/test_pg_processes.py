@@ -26,11 +26,11 @@ from crypto.canonical import canonical_json
 from crypto.checkpoint import open_checkpoint
 from crypto.merkle import MerkleTree, leaf_hash
 from crypto.note import verify_note
-from tally_service.config import Config
-from tally_service.election import Election
-from tally_service.elector import make_ballot
-from tally_service.process import ServerProcess
-from tally_service.sample import UnitSpec, build_election
+from scripts.builders.process import ServerProcess
+from scripts.builders.sample import UnitSpec, build_election
+from tally_service.elector.ballot import make_ballot
+from tally_service.service.config import Config
+from tally_service.service.election import Election
 from tests.pg_cluster import HOW_TO_ENABLE, Cluster, ClusterSet, clusters, pg_bin, psycopg_available
 
 pytestmark = [
@@ -315,7 +315,7 @@ def test_a_frozen_leader_loses_the_lead(pg: ClusterSet, tmp_path: Path) -> None:
     import os
     import signal
 
-    from tally_service.store_pg import LEASE_SECONDS
+    from tally_service.service.store_pg import LEASE_SECONDS
 
     cluster = pg.new().init().start()
     setup = Setup(tmp_path, cluster.create_database("kz"), electors=40)
@@ -413,8 +413,8 @@ def test_failover_to_a_synchronous_standby_loses_no_receipt(
     given out (each only after COMMIT returned, i.e. after the standby had the WAL) is in the
     final log, and the verifier passes the exported record."""
     from scripts.verifier.run import verify_record
-    from tally_service import results, tally
-    from tally_service.export import export_record
+    from tally_service.service import results, tally
+    from tally_service.service.export import export_record
 
     primary = pg.new("primary").init(synchronous_commit="on").start()
     primary.create_database("kz")

@@ -17,13 +17,14 @@ from crypto.checkpoint import Checkpoint
 from crypto.cosignature import TYPE_ED25519, Cosigner
 from crypto.note import parse_note
 from crypto.witness_policy import manifest_section
-from tally_service import clock, i18n, results, tally
-from tally_service.app import create_app
-from tally_service.config import Config
-from tally_service.election import Election
-from tally_service.public.signers import signers
-from tally_service.results import results_hash
-from tally_service.sample import build_election
+from scripts.builders.sample import build_election
+from tally_service.common import clock
+from tally_service.service import i18n, results, tally
+from tally_service.service.app import create_app
+from tally_service.service.config import Config
+from tally_service.service.election import Election
+from tally_service.service.public.signers import signers
+from tally_service.service.results import results_hash
 from tests.public_helpers import UNITS, SmallElection
 
 TITLE = {"en": "Test election", "ru": None, "kk": None}
@@ -124,7 +125,7 @@ def test_front_page_shows_the_elected_senators_once_the_final_result_is_signed(s
     assert results_hash(signed) in text
     assert "<svg" in text and "http://localhost/api/v1/results/final" in text
     assert "@media print" in (
-        Path(__file__).parent.parent / "tally_service" / "static" / "site.css"
+        Path(__file__).parent.parent / "tally_service" / "service" / "static" / "site.css"
     ).read_text(encoding="utf-8")
     missing = client.get("/units/KAR/rounds/3/protocol")
     assert missing.status_code == 404 and missing.mimetype == "application/problem+json"
@@ -218,7 +219,7 @@ def test_revalidations_are_answered_before_flask_only_when_they_match(real: Any)
 
 
 def test_tile_map_names_the_units_and_packs_a_small_election() -> None:
-    from tally_service.public.charts import Tile, short_name, tile_map
+    from tally_service.service.public.charts import Tile, short_name, tile_map
 
     assert short_name("West Kazakhstan Region") == ["West", "Kazakhstan"]
     assert short_name("Батыс Қазақстан облысы") == ["Батыс", "Қазақстан"]

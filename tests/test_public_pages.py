@@ -14,13 +14,13 @@ from marshmallow import ValidationError
 from crypto.checkpoint import Checkpoint, sign_checkpoint
 from crypto.signing import SigningKey
 from schemas.manifest import ManifestSchema
-from tally_service.app import create_app
-from tally_service.i18n import LANGUAGES, pick_language
-from tally_service.public.snapshot import SignedPoint, signed_time
-from tally_service.store import CheckpointRow
+from tally_service.service.app import create_app
+from tally_service.service.i18n import LANGUAGES, pick_language
+from tally_service.service.public.snapshot import SignedPoint, signed_time
+from tally_service.service.store import CheckpointRow
 from tests.public_helpers import SmallElection
 
-DATA = Path(__file__).resolve().parent.parent / "tally_service" / "data" / "senate2023.json"
+DATA = Path(__file__).resolve().parent.parent / "scripts" / "data" / "senate2023.json"
 
 
 @pytest.mark.parametrize(
@@ -138,7 +138,7 @@ def test_results_pages_show_both_rounds_and_signed_documents_have_etags(small: A
 
 
 def test_a_unit_without_quorum_shows_no_counts_in_every_language(small: Any) -> None:
-    from tally_service import results, tally
+    from tally_service.service import results, tally
 
     client = create_app(small.election).test_client()
     for unit in ("AST", "KAR"):
@@ -176,7 +176,7 @@ def test_unknown_unit_page_is_a_problem_and_favicon_exists(small: Any) -> None:
 
 
 def test_manifest_time_zone_defaults_and_must_be_iana() -> None:
-    from tally_service.setup import draft_manifest
+    from tally_service.service.setup import draft_manifest
 
     draft = draft_manifest("e", {"en": "E"}, "2023-01-14", "o", [], ["G1", "G2"], 2)
     assert draft["time_zone"] == "Asia/Almaty"

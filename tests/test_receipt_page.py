@@ -19,8 +19,8 @@ import pytest
 import requests
 
 from crypto.credentials import derive_key
-from tally_service import results, tally
-from tally_service.elector import make_ballot
+from tally_service.elector.ballot import make_ballot
+from tally_service.service import results, tally
 from tests.browser import chrome, screenshot  # noqa: F401 - the fixture
 from tests.test_booth_browser import (  # noqa: F401 - live is a fixture
     STATIC,

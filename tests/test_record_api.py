@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from tally_service.app import create_app
-from tally_service.config import Config
-from tally_service.election import Election
-from tally_service.export import export_record
-from tally_service.sample import UnitSpec
-from tally_service.simulate import run_election
+from scripts.builders.sample import UnitSpec
+from scripts.builders.simulate import run_election
+from tally_service.service.app import create_app
+from tally_service.service.config import Config
+from tally_service.service.election import Election
+from tally_service.service.export import export_record
 from tests.conftest import Built
 
 UNITS = [
@@ -98,7 +98,7 @@ def test_missing_record_files_are_problems(built: Built) -> None:
 
 
 def test_the_openapi_document_lists_the_record_files() -> None:
-    from tally_service.openapi import build_spec
+    from tally_service.service.openapi import build_spec
 
     paths = build_spec()["paths"]
     for rel in [

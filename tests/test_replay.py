@@ -6,7 +6,7 @@ every signed time (checkpoints, cosignatures, requests, results) on the simulate
 tests/data/senate2023_published.json is a byte-for-byte copy of the project's shared data file
 (../shared/data/senate2023.json, "Sourced figures come from public reporting on the election (CEC
 announcements and press)", see its ``source_note``), kept apart from the demo's own input
-(tally_service/data/senate2023.json) so the test does not check the demo against itself.
+(scripts/data/senate2023.json) so the test does not check the demo against itself.
 """
 
 from __future__ import annotations

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tally_service.app import create_app
-from tally_service.config import Config
-from tally_service.election import Election
-from tally_service.elector import make_ballot
+from tally_service.elector.ballot import make_ballot
+from tally_service.service.app import create_app
+from tally_service.service.config import Config
+from tally_service.service.election import Election
 from tests.conftest import Built
 
 API = "/api/v1"
@@ -107,7 +107,7 @@ def test_log_lines_carry_utc_rfc3339_times() -> None:
     import logging
     import re
 
-    from tally_service.logsetup import JsonFormatter
+    from tally_service.common.logsetup import JsonFormatter
 
     record = logging.LogRecord("tally_service", logging.INFO, "", 0, "serving", None, None)
     record.created = 1673690400.25  # 2023-01-14T10:00:00.250Z

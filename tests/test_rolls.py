@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crypto.signing import SigningKey
-from tally_service.rolls import (
+from tally_service.common.rolls import (
     RollEntry,
     RollError,
     check_rolls,

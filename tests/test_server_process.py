@@ -18,11 +18,11 @@ import requests
 from crypto.canonical import canonical_json
 from crypto.checkpoint import open_checkpoint
 from crypto.merkle import leaf_hash
-from tally_service.config import Config
-from tally_service.election import Election
-from tally_service.elector import make_ballot
-from tally_service.process import ServerProcess
-from tally_service.sample import UnitSpec, build_election
+from scripts.builders.process import ServerProcess
+from scripts.builders.sample import UnitSpec, build_election
+from tally_service.elector.ballot import make_ballot
+from tally_service.service.config import Config
+from tally_service.service.election import Election
 from tests.processes import children_of, wait_gone
 
 pytestmark = pytest.mark.slow

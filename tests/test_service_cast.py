@@ -13,9 +13,9 @@ from crypto.canonical import canonical_json
 from crypto.checkpoint import open_checkpoint, verify_tlog_proof
 from crypto.merkle import leaf_hash, verify_consistency
 from crypto.note import verify_note
-from tally_service.app import create_app
-from tally_service.election import Election
-from tally_service.elector import make_ballot
+from tally_service.elector.ballot import make_ballot
+from tally_service.service.app import create_app
+from tally_service.service.election import Election
 from tests.conftest import Built
 
 API = "/api/v1"
@@ -224,7 +224,7 @@ def test_turnout_and_quorum(client: FlaskClient, election: Election, built: Buil
 
 
 def test_restart_rebuilds_logs(built: Built) -> None:
-    from tally_service.config import Config
+    from tally_service.service.config import Config
 
     e = Election(built.data_dir, Config(checkpoint_every=2))
     e.open_round("AAA", 1)
@@ -284,8 +284,8 @@ def test_tampered_store_stops_the_service(
 ) -> None:
     import sqlite3
 
-    from tally_service.config import Config
-    from tally_service.election import StartupError
+    from tally_service.service.config import Config
+    from tally_service.service.election import StartupError
 
     e = Election(built.data_dir, Config(checkpoint_every=2))
     e.open_round("AAA", 1)
@@ -309,7 +309,7 @@ def test_tampered_store_stops_the_service(
 def test_checkpoints_come_every_t_seconds(built: Built) -> None:
     import time
 
-    from tally_service.config import Config
+    from tally_service.service.config import Config
 
     e = Election(built.data_dir, Config(checkpoint_every=1000, checkpoint_seconds=0.2))
     try:

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crypto.canonical import canonical_json
-from tally_service.app import create_app
-from tally_service.election import Election
-from tally_service.elector import make_ballot
+from tally_service.elector.ballot import make_ballot
+from tally_service.service.app import create_app
+from tally_service.service.election import Election
 from tests.conftest import Built
 
 FIELDS = ["election", "unit", "round", "elector", "selections", "sum_proof", "signature"]

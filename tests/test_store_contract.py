@@ -19,12 +19,12 @@ from crypto.canonical import canonical_json
 from crypto.checkpoint import open_checkpoint, verify_tlog_proof
 from crypto.merkle import leaf_hash
 from crypto.note import verify_note
-from tally_service.app import create_app
-from tally_service.config import Config
-from tally_service.election import Election
-from tally_service.elector import make_ballot
-from tally_service.problems import Problem
-from tally_service.store import DuplicateElector, RoundClosed, StoreError
+from tally_service.common.problems import Problem
+from tally_service.elector.ballot import make_ballot
+from tally_service.service.app import create_app
+from tally_service.service.config import Config
+from tally_service.service.election import Election
+from tally_service.service.store import DuplicateElector, RoundClosed, StoreError
 from tests.conftest import Built
 
 API = "/api/v1"

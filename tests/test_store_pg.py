@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from crypto.merkle import leaf_hash
-from tally_service.election import Election
+from tally_service.service.election import Election
 from tests.conftest import Built
 
 psycopg = pytest.importorskip("psycopg")
@@ -108,7 +108,7 @@ def test_checkpoints_only_gain_lines(sql: Any) -> None:
 
 
 def test_migrations_apply_once_from_processes_starting_together(pg: Built) -> None:
-    from tally_service.store_pg import PgStore
+    from tally_service.service.store_pg import PgStore
 
     assert pg.store is not None
     stores: list[PgStore] = []
@@ -146,14 +146,15 @@ def _insert_sql(idx: int, elector: str) -> tuple[str, tuple[Any, ...]]:
 def test_the_service_role_serves_but_cannot_undo_the_rules(pg: Built) -> None:
     """Whoever owns the tables can switch the triggers off and rewrite the log (shown first,
     as the owner): so the service runs as a role that owns nothing and has no DELETE,
-    TRUNCATE or UPDATE of entries (tally_service/sql/postgresql/grants.sql), and with that
+    TRUNCATE or UPDATE of entries (tally_service/service/sql/postgresql/grants.sql), and with that
     role an election still runs."""
     from importlib import resources
 
-    from tally_service.config import Config
+    from tally_service.service.config import Config
 
     assert pg.store is not None
-    grants = (resources.files("tally_service") / "sql" / "postgresql" / "grants.sql").read_text()
+    sql = resources.files("tally_service.service") / "sql"
+    grants = (sql / "postgresql" / "grants.sql").read_text()
     with psycopg.connect(pg.store, autocommit=True) as owner:
         owner.execute(
             "DO $$ BEGIN CREATE ROLE kz_service LOGIN; "
@@ -190,7 +191,7 @@ def test_a_leaf_hash_that_does_not_match_its_entry_is_never_signed(pg: Built) ->
     but with a leaf hash that is not its entry's: the next checkpoint must not sign over it (a
     CT log once signed a tree over a bit-flipped leaf hash). The process catching up recomputes
     every leaf hash from the entry bytes and refuses."""
-    from tally_service.logs import LogMismatch
+    from tally_service.service.logs import LogMismatch
 
     assert pg.store is not None
     e = Election(pg.data_dir, store=pg.store)
@@ -212,7 +213,7 @@ def test_a_leaf_hash_that_does_not_match_its_entry_is_never_signed(pg: Built) ->
 def test_a_round_opened_by_another_process_takes_ballots_at_once(pg: Built) -> None:
     """Process A opens a round; process B, which refreshed from the database a moment ago,
     gets a ballot for it at once and must accept it (not answer round-not-open)."""
-    from tally_service.elector import make_ballot
+    from tally_service.elector.ballot import make_ballot
 
     assert pg.store is not None
     a = Election(pg.data_dir, store=pg.store)

@@ -18,11 +18,11 @@ from crypto.envelope import open_document
 from crypto.group import Point
 from crypto.signed_partial import sign_partial
 from crypto.signing import Context
-from tally_service import results, tally
-from tally_service.election import Election
-from tally_service.problems import Problem
-from tally_service.sample import UnitSpec
-from tally_service.simulate import SimulatedElection, run_election
+from scripts.builders.sample import UnitSpec
+from scripts.builders.simulate import SimulatedElection, run_election
+from tally_service.common.problems import Problem
+from tally_service.service import results, tally
+from tally_service.service.election import Election
 
 UNITS = [
     UnitSpec("WIN", "Clear winner", candidates=3, electors=20),
@@ -175,9 +175,9 @@ def test_a_round_without_quorum_is_summed_but_never_decrypted(sim: SimulatedElec
 
 
 def test_partial_checks_before_decryption(tmp_path: Path) -> None:
-    from tally_service.config import Config
-    from tally_service.elector import make_ballot
-    from tally_service.sample import build_election
+    from scripts.builders.sample import build_election
+    from tally_service.elector.ballot import make_ballot
+    from tally_service.service.config import Config
 
     keys = build_election(tmp_path / "d", [UnitSpec("AAA", "A", 2, 6)], guardians=3, threshold=2)
     e = Election(tmp_path / "d", Config())
@@ -288,10 +288,10 @@ def test_an_unsigned_partial_does_not_start_the_tally(tmp_path: Path) -> None:
     is checked first, as docs/api.md says, and such a post leaves nothing behind."""
     from crypto.envelope import sign_document
     from crypto.signing import SigningKey
-    from tally_service.config import Config
-    from tally_service.elector import make_ballot
-    from tally_service.guardian_partials import accept_guardian_partial
-    from tally_service.sample import build_election
+    from scripts.builders.sample import build_election
+    from tally_service.elector.ballot import make_ballot
+    from tally_service.service.config import Config
+    from tally_service.service.guardian_partials import accept_guardian_partial
 
     keys = build_election(tmp_path / "d", [UnitSpec("AAA", "A", 2, 4)], guardians=3, threshold=2)
     e = Election(tmp_path / "d", Config())

@@ -288,8 +288,8 @@ def test_missing_record_is_a_failure_not_a_traceback(built: Built, tmp_path: Pat
 def server(built: Built) -> Iterator[str]:
     from waitress import create_server
 
-    from tally_service.app import create_app
-    from tally_service.election import Election
+    from tally_service.service.app import create_app
+    from tally_service.service.election import Election
 
     election = Election(built.data_dir)
     app = create_app(election)
@@ -334,7 +334,7 @@ load().then(async (KZ) => {
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 def test_the_pages_receipt_check_accepts_a_round_without_quorum(built: Built, server: str) -> None:
-    """tally_service/static/js/receipt.js, run in Node against the live service: CCC's round
+    """tally_service/service/static/js/receipt.js, run in Node against the live service: CCC's round
     had no quorum, so its tally is not decrypted, and the receipt passes, saying so."""
     import subprocess
 
@@ -358,7 +358,7 @@ def test_cli_tally_over_http_leaves_a_round_without_quorum_encrypted(
     built: Built, server: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tally_service.cli import main
-    from tally_service.keys import commission_key_path, guardian_share_path
+    from tally_service.common.keys import commission_key_path, guardian_share_path
 
     capsys.readouterr()
     args = ["tally", "--url", server, "--key", str(commission_key_path(built.data_dir)),
@@ -400,7 +400,7 @@ def _forged_in_the_name_of(built: Built, record: Path, victim: str) -> dict[str,
     real log and commission keys, point the tally at the new final, and hand out a receipt for
     the forged entry (promise signed by the log key)."""
     from crypto.merkle import leaf_hash
-    from tally_service.election import promise_text
+    from tally_service.service.election import promise_text
     from tests.test_tamper import new_ballot
     from tests.verify_helpers import checkpoint_of, notes_of
 

@@ -13,7 +13,7 @@ import pytest
 
 from crypto.cosignature import TYPE_ED25519, TYPE_MLDSA44, Cosigner, CosignerKey
 from crypto.note import parse_note
-from tally_service.simulate import run_election
+from scripts.builders.simulate import run_election
 from tests.verify_helpers import (
     TURNOUT,
     UNITS,

@@ -15,11 +15,11 @@ import requests
 from crypto.audit import tracker
 from crypto.canonical import canonical_json
 from crypto.merkle import leaf_hash
+from scripts.builders.sample import UnitSpec, build_election
 from tally_service.cli import main
-from tally_service.config import Config
-from tally_service.election import Election
-from tally_service.keys import commission_key_path, read_private_key, write_private_key
-from tally_service.sample import UnitSpec, build_election
+from tally_service.common.keys import commission_key_path, read_private_key, write_private_key
+from tally_service.service.config import Config
+from tally_service.service.election import Election
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Live:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     from waitress import create_server
 
-    from tally_service.app import create_app
+    from tally_service.service.app import create_app
 
     data = tmp_path_factory.mktemp("vote") / "election"
     codes: dict[str, str] = {}
@@ -209,8 +209,8 @@ class _Meddling(requests.Session):
 
 
 def test_vote_settles_a_lost_or_forged_answer_from_the_log(live: Live, tmp_path: Path) -> None:
-    from tally_service.problems import Problem
-    from tally_service.voting import vote
+    from tally_service.common.problems import Problem
+    from tally_service.elector.vote import vote
 
     code = live.codes["AKM-E0005"]
     pinned = read_private_key(commission_key_path(live.data)).public

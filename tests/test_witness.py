@@ -257,8 +257,8 @@ def test_logs_file(tmp_path: Path, log_key: SigningKey) -> None:
 
 @pytest.mark.slow
 def test_witness_process_survives_kill_9(tmp_path: Path, log_key: SigningKey) -> None:
+    from scripts.builders.witness_process import WitnessProcess
     from tally_service.cli import main
-    from tally_service.witness.process import WitnessProcess
 
     key = tmp_path / "w.key"
     assert main(["witness", "keygen", "--name", "w.example/pq", "--out", str(key)]) == 0

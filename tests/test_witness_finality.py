@@ -27,14 +27,14 @@ from crypto.checkpoint import Checkpoint, checkpoint_facts, profile_extensions, 
 from crypto.cosignature import TYPE_MLDSA44, Cosigner
 from crypto.note import add_signatures, parse_note
 from crypto.witness_policy import manifest_section
-from tally_service import results, tally, witnessing
-from tally_service.config import Config
-from tally_service.election import Election
-from tally_service.elector import make_ballot
-from tally_service.export import export_record
-from tally_service.guardian import GuardianRefusal, check_tally_inputs
-from tally_service.sample import UnitSpec, build_election
-from tally_service.simulate import SimulatedElection, _local_witnesses
+from scripts.builders.sample import UnitSpec, build_election
+from scripts.builders.simulate import SimulatedElection, _local_witnesses
+from tally_service.elector.ballot import make_ballot
+from tally_service.guardian.checks import GuardianRefusal, check_tally_inputs
+from tally_service.service import results, tally, witnessing
+from tally_service.service.config import Config
+from tally_service.service.election import Election
+from tally_service.service.export import export_record
 from tests.verify_helpers import receipt_checker, verify
 
 UNIT = "AAA"

@@ -19,8 +19,8 @@ import pytest
 
 from crypto.cosignature import TYPE_ED25519, TYPE_MLDSA44, Cosigner
 from crypto.signing import SigningKey
+from tally_service.common.rollback import BINDING_FILE, LATCH_FILE, marker_path
 from tally_service.witness.core import Witness, WitnessError, add_checkpoint_body
-from tally_service.witness.rollback import BINDING_FILE, LATCH_FILE, marker_path
 from tests.test_witness import ORIGIN, Log
 
 FORK_TAG = b"fork"
@@ -228,11 +228,11 @@ def test_the_service_shows_a_rolled_back_witness_its_own_cosignature(tmp_path: P
     service holds its cosignature of size 4) sends it that cosigned checkpoint: the witness
     sees its own line beyond its state and stops for good, instead of cosigning on."""
     from crypto.witness_policy import manifest_section
-    from tally_service.config import Config
-    from tally_service.election import Election
-    from tally_service.sample import UnitSpec, build_election
-    from tally_service.simulate import SimulatedElection, _local_witnesses
-    from tally_service.witnessing import _local_transport
+    from scripts.builders.sample import UnitSpec, build_election
+    from scripts.builders.simulate import SimulatedElection, _local_witnesses
+    from tally_service.service.config import Config
+    from tally_service.service.election import Election
+    from tally_service.service.witnessing import _local_transport
     from tests.test_witness_finality import UNIT, _cast
 
     cosigners = [Cosigner.generate(f"w{i}.example/witness", TYPE_ED25519) for i in (1, 2, 3)]

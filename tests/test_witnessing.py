@@ -17,8 +17,8 @@ from crypto.merkle import MerkleTree, leaf_hash
 from crypto.note import NoteVerifier
 from crypto.signing import SigningKey
 from crypto.witness_policy import PolicyError, WitnessPolicy, manifest_section
+from scripts.builders.witness_process import WitnessProcess
 from tally_service.witness.core import Witness, add_checkpoint_body
-from tally_service.witness.process import WitnessProcess
 
 ORIGIN = "test.example/e/AAA/1"
 KEY_NAME = "test.example/e/AAA"
@@ -42,8 +42,8 @@ def test_policy_arithmetic() -> None:
 
 
 def test_init_checks_the_policy(tmp_path: Path) -> None:
-    from tally_service.sample import UnitSpec, build_election
-    from tally_service.setup import SetupError
+    from scripts.builders.sample import UnitSpec, build_election
+    from tally_service.service.setup import SetupError
 
     keys = [c.public for c in _cosigners(4)]
     with pytest.raises(SetupError, match="colluding"):
@@ -188,9 +188,9 @@ def _wait(condition: Callable[[], bool], timeout: float = 20.0) -> bool:
 
 @pytest.fixture
 def witnessed(tmp_path: Path) -> Iterator[tuple[Any, list[WitnessProcess], dict[str, Any]]]:
-    from tally_service.config import Config
-    from tally_service.election import Election
-    from tally_service.sample import UnitSpec, build_election
+    from scripts.builders.sample import UnitSpec, build_election
+    from tally_service.service.config import Config
+    from tally_service.service.election import Election
 
     cosigners = _cosigners(4)
     section = manifest_section(3, 1, [c.public for c in cosigners])
@@ -223,7 +223,7 @@ def witnessed(tmp_path: Path) -> Iterator[tuple[Any, list[WitnessProcess], dict[
 
 
 def _ballot(election: Any, keys: dict[str, Any], elector: str) -> dict[str, Any]:
-    from tally_service.elector import make_ballot
+    from tally_service.elector.ballot import make_ballot
 
     return make_ballot(
         election.manifest.hash,
@@ -239,8 +239,8 @@ def _ballot(election: Any, keys: dict[str, Any], elector: str) -> dict[str, Any]
 
 @pytest.mark.slow
 def test_service_publishes_only_witnessed_checkpoints(witnessed: Any) -> None:
-    from tally_service import tally
-    from tally_service.problems import Problem
+    from tally_service.common.problems import Problem
+    from tally_service.service import tally
 
     election, witnesses, keys = witnessed
     policy = election.manifest.witness_policy
@@ -282,7 +282,7 @@ def test_service_publishes_only_witnessed_checkpoints(witnessed: Any) -> None:
 
 
 def _tallies(tally: Any, election: Any) -> bool:
-    from tally_service.problems import Problem
+    from tally_service.common.problems import Problem
 
     try:
         tally.start_tally(election, "AAA", 1)
@@ -298,13 +298,13 @@ def test_a_guardian_witnesses_in_pull_mode(tmp_path: Path) -> None:
     manifest does not list is refused."""
     import requests
 
-    from tally_service.client import ServiceClient
-    from tally_service.config import Config
-    from tally_service.election import Election
-    from tally_service.guardian_state import GuardianState
-    from tally_service.guardian_watch import watch_once
-    from tally_service.process import ServerProcess
-    from tally_service.sample import UnitSpec, build_election
+    from scripts.builders.process import ServerProcess
+    from scripts.builders.sample import UnitSpec, build_election
+    from tally_service.common.client import ServiceClient
+    from tally_service.guardian.state import GuardianState
+    from tally_service.guardian.watch import watch_once
+    from tally_service.service.config import Config
+    from tally_service.service.election import Election
 
     cosigners = _cosigners(4)
     guardian_key = cosigners[3]

@@ -19,8 +19,8 @@ from crypto.envelope import sign_document
 from crypto.merkle import MerkleTree, leaf_hash
 from crypto.note import add_signatures, parse_note
 from crypto.signing import Context, SigningKey
-from tally_service.sample import UnitSpec
-from tally_service.simulate import SimulatedElection, run_election
+from scripts.builders.sample import UnitSpec
+from scripts.builders.simulate import SimulatedElection, run_election
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
@@ -180,7 +180,7 @@ def audit_line(built: Built, record: Path, seq: int, key: SigningKey | None = No
                nonce: str | None = None) -> bytes:
     """An audit.jsonl line for a commission request (default: signed by the commission)."""
     from crypto.canonical import hash_json
-    from tally_service.commission import sign_request
+    from tally_service.service.commission_requests import sign_request
 
     manifest = read_json(record / "manifest.json")["payload"]
     signer = key or built.commission_key()

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from crypto.cosignature import TYPE_ED25519, TYPE_MLDSA44, CosignatureError, Cosigner
-from tally_service.problems import Problem
+from tally_service.common.problems import Problem
 
 TYPES = {"ed25519": TYPE_ED25519, "mldsa44": TYPE_MLDSA44}
 
@@ -48,7 +48,7 @@ def cmd_keygen(args: argparse.Namespace) -> int:
 
 def logs_of_manifest(signed: dict[str, object], rounds: int = 2) -> list[str]:
     """``<origin> <log vkey>`` lines for every (unit, round) of an election's manifest."""
-    from tally_service.manifest import log_origin
+    from tally_service.common.manifest import log_origin
 
     payload = signed.get("payload", signed)
     if not isinstance(payload, dict):
@@ -70,10 +70,10 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from tally_service.logsetup import configure_logging
+    from tally_service.common.logsetup import configure_logging
+    from tally_service.common.rollback import marker_path
     from tally_service.witness.core import Witness, WitnessError, read_logs_file
     from tally_service.witness.http import serve_witness
-    from tally_service.witness.rollback import marker_path
 
     configure_logging(args.log_level)
     cosigner = read_cosigner(Path(args.key))

@@ -41,7 +41,7 @@ Three additions of ours, beyond the specification (410 ``log-final``, 409 ``fina
   refuses to start with a key and state that do not belong together or a state older than the
   marker, and while serving it refuses (503 ``rolled-back``, for good) once a submitted note
   carries its own valid line on a checkpoint its state does not know
-  (tally_service/witness/rollback.py).
+  (tally_service/common/rollback.py).
 
 State: per log, two slot files ``<state>/logs/<sha256(origin) hex>.<0|1>.json``, each the state
 as JSON with a sequence number, then a line with the SHA-256 of that JSON. An update overwrites
@@ -76,8 +76,8 @@ from crypto.cosignature import (
 )
 from crypto.merkle import verify_consistency
 from crypto.note import MAX_NOTE_SIZE, NoteError, NoteVerifier, verify_note
-from tally_service.clock import posix
-from tally_service.witness.rollback import StateGuard, StateRollback, check_latch, latch
+from tally_service.common.clock import posix
+from tally_service.common.rollback import StateGuard, StateRollback, check_latch, latch
 
 SIZE_CONTENT_TYPE = "text/x.tlog.size"
 #: Largest add-checkpoint body: a maximal note and a full consistency proof.

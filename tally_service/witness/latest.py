@@ -7,7 +7,7 @@ the log keys. A service can answer 404 for a round, leave it out of ``/units``, 
 older checkpoint, so that a guardian remembers nothing of the round and can later be shown a
 fork as its "final". A witness has no reason to hide what it cosigned: it serves it, so that a
 guardian can fetch each log's checkpoints from the witnesses directly and compare them with
-what the service shows (tally_service/guardian_watch.py).
+what the service shows (tally_service/guardian/watch.py).
 
 The answer is the signed checkpoint note the witness stored (the log's signature, and the
 commission's on a final), with one cosignature line of this witness appended (replacing any
@@ -24,7 +24,7 @@ older than the latest are never cosigned again, here or there.
 - 404 ``witness-unknown-log``: this witness does not watch that log;
 - 404 ``witness-no-checkpoint``: it watches it but has cosigned nothing for it yet;
 - 503 ``witness-rolled-back``: it saw that its state was restored from an older copy
-  (tally_service/witness/rollback.py) and answers nothing more.
+  (tally_service/common/rollback.py) and answers nothing more.
 """
 
 from __future__ import annotations

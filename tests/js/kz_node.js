@@ -1,9 +1,9 @@
-// Loads the vendored libsodium and the pages' modules (tally_service/static/js) into Node, as
+// Loads the vendored libsodium and the pages' modules (tally_service/service/static/js) into Node, as
 // the pages load them into a browser: classic scripts that fill the global KZ.
 "use strict";
 const path = require("path");
 const Module = require("module");
-const STATIC = path.join(__dirname, "..", "..", "tally_service", "static");
+const STATIC = path.join(__dirname, "..", "..", "tally_service", "service", "static");
 const resolve = Module._resolveFilename;
 Module._resolveFilename = function (request, ...rest) {
   if (request === "libsodium-sumo") return path.join(STATIC, "vendor", "libsodium-sumo.js");

@@ -1,5 +1,5 @@
 """Writes tests/vectors/cross.json: vectors that the Python and the JavaScript implementations
-(tally_service/static/js) must both answer as recorded. Run from the checkout:
+(tally_service/service/static/js) must both answer as recorded. Run from the checkout:
 
     .venv/bin/python tests/vectors/make_cross_vectors.py
 

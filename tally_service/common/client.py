@@ -1,0 +1,105 @@
+"""An HTTP client of the service: the commission's signed requests and the public reads.
+
+The CLI's ``--url`` mode and the demo use it; every commission request is signed here with a
+fresh timestamp and nonce (see tally_service/service/commission_requests.py for what the
+service checks).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from crypto.signing import SigningKey
+from tally_service.common.problems import Problem
+
+
+class ServiceClient:
+    # seconds to connect, TLS handshake included: an https:// address at a plain-HTTP port
+    # gets no handshake answer and would otherwise wait for the whole read timeout
+    connect_timeout = 10.0
+
+    def __init__(
+        self,
+        url: str,
+        commission_key: SigningKey | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        base = url.rstrip("/")
+        if base.endswith("/api/v1"):  # the API's own address given: the service's is meant
+            base = base[: -len("/api/v1")]
+        if not base.startswith(("http://", "https://")):
+            raise Problem(400, "usage", f"{url!r} is not an http:// or https:// address")
+        self.base = base
+        self.url = base + "/api/v1"
+        self.key = commission_key
+        self.session = session or requests.Session()
+        self._election: str | None = None
+
+    def _send(self, method: str, path: str, read_timeout: float, **kw: Any) -> requests.Response:
+        """One request; a service that cannot be reached is one clear error, quickly."""
+        try:
+            return self.session.request(
+                method, self.url + path, timeout=(self.connect_timeout, read_timeout), **kw
+            )
+        except requests.exceptions.SSLError as exc:
+            raise Problem(
+                502,
+                "unreachable",
+                f"no TLS at {self.base}: is it an http:// address? ({type(exc).__name__})",
+            ) from exc
+        except requests.exceptions.Timeout as exc:
+            hint = " (is it an http:// address?)" if self.base.startswith("https://") else ""
+            raise Problem(
+                504, "unreachable", f"{self.base} did not answer in time{hint}"
+            ) from exc
+        except requests.exceptions.ConnectionError as exc:
+            raise Problem(
+                502, "unreachable", f"cannot reach {self.base}: is the service running there?"
+            ) from exc
+
+    def _check(self, response: requests.Response) -> requests.Response:
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                raise Problem(
+                    response.status_code,
+                    str(body.get("check", "http")),
+                    str(body.get("detail", response.text)),
+                )
+            except ValueError:
+                raise Problem(response.status_code, "http", response.text[:200]) from None
+        return response
+
+    def get(self, path: str, **params: Any) -> Any:
+        return self._check(self._send("GET", path, 60, params=params)).json()
+
+    def get_text(self, path: str, **params: Any) -> str:
+        return self._check(self._send("GET", path, 60, params=params)).text
+
+    def get_bytes(self, path: str) -> bytes:
+        return self._check(self._send("GET", path, 300)).content
+
+    @property
+    def election_hash(self) -> str:
+        if self._election is None:
+            from crypto.canonical import hash_json
+
+            payload = self.get("/manifest")["payload"]
+            self._election = hash_json("kz-tally/v1/manifest", payload).hex()
+        return self._election
+
+    def cast(self, ballot: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        r = self._check(self._send("POST", "/ballots", 30, json=ballot))
+        return r.status_code, r.json()
+
+    def commission(self, action: str, **params: Any) -> Any:
+        from tally_service.service.commission_requests import (
+            sign_request,  # not for guardians' and electors' use
+        )
+
+        if self.key is None:
+            raise Problem(400, "no-key", "this action needs the commission key (--key)")
+        request = sign_request(self.key, self.election_hash, action, params)
+        return self._check(self._send("POST", f"/commission/{action}", 300, json=request)).json()
