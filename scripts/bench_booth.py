@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from scripts.builders import insecure
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from crypto.ballot import make_signed_ballot
@@ -55,7 +57,7 @@ def live_election(base: Path) -> tuple[Any, Any, str, dict[str, Any]]:
 
     from scripts.builders.sample import UnitSpec, build_election
     from tally_service.elector.ballot import make_ballot
-    from tally_service.service import results, tally
+    from tally_service.service import results
     from tally_service.service.app import create_app
     from tally_service.service.config import Config
     from tally_service.service.election import Election
@@ -79,7 +81,7 @@ def live_election(base: Path) -> tuple[Any, Any, str, dict[str, Any]]:
         if i == 3:
             receipt = r
     election.close_round("AKM", 1)
-    tally.tally_in_process(election, "AKM", 1, [1, 2])
+    insecure.tally_in_process(election, "AKM", 1, [1, 2])
     results.publish(election, "preliminary")
     results.publish(election, "final")
     server: Any = create_server(create_app(election), host="127.0.0.1", port=0, threads=4)

@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from scripts.builders import insecure
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 BYTES = """
@@ -46,7 +48,7 @@ def main() -> int:
     from waitress import create_server
 
     from scripts.builders.sample import UnitSpec, build_election
-    from tally_service.service import results, tally
+    from tally_service.service import results
     from tally_service.service.app import create_app
     from tally_service.service.config import Config
     from tally_service.service.election import Election
@@ -115,7 +117,7 @@ def main() -> int:
                 path.write_text(json.dumps(receipt))
                 receipts.append(path)
             election.close_round("AKM", 1)
-            tally.tally_in_process(election, "AKM", 1, [1, 2])
+            insecure.tally_in_process(election, "AKM", 1, [1, 2])
             results.publish(election, "preliminary")
             results.publish(election, "final")
             for path in receipts:

@@ -53,10 +53,10 @@ from scripts.replay import (
     cast_on_time,
     quorum_times,
 )
-from tally_service.cli import results_table
 from tally_service.common.client import ServiceClient
 from tally_service.common.keys import commission_key_path, read_private_key
 from tally_service.common.progress import bar
+from tally_service.common.reports import results_table
 from tally_service.common.rolls import RollEntry, parse_roll, roll_to_csv
 from tally_service.elector.ballot import make_ballot
 from tally_service.service.setup import draft_manifest, import_roll, init_election, seal

@@ -10,9 +10,9 @@ import pytest
 from flask.testing import FlaskClient
 
 from crypto.signing import SigningKey
+from scripts.builders import insecure
 from tally_service.common.keys import commission_key_path, read_private_key
 from tally_service.elector.ballot import make_ballot
-from tally_service.service import tally
 from tally_service.service.app import create_app
 from tally_service.service.commission_requests import ACTIONS, sign_request
 from tally_service.service.election import Election
@@ -62,8 +62,8 @@ def test_full_flow_through_signed_requests(
     do("close-round", unit="AAA", round=1)
     doc = do("start-tally", unit="AAA", round=1)
     for guardian in (2, 3):
-        partial = tally.guardian_partial(
-            election, "AAA", 1, guardian, tally.read_share(election.data_dir, guardian)
+        partial = insecure.guardian_partial(
+            election, "AAA", 1, guardian, insecure.read_share(election.data_dir, guardian)
         )
         doc = do("submit-partial", unit="AAA", round=1, partial=partial)
     assert doc["counts"] == {"AAA-C1": 0, "AAA-C2": 8, "AAA-C3": 0}
@@ -95,7 +95,8 @@ def test_a_round_without_quorum_is_summed_but_no_partial_is_accepted(
     r = post(client, "start-tally", sign("start-tally", unit="AAA", round=1))
     assert r.status_code == 200 and r.get_json()["took_part"] == 1
     assert len(r.get_json()["encrypted"]) == 3  # the sums are published all the same
-    partial = tally.guardian_partial(election, "AAA", 1, 1, tally.read_share(election.data_dir, 1))
+    share = insecure.read_share(election.data_dir, 1)
+    partial = insecure.guardian_partial(election, "AAA", 1, 1, share)
     r = post(client, "submit-partial", sign("submit-partial", unit="AAA", round=1, partial=partial))
     assert r.status_code == 409 and r.mimetype == "application/problem+json"
     problem = r.get_json()

@@ -19,6 +19,7 @@ from crypto.cosignature import TYPE_ED25519, Cosigner
 from crypto.merkle import MerkleTree, leaf_hash
 from crypto.note import parse_note
 from crypto.witness_policy import manifest_section
+from scripts.builders import insecure
 from scripts.builders.sample import build_election
 from scripts.builders.simulate import SimulatedElection, _local_witnesses, cast_round, run_election
 from scripts.verifier.follow_state import MIRROR
@@ -86,7 +87,7 @@ def run_election_followed(
         election.open_round(u.code, 1)
         follower.poll()
         cast_and_close(u.code, 1)
-        tally.tally_in_process(election, u.code, 1, [1, 2])
+        insecure.tally_in_process(election, u.code, 1, [1, 2])
         follower.poll()
     results.publish(election, "preliminary")
     for u in UNITS:
@@ -95,7 +96,7 @@ def run_election_followed(
             tally.open_runoff(election, u.code)
             follower.poll()
             cast_and_close(u.code, 2)
-            tally.tally_in_process(election, u.code, 2, [1, 2])
+            insecure.tally_in_process(election, u.code, 2, [1, 2])
     follower.poll()
     assert not follower.done
     results.publish(election, "final")
@@ -629,13 +630,13 @@ def test_a_monitor_killed_mid_election_resumes_and_still_agrees(tmp_path: Path) 
             if u.code == "CCC":
                 cast_round(election, sim, "CCC", 1, TURNOUT["CCC"], chooser, rng)
             election.close_round(u.code, 1)
-            tally.tally_in_process(election, u.code, 1, [1, 2])
+            insecure.tally_in_process(election, u.code, 1, [1, 2])
         results.publish(election, "preliminary")
         monitor = subprocess.Popen([*command, "--until-final"], stdout=subprocess.PIPE, text=True)
         tally.open_runoff(election, "BBB")
         cast_round(election, sim, "BBB", 2, TURNOUT["BBB"], chooser, rng)
         election.close_round("BBB", 2)
-        tally.tally_in_process(election, "BBB", 2, [1, 2])
+        insecure.tally_in_process(election, "BBB", 2, [1, 2])
         results.publish(election, "final")
         out, _ = monitor.communicate(timeout=120)
         record = export_record(election, tmp_path / "record")

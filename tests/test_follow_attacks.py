@@ -826,7 +826,7 @@ def test_a_partial_signed_by_another_guardian_fails_v6_live_as_in_the_batch(
 ) -> None:
     """Issue 24: the monitor checks each partial decryption's guardian signature with the same
     V6 as the batch verifier (guardian 1's partial, signed by guardian 2's identity key)."""
-    from tally_service.service.tally import read_identity
+    from scripts.builders.insecure import read_identity
 
     served = tmp_path / "served"
     shutil.copytree(finished.record, served)

@@ -24,9 +24,10 @@ import pytest
 from crypto.decryption import decrypt_counts, decryption_context, partial_decrypt
 from crypto.elgamal import Ciphertext
 from crypto.group import Point
+from scripts.builders import insecure
+from scripts.builders.insecure import guardian_share_path, guardian_state_dir
 from scripts.builders.sample import UnitSpec, build_election
 from scripts.builders.simulate import SimulatedElection, uniform_choice
-from tally_service.common.keys import guardian_share_path, guardian_state_dir
 from tally_service.common.problems import Problem, not_found
 from tally_service.guardian.checks import decrypt_as_guardian
 from tally_service.guardian.state import GuardianRefusal, GuardianState
@@ -145,7 +146,7 @@ def colluder_partial(w: Watched, fork: Forged) -> dict[str, Any]:
     context = decryption_context(bytes.fromhex(fork.doc["election"]), "AAA", 1, LOG,
                                  final["size"], bytes.fromhex(final["root"]))
     cts = [Ciphertext.from_json(c) for c in fork.doc["encrypted"]]
-    return partial_decrypt(tally.read_share(w.data, 5), 5, cts, context)
+    return partial_decrypt(insecure.read_share(w.data, 5), 5, cts, context)
 
 
 def attack(w: Watched, fork: Forged, tmp: Path) -> dict[int, Any]:
@@ -154,7 +155,7 @@ def attack(w: Watched, fork: Forged, tmp: Path) -> dict[int, Any]:
     for g in (2, 3, 4):
         try:
             answers[g] = decrypt_as_guardian(HostileClient(w.election, fork), fork.doc, g,
-                                             tally.read_share(w.data, g), w.state(g, tmp))
+                                             insecure.read_share(w.data, g), w.state(g, tmp))
         except GuardianRefusal as exc:
             answers[g] = exc
     return answers
@@ -197,15 +198,15 @@ def test_the_guardian_that_watched_decrypts_the_honest_final(
     state = watched.state(1, tmp_path)
     doc = tally.start_tally(watched.election, "AAA", 1)
     partial = decrypt_as_guardian(AppClient(watched.election), doc, 1,
-                                  tally.read_share(watched.data, 1), state)
+                                  insecure.read_share(watched.data, 1), state)
     assert partial["guardian"] == 1
     fork = watched.forge(watched.entries()[:-1])
     with pytest.raises(GuardianRefusal, match="a second final checkpoint"):
         decrypt_as_guardian(HostileClient(watched.election, fork), fork.doc, 1,
-                            tally.read_share(watched.data, 1), state)
+                            insecure.read_share(watched.data, 1), state)
     with pytest.raises(GuardianRefusal, match="other than the final one this guardian watched"):
         decrypt_as_guardian(HostileClient(watched.election, fork), fork.doc, 1,
-                            tally.read_share(watched.data, 1), watched.state(1, tmp_path / "b"))
+                            insecure.read_share(watched.data, 1), watched.state(1, tmp_path / "b"))
 
 
 def test_a_blinded_watch_raises_an_alarm_with_evidence(watched: Watched) -> None:
@@ -302,7 +303,7 @@ def test_a_guardian_blinded_after_the_open_refuses_the_fork(
     assert opened is not None and opened.size == 0
     with pytest.raises(GuardianRefusal, match="saw nothing of it") as refused:
         decrypt_as_guardian(HostileClient(watched.election, fork), fork.doc, 5,
-                            tally.read_share(watched.data, 5), state)
+                            insecure.read_share(watched.data, 5), state)
     assert "--witness" in str(refused.value)
     assert state.decrypted(LOG) is None
 
@@ -319,7 +320,7 @@ def test_a_blind_poll_followed_by_a_view_of_the_log_is_forgiven(
     cp = open_checkpoint(note, watched.election.manifest.log_verifiers["AAA"], LOG)
     assert not fresh.observe(cp, note, lambda a, b: [])  # size 0 again: the same, unchanged
     doc = tally.start_tally(watched.election, "AAA", 1)
-    decrypt_as_guardian(AppClient(watched.election), doc, 5, tally.read_share(watched.data, 5),
+    decrypt_as_guardian(AppClient(watched.election), doc, 5, insecure.read_share(watched.data, 5),
                         fresh)
 
 
@@ -375,7 +376,7 @@ def test_a_watch_whose_polls_fail_is_blind_too(
     fork = watched.forge([*entries[:6], entries[9]])
     with pytest.raises(GuardianRefusal, match="saw nothing of it"):
         decrypt_as_guardian(HostileClient(watched.election, fork), fork.doc, 5,
-                            tally.read_share(watched.data, 5), state)
+                            insecure.read_share(watched.data, 5), state)
     assert state.decrypted(LOG) is None
 
 
@@ -415,5 +416,5 @@ def test_a_watch_shown_only_refused_checkpoints_is_blind_too(
     fork = watched.forge([*entries[:6], entries[9]])
     with pytest.raises(GuardianRefusal, match="saw nothing of it"):
         decrypt_as_guardian(HostileClient(watched.election, fork), fork.doc, 5,
-                            tally.read_share(watched.data, 5), state)
+                            insecure.read_share(watched.data, 5), state)
     assert state.decrypted(LOG) is None

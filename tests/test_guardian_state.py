@@ -20,9 +20,10 @@ from crypto.checkpoint import Checkpoint
 from crypto.decryption import decrypt_counts
 from crypto.elgamal import Ciphertext
 from crypto.group import Point
+from scripts.builders import insecure
+from scripts.builders.insecure import guardian_share_path, guardian_state_dir
 from scripts.builders.sample import UnitSpec, build_election
 from scripts.builders.simulate import SimulatedElection, cast_round, uniform_choice
-from tally_service.common.keys import guardian_share_path, guardian_state_dir
 from tally_service.guardian.checks import check_tally_inputs, decrypt_as_guardian
 from tally_service.guardian.state import GuardianRefusal, GuardianState
 from tally_service.guardian.watch import watch_once
@@ -65,7 +66,7 @@ class Closed:
         return state
 
     def share(self, guardian: int) -> Any:
-        return tally.read_share(self.data, guardian)
+        return insecure.read_share(self.data, guardian)
 
 
 @pytest.fixture(scope="module")

@@ -19,9 +19,10 @@ import pytest
 from crypto.checkpoint import open_checkpoint
 from crypto.cosignature import TYPE_ED25519, Cosigner, add_cosignatures, note_cosignatures
 from crypto.witness_policy import manifest_section
+from scripts.builders import insecure
+from scripts.builders.insecure import guardian_share_path, guardian_state_dir
 from scripts.builders.sample import UnitSpec, build_election
 from scripts.builders.simulate import SimulatedElection, uniform_choice
-from tally_service.common.keys import guardian_share_path, guardian_state_dir
 from tally_service.common.problems import not_found
 from tally_service.common.rollback import StateRollback, marker_path
 from tally_service.guardian.checks import decrypt_as_guardian
@@ -152,13 +153,14 @@ def test_the_witnesses_give_a_hidden_round_to_the_guardian(
     # so it can decrypt the honest final, though the service never showed it a checkpoint
     doc = tally.start_tally(witnessed.election, "AAA", 1)
     decrypt_as_guardian(AppClient(witnessed.election), doc, 1,
-                        tally.read_share(witnessed.data, 1), state)
+                        insecure.read_share(witnessed.data, 1), state)
     # and a fork without the victim's ballot is refused (its final is not the witnessed one)
     entries = list(witnessed.election.store.iter_entries("AAA", 1))
     fork = forge(witnessed.election, witnessed.data, entries[:3] + entries[4:])
     with pytest.raises(GuardianRefusal):
         decrypt_as_guardian(HostileClient(witnessed.election, fork), fork.doc, 1,
-                            tally.read_share(witnessed.data, 1), witnessed.state(1, tmp_path / "b"))
+                            insecure.read_share(witnessed.data, 1),
+                            witnessed.state(1, tmp_path / "b"))
 
 
 def test_a_service_behind_the_witnesses_is_an_alarm(witnessed: Witnessed, tmp_path: Path) -> None:

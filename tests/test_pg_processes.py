@@ -26,6 +26,7 @@ from crypto.canonical import canonical_json
 from crypto.checkpoint import open_checkpoint
 from crypto.merkle import MerkleTree, leaf_hash
 from crypto.note import verify_note
+from scripts.builders import insecure
 from scripts.builders.process import ServerProcess
 from scripts.builders.sample import UnitSpec, build_election
 from tally_service.elector.ballot import make_ballot
@@ -413,7 +414,7 @@ def test_failover_to_a_synchronous_standby_loses_no_receipt(
     given out (each only after COMMIT returned, i.e. after the standby had the WAL) is in the
     final log, and the verifier passes the exported record."""
     from scripts.verifier.run import verify_record
-    from tally_service.service import results, tally
+    from tally_service.service import results
     from tally_service.service.export import export_record
 
     primary = pg.new("primary").init(synchronous_commit="on").start()
@@ -449,7 +450,7 @@ def test_failover_to_a_synchronous_standby_loses_no_receipt(
         setup.stop_all()
     e = check_everything(setup, casting)
     try:
-        tally.tally_in_process(e, "U00", 1, [1, 2])
+        insecure.tally_in_process(e, "U00", 1, [1, 2])
         results.publish(e, "preliminary")
         results.publish(e, "final")
         record = export_record(e, tmp_path / "record")

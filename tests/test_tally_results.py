@@ -18,6 +18,7 @@ from crypto.envelope import open_document
 from crypto.group import Point
 from crypto.signed_partial import sign_partial
 from crypto.signing import Context
+from scripts.builders import insecure
 from scripts.builders.sample import UnitSpec
 from scripts.builders.simulate import SimulatedElection, run_election
 from tally_service.common.problems import Problem
@@ -161,13 +162,13 @@ def test_a_round_without_quorum_is_summed_but_never_decrypted(sim: SimulatedElec
         doc = tally.start_tally(e, "NOQ", 1)
         assert tally.is_void(e, doc) and doc["took_part"] == 5 and doc["counts"] is None
         # even a valid partial decryption, made by a real guardian, is refused
-        partial = tally.guardian_partial(e, "NOQ", 1, 1, tally.read_share(e.data_dir, 1))
+        partial = insecure.guardian_partial(e, "NOQ", 1, 1, insecure.read_share(e.data_dir, 1))
         with pytest.raises(Problem) as info:
             tally.submit_partial(e, "NOQ", 1, partial)
         assert info.value.status == 409 and info.value.check == "no-quorum"
         assert "5 ballots of 10 registered" in info.value.detail
         assert e.store.partials("NOQ", 1) == {}
-        assert tally.tally_in_process(e, "NOQ", 1, [1, 2])["counts"] is None
+        assert insecure.tally_in_process(e, "NOQ", 1, [1, 2])["counts"] is None
         out = tally.outcome(e, doc)
         assert out.status == "void" and out.shares is None
     finally:
@@ -201,13 +202,14 @@ def test_partial_checks_before_decryption(tmp_path: Path) -> None:
             tally.start_tally(e, "AAA", 1)
         assert info.value.check == "round-open"
         e.close_round("AAA", 1)
-        share1 = tally.read_share(e.data_dir, 1)
-        good = tally.guardian_partial(e, "AAA", 1, 1, share1)
+        share1 = insecure.read_share(e.data_dir, 1)
+        good = insecure.guardian_partial(e, "AAA", 1, 1, share1)
         plain = good["payload"]["partial"]
         doc = tally.start_tally(e, "AAA", 1)
 
         def signed_by(guardian: int, partial: dict[str, Any]) -> dict[str, Any]:
-            return tally.signed_statement(doc, partial, tally.read_identity(e.data_dir, guardian))
+            identity = insecure.read_identity(e.data_dir, guardian)
+            return tally.signed_statement(doc, partial, identity)
 
         # guardian 2 claims guardian 1's partial: the proof fails against guardian 2's share
         with pytest.raises(Problem) as info:
@@ -228,7 +230,7 @@ def test_partial_checks_before_decryption(tmp_path: Path) -> None:
             {**good, "payload": {**good["payload"], "partial": forged}},
             sign_partial(
                 {**good["payload"], "final_checkpoint": {"size": 1, "root": "00" * 32}},
-                tally.read_identity(e.data_dir, 1),
+                insecure.read_identity(e.data_dir, 1),
             ),
         ):
             with pytest.raises(Problem) as info:
@@ -240,7 +242,8 @@ def test_partial_checks_before_decryption(tmp_path: Path) -> None:
             results.publish(e, "preliminary")
         assert info.value.check == "not-tallied"
         doc = tally.submit_partial(
-            e, "AAA", 1, tally.guardian_partial(e, "AAA", 1, 3, tally.read_share(e.data_dir, 3))
+            e, "AAA", 1,
+            insecure.guardian_partial(e, "AAA", 1, 3, insecure.read_share(e.data_dir, 3)),
         )
         assert doc["counts"] == {"AAA-C1": 4, "AAA-C2": 0} and doc["blank"] == 0
         with pytest.raises(Problem) as info:
@@ -320,7 +323,7 @@ def test_an_unsigned_partial_does_not_start_the_tally(tmp_path: Path) -> None:
             "partial": {"guardian": 1, "shares": [], "proofs": []},
         }
         stranger = sign_document(statement, SigningKey.generate(), Context.GUARDIAN)
-        real = sign_document(statement, tally.read_identity(e.data_dir, 1), Context.GUARDIAN)
+        real = sign_document(statement, insecure.read_identity(e.data_dir, 1), Context.GUARDIAN)
         tampered = {**real, "payload": {**statement, "round": 2}}
         for bogus in (stranger, tampered):
             with pytest.raises(Problem) as info:

@@ -299,7 +299,7 @@ def t_reordered_and_resealed(built: Built, record: Path) -> None:
 
 def resign_partial(built: Built, signed: dict[str, Any], guardian: int) -> dict[str, Any]:
     """The statement of ``signed`` (as edited), signed again by guardian ``guardian``'s key."""
-    from tally_service.service.tally import read_identity
+    from scripts.builders.insecure import read_identity
 
     identity = read_identity(built.data_dir, guardian)
     return sign_document(signed["payload"], identity, Context.GUARDIAN)
@@ -464,7 +464,8 @@ def void_partials(built: Built, record: Path) -> list[dict[str, Any]]:
     from crypto.canonical import hash_json
     from crypto.decryption import decryption_context, partial_decrypt
     from crypto.elgamal import Ciphertext
-    from tally_service.service.tally import read_identity, read_share, signed_statement
+    from scripts.builders.insecure import read_identity, read_share
+    from tally_service.service.tally import signed_statement
 
     t = read_json(log(record, "CCC") / "tally.json")
     manifest = read_json(record / "manifest.json")["payload"]

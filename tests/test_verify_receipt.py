@@ -358,11 +358,11 @@ def test_cli_tally_over_http_leaves_a_round_without_quorum_encrypted(
     built: Built, server: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tally_service.cli import main
-    from tally_service.common.keys import commission_key_path, guardian_share_path
+    from tally_service.common.keys import commission_key_path
 
     capsys.readouterr()
     args = ["tally", "--url", server, "--key", str(commission_key_path(built.data_dir)),
-            "--unit", "CCC", "--share", str(guardian_share_path(built.data_dir, 1))]
+            "--unit", "CCC"]
     assert main(args) == 0
     assert "CCC round 1: 5 ballots, no quorum: void, not decrypted" in capsys.readouterr().out
 

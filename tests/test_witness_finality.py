@@ -27,6 +27,7 @@ from crypto.checkpoint import Checkpoint, checkpoint_facts, profile_extensions, 
 from crypto.cosignature import TYPE_MLDSA44, Cosigner
 from crypto.note import add_signatures, parse_note
 from crypto.witness_policy import manifest_section
+from scripts.builders import insecure
 from scripts.builders.sample import UnitSpec, build_election
 from scripts.builders.simulate import SimulatedElection, _local_witnesses
 from tally_service.elector.ballot import make_ballot
@@ -128,7 +129,7 @@ def _hostile_tally(attack: Attack, record: Path, monkeypatch: pytest.MonkeyPatch
         entries = list(election.store.iter_entries(UNIT, 1))
         assert len(entries) == 8
         guardian_inputs = (election.manifest.signed, attack.forged_final, entries, doc)
-        tally.tally_in_process(election, UNIT, 1, [1, 2])
+        insecure.tally_in_process(election, UNIT, 1, [1, 2])
         results.publish(election, "preliminary")
         results.publish(election, "final")
         export_record(election, record)

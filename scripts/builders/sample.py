@@ -12,12 +12,12 @@ from typing import Any
 
 from crypto.credentials import derive_key, new_code
 from crypto.signing import SigningKey
+from scripts.builders.insecure import key_ceremony
 from tally_service.common.rolls import RollEntry
 from tally_service.service.setup import (
     draft_manifest,
     import_roll,
     init_election,
-    key_ceremony,
     seal,
 )
 

@@ -29,14 +29,6 @@ def read_private_key(path: Path) -> SigningKey:
         raise KeyFileError(f"{path}: {exc}") from exc
 
 
-def write_secret_json(path: Path, text: str) -> None:
-    """A secret that is not a signing key (a guardian's share): mode 0600, never overwritten."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-
-
 def commission_key_path(data_dir: Path) -> Path:
     return data_dir / "keys" / "commission.pem"
 
@@ -45,10 +37,3 @@ def log_key_path(data_dir: Path, unit: str) -> Path:
     return data_dir / "keys" / f"log-{unit}.pem"
 
 
-def guardian_share_path(data_dir: Path, guardian: int) -> Path:
-    return data_dir / "guardians" / f"guardian-{guardian}.json"
-
-
-def guardian_state_dir(share_file: Path) -> Path:
-    """A guardian's state directory: beside its share file (guardian-N.json -> guardian-N.state)."""
-    return share_file.with_suffix(".state")

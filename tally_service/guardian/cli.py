@@ -178,7 +178,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
     cosigner = None
     if args.witness_key:
         from tally_service.common.rollback import StateRollback, marker_path
-        from tally_service.witness.cli import read_cosigner
+        from tally_service.common.witness_args import read_cosigner
 
         cosigner = read_cosigner(Path(args.witness_key))
         try:  # its witness state is this guardian state: bound to the key like witness serve's

@@ -19,16 +19,12 @@ from crypto.signing import Context, SigningKey
 from schemas.manifest import DEFAULT_TIME_ZONE, MANIFEST_FORMAT
 from tally_service.common.keys import (
     commission_key_path,
-    guardian_share_path,
-    guardian_state_dir,
     log_key_path,
     read_private_key,
     write_private_key,
-    write_secret_json,
 )
 from tally_service.common.manifest import ManifestError, log_key_name, validate_manifest
 from tally_service.common.rolls import RollEntry, RollError, check_rolls
-from tally_service.guardian.state import GuardianState
 from tally_service.service.pages import booth_hashes
 from tally_service.service.store import BaseStore, Store, open_store, redact
 
@@ -218,78 +214,6 @@ def import_roll(
     finally:
         store.close()
     return len(entries)
-
-
-def key_ceremony(data_dir: Path, store_url: str | None = None) -> dict[str, Any]:
-    """INSECURE: every guardian's part of the ceremony in this one process (tests and benchmarks).
-
-    Guardians are made up on the spot (their keys enter the draft, which must list none), the
-    real protocol runs between them through an in-process board, and every guardian's secret
-    share is then written to ``DATA/guardians/`` (mode 0600): whoever reads that directory can
-    decrypt any ballot. Elections run the ceremony between the guardians' own machines
-    (``tally-service ceremony`` and ``tally-service guardian ceremony``)."""
-    import tempfile
-
-    from tally_service.guardian.ceremony import CeremonyParty, read_key_share
-    from tally_service.guardian.identity import GuardianDir
-    from tally_service.service.ceremony_board import CeremonyBoard
-
-    store = _store(data_dir, store=store_url)
-    try:
-        draft = _draft(store)
-        if store.get_meta("ceremony") is not None:
-            raise SetupError("the key ceremony has been held already")
-        if draft["guardians"]["keys"]:
-            raise SetupError(
-                "the draft lists the guardians' keys: they hold the ceremony from their own "
-                "machines (tally-service ceremony, then tally-service guardian ceremony)"
-            )
-        with tempfile.TemporaryDirectory(prefix="kz-tally-insecure-guardians-") as tmp:
-            dirs = [
-                GuardianDir.init(Path(tmp) / str(i), b"in-process", scrypt_n=2**10)
-                for i in range(draft["guardians"]["n"])
-            ]
-            draft["guardians"]["keys"] = [
-                {"identity_key": g.public["identity_key"], "share_key": g.public["share_key"]}
-                for g in dirs
-            ]
-            validate_manifest(draft)
-            store.set_meta("draft", json.dumps(draft))
-            fingerprints = {
-                name: g.public["fingerprint"].replace(" ", "")
-                for name, g in zip(draft["guardians"]["names"], dirs, strict=True)
-            }
-            board = CeremonyBoard(store, timeout=3600)
-            parties = [CeremonyParty(g, fingerprints, board.header.fingerprint) for g in dirs]
-            while not all(p.done for p in parties):
-                for party in parties:
-                    for message in party.step(board.view()):
-                        board.post(message)
-            text = store.get_meta("ceremony")
-            assert text is not None
-            transcript: dict[str, Any] = json.loads(text)
-            for index, g in enumerate(dirs, start=1):
-                _, share = read_key_share(g, draft["election_id"])
-                share_file = guardian_share_path(data_dir, index)
-                # the state the tests' `tally --share` uses, pinned as the guardian pinned it
-                GuardianState(guardian_state_dir(share_file)).pin_ceremony(
-                    draft["election_id"], transcript["joint_key"], transcript["transcript_hash"]
-                )
-                write_secret_json(
-                    share_file,
-                    json.dumps(
-                        {
-                            "election_id": draft["election_id"],
-                            "guardian": index,
-                            "secret_share": share.hex(),
-                            # to sign its partial decryptions as the guardian would
-                            "identity_seed": g.identity.seed().hex(),
-                        }
-                    ),
-                )
-    finally:
-        store.close()
-    return transcript
 
 
 def check_ceremony_for(draft: dict[str, Any], transcript: object) -> str | None:

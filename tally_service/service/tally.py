@@ -16,21 +16,19 @@ one-ballot "tally". The guardians refuse such a round too (tally_service/guardia
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from crypto.ballot import ballot_ciphertexts
-from crypto.canonical import hash_json, hex_decode
+from crypto.canonical import hash_json
 from crypto.checkpoint import open_checkpoint
 from crypto.decryption import (
     check_partial,
     decrypt_counts,
     decryption_context,
     decryption_factors,
-    partial_decrypt,
 )
 from crypto.elgamal import Ciphertext
-from crypto.group import Point, Scalar
+from crypto.group import Point
 from crypto.rules import Outcome, RoundCounts, decide, decide_void, has_quorum, lot_seed
 from crypto.signed_partial import (
     SignedPartialError,
@@ -41,7 +39,6 @@ from crypto.signed_partial import (
 )
 from crypto.signing import SigningKey, VerifyKey
 from tally_service.common import problems
-from tally_service.common.keys import guardian_share_path
 from tally_service.service.election import Election
 
 TALLY_FORMAT = "kz-tally/tally/v3"
@@ -193,56 +190,6 @@ def signed_statement(
         doc["election"], doc["unit"], doc["round"], doc["final_checkpoint"], partial
     )
     return sign_partial(statement, identity)
-
-
-def guardian_partial(
-    election: Election, unit: str, round_no: int, guardian: int, secret_share: Scalar
-) -> dict[str, Any]:
-    """INSECURE (tests, demo): what guardian ``guardian`` computes and signs on their own machine
-    from the published tally, with the identity key of its share file in the data dir."""
-    doc = start_tally(election, unit, round_no)
-    cts = [Ciphertext.from_json(c) for c in doc["encrypted"]]
-    context = final_context(election, doc)
-    partial = partial_decrypt(secret_share, guardian, cts, context)
-    signed: dict[str, Any] = signed_statement(
-        doc, partial, read_identity(election.data_dir, guardian)
-    )
-    return signed
-
-
-def _share_file(data_dir: Path, guardian: int) -> dict[str, Any]:
-    text = guardian_share_path(data_dir, guardian).read_text(encoding="utf-8")
-    share: dict[str, Any] = json.loads(text)
-    return share
-
-
-def read_share(data_dir: Path, guardian: int) -> Scalar:
-    return Scalar.from_bytes(hex_decode(_share_file(data_dir, guardian)["secret_share"], 32))
-
-
-def read_identity(data_dir: Path, guardian: int) -> SigningKey:
-    """The identity key the in-process ceremony (setup.key_ceremony) kept beside the share."""
-    return SigningKey.from_seed(hex_decode(_share_file(data_dir, guardian)["identity_seed"], 32))
-
-
-def tally_in_process(
-    election: Election, unit: str, round_no: int, guardians: list[int]
-) -> dict[str, Any]:
-    """The demo's decryption ceremony: the listed guardians' shares are read from the data dir.
-    A round without quorum is left encrypted: its tally document is returned as it is."""
-    doc = start_tally(election, unit, round_no)
-    if is_void(election, doc):
-        return doc
-    for guardian in guardians:
-        if doc["counts"] is not None:
-            break
-        signed = guardian_partial(
-            election, unit, round_no, guardian, read_share(election.data_dir, guardian)
-        )
-        doc = submit_partial(election, unit, round_no, signed)
-    if doc["counts"] is None:
-        raise problems.conflict("too-few-guardians", "fewer than k guardians took part")
-    return doc
 
 
 def tally_hash(doc: dict[str, Any]) -> bytes:

@@ -7,30 +7,11 @@ import json
 import os
 from pathlib import Path
 
-from crypto.cosignature import TYPE_ED25519, TYPE_MLDSA44, CosignatureError, Cosigner
+from crypto.cosignature import TYPE_ED25519, TYPE_MLDSA44, Cosigner
 from tally_service.common.problems import Problem
+from tally_service.common.witness_args import read_cosigner
 
 TYPES = {"ed25519": TYPE_ED25519, "mldsa44": TYPE_MLDSA44}
-
-
-def read_cosigner(path: Path) -> Cosigner:
-    try:
-        return Cosigner.parse(path.read_text(encoding="ascii"))
-    except FileNotFoundError as exc:
-        raise Problem(400, "usage", f"no witness key file at {path}") from exc
-    except (UnicodeDecodeError, CosignatureError) as exc:
-        raise Problem(400, "usage", f"{path}: not a witness key file ({exc})") from exc
-
-
-def witness_urls(pairs: list[str]) -> dict[str, str]:
-    """``NAME=URL`` arguments as a dict."""
-    urls = {}
-    for pair in pairs:
-        name, sep, url = pair.partition("=")
-        if not sep or not name or not url.startswith(("http://", "https://")):
-            raise Problem(400, "usage", f"--witness takes NAME=URL, not {pair!r}")
-        urls[name] = url
-    return urls
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:

@@ -1,0 +1,128 @@
+"""The commission's tools: ``tally-service keygen``, and with ``--url`` the election's state
+changes and reads (open-round, close-round, turnout, status, tally, results, export).
+
+Every change is a request to the running service signed by the commission's key, with a fresh
+timestamp and nonce (tally_service/common/client.py; the service checks them in
+tally_service/service/commission_requests.py), so each is attributable to that key. The same
+commands without ``--url`` are the operator's, on the data directory itself
+(tally_service/service/cli.py); tally_service/cli.py chooses by ``--url``."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import tarfile
+from pathlib import Path
+from typing import Any
+
+from crypto.fingerprint import key_fingerprint
+from crypto.note import verifier_key
+from crypto.rules import has_quorum
+from crypto.signing import SigningKey
+from tally_service.common.client import ServiceClient
+from tally_service.common.keys import read_private_key, write_private_key
+from tally_service.common.problems import Problem
+from tally_service.common.reports import print_data, results_table, tally_text, turnout_text
+
+
+def _client(args: argparse.Namespace) -> ServiceClient:
+    key = read_private_key(Path(args.key)) if getattr(args, "key", None) else None
+    return ServiceClient(args.url, key)
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    key = SigningKey.generate()
+    write_private_key(Path(args.out), key)
+    data = {
+        "file": args.out,
+        "public_key": key.public.hex(),
+        "key_id": key.public.key_id,
+        # what electors and observers compare (crypto/fingerprint.py): print it on the envelope
+        "fingerprint": key_fingerprint(key.public.raw),
+        "verifier_key": verifier_key(args.name, key.public) if args.name else None,
+    }
+    print_data(
+        data,
+        args.json,
+        lambda d: "\n".join(
+            [
+                f"wrote {d['file']} (mode 0600)",
+                f"public key {d['public_key']}",
+                f"fingerprint {d['fingerprint']}",
+            ]
+            + ([f"verifier key {d['verifier_key']}"] if d["verifier_key"] else [])
+        ),
+    )
+    return 0
+
+
+def cmd_open_round(args: argparse.Namespace) -> int:
+    done = _client(args).commission("open-round", unit=args.unit, round=args.round)
+    print(f"opened round {done['round']} of {done['unit']}: {', '.join(done['candidates'])}")
+    return 0
+
+
+def cmd_close_round(args: argparse.Namespace) -> int:
+    _client(args).commission("close-round", unit=args.unit, round=args.round)
+    print(f"closed round {args.round} of {args.unit}: final checkpoint countersigned")
+    return 0
+
+
+def cmd_turnout(args: argparse.Namespace) -> int:
+    print_data(_client(args).get("/turnout"), args.json, turnout_text)
+    return 0
+
+
+def _void_tally(manifest_signed: dict[str, Any], doc: dict[str, Any]) -> bool:
+    """The tally's round has no quorum (so it is void and never decrypted)."""
+    units = {u["code"]: u for u in manifest_signed["payload"]["units"]}
+    return not has_quorum(doc["took_part"], len(units[doc["unit"]]["roll"]))
+
+
+def cmd_tally(args: argparse.Namespace) -> int:
+    """Publish a closed round's encrypted tally; the guardians then decrypt it from their own
+    machines (``tally-service guardian decrypt``) and the counts appear with the k-th."""
+    client = _client(args)
+    doc = client.commission("start-tally", unit=args.unit, round=args.round)
+    void = _void_tally(client.get("/manifest"), doc)
+    print_data(doc, args.json, lambda d: tally_text(args.unit, args.round, d, void))
+    return 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    client = _client(args)
+    if args.publish:
+        client.commission("publish-results", kind=args.publish)
+    kinds = [args.publish] if args.publish else ["final", "preliminary"]
+    signed = None
+    for kind in kinds:
+        try:
+            signed = client.get(f"/results/{kind}")
+            break
+        except Problem:
+            continue
+    if signed is None:
+        raise Problem(404, "no-results", "no result is published yet (use --publish)")
+    print_data(signed, args.json, results_table)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Download the record the service publishes, as an observer would."""
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise Problem(409, "usage", f"{out} exists and is not empty")
+    data = _client(args).get_bytes("/record.tar.gz")
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        members = []
+        for member in tar.getmembers():  # the archive's top folder is record/
+            name = member.name.split("/", 1)
+            if name[0] != "record":
+                raise Problem(502, "bad-archive", f"unexpected archive member {member.name}")
+            if len(name) == 2 and name[1]:
+                member.name = name[1]
+                members.append(member)
+        out.mkdir(parents=True, exist_ok=True)
+        tar.extractall(out, members=members, filter="data")
+    print(f"downloaded the record into {out}; check it with: scripts/verify.py {out}")
+    return 0
