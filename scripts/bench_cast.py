@@ -133,7 +133,8 @@ def pg_database_url(admin_url: str, name: str) -> str:
 def prepare_pg(admin_url: str, prepared: Prepared) -> Prepared:
     """The same ballots cannot go into another election (they bind to its manifest), so the
     PostgreSQL election is the pristine SQLite one: its store's rows copied into a template."""
-    from tally_service.service.store import Store, open_store
+    from tally_service.service.store import Store
+    from tally_service.service.store_open import open_store
 
     pg_admin(admin_url, f"DROP DATABASE IF EXISTS {PG_TEMPLATE}")
     pg_admin(admin_url, f"CREATE DATABASE {PG_TEMPLATE}")

@@ -41,8 +41,8 @@ from crypto.cosignature import TYPE_ED25519, TYPE_MLDSA44, Cosigner, note_cosign
 from crypto.merkle import MerkleTree
 from crypto.note import NoteVerifier
 from crypto.signing import SigningKey
+from crypto.tlog_witness import add_checkpoint_body
 from scripts.builders.witness_process import WitnessProcess
-from tally_service.witness.core import add_checkpoint_body
 
 ORIGIN = "bench.example/witness/AAA/1"
 KEY_NAME = "bench.example/witness/AAA"

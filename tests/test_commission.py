@@ -12,9 +12,10 @@ from flask.testing import FlaskClient
 from crypto.signing import SigningKey
 from scripts.builders import insecure
 from tally_service.common.keys import commission_key_path, read_private_key
+from tally_service.common.requests import sign_request
 from tally_service.elector.ballot import make_ballot
 from tally_service.service.app import create_app
-from tally_service.service.commission_requests import ACTIONS, sign_request
+from tally_service.service.commission_requests import ACTIONS
 from tally_service.service.election import Election
 from tests.conftest import Built
 

@@ -261,9 +261,9 @@ def test_the_witness_serves_its_latest_cosigned_checkpoint(witnessed: Witnessed)
 def test_http_witness_reads_a_witness_process(witnessed: Witnessed, tmp_path: Path) -> None:
     """`guardian watch --witness NAME=URL` over real HTTP: a witness process that cosigned the
     round's size-0 checkpoint serves it with its cosignature; a log it does not watch is None."""
+    from crypto.tlog_witness import add_checkpoint_body
     from scripts.builders.witness_process import WitnessProcess
     from tally_service.guardian.watch import http_witness
-    from tally_service.witness.core import add_checkpoint_body
 
     election = witnessed.election
     # a witness of its own: one of the election's, started again on an empty state, would see
@@ -291,7 +291,7 @@ def test_http_witness_reads_a_witness_process(witnessed: Witnessed, tmp_path: Pa
 def test_the_witness_serves_one_line_of_its_own(witnessed: Witnessed, tmp_path: Path) -> None:
     """The service may send a note that already carries the witness's line (a retry): the
     answer has exactly one line of this witness's key, so it verifies."""
-    from tally_service.witness.core import add_checkpoint_body
+    from crypto.tlog_witness import add_checkpoint_body
 
     election = witnessed.election
     cosigner = Cosigner.generate("retried.example/witness", TYPE_ED25519)
@@ -436,7 +436,7 @@ def test_a_stuffed_note_does_not_break_the_witness_read_endpoint(
     from it. It now serves the log's signature and its own line, and as many of the others as
     the bounds allow."""
     from crypto.note import NoteSignature
-    from tally_service.witness.core import add_checkpoint_body
+    from crypto.tlog_witness import add_checkpoint_body
 
     election = witnessed.election
     cosigner = Cosigner.generate("stuffed.example/witness", TYPE_ED25519)

@@ -1,6 +1,10 @@
-"""The dependency rules of the layout: crypto/ imports nothing from schemas/ or tally_service/,
-schemas/ nothing from tally_service/, so the observer's verifier (which imports nothing from
-tally_service/ either) can stand on them alone."""
+"""The dependency rules of the layout (docs/architecture.md, "The parties").
+
+crypto/ imports nothing from schemas/ or tally_service/, schemas/ nothing from tally_service/,
+so the observer's verifier (which imports nothing from tally_service/ either) can stand on them
+alone. Inside tally_service/, each party's package imports only crypto/, schemas/, the shared
+helpers (common/) and itself: what a guardian runs on its machine is tally_service/guardian/
+and nothing of the service's, and an auditor can read one party's program as one folder."""
 
 from __future__ import annotations
 
@@ -46,3 +50,166 @@ def test_crypto_does_no_io() -> None:
             # as a name of its own: ``ceremony_fingerprint(`` is not ``print(``
             found = re.search(rf"(?<!\w){re.escape(call)}", source)
             assert found is None, f"{path.relative_to(TOP)} uses {call}"
+
+
+PARTIES = ("service", "commission", "guardian", "witness", "elector", "credential_authority")
+SHARED = ("common",)
+
+
+def _project_imports(path: Path) -> set[str]:
+    """The project's own modules a file imports: every ``import``, at the top or inside a
+    function, under ``TYPE_CHECKING`` too."""
+    return {
+        name
+        for name in imported_modules(path)
+        if name.split(".")[0] in ("tally_service", "scripts", "tests")
+    }
+
+
+def _package_of(path: Path) -> str:
+    parts = path.relative_to(TOP / "tally_service").parts
+    return parts[0] if len(parts) > 1 else ""
+
+
+@pytest.mark.parametrize("party", PARTIES + SHARED)
+def test_a_party_imports_only_the_core_the_shared_helpers_and_itself(party: str) -> None:
+    files = sorted((TOP / "tally_service" / party).rglob("*.py"))
+    assert files, f"tally_service/{party}/ is missing"
+    allowed = {f"tally_service.{party}", "tally_service.common"}
+    for path in files:
+        for name in _project_imports(path):
+            package = ".".join(name.split(".")[:2])
+            assert package in allowed, (
+                f"{path.relative_to(TOP)} imports {name}: a party's package may import only "
+                "crypto/, schemas/, tally_service/common/ and itself"
+            )
+
+
+def test_every_module_of_the_product_belongs_to_a_party() -> None:
+    """No module of tally_service/ sits outside a party's package but the program's entry
+    (cli.py puts every party's commands together; __main__.py runs it)."""
+    loose = {
+        path.name for path in (TOP / "tally_service").glob("*.py")
+    } - {"__init__.py", "__main__.py", "cli.py"}
+    assert not loose, f"modules outside any party's package: {sorted(loose)}"
+    packages = {p.name for p in (TOP / "tally_service").iterdir() if (p / "__init__.py").exists()}
+    assert packages == set(PARTIES + SHARED), packages
+
+
+def test_the_programs_entry_imports_each_party_only_when_its_command_runs() -> None:
+    """cli.py names the parties' command modules as strings for importlib (so that a guardian's
+    command loads nothing of the service's) and imports only the shared helpers itself."""
+    entry = TOP / "tally_service" / "cli.py"
+    for name in _project_imports(entry):
+        assert name.startswith(("tally_service.common.", "tally_service.guardian.cli",
+                                "tally_service.witness.cli")), f"cli.py imports {name}"
+    source = entry.read_text(encoding="utf-8")
+    # the modules cli.py hands to importlib: run("...", ...) and its SERVICE/COMMISSION names
+    named = set(re.findall(r'(?:run\(|= )"(tally_service\.[\w.]+)"', source))
+    assert named, "cli.py names no party's command module"
+    for module in named:
+        party = module.split(".")[1]
+        assert party in PARTIES and module.endswith(".cli"), module
+
+
+def test_the_product_does_not_import_the_demo_builders_or_the_tests() -> None:
+    for path in sorted((TOP / "tally_service").rglob("*.py")):
+        for name in _project_imports(path):
+            assert name.split(".")[0] == "tally_service", f"{path.relative_to(TOP)} imports {name}"
+
+
+@pytest.mark.parametrize(
+    ("command", "party"),
+    [(["guardian", "watch", "--state", "{tmp}/state", "--url", "http://127.0.0.1:9", "--once"],
+      "guardian"),
+     (["witness", "serve", "--key", "{tmp}/no.key", "--state", "{tmp}/w", "--logs", "{tmp}/l"],
+      "witness"),
+     (["vote", "--url", "http://127.0.0.1:9", "--unit", "U", "--elector", "E", "--key",
+       "{tmp}/no.pem", "--choice", "blank", "--out", "{tmp}/receipt.json"], "elector"),
+     (["credentials", "--roll", "{tmp}/no.csv", "--election-id", "e", "--out", "{tmp}/c"],
+      "credential_authority"),
+     (["turnout", "--url", "http://127.0.0.1:9"], "commission")],
+)
+def test_a_partys_command_loads_no_other_partys_code(
+    command: list[str], party: str, tmp_path: Path
+) -> None:
+    """What runs on a guardian's (witness's, elector's, ...) machine: the program's entry, the
+    shared helpers and that party's package, nothing of the service's. Each command runs until
+    it fails on its missing file or unreachable service, its imports done."""
+    import subprocess
+    import sys
+
+    argv = [part.replace("{tmp}", str(tmp_path)) for part in command]
+    script = (
+        "import sys\n"
+        "from tally_service.cli import main\n"
+        f"code = main({argv!r})\n"
+        "print(code, ' '.join(m for m in sys.modules if m.startswith('tally_service.')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=TOP, timeout=60
+    )
+    code, *loaded = done.stdout.split()
+    assert code != "0", done.stderr  # it ran its handler, and failed where it should
+    assert f"tally_service.{party}.cli" in loaded or party == "witness", loaded
+    # the entry's one parser knows every party's commands: the guardian's and the witness's
+    # command modules define their arguments and import their work only when it runs
+    others = [
+        m for m in loaded
+        if m.split(".")[1] not in (party, "common", "cli")
+        and m not in ("tally_service.guardian", "tally_service.guardian.cli",
+                      "tally_service.witness", "tally_service.witness.cli")
+    ]
+    assert not others, f"tally-service {' '.join(command[:2])} loads {others}"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(TOP).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _imported_project_modules(path: Path, modules: set[str]) -> set[str]:
+    """The project modules a file imports, ``from package import module`` resolved to the
+    module, every import counted (lazy, under TYPE_CHECKING)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found if name in modules}
+
+
+def test_the_product_has_no_import_circle() -> None:
+    """No module of tally_service/ reaches itself through its imports (lazy ones and those for
+    type checking included): each concept can be read, tested and replaced from the bottom up.
+    The circles election <-> witnessing and store <-> store_pg were broken in issue 27."""
+    files = sorted((TOP / "tally_service").rglob("*.py"))
+    paths = {_module_name(path): path for path in files}
+    packages = {name for name, path in paths.items() if path.name == "__init__.py"}
+    graph = {
+        name: _imported_project_modules(path, set(paths)) - packages - {name}
+        for name, path in paths.items()
+    }
+    assert graph["tally_service.service.election"], "the import graph is empty: the test is broken"
+    state: dict[str, str] = {}
+    trail: list[str] = []
+
+    def visit(module: str) -> None:
+        state[module] = "open"
+        trail.append(module)
+        for target in sorted(graph[module]):
+            if state.get(target) == "open":
+                circle = [*trail[trail.index(target):], target]
+                raise AssertionError("import circle: " + " -> ".join(circle))
+            if target not in state:
+                visit(target)
+        trail.pop()
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module)

@@ -14,7 +14,8 @@ from crypto.cosignature import TYPE_ED25519, TYPE_MLDSA44, Cosigner, note_cosign
 from crypto.merkle import MerkleTree, leaf_hash
 from crypto.note import NoteVerifier
 from crypto.signing import SigningKey
-from tally_service.witness.core import Witness, add_checkpoint_body, read_logs_file
+from crypto.tlog_witness import add_checkpoint_body
+from tally_service.witness.core import Witness, read_logs_file
 
 ORIGIN = "test.example/senate/AAA/1"
 KEY_NAME = "test.example/senate/AAA"

@@ -19,8 +19,9 @@ import pytest
 
 from crypto.cosignature import TYPE_ED25519, TYPE_MLDSA44, Cosigner
 from crypto.signing import SigningKey
+from crypto.tlog_witness import add_checkpoint_body
 from tally_service.common.rollback import BINDING_FILE, LATCH_FILE, marker_path
-from tally_service.witness.core import Witness, WitnessError, add_checkpoint_body
+from tally_service.witness.core import Witness, WitnessError
 from tests.test_witness import ORIGIN, Log
 
 FORK_TAG = b"fork"

@@ -16,9 +16,11 @@ from crypto.cosignature import TYPE_ED25519, TYPE_MLDSA44, Cosigner, add_cosigna
 from crypto.merkle import MerkleTree, leaf_hash
 from crypto.note import NoteVerifier
 from crypto.signing import SigningKey
+from crypto.tlog_witness import add_checkpoint_body
 from crypto.witness_policy import PolicyError, WitnessPolicy, manifest_section
 from scripts.builders.witness_process import WitnessProcess
-from tally_service.witness.core import Witness, add_checkpoint_body
+from tally_service.service.witnessing import start_witnessing
+from tally_service.witness.core import Witness
 
 ORIGIN = "test.example/e/AAA/1"
 KEY_NAME = "test.example/e/AAA"
@@ -212,7 +214,7 @@ def witnessed(tmp_path: Path) -> Iterator[tuple[Any, list[WitnessProcess], dict[
         key = tmp_path / f"w{i}.key"
         key.write_text(cosigner.private_text(), encoding="ascii")
         witnesses.append(WitnessProcess(key, tmp_path / f"w{i}", logs).start())
-    election.start_witnessing({c.name: w.url for c, w in zip(cosigners, witnesses, strict=True)})
+    start_witnessing(election, {c.name: w.url for c, w in zip(cosigners, witnesses, strict=True)})
     election.start_checkpointer()
     try:
         yield election, witnesses, keys

@@ -180,7 +180,7 @@ def audit_line(built: Built, record: Path, seq: int, key: SigningKey | None = No
                nonce: str | None = None) -> bytes:
     """An audit.jsonl line for a commission request (default: signed by the commission)."""
     from crypto.canonical import hash_json
-    from tally_service.service.commission_requests import sign_request
+    from tally_service.common.requests import sign_request
 
     manifest = read_json(record / "manifest.json")["payload"]
     signer = key or built.commission_key()

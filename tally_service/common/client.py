@@ -1,8 +1,8 @@
 """An HTTP client of the service: the commission's signed requests and the public reads.
 
 The CLI's ``--url`` mode and the demo use it; every commission request is signed here with a
-fresh timestamp and nonce (see tally_service/service/commission_requests.py for what the
-service checks).
+fresh timestamp and nonce (tally_service/common/requests.py; tally_service/service/
+commission_requests.py says what the service checks).
 """
 
 from __future__ import annotations
@@ -95,9 +95,7 @@ class ServiceClient:
         return r.status_code, r.json()
 
     def commission(self, action: str, **params: Any) -> Any:
-        from tally_service.service.commission_requests import (
-            sign_request,  # not for guardians' and electors' use
-        )
+        from tally_service.common.requests import sign_request
 
         if self.key is None:
             raise Problem(400, "no-key", "this action needs the commission key (--key)")

@@ -170,8 +170,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     refuse_simulated_clock_unless_simulation(election.manifest.body)
     if args.witness:
         from tally_service.common.witness_args import witness_urls
+        from tally_service.service.witnessing import start_witnessing
 
-        election.start_witnessing(witness_urls(args.witness))
+        start_witnessing(election, witness_urls(args.witness))
     serve(election, args.host, args.port, args.threads, workers)
     return 0
 

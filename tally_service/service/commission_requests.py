@@ -1,6 +1,7 @@
 """The commission's signed requests: every state change over HTTP is attributable to a key.
 
-A request is a signed envelope (crypto/envelope.py, context ``request``) whose payload is
+A request is a signed envelope (crypto/envelope.py, context ``request``; the commission signs it
+with tally_service/common/requests.py) whose payload is
 
     {"action": "close-round", "election": "<manifest hash>", "params": {...},
      "timestamp": "2023-01-14T10:45:00.000Z", "nonce": "<32 hex>"}
@@ -15,12 +16,11 @@ together before the action runs.
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Callable
 from typing import Any
 
-from crypto.envelope import EnvelopeError, open_document, sign_document
-from crypto.signing import Context, SigningKey
+from crypto.envelope import EnvelopeError, open_document
+from crypto.signing import Context
 from tally_service.common import clock, problems
 from tally_service.service.election import Election
 from tally_service.service.store import StoreError
@@ -33,24 +33,6 @@ ACTIONS = (
     "submit-partial",
     "publish-results",
 )
-
-
-def sign_request(
-    key: SigningKey,
-    election_hash: str,
-    action: str,
-    params: dict[str, Any],
-    timestamp: str | None = None,
-    nonce: str | None = None,
-) -> dict[str, Any]:
-    payload = {
-        "action": action,
-        "election": election_hash,
-        "params": params,
-        "timestamp": timestamp or clock.now(),
-        "nonce": nonce or secrets.token_hex(16),
-    }
-    return sign_document(payload, key, Context.REQUEST)
 
 
 def _payload(election: Election, action: str, request: object) -> dict[str, Any]:

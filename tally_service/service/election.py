@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from crypto.canonical import b64_encode
 from crypto.checkpoint import TlogProof, format_tlog_proof
@@ -40,7 +40,7 @@ from tally_service.common.problems import Problem
 from tally_service.service.checking import Checked, CheckPool, check_stateless
 from tally_service.service.config import Config
 from tally_service.service.health import Health
-from tally_service.service.logs import LogMismatch, UnitLog
+from tally_service.service.logs import LogMismatch, UnitLog, restore_current
 from tally_service.service.store import (
     BaseStore,
     DuplicateElector,
@@ -48,11 +48,15 @@ from tally_service.service.store import (
     Store,
     StoreError,
     StoreUnavailable,
-    open_store,
 )
+from tally_service.service.store_open import open_store
 
-if TYPE_CHECKING:
-    from tally_service.service.witnessing import Witnessing
+
+class Background(Protocol):
+    """Work the election runs beside casting and stops with it: the witnesses' cosignatures
+    (tally_service/service/witnessing.py, which starts itself; this module never imports it)."""
+
+    def stop(self) -> None: ...
 
 PROMISE_HEADER = "kz-tally/v1/promise"
 
@@ -111,7 +115,7 @@ class Election:
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
         self.check_pool: CheckPool | None = None
-        self.witnessing: Witnessing | None = None
+        self.witnessing: Background | None = None
         # over a shared store only the process holding the leader lock does background work
         self._leader = self.store.leader_lock()
         self._leading = self._leader is None
@@ -175,8 +179,6 @@ class Election:
         except LogMismatch as exc:
             raise StartupError(str(exc)) from exc
         if log.witnessed:
-            from tally_service.service.witnessing import restore_current
-
             restore_current(log, checkpoints, self.manifest)
         final = checkpoints[-1] if checkpoints and checkpoints[-1].final else None
         if final is not None and is_open:
@@ -431,8 +433,6 @@ class Election:
                 and log.current_size == last.size
                 and log.current_note == last.note
             ):  # the newest checkpoint is current already: nothing newer to look for
-                from tally_service.service.witnessing import restore_current
-
                 restore_current(log, self.store.checkpoints(log.unit, log.round), self.manifest)
             if not is_open:
                 log.open = False
@@ -476,14 +476,6 @@ class Election:
         """Check ballots in ``workers`` processes (the server uses one per core)."""
         if workers > 0 and self.check_pool is None:
             self.check_pool = CheckPool(workers)
-
-    def start_witnessing(self, urls: dict[str, str]) -> None:
-        """Gather the witnesses' cosignatures (name -> URL), in threads of their own."""
-        from tally_service.service.witnessing import Witnessing
-
-        if self.witnessing is None and self.manifest.witness_policy is not None:
-            self.witnessing = Witnessing(self, urls)
-            self.witnessing.start()
 
     def stop(self) -> None:
         self._stop.set()

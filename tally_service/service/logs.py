@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from crypto.checkpoint import (
     Checkpoint,
@@ -23,6 +25,10 @@ from crypto.merkle import MerkleTree
 from crypto.note import NoteVerifier
 from crypto.signing import SigningKey
 from tally_service.common import clock
+
+if TYPE_CHECKING:
+    from tally_service.common.manifest import Manifest
+    from tally_service.service.store import CheckpointRow
 
 
 class LogMismatch(Exception):
@@ -84,3 +90,13 @@ class UnitLog:
         extensions = profile_extensions(clock.to_second(at), final)
         cp = Checkpoint(self.origin, size, self.tree.root(size), extensions)
         return sign_checkpoint(cp, [(self.key_name, key)])
+
+
+def restore_current(unit_log: UnitLog, rows: Sequence[CheckpointRow], manifest: Manifest) -> None:
+    """On start: the log's current checkpoint is the newest stored one with a quorum."""
+    policy = manifest.witness_policy
+    assert policy is not None
+    for row in reversed(rows):
+        if policy.has_quorum(row.note):
+            unit_log.current_note, unit_log.current_size = row.note, row.size
+            return

@@ -26,7 +26,8 @@ from tally_service.common.keys import (
 from tally_service.common.manifest import ManifestError, log_key_name, validate_manifest
 from tally_service.common.rolls import RollEntry, RollError, check_rolls
 from tally_service.service.pages import booth_hashes
-from tally_service.service.store import BaseStore, Store, open_store, redact
+from tally_service.service.store import BaseStore, Store, redact
+from tally_service.service.store_open import open_store
 
 RULES = {
     "quorum": "more-than-half-of-registered",

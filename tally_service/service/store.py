@@ -17,7 +17,8 @@ database (constraints and triggers, tally_service/service/sql/postgresql/). The 
 each back end is a series of numbered SQL files in tally_service/service/sql/<back end>/,
 applied in order, once.
 
-``open_store(location)`` chooses the back end: a ``postgresql://`` URL, else a SQLite file.
+``open_store(location)`` (store_open.py) chooses the back end: a ``postgresql://`` URL, else a
+SQLite file.
 """
 
 from __future__ import annotations
@@ -595,15 +596,3 @@ def redact(url: str) -> str:
 
 def is_database_url(location: str | Path | None) -> bool:
     return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
-
-
-def open_store(location: str | Path, read_only: bool = False, create: bool = True) -> BaseStore:
-    """The store at ``location``: a ``postgresql://`` URL, or the path of a SQLite file."""
-    if is_database_url(location):
-        from tally_service.service.store_pg import PgStore
-
-        return PgStore(str(location), read_only=read_only)
-    path = Path(location)
-    if not create and not path.exists():
-        raise StoreError(f"no database at {path}")
-    return Store(path, read_only=read_only)

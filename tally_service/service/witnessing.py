@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import requests
 
@@ -38,27 +38,15 @@ from crypto.cosignature import (
     verify_cosignatures,
 )
 from crypto.note import parse_note
+from crypto.tlog_witness import SIZE_CONTENT_TYPE, add_checkpoint_body
 from crypto.witness_policy import WitnessPolicy
 from tally_service.common import problems
 from tally_service.service.logs import UnitLog
-from tally_service.service.store import CheckpointRow
-from tally_service.witness.core import SIZE_CONTENT_TYPE, Witness, add_checkpoint_body
 
 if TYPE_CHECKING:
-    from tally_service.common.manifest import Manifest
     from tally_service.service.election import Election
 
 log = logging.getLogger("tally_service.service.witnessing")
-
-
-def restore_current(unit_log: UnitLog, rows: Sequence[CheckpointRow], manifest: Manifest) -> None:
-    """On start: the log's current checkpoint is the newest stored one with a quorum."""
-    policy = manifest.witness_policy
-    assert policy is not None
-    for row in reversed(rows):
-        if policy.has_quorum(row.note):
-            unit_log.current_note, unit_log.current_size = row.note, row.size
-            return
 
 
 def final_is_witnessed(election: Election, unit: str, round_no: int) -> bool:
@@ -87,6 +75,23 @@ def require_witnessed_final(election: Election, unit: str, round_no: int) -> Non
 Transport = Callable[[bytes], tuple[int, str, str]]
 
 
+class WitnessAnswer(Protocol):
+    @property
+    def status(self) -> int: ...
+    @property
+    def content_type(self) -> str: ...
+    @property
+    def body(self) -> str: ...
+
+
+class LocalWitness(Protocol):
+    """A witness's core run in this process (the tests' and the simulation's): anything that
+    answers an add-checkpoint body as tally_service/witness/core.py's ``Witness`` does. The
+    service never imports the witness's program; it only talks to it."""
+
+    def add_checkpoint(self, body: bytes) -> WitnessAnswer: ...
+
+
 @dataclass
 class _WitnessState:
     key: CosignerKey
@@ -110,7 +115,7 @@ class Witnessing:
         urls: Mapping[str, str],
         timeout: float = 5.0,
         interval: float = 0.2,
-        local: Mapping[str, Witness] | None = None,
+        local: Mapping[str, LocalWitness] | None = None,
     ) -> None:
         """Witnesses over HTTP (``urls``: name -> URL prefix) or, for simulations and tests,
         in this process (``local``: name -> witness core; then call ``sync``)."""
@@ -391,7 +396,7 @@ def _signer(line: str) -> tuple[str, bytes]:
     return sig.name, sig.key_hash
 
 
-def _local_transport(core: Witness) -> Transport:
+def _local_transport(core: LocalWitness) -> Transport:
     def post(body: bytes) -> tuple[int, str, str]:
         answer = core.add_checkpoint(body)
         return answer.status, answer.content_type, answer.body
@@ -407,3 +412,12 @@ def _identity(note: str, final: bool) -> str:
 
 class _WitnessRefused(Exception):
     """A witness answered, but not with a cosignature."""
+
+
+def start_witnessing(election: Election, urls: dict[str, str]) -> None:
+    """Gather the witnesses' cosignatures (name -> URL), in threads of their own; the election
+    stops them when it stops."""
+    if election.witnessing is None and election.manifest.witness_policy is not None:
+        witnessing = Witnessing(election, urls)
+        election.witnessing = witnessing
+        witnessing.start()

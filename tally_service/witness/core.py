@@ -64,7 +64,7 @@ from hashlib import sha256
 from pathlib import Path
 
 from crypto.canonical import EncodingError, b64_decode, b64_encode
-from crypto.checkpoint import MAX_PROOF_HASHES, Checkpoint, CheckpointError
+from crypto.checkpoint import Checkpoint, CheckpointError
 from crypto.cosignature import (
     FINALITY_ORIGIN_SUFFIX,
     CosignatureError,
@@ -75,13 +75,14 @@ from crypto.cosignature import (
     verify_cosignatures,
 )
 from crypto.merkle import verify_consistency
-from crypto.note import MAX_NOTE_SIZE, NoteError, NoteVerifier, verify_note
+from crypto.note import NoteError, NoteVerifier, verify_note
+from crypto.tlog_witness import (
+    SIZE_CONTENT_TYPE,
+    parse_add_checkpoint_body,
+)
 from tally_service.common.clock import posix
 from tally_service.common.rollback import StateGuard, StateRollback, check_latch, latch
 
-SIZE_CONTENT_TYPE = "text/x.tlog.size"
-#: Largest add-checkpoint body: a maximal note and a full consistency proof.
-MAX_REQUEST_SIZE = MAX_NOTE_SIZE + 64 * 64
 #: Most evidence files kept per log: the first prove the fork; the log key's holder could
 #: otherwise fill the witness's disk by sending it the same fork again and again.
 MAX_EVIDENCE_PER_LOG = 16
@@ -135,39 +136,6 @@ def _refuse(status: int, check: str, detail: str) -> Answer:
         "check": check,
     }
     return Answer(status, "application/problem+json", json.dumps(problem) + "\n", check)
-
-
-def _parse_request(body: bytes) -> tuple[int, list[bytes], str]:
-    """(old size, proof hashes, checkpoint note) of an add-checkpoint body; ValueError."""
-    if len(body) > MAX_REQUEST_SIZE:
-        raise ValueError("the request is too large")
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValueError("the request is not UTF-8") from exc
-    line, sep, rest = text.partition("\n")
-    if not sep or not line.startswith("old "):
-        raise ValueError("the request does not start with an 'old <size>' line")
-    digits = line[4:]
-    if not digits.isascii() or not digits.isdigit() or (digits != "0" and digits[0] == "0"):
-        raise ValueError("the old size is not a decimal number without leading zeros")
-    if len(digits) > 19 or int(digits) > (1 << 63) - 1:
-        raise ValueError("the old size is larger than 2**63 - 1")
-    old = int(digits)
-    proof: list[bytes] = []
-    while True:
-        line, sep, rest = rest.partition("\n")
-        if not sep:
-            raise ValueError("the request has no empty line before the checkpoint")
-        if not line:
-            break
-        if len(proof) == MAX_PROOF_HASHES:
-            raise ValueError(f"more than {MAX_PROOF_HASHES} consistency proof lines")
-        try:
-            proof.append(b64_decode(line, 32))
-        except EncodingError as exc:
-            raise ValueError(f"consistency proof line {len(proof) + 1}: {exc}") from exc
-    return old, proof, rest
 
 
 def _fsync_write(path: Path, text: str) -> None:
@@ -306,7 +274,7 @@ class Witness:
     def add_checkpoint(self, body: bytes) -> Answer:
         """Answer one add-checkpoint request (see the module docstring)."""
         try:
-            old, proof, note = _parse_request(body)
+            old, proof, note = parse_add_checkpoint_body(body)
         except ValueError as exc:
             return _refuse(400, "malformed", f"malformed add-checkpoint request: {exc}")
         try:
@@ -497,9 +465,3 @@ def read_logs_file(path: Path) -> dict[str, NoteVerifier]:
     if not logs:
         raise WitnessError(f"{path} lists no logs")
     return logs
-
-
-def add_checkpoint_body(old: int, proof: list[bytes], note: str) -> bytes:
-    """An add-checkpoint request body: ``old <size>``, proof lines, empty line, the note."""
-    lines = [f"old {old}", *(b64_encode(h) for h in proof), ""]
-    return ("".join(line + "\n" for line in lines) + note).encode("utf-8")

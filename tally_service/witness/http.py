@@ -13,7 +13,8 @@ from types import FrameType
 
 from flask import Flask, Response, request
 
-from tally_service.witness.core import MAX_REQUEST_SIZE, Witness, _refuse
+from crypto.tlog_witness import MAX_REQUEST_SIZE
+from tally_service.witness.core import Witness, _refuse
 from tally_service.witness.latest import LatestCheckpoints
 
 log = logging.getLogger("tally_service.witness")
