@@ -90,7 +90,7 @@ def live_election(base: Path) -> tuple[Any, Any, str, dict[str, Any]]:
 
 
 def python_receipt(url: str, receipt: dict[str, Any], repeat: int) -> float:
-    from scripts import verify_receipt as vr
+    from scripts.verifier import receipt as vr
 
     best = float("inf")
     for _ in range(repeat):

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
 PYTHON = sys.executable
 
-from scripts import verify_receipt as receipt_checker  # noqa: E402
+from scripts.verifier import receipt as receipt_checker  # noqa: E402
 from scripts.verifier.report import Report  # noqa: E402
 from scripts.verifier.run import verify_record  # noqa: E402
 
