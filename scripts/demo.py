@@ -45,6 +45,7 @@ from crypto.group import Point
 from crypto.signing import SigningKey
 from scripts.builders.demo_guardians import Guardians
 from scripts.builders.process import ServerProcess
+from scripts.builders.progress import bar
 from scripts.replay import (
     DEFAULT_SPEED,
     DaySchedule,
@@ -55,7 +56,6 @@ from scripts.replay import (
 )
 from tally_service.common.client import ServiceClient
 from tally_service.common.keys import commission_key_path, read_private_key
-from tally_service.common.progress import bar
 from tally_service.common.reports import results_table
 from tally_service.common.rolls import RollEntry, parse_roll, roll_to_csv
 from tally_service.elector.ballot import make_ballot
