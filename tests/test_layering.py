@@ -17,13 +17,17 @@ import pytest
 TOP = Path(__file__).resolve().parent.parent
 
 
-def imported_modules(path: Path) -> set[str]:
+def imported_modules(path: Path, with_names: bool = False) -> set[str]:
+    """Every module a file imports (lazy ones and those for type checking too); ``with_names``
+    adds ``package.name`` for each ``from package import name``, which may be a module."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
+            if with_names:
+                names.update(f"{node.module}.{alias.name}" for alias in node.names)
     return names
 
 
@@ -170,19 +174,6 @@ def _module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def _imported_project_modules(path: Path, modules: set[str]) -> set[str]:
-    """The project modules a file imports, ``from package import module`` resolved to the
-    module, every import counted (lazy, under TYPE_CHECKING)."""
-    found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return {name for name in found if name in modules}
-
-
 def test_the_product_has_no_import_circle() -> None:
     """No module of tally_service/ reaches itself through its imports (lazy ones and those for
     type checking included): each concept can be read, tested and replaced from the bottom up.
@@ -191,7 +182,7 @@ def test_the_product_has_no_import_circle() -> None:
     paths = {_module_name(path): path for path in files}
     packages = {name for name, path in paths.items() if path.name == "__init__.py"}
     graph = {
-        name: _imported_project_modules(path, set(paths)) - packages - {name}
+        name: imported_modules(path, with_names=True) & set(paths) - packages - {name}
         for name, path in paths.items()
     }
     assert graph["tally_service.service.election"], "the import graph is empty: the test is broken"

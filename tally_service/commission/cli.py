@@ -22,7 +22,7 @@ from crypto.signing import SigningKey
 from tally_service.common.client import ServiceClient
 from tally_service.common.keys import read_private_key, write_private_key
 from tally_service.common.problems import Problem
-from tally_service.common.reports import print_data, results_table, tally_text, turnout_text
+from tally_service.common.reports import print_data, print_results, tally_text, turnout_text
 
 
 def _client(args: argparse.Namespace) -> ServiceClient:
@@ -101,9 +101,7 @@ def cmd_results(args: argparse.Namespace) -> int:
             break
         except Problem:
             continue
-    if signed is None:
-        raise Problem(404, "no-results", "no result is published yet (use --publish)")
-    print_data(signed, args.json, results_table)
+    print_results(signed, args.json)
     return 0
 
 

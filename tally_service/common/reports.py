@@ -9,6 +9,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from tally_service.common.problems import Problem
+
 
 def print_data(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
     """``data`` as JSON (``--json``) or as the command's text."""
@@ -62,3 +64,10 @@ def results_table(signed: dict[str, Any], names: dict[str, str] | None = None) -
             f"{label:<14} {share + '%' if share else '':>7}  {unit['status']}"
         )
     return "\n".join(lines)
+
+
+def print_results(signed: dict[str, Any] | None, as_json: bool) -> None:
+    """The newest signed result (final, else preliminary), or the one-line refusal."""
+    if signed is None:
+        raise Problem(404, "no-results", "no result is published yet (use --publish)")
+    print_data(signed, as_json, results_table)

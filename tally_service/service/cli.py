@@ -22,7 +22,7 @@ from typing import Any
 
 from tally_service.common import clock
 from tally_service.common.problems import Problem
-from tally_service.common.reports import print_data, results_table, tally_text, turnout_text
+from tally_service.common.reports import print_data, print_results, tally_text, turnout_text
 from tally_service.service.election import Election
 from tally_service.service.server import lock_data_dir
 
@@ -224,9 +224,7 @@ def cmd_results(args: argparse.Namespace) -> int:
         texts = [election.store.get_result(k) for k in ("final", "preliminary")]
         found = [t for t in texts if t is not None]
         signed = json.loads(found[0]) if found else None
-    if signed is None:
-        raise Problem(404, "no-results", "no result is published yet (use --publish)")
-    print_data(signed, args.json, results_table)
+    print_results(signed, args.json)
     return 0
 
 
