@@ -295,15 +295,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tally-service: error: {exc.detail}", file=sys.stderr)
     except KeyboardInterrupt:
         print("tally-service: interrupted", file=sys.stderr)
-    except ModuleNotFoundError as exc:  # an observer's install: the verifier's dependencies only
+    except ModuleNotFoundError as exc:  # an install with another party's extra, or none
+        extra = party_extra(args)
         print(
-            f"tally-service: error: {exc.name} is not installed; the service needs the `service` "
-            "extra: pip install 'kz-tally[service]'",
+            f"tally-service: error: {exc.name} is not installed; `tally-service {args.command}` "
+            f"needs the `{extra}` extra: pip install 'kz-tally[{extra}]'",
             file=sys.stderr,
         )
     except Exception as exc:  # every other refusal: one line, never a traceback
         print(f"tally-service: error: {_reason(exc, args)}", file=sys.stderr)
     return 1
+
+
+def party_extra(args: argparse.Namespace) -> str:
+    """The pyproject extra that installs what this command's party needs."""
+    named = {"guardian": "guardian", "witness": "witness", "vote": "elector"}
+    if args.command in named:
+        return named[args.command]
+    if args.command == "keygen" or getattr(args, "url", None):
+        return "commission"
+    return "service"
 
 
 def _reason(exc: Exception, args: argparse.Namespace) -> str:

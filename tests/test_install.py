@@ -6,7 +6,9 @@ that quietly imports one of those works only where the service's stack happens t
 So the project's base dependencies are the verifier's own and the service's are the `service`
 extra. This test builds the wheel from the checkout, installs it into a fresh virtual
 environment WITHOUT the extra, and runs the two console commands there, from outside the
-checkout, over a real record: both must pass, and Flask must not be importable.
+checkout, over a real record: both must pass, and Flask must not be importable. Then a
+guardian's install: the `guardian` extra makes `tally-service guardian` run, still without the
+web stack (each party installs only what its program needs, issue 27).
 
 Installing needs the dependencies' wheels. The test first tries offline (``--no-index`` with
 the wheels of pip's cache and of ``/opt/wheels``-style find-links from pip's configuration),
@@ -77,24 +79,32 @@ def _build_wheel(tmp: Path) -> Path:
     return wheels[0]
 
 
+def _pip_install(tmp: Path, python: Path, requirement: str) -> str:
+    """Install ``requirement`` offline if the cached wheels allow, else from the index; skip
+    the test (saying why) when neither can. Returns how it was installed."""
+    wheelhouse = tmp / "wheelhouse"
+    if not wheelhouse.exists():
+        wheelhouse.mkdir()
+        _cached_wheels(wheelhouse)
+    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    offline = _run([*pip, "--no-index", "--find-links", str(wheelhouse), requirement], cwd=tmp)
+    if offline.returncode == 0:
+        return "offline"
+    online = _run([*pip, "--find-links", str(wheelhouse), requirement], cwd=tmp)
+    if online.returncode != 0:
+        pytest.skip(
+            f"cannot install {requirement}'s dependencies (no cached wheels, no reachable "
+            f"index): {_last_line(online)}"
+        )
+    return "from the index"
+
+
 def _install(tmp: Path, wheel: Path) -> Path:
     """A fresh virtual environment with the wheel and its base dependencies only."""
     venv = tmp / "observer"
     created = _run([sys.executable, "-m", "venv", str(venv)], cwd=tmp)
     assert created.returncode == 0, created.stderr
-    python = venv / "bin" / "python"
-    wheelhouse = tmp / "wheelhouse"
-    wheelhouse.mkdir()
-    _cached_wheels(wheelhouse)
-    pip = [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    offline = _run([*pip, "--no-index", "--find-links", str(wheelhouse), str(wheel)], cwd=tmp)
-    if offline.returncode != 0:
-        online = _run([*pip, "--find-links", str(wheelhouse), str(wheel)], cwd=tmp)
-        if online.returncode != 0:
-            pytest.skip(
-                "cannot install the verifier's dependencies (no cached wheels, no reachable "
-                f"index): {_last_line(online)}"
-            )
+    _pip_install(tmp, venv / "bin" / "python", str(wheel))
     return venv
 
 
@@ -144,3 +154,22 @@ def test_the_verifier_installs_and_runs_without_the_service(tmp_path: Path) -> N
     assert service.returncode == 1
     assert "Traceback" not in service.stderr, service.stderr
     assert "pip install 'kz-tally[service]'" in service.stderr, service.stderr
+
+    # a guardian's machine: the guardian's extra adds requests and nothing of the web stack
+    guardian = _run([str(bin_dir / "tally-service"), "guardian", "watch", "--state",
+                     str(elsewhere / "state"), "--url", "http://127.0.0.1:9", "--once"],
+                    cwd=elsewhere)
+    assert guardian.returncode == 1 and "Traceback" not in guardian.stderr, guardian.stderr
+    assert "pip install 'kz-tally[guardian]'" in guardian.stderr, guardian.stderr
+    extra = _pip_install(tmp_path, python, f"{wheel}[guardian]")
+    for module in ("flask", "waitress", "apispec", "babel"):
+        found = _run([str(python), "-c", f"import {module}"], cwd=elsewhere)
+        assert found.returncode != 0, f"{module} came with the guardian's extra ({extra})"
+    guardian = _run([str(bin_dir / "tally-service"), "guardian", "watch", "--state",
+                     str(elsewhere / "state"), "--url", "http://127.0.0.1:9", "--once"],
+                    cwd=elsewhere)
+    # the guardian's program now runs: it reaches for the (absent) service and says so
+    assert guardian.returncode == 1 and "Traceback" not in guardian.stderr, guardian.stderr
+    assert "not installed" not in guardian.stderr and "127.0.0.1" in guardian.stderr, (
+        guardian.stderr
+    )

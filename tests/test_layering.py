@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import re
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -204,3 +206,53 @@ def test_the_product_has_no_import_circle() -> None:
     for module in sorted(graph):
         if module not in state:
             visit(module)
+
+
+# distributions whose import names differ from their names
+IMPORT_NAMES = {"psycopg": ("psycopg", "psycopg_pool")}
+# the extras a party's program is installed with (pyproject.toml); the service also runs on
+# PostgreSQL (the `postgresql` extra)
+EXTRAS = {
+    "service": ("service", "postgresql"),
+    "commission": ("commission",),
+    "guardian": ("guardian",),
+    "witness": ("witness",),
+    "elector": ("elector",),
+    "credential_authority": (),
+    "common": (),
+}
+
+
+def _importable(requirements: list[str]) -> set[str]:
+    names: set[str] = set()
+    for requirement in requirements:
+        name = re.match(r"[A-Za-z0-9_.-]+", requirement)
+        assert name is not None, requirement
+        dist = name.group(0).lower().replace("-", "_")
+        names.update(IMPORT_NAMES.get(dist, (dist,)))
+    return names
+
+
+@pytest.mark.parametrize("party", PARTIES + SHARED)
+def test_a_party_needs_only_the_base_and_its_own_extra(party: str) -> None:
+    """A guardian's machine installs kz-tally[guardian], a witness's kz-tally[witness]: neither
+    gets the service's web stack. So a party's package imports no third-party module beyond
+    the base dependencies and its extra; the shared helpers none beyond the base, but
+    ``requests`` in the HTTP client every party that talks to the service has."""
+    project = tomllib.loads((TOP / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extras = project["optional-dependencies"]
+    allowed = _importable(project["dependencies"])
+    for extra in EXTRAS[party]:
+        allowed |= _importable(extras[extra])
+    allowed |= {"tally_service", "crypto", "schemas"} | set(sys.stdlib_module_names)
+    for path in sorted((TOP / "tally_service" / party).rglob("*.py")):
+        imported = imported_modules(path)
+        used = {name.split(".")[0] for name in imported}
+        if party == "common" and path.name == "client.py":
+            used -= {"requests"}  # each party that imports the client has it in its extra
+        if "tally_service.common.client" in imported:
+            used.add("requests")
+        assert used <= allowed, (
+            f"{path.relative_to(TOP)} imports {sorted(used - allowed)}, which the "
+            f"{party!r} install does not have: add it to the party's extra in pyproject.toml"
+        )
