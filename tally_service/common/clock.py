@@ -6,7 +6,8 @@ day lets whoever runs the service back-date or pre-date that evidence. A replay 
 (``scripts/demo --replay-2023``) needs exactly such a clock, so it exists, but only for
 simulations: it is switched on by the environment variable ``KZ_TALLY_SIMULATED_CLOCK`` naming a
 clock file, ``serve`` refuses to start with it unless the sealed manifest says ``"simulation":
-true`` (tally_service/cli.py), and the manifest's flag puts "simulation" on every public page.
+true`` (tally_service/service/cli.py), and the manifest's flag puts "simulation" on every public
+page.
 
 Every module that reads the wall time for a signed or displayed time goes through ``posix()`` or
 ``now()`` here, so one variable moves the service, the witnesses, the guardians and the electors'

@@ -233,7 +233,7 @@ def add_guardian_commands(sub: Any) -> None:
 
     guardian = sub.add_parser(
         "guardian",
-        help="a guardian's own commands (init, ceremony, decrypt), run on the guardian's machine",
+        help="a guardian's own commands (init, ceremony, watch, decrypt), run on its own machine",
         description="A guardian's own commands, run on the guardian's machine. They only make "
         "outgoing requests; secrets stay sealed in the guardian's directory.",
     )
@@ -285,7 +285,9 @@ def add_guardian_commands(sub: Any) -> None:
         "or alarming. A guardian decrypts only rounds it watched while they were open.",
     )
     p.add_argument("--dir", type=Path, help="the guardian's directory G (its state: G/state)")
-    p.add_argument("--state", help="a guardian state directory (share files of the tests)")
+    p.add_argument(
+        "--state", help="a guardian state directory (the tests' insecure share files' state)"
+    )
     p.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8080")
     p.add_argument("--interval", type=float, default=5.0, help="seconds between polls")
     p.add_argument("--once", action="store_true", help="poll once and exit")

@@ -1,5 +1,5 @@
-"""The HTTP API (Flask). Public reads, the elector's cast endpoint, and (in commission.py) the
-commission's signed requests. Every error is ``application/problem+json``."""
+"""The HTTP API (Flask). Public reads, the elector's cast endpoint, and (in commission_requests.py)
+the commission's signed requests. Every error is ``application/problem+json``."""
 
 from __future__ import annotations
 
