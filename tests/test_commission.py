@@ -147,9 +147,13 @@ def test_each_action_refuses_bad_requests(
 def test_replayed_nonce_is_refused(
     client: FlaskClient, election: Election, key: SigningKey
 ) -> None:
-    request = sign_request(key, election.manifest.hash.hex(), "open-round", {"unit": "AAA"})
+    """The same envelope again is a repeat (tests/test_commission_retry.py); the nonce in a
+    request signed anew is a replay."""
+    h = election.manifest.hash.hex()
+    request = sign_request(key, h, "open-round", {"unit": "AAA"})
     assert post(client, "open-round", request).status_code == 200
-    r = post(client, "open-round", request)
+    nonce = request["payload"]["nonce"]
+    r = post(client, "open-round", sign_request(key, h, "open-round", {"unit": "BBB"}, nonce=nonce))
     assert r.status_code == 403 and r.get_json()["check"] == "replay"
     assert len(election.store.audit()) == 1
 

@@ -24,7 +24,13 @@ from tally_service.elector.ballot import make_ballot
 from tally_service.service.app import create_app
 from tally_service.service.config import Config
 from tally_service.service.election import Election
-from tally_service.service.store import DuplicateElector, RoundClosed, StoreError
+from tally_service.service.store import (
+    AlreadyAnswered,
+    DuplicateElector,
+    RequestRecord,
+    RoundClosed,
+    StoreError,
+)
 from tests.conftest import Built
 
 API = "/api/v1"
@@ -144,9 +150,13 @@ def test_audit_numbers_nonces_and_results(any_election: Election) -> None:
     store = any_election.store
     errors: list[BaseException] = []
 
+    def request(i: int) -> RequestRecord:
+        at = "2026-01-01T00:00:00Z"
+        return RequestRecord(f"nonce-{i}", "0" * 64, at, "k", "checkpoint", "{}")
+
     def record(i: int) -> None:
         try:
-            store.record_request(f"nonce-{i}", "2026-01-01T00:00:00Z", "k", "checkpoint", "{}")
+            store.answer_request(request(i), lambda: (200, "{}"))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
@@ -157,8 +167,9 @@ def test_audit_numbers_nonces_and_results(any_election: Election) -> None:
         t.join()
     assert not errors
     assert [row[0] for row in store.audit()] == list(range(1, 9))
-    with pytest.raises(StoreError):
-        store.record_request("nonce-3", "2026-01-01T00:00:00Z", "k", "checkpoint", "{}")
+    with pytest.raises(AlreadyAnswered):
+        store.answer_request(request(3), lambda: (200, "{}"))
+    assert store.record_repeat(request(3), 3) == 9
     store.put_result("preliminary", json.dumps({"a": 1}))
     with pytest.raises(StoreError):
         store.put_result("preliminary", json.dumps({"a": 2}))

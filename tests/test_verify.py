@@ -95,10 +95,17 @@ def test_published_commission_requests_are_checked(built: Built, tmp_path: Path)
     record = tmp_path / "record"
     shutil.copytree(built.record, record)
     lines = [audit_line(built, record, 1), audit_line(built, record, 2)]
+    # an identical retry answered from the store: the same request, naming its line
+    repeat = dict(json.loads(lines[1]), seq=3, repeat_of=2)
+    lines.append(json.dumps(repeat, sort_keys=True).encode())
     (record / "audit.jsonl").write_bytes(b"".join(line + b"\n" for line in lines))
     report = verify(record)
     assert report.ok, report.failed()
-    assert report["V9"].checked["audited requests"] == 2
+    assert report["V9"].checked["audited requests"] == 3
+    # a repeat line whose request is not the one it names is a replay in disguise
+    lines[2] = json.dumps(dict(repeat, repeat_of=1), sort_keys=True).encode()
+    (record / "audit.jsonl").write_bytes(b"".join(line + b"\n" for line in lines))
+    assert "repeat_of" in str(verify(record)["V9"].failures)
 
 
 def test_python_m_verifier_from_scripts(built: Built) -> None:

@@ -110,16 +110,21 @@ def check_result(
 
 AUDIT = "audit.jsonl"
 AUDIT_FIELDS = frozenset({"seq", "at", "key_id", "action", "request"})
+# an identical retry answered from the service's store names the line it repeats
+REPEAT_FIELDS = AUDIT_FIELDS | {"repeat_of"}
 
 
 def check_audit(record: Record, manifest: ManifestInfo, v9: Check) -> None:
     """audit.jsonl: every line a commission request, signed by the key it names, for this
-    election and the action it is filed under, in increasing sequence, no nonce used twice."""
+    election and the action it is filed under, in increasing sequence, no nonce used twice
+    except by a repeat line (``repeat_of``), whose request is the very one of the line it
+    names."""
     if not record.exists(AUDIT):
         v9.note("the record has no audit.jsonl (the commission's requests are not published)")
         return
     last_seq = 0
     nonces: set[str] = set()
+    requests_by_seq: dict[int, Any] = {}
     for line in record.iter_lines(AUDIT):
         where = f"{AUDIT}:{line.number}"
         if line.data is None:
@@ -130,8 +135,11 @@ def check_audit(record: Record, manifest: ManifestInfo, v9: Check) -> None:
         except JSONProblem as exc:
             v9.fail(where, str(exc))
             continue
-        if not isinstance(entry, dict) or set(entry) != AUDIT_FIELDS:
-            v9.fail(where, f"an audit line has exactly the fields {sorted(AUDIT_FIELDS)}")
+        if not isinstance(entry, dict) or set(entry) not in (AUDIT_FIELDS, REPEAT_FIELDS):
+            v9.fail(
+                where,
+                f"an audit line has exactly the fields {sorted(AUDIT_FIELDS)} (and repeat_of)",
+            )
             continue
         v9.count("audited requests")
         seq = entry["seq"]
@@ -152,6 +160,13 @@ def check_audit(record: Record, manifest: ManifestInfo, v9: Check) -> None:
             v9.fail(where, "the request is for another election")
         if payload.get("action") != entry["action"]:
             v9.fail(where, f"filed as {entry['action']!r}, signed for {payload.get('action')!r}")
+        if "repeat_of" in entry:
+            original = requests_by_seq.get(entry["repeat_of"])
+            if original is None or original != request:
+                v9.fail(where, "repeat_of names no earlier line with this very request")
+            continue
+        if isinstance(seq, int):
+            requests_by_seq[seq] = request
         nonce = payload.get("nonce")
         if isinstance(nonce, str):
             if nonce in nonces:

@@ -56,15 +56,28 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     return 0
 
 
+def _repeat_note(client: ServiceClient) -> str:
+    # a retried request whose first answer was lost: the service did it once, on the first try
+    return " (repeat: done by an earlier attempt of this request)" if client.last_repeat else ""
+
+
 def cmd_open_round(args: argparse.Namespace) -> int:
-    done = _client(args).commission("open-round", unit=args.unit, round=args.round)
-    print(f"opened round {done['round']} of {done['unit']}: {', '.join(done['candidates'])}")
+    client = _client(args)
+    done = client.commission("open-round", unit=args.unit, round=args.round)
+    print(
+        f"opened round {done['round']} of {done['unit']}: {', '.join(done['candidates'])}"
+        + _repeat_note(client)
+    )
     return 0
 
 
 def cmd_close_round(args: argparse.Namespace) -> int:
-    _client(args).commission("close-round", unit=args.unit, round=args.round)
-    print(f"closed round {args.round} of {args.unit}: final checkpoint countersigned")
+    client = _client(args)
+    client.commission("close-round", unit=args.unit, round=args.round)
+    print(
+        f"closed round {args.round} of {args.unit}: final checkpoint countersigned"
+        + _repeat_note(client)
+    )
     return 0
 
 

@@ -100,4 +100,30 @@ class ServiceClient:
         if self.key is None:
             raise Problem(400, "no-key", "this action needs the commission key (--key)")
         request = sign_request(self.key, self.election_hash, action, params)
-        return self._check(self._send("POST", f"/commission/{action}", 300, json=request)).json()
+        response = self._check(self._send_commission(f"/commission/{action}", request))
+        self.last_repeat = response.headers.get("Kz-Tally-Repeat") == "true"
+        return response.json()
+
+    #: seconds to wait before each retry of a commission request (then the last error stands)
+    commission_retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0)
+    #: the last commission answer was the service's stored answer to an earlier attempt
+    last_repeat = False
+
+    def _send_commission(self, path: str, request: dict[str, Any]) -> requests.Response:
+        """Send the signed request; on a lost answer (no connection, a timeout, a 502/503/504
+        from a proxy or a service that stored nothing) send the very SAME envelope again: the
+        service answers an identical retry of a done action from its store, marked
+        ``Kz-Tally-Repeat``, and never runs it twice (docs/api.md, commission requests)."""
+        import time
+
+        for delay in (*self.commission_retry_delays, None):
+            try:
+                response = self._send("POST", path, 300, json=request)
+            except Problem as exc:
+                if delay is None or isinstance(exc.__cause__, requests.exceptions.SSLError):
+                    raise
+            else:
+                if delay is None or response.status_code not in (502, 503, 504):
+                    return response
+            time.sleep(delay)
+        raise AssertionError("unreachable")  # the last attempt returned or raised

@@ -274,12 +274,15 @@ def create_app(election: Election) -> Flask:
 
     @app.post(f"{API}/commission/<action>")
     def commission_action(action: str) -> Any:
-        from tally_service.service.commission_requests import authorise, perform
+        from tally_service.service.commission_requests import REPEAT_HEADER, answer
 
         if not request.is_json:
             raise problems.Problem(415, "media-type", "send the request as application/json")
-        params = authorise(election, action, parse_body(request.get_data(cache=False)))
-        return jsonify(perform(election, action, params))
+        given = answer(election, action, parse_body(request.get_data(cache=False)))
+        response = Response(given.body + "\n", status=given.status, mimetype=given.mimetype)
+        if given.repeat:
+            response.headers[REPEAT_HEADER] = "true"
+        return response
 
     @app.post(f"{API}/guardian/partials")
     def guardian_partial() -> Any:

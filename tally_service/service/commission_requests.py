@@ -9,21 +9,38 @@ with tally_service/common/requests.py) whose payload is
 The service checks, in order: the envelope's shape, that the key is a commission key of the
 manifest and the signature verifies, that the request is for this election and this action,
 that the timestamp lies within the configured window of the server's clock, and that the nonce
-was never seen. The nonce and an audit line (who, what, when, the request itself) are committed
-together before the action runs.
+was never seen.
+
+Threat: the answer to a request is lost (a process killed after COMMIT, a failover, a network
+cut) and the commission cannot tell whether the action was done; a retry refused as a replay
+leaves it guessing, and a request signed anew might do the action twice. So the action's
+writes, the nonce, an audit line (who, what, when, the request itself) and the answer commit in
+ONE transaction (``BaseStore.answer_request``): done and answered never disagree. The very
+same envelope again (the hash of its canonical bytes, not only its nonce) gets the stored
+answer, marked ``Kz-Tally-Repeat: true`` and audited as a repeat, and nothing runs again; even
+outside the time window, since answering a done request changes nothing (a stale request that
+was never done is still refused). Another request with a seen nonce is refused (``replay``).
+A refusal of the action itself (4xx) is an answer too: stored, its writes undone. A server
+error (5xx, the database lost) records nothing: the same request may be sent again.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from crypto.canonical import hash_json
 from crypto.envelope import EnvelopeError, open_document
 from crypto.signing import Context
 from tally_service.common import clock, problems
 from tally_service.service.election import Election
-from tally_service.service.store import StoreError
+from tally_service.service.store import AlreadyAnswered, RequestRecord
+
+#: the answer header of a request answered from the store (its action ran before)
+REPEAT_HEADER = "Kz-Tally-Repeat"
+ENVELOPE_HASH_TAG = "kz-tally/v1/request-envelope"
 
 ACTIONS = (
     "open-round",
@@ -61,30 +78,96 @@ def _payload(election: Election, action: str, request: object) -> dict[str, Any]
         raise problems.bad_request("schema", "the timestamp is not RFC 3339") from exc
     if stamp.tzinfo is None:
         raise problems.bad_request("schema", "the timestamp needs a time zone")
-    skew = abs((clock.current() - stamp).total_seconds())
+    return payload
+
+
+def _check_window(election: Election, payload: dict[str, Any]) -> None:
+    skew = abs((clock.current() - clock.parse(str(payload["timestamp"]))).total_seconds())
     if skew > election.config.request_window_seconds:
         raise problems.forbidden(
             "stale-request",
             f"the request's timestamp is {int(skew)} s away from the server's clock",
         )
-    return payload
 
 
-def authorise(election: Election, action: str, request: object) -> dict[str, Any]:
-    """Check a signed request and record it (nonce + audit line); return its params."""
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: str  # JSON text: the same bytes for the first answer and every repeat
+    repeat: bool
+
+    @property
+    def mimetype(self) -> str:
+        return "application/json" if self.status < 400 else "application/problem+json"
+
+
+def answer(election: Election, action: str, request: object) -> Answer:
+    """Check a signed request; answer it from the store if the very same envelope was answered
+    before, else carry out its action and store the answer with it (in one transaction)."""
     if action not in ACTIONS:
         raise problems.not_found("unknown-action", f"no commission action {action!r}")
     payload = _payload(election, action, request)
-    _check_params(action, payload["params"])
     assert isinstance(request, dict)
-    try:
-        election.store.record_request(
-            payload["nonce"], clock.now(), request["key_id"], action, json.dumps(request)
-        )
-    except StoreError as exc:
-        raise problems.forbidden("replay", "this request's nonce was used before") from exc
+    record = RequestRecord(
+        nonce=payload["nonce"],
+        digest=hash_json(ENVELOPE_HASH_TAG, request).hex(),
+        at=clock.now(),
+        key_id=request["key_id"],
+        action=action,
+        request=json.dumps(request),
+    )
+    # one request at a time in this process: the action changes memory before its COMMIT, and
+    # an identical request running beside it would answer from that memory, e.g. a 409
+    # round-exists stored for a round whose opening then failed to commit (other processes
+    # never see uncommitted memory, and the audit's lock orders them; requests are rare)
+    with election.request_lock:
+        return _answer_alone(election, action, payload, record)
+
+
+def _answer_alone(
+    election: Election, action: str, payload: dict[str, Any], record: RequestRecord
+) -> Answer:
+    repeat = _repeat(election, record)
+    if repeat is not None:
+        return repeat
+    _check_window(election, payload)
+    _check_params(action, payload["params"])
     params: dict[str, Any] = payload["params"]
-    return params
+
+    def act() -> tuple[int, str]:
+        try:
+            result = perform(election, action, params)
+        except problems.Problem as refusal:
+            if refusal.status >= 500:
+                raise  # not an answer: nothing is recorded, the same request may come again
+            return refusal.status, json.dumps(refusal.to_json())
+        return 200, json.dumps(result)
+
+    try:
+        status, body = election.store.answer_request(record, act)
+    except AlreadyAnswered:  # an identical request committed while this one ran
+        repeat = _repeat(election, record)
+        if repeat is None:
+            raise
+        return repeat
+    return Answer(status, body, repeat=False)
+
+
+def _repeat(election: Election, record: RequestRecord) -> Answer | None:
+    """The stored answer if this very envelope was answered; a refusal if its nonce was used
+    by another request (or before answers were kept); None if the nonce is new."""
+    stored = election.store.stored_answer(record.nonce)
+    if stored is None:
+        return None
+    if (
+        stored.digest != record.digest
+        or stored.status is None
+        or stored.answer is None
+        or stored.seq is None
+    ):
+        raise problems.forbidden("replay", "this request's nonce was used before")
+    election.store.record_repeat(record, stored.seq)
+    return Answer(stored.status, stored.answer, repeat=True)
 
 
 # the params each action takes: anything else is refused, never ignored (a signed open-round

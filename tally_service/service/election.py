@@ -105,6 +105,8 @@ class Election:
         self.log_keys = self._load_log_keys()
         self.logs: dict[tuple[str, int], UnitLog] = {}
         self._logs_lock = threading.Lock()
+        # commission requests, one at a time (tally_service/service/commission_requests.py)
+        self.request_lock = threading.Lock()
         for row in self.store.rounds():
             self._restore_log(row.unit, row.round, json.loads(row.candidates), row.state == "open")
         # bumped whenever something public is signed (a checkpoint, a close, a result): the
@@ -236,8 +238,16 @@ class Election:
                 raise problems.conflict("round-exists", str(exc)) from exc
             log = self._new_log(unit, round_no, list(candidates), True)
             self.logs[(unit, round_no)] = log
-        self._try_checkpoint(log, "checkpoint-on-open")
+        # inside a commission request the round's row commits with the request's answer:
+        # forgotten if that fails, checkpointed once it is committed
+        self.store.on_rollback(lambda: self._forget_log(log))
+        self.store.after_commit(lambda: self._try_checkpoint(log, "checkpoint-on-open"))
         return log
+
+    def _forget_log(self, log: UnitLog) -> None:
+        with self._logs_lock:
+            if self.logs.get((log.unit, log.round)) is log:
+                del self.logs[(log.unit, log.round)]
 
     def close_round(self, unit: str, round_no: int) -> str:
         """Close a round: the final checkpoint, countersigned by the commission key."""
@@ -259,11 +269,23 @@ class Election:
                     note, [(self.manifest.body["commission"]["name"], self.commission_key)]
                 )
                 self.store.close_locked(locked, unit, round_no, note, at)
+            self._remember_checkpoint(log)
             log.open = False
             log.checkpoint_size, log.checkpoint_note = locked.size, note
             log.checkpoint_time = time.monotonic()
-        self.signed_something()
+        self.store.after_commit(self.signed_something)
         return note
+
+    def _remember_checkpoint(self, log: UnitLog) -> None:
+        """Inside a commission request: what to put back in memory if its transaction rolls
+        back after this checkpoint or close (the store never had them)."""
+        before = (log.open, log.checkpoint_size, log.checkpoint_note, log.checkpoint_time)
+
+        def undo() -> None:
+            with log.lock:
+                log.open, log.checkpoint_size, log.checkpoint_note, log.checkpoint_time = before
+
+        self.store.on_rollback(undo)
 
     def signed_something(self) -> None:
         """Note that a new signed checkpoint or result is stored (count() is thread-safe)."""
@@ -303,11 +325,12 @@ class Election:
                 note = log.sign(size, self.log_keys[log.unit], at)
                 self.store.add_checkpoint_in(locked.tx, log.unit, log.round, size, note, at)
                 fresh = True
+        self._remember_checkpoint(log)
         if size >= log.checkpoint_size:
             log.checkpoint_size, log.checkpoint_note = size, note
         log.checkpoint_time = time.monotonic()
         if fresh:
-            self.signed_something()
+            self.store.after_commit(self.signed_something)
         return note
 
     def _signing_time(self, tx: Any, log: UnitLog) -> str:

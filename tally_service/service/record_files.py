@@ -49,12 +49,14 @@ def result_bytes(election: Election, kind: str) -> bytes | None:
 
 def audit_lines(election: Election, start: int = 0) -> Iterator[bytes]:
     """audit.jsonl's lines (each with its newline) from the ``start``-th (0-based) on."""
-    for seq, at, key_id, action, request in election.store.audit()[start:]:
-        line = {
+    for seq, at, key_id, action, request, repeat_of in election.store.audit()[start:]:
+        line: dict[str, object] = {
             "seq": seq,
             "at": at,
             "key_id": key_id,
             "action": action,
             "request": json.loads(request),
         }
+        if repeat_of is not None:  # an identical retry, answered from the store
+            line["repeat_of"] = repeat_of
         yield json.dumps(line, ensure_ascii=False, sort_keys=True).encode() + b"\n"

@@ -111,5 +111,5 @@ def publish(election: Election, kind: str) -> dict[str, Any]:
         raise problems.conflict("published", f"the {kind} result is published already")
     signed = sign_document(build(election, kind), election.commission_key, Context.TALLY)
     election.store.put_result(kind, json.dumps(signed))
-    election.signed_something()
+    election.store.after_commit(election.signed_something)  # the pages must see it stored
     return signed

@@ -26,7 +26,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -49,6 +50,34 @@ class StoreUnavailable(Exception):
     """The database refused or lost a write (full, read-only, an I/O error, locked, the
     connection lost): the transaction was rolled back (or its outcome is unknown: nothing was
     promised for it), and the same write may succeed later."""
+
+
+class AlreadyAnswered(Exception):
+    """A commission request's nonce was committed by another request while this one ran (an
+    identical retry on another thread or process): this one's writes are rolled back."""
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """What a commission request leaves: its nonce, the hash of its canonical envelope, and
+    the audit line's fields."""
+
+    nonce: str
+    digest: str  # 64 hex
+    at: str
+    key_id: str
+    action: str
+    request: str  # the envelope as JSON text
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    """The answer given to a request, kept with its nonce."""
+
+    digest: str | None  # None: recorded before answers were kept
+    status: int | None
+    answer: str | None  # the body, JSON text
+    seq: int | None  # its audit line
 
 
 @dataclass(frozen=True)
@@ -122,10 +151,12 @@ class BaseStore:
     description = ""
 
     # --- what a back end provides ---------------------------------------------------------
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """A read outside any transaction."""
         raise NotImplementedError
 
-    def transaction(self) -> AbstractContextManager[Tx]:
+    def _transaction(self) -> AbstractContextManager[Tx]:
+        """One write transaction, committed on exit (rolled back on error)."""
         raise NotImplementedError
 
     def lock_round(self, tx: Tx, unit: str, round_no: int) -> LockedRound:
@@ -150,6 +181,56 @@ class BaseStore:
         return None
 
     # --- shared ---------------------------------------------------------------------------
+    def _request(self) -> _RequestTransaction | None:
+        pending = _REQUEST.get()
+        return pending if pending is not None and pending.store is self else None
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        # inside a commission request that has written, reads see its uncommitted writes
+        pending = self._request()
+        if pending is not None and pending.tx is not None:
+            return pending.tx.execute(sql, tuple(params)).fetchall()
+        return self._read(sql, params)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Tx]:
+        """One write transaction; inside a commission request (``answer_request``), a savepoint
+        of the request's one transaction instead, committed only with the request's answer."""
+        pending = self._request()
+        if pending is None:
+            with self._transaction() as tx:
+                yield tx
+            return
+        tx = pending.begin()
+        name = f"kz_write_{pending.next_savepoint()}"
+        tx.execute(f"SAVEPOINT {name}")
+        try:
+            yield tx
+        except BaseException:
+            # as a transaction of its own would: its writes undone, the request's kept (if the
+            # connection is lost this fails too, and so will the request's COMMIT)
+            with suppress(Exception):
+                tx.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                tx.execute(f"RELEASE SAVEPOINT {name}")
+            raise
+        tx.execute(f"RELEASE SAVEPOINT {name}")
+
+    def after_commit(self, work: Callable[[], None]) -> None:
+        """Run ``work`` once what was just written is committed: now, or inside a commission
+        request after its COMMIT (e.g. telling the public pages something new is signed)."""
+        pending = self._request()
+        if pending is None:
+            work()
+        else:
+            pending.after_commit.append(work)
+
+    def on_rollback(self, undo: Callable[[], None]) -> None:
+        """Inside a commission request, run ``undo`` if its transaction is rolled back after
+        all (the in-memory state changed with writes that never committed); else nothing."""
+        pending = self._request()
+        if pending is not None:
+            pending.on_rollback.append(undo)
+
     def _one(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = self._query(sql, params)
         return rows[0] if rows else None
@@ -455,28 +536,133 @@ class BaseStore:
         return None if row is None else str(row[0])
 
     # commission requests
-    def record_request(self, nonce: str, at: str, key_id: str, action: str, request: str) -> None:
-        """Remember the nonce and write the audit line (numbered 1, 2, 3 ...) in one
-        transaction."""
-        try:
-            with self.transaction() as tx:
-                tx.execute("INSERT INTO nonces (nonce, at) VALUES (?, ?)", (nonce, at))
-                self._lock_audit(tx)
-                tx.execute(
-                    "INSERT INTO audit (seq, at, key_id, action, request) "
-                    "SELECT COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ? FROM audit",
-                    (at, key_id, action, request),
-                )
-        except StoreUnavailable:
-            raise
-        except Exception as exc:
-            if self._is_integrity_error(exc):
-                raise StoreError("replayed nonce") from exc
-            raise
+    def stored_answer(self, nonce: str) -> StoredAnswer | None:
+        row = self._one("SELECT digest, status, answer, seq FROM nonces WHERE nonce=?", (nonce,))
+        if row is None:
+            return None
+        digest, status, answer, seq = row
+        return StoredAnswer(
+            None if digest is None else str(digest),
+            None if status is None else int(status),
+            None if answer is None else str(answer),
+            None if seq is None else int(seq),
+        )
 
-    def audit(self) -> list[tuple[int, str, str, str, str]]:
-        rows = self._query("SELECT seq, at, key_id, action, request FROM audit ORDER BY seq")
-        return [(int(s), str(a), str(k), str(ac), str(r)) for s, a, k, ac, r in rows]
+    def answer_request(
+        self, record: RequestRecord, act: Callable[[], tuple[int, str]]
+    ) -> tuple[int, str]:
+        """Run a commission request's action ``act`` (it returns the answer: status and JSON
+        body) so that its writes, the nonce, the audit line and the answer commit in ONE
+        transaction: an action done always has its answer stored, and an answer stored always
+        has its action done. The transaction begins at the action's first write (its reads
+        before that block no one) under the audit's lock, where the nonce is checked again:
+        ``AlreadyAnswered`` if an identical request committed meanwhile. An answer of 400 or
+        more (a refusal) keeps the nonce, the audit line and the answer but none of the
+        action's writes. An exception rolls back everything: nothing is recorded, and the same
+        request may be sent again."""
+        pending = _RequestTransaction(self, record)
+        token = _REQUEST.set(pending)
+        try:
+            try:
+                status, body = act()
+                tx = pending.begin()
+                if status >= 400:
+                    tx.execute("ROLLBACK TO SAVEPOINT kz_action")
+                seq = self._add_audit_line(tx, record, None)
+                tx.execute(
+                    "INSERT INTO nonces (nonce, at, digest, status, answer, seq) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (record.nonce, record.at, record.digest, status, body, seq),
+                )
+            except BaseException as exc:
+                pending.end(exc)
+                raise
+            pending.end(None)
+        finally:
+            _REQUEST.reset(token)
+        for work in pending.after_commit:
+            work()
+        return status, body
+
+    def record_repeat(self, record: RequestRecord, original_seq: int) -> int:
+        """The audit line of an identical retry answered from the store; returns its seq."""
+        with self._transaction() as tx:
+            self._lock_audit(tx)
+            return self._add_audit_line(tx, record, original_seq)
+
+    def _add_audit_line(self, tx: Tx, record: RequestRecord, repeat_of: int | None) -> int:
+        # numbered 1, 2, 3 ... under the audit's lock
+        tx.execute(
+            "INSERT INTO audit (seq, at, key_id, action, request, repeat_of) "
+            "SELECT COALESCE(MAX(seq), 0) + 1, ?, ?, ?, ?, ? FROM audit",
+            (record.at, record.key_id, record.action, record.request, repeat_of),
+        )
+        return int(tx.execute("SELECT MAX(seq) FROM audit").fetchone()[0])
+
+    def audit(self) -> list[tuple[int, str, str, str, str, int | None]]:
+        rows = self._query(
+            "SELECT seq, at, key_id, action, request, repeat_of FROM audit ORDER BY seq"
+        )
+        return [
+            (int(s), str(a), str(k), str(ac), str(r), None if p is None else int(p))
+            for s, a, k, ac, r, p in rows
+        ]
+
+
+#: the commission request this thread is answering, if any (BaseStore.answer_request)
+_REQUEST: ContextVar[_RequestTransaction | None] = ContextVar("kz_request", default=None)
+
+
+class _RequestTransaction:
+    """The one transaction of a commission request, begun at its first write."""
+
+    def __init__(self, store: BaseStore, record: RequestRecord) -> None:
+        self.store = store
+        self.record = record
+        self.tx: Tx | None = None
+        self._stack = ExitStack()
+        self._savepoints = 0
+        self.after_commit: list[Callable[[], None]] = []
+        self.on_rollback: list[Callable[[], None]] = []
+
+    def begin(self) -> Tx:
+        if self.tx is None:
+            tx = self._stack.enter_context(self.store._transaction())
+            self.tx = tx
+            # the audit's lock orders commission requests across processes; under it a nonce
+            # committed by an identical request that ran meanwhile is seen
+            self.store._lock_audit(tx)
+            if tx.execute(
+                "SELECT 1 FROM nonces WHERE nonce=?", (self.record.nonce,)
+            ).fetchone():
+                raise AlreadyAnswered(self.record.nonce)
+            tx.execute("SAVEPOINT kz_action")  # a refusal rolls back to here
+        return self.tx
+
+    def next_savepoint(self) -> int:
+        self._savepoints += 1
+        return self._savepoints
+
+    def end(self, failed: BaseException | None) -> None:
+        """COMMIT, or roll back for ``failed`` (a back end may raise its own exception for it,
+        e.g. ``StoreUnavailable`` for a lost connection); on any failure run the in-memory
+        undos, newest first."""
+        try:
+            if failed is None:
+                self._stack.close()
+            else:
+                self._stack.__exit__(type(failed), failed, failed.__traceback__)
+        except BaseException:
+            self._undo()
+            raise
+        if failed is not None:
+            self._undo()
+
+    def _undo(self) -> None:
+        for undo in reversed(self.on_rollback):
+            undo()
+        self.on_rollback.clear()
+        self.after_commit.clear()
 
 
 def _rollback(conn: sqlite3.Connection) -> None:
@@ -539,11 +725,11 @@ class Store(BaseStore):
             self._local.conn = conn
         return conn
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         return self._reader().execute(sql, tuple(params)).fetchall()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
         """One write transaction, committed durably on exit (rolled back on error)."""
         with self._write_lock:
             conn = self._writer

@@ -126,12 +126,12 @@ class PgStore(BaseStore):
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"the database is unavailable: {_first_line(exc)}") from exc
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._connection() as conn:
             return conn.execute(sql.replace("?", "%s"), tuple(params)).fetchall()
 
     @contextmanager
-    def transaction(self) -> Iterator[Tx]:
+    def _transaction(self) -> Iterator[Tx]:
         """One transaction; on exit COMMIT has returned (durable, replicated as configured)
         or it raised and nothing of it may be promised."""
         with self._connection() as conn, conn.transaction():
