@@ -28,6 +28,9 @@ class AppClient:
     """The honest service, through Flask's test client (what ServiceClient does over HTTP:
     an answer of 400 or more is a Problem)."""
 
+    session: Any = None  # set by a test that watches as a witness (what it posts)
+    url = "http://service"
+
     def __init__(self, election: Election) -> None:
         self.http = create_app(election).test_client()
 
@@ -45,6 +48,11 @@ class AppClient:
     def get_text(self, path: str, **params: Any) -> str:
         text: str = self._answer(path, params).get_data(as_text=True)
         return text
+
+    def post(self, path: str, read_timeout: float, data: bytes) -> Any:
+        """ServiceClient.post as a guardian-as-witness uses it; a test's class gives the
+        ``session`` (a capture) and ``url``."""
+        return self.session.post(f"{self.url}{path}", data=data, timeout=read_timeout)
 
 
 @dataclass

@@ -236,6 +236,7 @@ class _LosingSession:
         got = self.client.open(path, method=method, json=kw.get("json"))
         response = requests.Response()
         response.status_code, response._content = got.status_code, got.get_data()
+        response._content_consumed = True  # type: ignore[attr-defined]
         response.headers.update(dict(got.headers))
         if self.lose > 0:
             self.lose -= 1
@@ -243,6 +244,13 @@ class _LosingSession:
                 raise requests.exceptions.ConnectionError("connection reset")
             response.status_code, response._content = 502, b"bad gateway"
         return response
+
+    # as the client calls a session (tally_service/common/answers.py): stream=, timeout=
+    def post(self, url: str, **kw: Any) -> Any:
+        return self.request("POST", url, **kw)
+
+    def get(self, url: str, **kw: Any) -> Any:
+        return self.request("GET", url, **kw)
 
 
 def test_the_client_retries_the_same_envelope_and_says_repeat(

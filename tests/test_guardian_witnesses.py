@@ -476,6 +476,7 @@ def test_a_witness_answering_without_end_is_read_only_up_to_a_note(tmp_path: Pat
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     from crypto.note import MAX_NOTE_SIZE
+    from tally_service.common.answers import AnswerRefused
     from tally_service.guardian.watch import http_witness
 
     sent: list[int] = []
@@ -501,12 +502,53 @@ def test_a_witness_answering_without_end_is_read_only_up_to_a_note(tmp_path: Pat
     thread.start()
     try:
         read = http_witness(f"http://127.0.0.1:{server.server_address[1]}")
-        with pytest.raises(ValueError, match="larger than"):
+        with pytest.raises(AnswerRefused, match="larger than 1 MiB"):
             read(LOG)
     finally:
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def test_a_service_flooding_a_checkpoint_answer_raises_an_alarm(
+    witnessed: Witnessed, tmp_path: Path
+) -> None:
+    """Review of kz-tally (answers without a cap): the service answers the guardian's ``GET
+    .../checkpoint`` over real HTTP with 16 MiB. The watch read it whole before (and refused it
+    as an unreadable checkpoint); it now stops at a note's bound (1 MiB) and raises an ALARM
+    saying so, with the log marked blind for the poll, as for the service's other refusals."""
+    from collections.abc import Callable, Iterable
+
+    from tally_service.common.client import ServiceClient
+    from tally_service.service.app import create_app
+    from tests.follow_helpers import ThreadServer
+
+    honest = create_app(witnessed.election)
+    read: list[int] = []
+
+    def flooding(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ["PATH_INFO"] != "/api/v1/units/AAA/rounds/1/checkpoint":
+            return honest(environ, start_response)  # type: ignore[no-any-return]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+
+        def body() -> Iterable[bytes]:
+            for _ in range(256):  # 16 MiB, 64 KiB at a time
+                read.append(1)
+                yield b"x" * 65536
+
+        return body()
+
+    server = ThreadServer(flooding)
+    try:
+        state = witnessed.state(2, tmp_path)
+        report = watch_once(ServiceClient(server.url), state)
+    finally:
+        server.stop()
+    alarms = [a for a in report.alarms if "/AAA/1:" in a]
+    assert len(alarms) == 1, report.alarms
+    assert (f"the service's answer to GET {server.url}/api/v1/units/AAA/rounds/1/checkpoint "
+            "is larger than 1 MiB") in alarms[0], alarms[0]
+    assert len(read) < 200  # it hung up long before the end
 
 
 def _unsigned_by(row: dict[str, Any], key: Cosigner) -> dict[str, Any]:

@@ -208,6 +208,9 @@ def test_the_product_has_no_import_circle() -> None:
             visit(module)
 
 
+# the shared HTTP client of the service, and what it imports
+HTTP_CLIENT = ("client.py", "answers.py")
+HTTP = {"requests", "urllib3"}
 # distributions whose import names differ from their names
 IMPORT_NAMES = {"psycopg": ("psycopg", "psycopg_pool")}
 # the extras a party's program is installed with (pyproject.toml); the service also runs on
@@ -248,10 +251,12 @@ def test_a_party_needs_only_the_base_and_its_own_extra(party: str) -> None:
     for path in sorted((TOP / "tally_service" / party).rglob("*.py")):
         imported = imported_modules(path)
         used = {name.split(".")[0] for name in imported}
-        if party == "common" and path.name == "client.py":
-            used -= {"requests"}  # each party that imports the client has it in its extra
-        if "tally_service.common.client" in imported:
+        if {f"tally_service.common.{name[:-3]}" for name in HTTP_CLIENT} & imported:
             used.add("requests")
+        if party == "common" and path.name in HTTP_CLIENT:
+            used -= HTTP  # each party that uses the client has requests in its extra
+        if "requests" in allowed:
+            allowed |= HTTP  # urllib3 comes with requests (the client reads its exceptions)
         assert used <= allowed, (
             f"{path.relative_to(TOP)} imports {sorted(used - allowed)}, which the "
             f"{party!r} install does not have: add it to the party's extra in pyproject.toml"

@@ -173,8 +173,8 @@ def test_key_and_state_must_belong_together(tmp_path: Path, cosigner: Cosigner) 
 
 
 def test_a_marker_behind_the_state_is_accepted(tmp_path: Path, cosigner: Cosigner) -> None:
-    """The marker is written after the state and not fsync'd: after a power cut it may lag
-    behind the state (accepted), the state never behind it."""
+    """The marker is written after the state: a power cut between the two leaves it one
+    update behind the state (accepted), the state never behind it."""
     log = Log(SigningKey.generate())
     key_file, state = tmp_path / "w1.key", tmp_path / "state"
     w = _witness(cosigner, state, log, key_file)
@@ -268,3 +268,71 @@ def test_the_service_shows_a_rolled_back_witness_its_own_cosignature(tmp_path: P
         assert (state / LATCH_FILE).exists()
     finally:
         election.stop()
+
+
+def test_the_marker_is_written_atomically_and_durably(
+    tmp_path: Path, cosigner: Cosigner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review of kz-tally: the marker was renamed into place without an fsync, so a power cut
+    could leave it empty or torn (the witness then refused to start) or bring back an older
+    one (a restored state would pass). Now each update: a temporary file beside it is
+    written and fsync'd, renamed over it, then the directory fsync'd."""
+    import os
+
+    log = Log(SigningKey.generate())
+    key_file, state = tmp_path / "keys" / "w1.key", tmp_path / "state"
+    key_file.parent.mkdir()
+    w = _witness(cosigner, state, log, key_file)
+    calls: list[tuple[str, str]] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        real_fsync(fd)
+
+    def replace(src: str | Path, dst: str | Path) -> None:
+        calls.append(("replace", f"{src} -> {dst}"))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    log.grow(2)
+    assert w.add_checkpoint(log.body(0)).status == 200
+    marker = marker_path(key_file)
+    mine = [c for c in calls if str(key_file.parent) in c[1]]
+    assert len(mine) == 3, calls
+    (_, written), (_, renamed), (_, folder) = mine
+    assert [c[0] for c in mine] == ["fsync", "replace", "fsync"]
+    assert Path(written).parent == key_file.parent and Path(written) != marker
+    assert renamed == f"{written} -> {marker}"
+    assert folder == str(key_file.parent)
+    assert json.loads(marker.read_text(encoding="utf-8"))["generation"] == 1
+    assert sorted(p.name for p in key_file.parent.iterdir()) == [marker.name]  # no temp left
+
+
+@pytest.mark.parametrize("torn", ["", '{"generation": 3, "state_id": "1f0', "\0\0\0\0"])
+def test_a_torn_or_empty_marker_is_refused_in_one_clear_line(
+    tmp_path: Path, torn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A marker found empty or torn says nothing of what the key cosigned: ``witness serve``
+    refuses in one line saying to rotate the key, not with a traceback."""
+    from tally_service.cli import main
+
+    cosigner = Cosigner.generate("witness.example/w1", TYPE_ED25519)
+    key_file = tmp_path / "w1.key"
+    key_file.write_text(cosigner.private_text() + "\n", encoding="ascii")
+    log, state = Log(SigningKey.generate()), tmp_path / "state"
+    w = _witness(cosigner, state, log, key_file)
+    log.grow(2)
+    assert w.add_checkpoint(log.body(0)).status == 200
+    marker_path(key_file).write_text(torn, encoding="utf-8")
+    with pytest.raises(WitnessError, match=r"empty|torn"):
+        _witness(cosigner, state, log, key_file)
+    logs = tmp_path / "logs.txt"
+    logs.write_text(f"{ORIGIN} {log.verifier}\n", encoding="utf-8")
+    args = ["--key", str(key_file), "--state", str(state), "--logs", str(logs), "--port", "0"]
+    assert main(["witness", "serve", *args]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    assert f"{marker_path(key_file)} is " in err[0] and ("empty:" in err[0] or "torn" in err[0])
+    assert "treat it as a restore" in err[0] and "witness keygen" in err[0]

@@ -10,8 +10,10 @@ commands without ``--url`` are the operator's, on the data directory itself
 from __future__ import annotations
 
 import argparse
-import io
+import os
 import tarfile
+import tempfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from crypto.fingerprint import key_fingerprint
 from crypto.note import verifier_key
 from crypto.rules import has_quorum
 from crypto.signing import SigningKey
+from tally_service.common.answers import MAX_RECORD_FILES, MAX_RECORD_UNPACKED_BYTES, size_text
 from tally_service.common.client import ServiceClient
 from tally_service.common.keys import read_private_key, write_private_key
 from tally_service.common.problems import Problem
@@ -119,21 +122,48 @@ def cmd_results(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Download the record the service publishes, as an observer would."""
+    """Download the record the service publishes, as an observer would: streamed to a file
+    beside ``--out`` (at most MAX_RECORD_ARCHIVE_BYTES), its members counted and sized before
+    any is unpacked (tally_service/common/answers.py: the service may be hostile)."""
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
         raise Problem(409, "usage", f"{out} exists and is not empty")
-    data = _client(args).get_bytes("/record.tar.gz")
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
-        members = []
-        for member in tar.getmembers():  # the archive's top folder is record/
-            name = member.name.split("/", 1)
-            if name[0] != "record":
-                raise Problem(502, "bad-archive", f"unexpected archive member {member.name}")
-            if len(name) == 2 and name[1]:
-                member.name = name[1]
-                members.append(member)
-        out.mkdir(parents=True, exist_ok=True)
-        tar.extractall(out, members=members, filter="data")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tar.gz")
+    os.close(fd)
+    archive = Path(name)
+    try:
+        _client(args).download("/record.tar.gz", archive)
+        _unpack_record(archive, out)
+    finally:
+        archive.unlink(missing_ok=True)
     print(f"downloaded the record into {out}; check it with: scripts/verify.py {out}")
     return 0
+
+
+def _unpack_record(archive: Path, out: Path) -> None:
+    """Unpack the archive's ``record/`` into ``out``; refused (nothing unpacked) if a member lies
+    outside ``record/`` or it holds more files or bytes than an honest record can."""
+    try:
+        with tarfile.open(archive, mode="r:gz") as tar:
+            members, unpacked = [], 0
+            for files, member in enumerate(tar, start=1):  # the top folder is record/
+                name = member.name.split("/", 1)
+                if name[0] != "record":
+                    raise Problem(502, "bad-archive", f"unexpected archive member {member.name}")
+                unpacked += max(member.size, 0)
+                if files > MAX_RECORD_FILES or unpacked > MAX_RECORD_UNPACKED_BYTES:
+                    raise Problem(
+                        502, "bad-archive", f"the service's record archive holds more than "
+                        f"{MAX_RECORD_FILES} files or {size_text(MAX_RECORD_UNPACKED_BYTES)}: "
+                        "no honest record does; it is refused"
+                    )
+                if len(name) == 2 and name[1]:
+                    member.name = name[1]
+                    members.append(member)
+            out.mkdir(parents=True, exist_ok=True)
+            tar.extractall(out, members=members, filter="data")
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
+        raise Problem(
+            502, "bad-archive", f"the service's record archive is not a whole tar.gz ({exc})"
+        ) from exc

@@ -2,17 +2,28 @@
 
 The CLI's ``--url`` mode and the demo use it; every commission request is signed here with a
 fresh timestamp and nonce (tally_service/common/requests.py; tally_service/service/
-commission_requests.py says what the service checks).
+commission_requests.py says what the service checks). Every answer is read to a cap for its
+kind and within a deadline (tally_service/common/answers.py): the service may be hostile.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import requests
 
 from crypto.signing import SigningKey
+from tally_service.common.answers import (
+    MAX_DOCUMENT_BYTES,
+    bounded_session,
+    cap_for,
+    fetch,
+    fetch_to_file,
+)
 from tally_service.common.problems import Problem
+
+SERVICE = "the service's"
 
 
 class ServiceClient:
@@ -34,15 +45,27 @@ class ServiceClient:
         self.base = base
         self.url = base + "/api/v1"
         self.key = commission_key
-        self.session = session or requests.Session()
+        self.session = bounded_session(session)
         self._election: str | None = None
 
-    def _send(self, method: str, path: str, read_timeout: float, **kw: Any) -> requests.Response:
-        """One request; a service that cannot be reached is one clear error, quickly."""
+    def _send(
+        self,
+        method: str,
+        path: str,
+        read_timeout: float,
+        cap: int | None = None,
+        into: Path | None = None,
+        **kw: Any,
+    ) -> requests.Response:
+        """One request, its answer read to ``cap`` (by default the cap for its path) within a
+        deadline (answers.py), or with ``into`` written to that file; a service that cannot be
+        reached, or answers too much or too slowly, is one clear error."""
+        limit = cap_for(path) if cap is None else cap
+        timeout = (self.connect_timeout, read_timeout)
         try:
-            return self.session.request(
-                method, self.url + path, timeout=(self.connect_timeout, read_timeout), **kw
-            )
+            if into is not None:
+                return fetch_to_file(self.session, self.url + path, SERVICE, limit, timeout, into)
+            return fetch(self.session, method, self.url + path, SERVICE, limit, timeout, **kw)
         except requests.exceptions.SSLError as exc:
             raise Problem(
                 502,
@@ -57,6 +80,11 @@ class ServiceClient:
         except requests.exceptions.ConnectionError as exc:
             raise Problem(
                 502, "unreachable", f"cannot reach {self.base}: is the service running there?"
+            ) from exc
+        except requests.RequestException as exc:  # broke off mid-answer, or undecodable
+            raise Problem(
+                502, "unreachable", f"the service's answer to {method} {path} broke off "
+                f"({type(exc).__name__}): try again"
             ) from exc
 
     def _check(self, response: requests.Response) -> requests.Response:
@@ -79,7 +107,16 @@ class ServiceClient:
         return self._check(self._send("GET", path, 60, params=params)).text
 
     def get_bytes(self, path: str) -> bytes:
+        """A whole answer in memory, at most its cap (the demo's small record archive)."""
         return self._check(self._send("GET", path, 300)).content
+
+    def download(self, path: str, into: Path) -> None:
+        """A large answer (the record archive) streamed into a file, at most its cap."""
+        self._check(self._send("GET", path, 300, into=into))
+
+    def post(self, path: str, read_timeout: float, **kw: Any) -> requests.Response:
+        """A POST whose answer is read to a document's cap; not checked (the caller judges)."""
+        return self._send("POST", path, read_timeout, cap=MAX_DOCUMENT_BYTES, **kw)
 
     @property
     def election_hash(self) -> str:
@@ -91,7 +128,7 @@ class ServiceClient:
         return self._election
 
     def cast(self, ballot: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        r = self._check(self._send("POST", "/ballots", 30, json=ballot))
+        r = self._check(self.post("/ballots", 30, json=ballot))
         return r.status_code, r.json()
 
     def commission(self, action: str, **params: Any) -> Any:
@@ -100,7 +137,9 @@ class ServiceClient:
         if self.key is None:
             raise Problem(400, "no-key", "this action needs the commission key (--key)")
         request = sign_request(self.key, self.election_hash, action, params)
-        response = self._check(self._send_commission(f"/commission/{action}", request))
+        # publish-results answers the signed results document: a row per unit and round
+        cap = cap_for("/results") if action == "publish-results" else MAX_DOCUMENT_BYTES
+        response = self._check(self._send_commission(f"/commission/{action}", request, cap))
         self.last_repeat = response.headers.get("Kz-Tally-Repeat") == "true"
         return response.json()
 
@@ -109,7 +148,9 @@ class ServiceClient:
     #: the last commission answer was the service's stored answer to an earlier attempt
     last_repeat = False
 
-    def _send_commission(self, path: str, request: dict[str, Any]) -> requests.Response:
+    def _send_commission(
+        self, path: str, request: dict[str, Any], cap: int
+    ) -> requests.Response:
         """Send the signed request; on a lost answer (no connection, a timeout, a 502/503/504
         from a proxy or a service that stored nothing) send the very SAME envelope again: the
         service answers an identical retry of a done action from its store, marked
@@ -118,7 +159,7 @@ class ServiceClient:
 
         for delay in (*self.commission_retry_delays, None):
             try:
-                response = self._send("POST", path, 300, json=request)
+                response = self._send("POST", path, 300, cap=cap, json=request)
             except Problem as exc:
                 if delay is None or isinstance(exc.__cause__, requests.exceptions.SSLError):
                     raise

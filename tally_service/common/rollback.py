@@ -19,8 +19,12 @@ What ``witness serve`` checks at start, and refuses with a message saying the ab
 - **A state older than the marker.** The state's *generation* is the sum of its logs' sequence
   numbers, which grows by one with every update; the marker records it after each update, once
   the state is on disk. A copy of the state taken earlier has a smaller generation. The marker is
-  written after the state and not fsync'd (one flush per answer, not two), so after a power cut
-  it may lag behind the state (accepted), never run ahead of it.
+  written atomically and durably (tally_service/common/durable.py: a temporary file fsync'd,
+  renamed over it, the directory fsync'd): a power cut leaves the old marker or the new one,
+  never an empty or torn one, so it may lag the state by the one update it was cut in
+  (accepted), never run ahead of it, and no older marker reappears to let a restored state
+  pass. A marker found empty or torn all the same (a disk that lied about its writes, or an
+  edit) says nothing of what the key cosigned: it is refused as a restore would be.
 
 And while it serves:
 
@@ -38,11 +42,12 @@ Those stay an operator's promise, which is why the restore itself must rotate th
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tally_service.common.durable import write_durably
 
 BINDING_FILE = "witness-id.json"
 LATCH_FILE = "ROLLED-BACK"
@@ -64,30 +69,28 @@ def marker_path(key_file: Path) -> Path:
 
 def _read(path: Path) -> dict[str, Any] | None:
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
         raise StateRollback(f"{path} is unreadable ({exc}); {ROTATE}") from exc
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        raw = None
     if not isinstance(raw, dict):
-        raise StateRollback(f"{path} is not a witness id or marker; {ROTATE}")
+        what = "empty" if not text.strip() else "torn or not a witness id or marker"
+        raise StateRollback(
+            f"{path} is {what}: it no longer says what this key cosigned (a crash, a disk "
+            f"that lost writes, or an edit), so treat it as a restore: {ROTATE}"
+        )
     return raw
 
 
-def _write(path: Path, value: dict[str, Any], durable: bool) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as out:
-        out.write(json.dumps(value, sort_keys=True) + "\n")
-        if durable:
-            out.flush()
-            os.fsync(out.fileno())
-    os.replace(tmp, path)
-    if durable:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+def _write(path: Path, value: dict[str, Any]) -> None:
+    """Atomically and durably (module docstring): a marker lost or torn by a power cut would
+    stop the witness, and one that lagged would let an older state pass."""
+    write_durably(path, json.dumps(value, sort_keys=True) + "\n")
 
 
 def check_latch(state_dir: Path) -> None:
@@ -100,14 +103,7 @@ def check_latch(state_dir: Path) -> None:
 
 def latch(state_dir: Path, why: str) -> None:
     """Remember, durably, that the state is known to be older than what the witness signed."""
-    _write_text(state_dir / LATCH_FILE, why + "\n")
-
-
-def _write_text(path: Path, text: str) -> None:
-    with open(path, "w", encoding="utf-8") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
+    write_durably(state_dir / LATCH_FILE, why + "\n")
 
 
 @dataclass
@@ -160,13 +156,13 @@ class StateGuard:
                 )
         if binding is None:  # a new state (or one kept before markers existed)
             binding = {"vkey": vkey, "state_id": secrets.token_hex(16)}
-            _write(state_dir / BINDING_FILE, binding, durable=True)
+            _write(state_dir / BINDING_FILE, binding)
         guard = cls(marker, vkey, str(binding["state_id"]), generation)
-        guard.advance(generation, durable=True)
+        guard.advance(generation)
         return guard
 
-    def advance(self, generation: int, durable: bool = False) -> None:
+    def advance(self, generation: int) -> None:
         """Record the state's generation after an update is on disk (module docstring)."""
         self.generation = generation
         record = {"vkey": self.vkey, "state_id": self.state_id, "generation": generation}
-        _write(self.marker, record, durable)
+        _write(self.marker, record)

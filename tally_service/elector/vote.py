@@ -32,9 +32,19 @@ from crypto.group import Point
 from crypto.merkle import leaf_hash
 from crypto.note import NoteError, NoteVerifier, verify_note
 from crypto.signing import Context, SigningKey, VerifyKey
+from tally_service.common.answers import AnswerRefused, bounded_session, cap_for, fetch
 from tally_service.common.keys import read_private_key
 from tally_service.common.manifest import MANIFEST_HASH_TAG
 from tally_service.common.problems import Problem
+
+
+def _fetch(
+    http: requests.Session, method: str, url: str, read_timeout: float, **kw: Any
+) -> requests.Response:
+    """One answer of the service, read to the cap for its kind within its deadline
+    (tally_service/common/answers.py): a hostile service cannot fill the elector's memory."""
+    path = url.split("/api/v1", 1)[-1]
+    return fetch(http, method, url, "the service's", cap_for(path), (10.0, read_timeout), **kw)
 
 
 def ballot_path(receipt_path: Path) -> Path:
@@ -120,14 +130,14 @@ def vote(
     pinned: VerifyKey | str | None = None,
     session: requests.Session | None = None,
 ) -> Cast:
-    http = session or requests.Session()
+    http = bounded_session(session)
     base = url.rstrip("/")
     # the service's address, with or without its API prefix (the README shows both)
     api = base if base.endswith("/api/v1") else base + "/api/v1"
 
     def get(path: str) -> Any:
         try:
-            r = http.get(api + path, timeout=30)
+            r = _fetch(http, "GET", api + path, 30)
         except requests.RequestException as exc:
             raise Problem(502, "network", f"cannot reach {api}: {exc}") from None
         if r.status_code != 200:
@@ -168,13 +178,12 @@ def vote(
     ballot_out.write_bytes(body)  # kept whatever happens to the answer
     expect = Expected(manifest, unit, int(current["round"]), elector, body)
     try:
-        r = http.post(
-            api + "/ballots", data=body, headers={"Content-Type": "application/json"}, timeout=60
-        )
+        r = _fetch(http, "POST", api + "/ballots", 60, data=body,
+                   headers={"Content-Type": "application/json"})
         answer: Any = None
         if r.status_code in (200, 201):
             answer = r.json()
-    except (requests.RequestException, ValueError):
+    except (requests.RequestException, ValueError, AnswerRefused):  # lost: was it cast?
         r, answer = None, None
     if r is not None and 400 <= r.status_code < 500:
         try:
@@ -228,10 +237,10 @@ def _find_out(http: requests.Session, api: str, expect: Expected) -> dict[str, A
     path = f"{api}/units/{expect.unit}/rounds/{expect.round}/receipts?leaf_hash={leaf}"
     status, found = 0, None
     try:
-        r = http.get(path, timeout=30)
+        r = _fetch(http, "GET", path, 30)
         status = r.status_code
         found = r.json() if status in (200, 404) else None
-    except (requests.RequestException, ValueError):
+    except (requests.RequestException, ValueError, AnswerRefused):
         pass
     if status == 404 and isinstance(found, dict) and found.get("check") == "not-cast":
         raise _fail(

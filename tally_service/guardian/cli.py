@@ -115,9 +115,7 @@ def cmd_ceremony(args: argparse.Namespace) -> int:
     client = ServiceClient(args.url)
 
     def post(message: dict[str, Any]) -> Any:
-        return client._check(
-            client.session.post(f"{client.url}/ceremony/messages", json=message, timeout=60)
-        ).json()
+        return client._check(client.post("/ceremony/messages", 60, json=message)).json()
 
     def get_view() -> dict[str, Any]:
         for attempt in range(args.retries + 1):

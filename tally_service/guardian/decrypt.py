@@ -97,6 +97,6 @@ def decrypt_and_post(
         manifest_hash, unit, round_no, doc["final_checkpoint"], partial
     )
     signed = sign_partial(statement, gdir.identity)
-    response = client.session.post(f"{client.url}/guardian/partials", json=signed, timeout=120)
+    response = client.post("/guardian/partials", 120, json=signed)
     answer: dict[str, Any] = client._check(response).json()
     return answer

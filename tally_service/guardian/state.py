@@ -45,7 +45,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -56,6 +55,7 @@ from typing import Any
 from crypto.checkpoint import Checkpoint
 from crypto.cosignature import FINAL_LINE
 from crypto.merkle import verify_consistency
+from tally_service.common.durable import write_durably
 from tally_service.common.rollback import LATCH_FILE, StateGuard, latch
 
 STATE_FORMAT = "kz-tally/guardian-state/v1"
@@ -89,28 +89,11 @@ class Seen:
             raise StateError(f"a checkpoint in the guardian state is unreadable: {exc}") from exc
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` so that a crash leaves the old or the new file, never half."""
+    """Replace ``path`` by ``text`` so that a crash leaves the old or the new file, never half
+    (tally_service/common/durable.py), creating the state's folders as needed."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    write_durably(path, text)
 
 
 def _slug(origin: str) -> str:

@@ -58,6 +58,7 @@ from crypto.note import (
 from crypto.signing import VerifyKey
 from crypto.witness_policy import PolicyError, WitnessPolicy
 from tally_service.common import clock
+from tally_service.common.answers import AnswerRefused, bounded_session, fetch
 from tally_service.common.problems import Problem
 from tally_service.common.rollback import ROTATE
 from tally_service.guardian.state import GuardianRefusal, GuardianState
@@ -98,27 +99,20 @@ def checked_manifest(client: Any, state: GuardianState) -> dict[str, Any]:
 
 def http_witness(url: str, timeout: float = 10.0) -> WitnessReader:
     """A witness's ``GET /checkpoint?origin=...`` (tally_service/witness/latest.py), read up to
-    a note's bound: a longer answer is refused (ValueError) before it fills the memory."""
-    import requests
-
-    session = requests.Session()
+    a note's bound and within its deadline (tally_service/common/answers.py): a longer or
+    slower answer is refused (AnswerRefused) before it fills the memory or holds the watch."""
+    session = bounded_session()
     prefix = url.rstrip("/")
 
     def read(origin: str) -> str | None:
-        with session.get(
-            f"{prefix}/checkpoint", params={"origin": origin}, timeout=timeout, stream=True
-        ) as answer:
-            body = b""
-            for chunk in answer.iter_content(65536):
-                body += chunk
-                if len(body) > MAX_NOTE_SIZE:  # a note is bounded; an endless answer is not
-                    raise ValueError(f"the answer is larger than a note ({MAX_NOTE_SIZE} bytes)")
-            text = body.decode("utf-8")  # a note is UTF-8 (UnicodeDecodeError: a ValueError)
-            if answer.status_code == 404:
-                return None  # a log it does not watch, or has cosigned nothing of yet
-            if answer.status_code != 200:
-                raise ValueError(f"HTTP {answer.status_code}: {text[:200]}")
-            return text
+        answer = fetch(session, "GET", f"{prefix}/checkpoint", "the witness's", MAX_NOTE_SIZE,
+                       (timeout, timeout), params={"origin": origin})
+        text = answer.content.decode("utf-8")  # a note is UTF-8 (else a ValueError)
+        if answer.status_code == 404:
+            return None  # a log it does not watch, or has cosigned nothing of yet
+        if answer.status_code != 200:
+            raise ValueError(f"HTTP {answer.status_code}: {text[:200]}")
+        return text
 
     return read
 
@@ -287,6 +281,10 @@ class _Log:
                 return text
             text = self.client.get_text(f"{base}/checkpoint")
             return text
+        except AnswerRefused as exc:  # larger or slower than any honest answer
+            self._alarm(origin, "service-answer-refused",
+                        f"no checkpoint from the service: {exc.detail}",
+                        {"service-answer.txt": exc.detail}, cosigned, blind=not cosigned)
         except Problem as exc:
             # before its first witnessed checkpoint a round has no current one (404); without
             # witnesses it has one from the moment it opens
@@ -422,6 +420,8 @@ def _alarm(state: GuardianState, report: WatchReport, origin: str, kind: str, wh
 
 
 def _said(exc: Exception) -> str:
+    if isinstance(exc, AnswerRefused):
+        return exc.detail
     if isinstance(exc, Problem):
         return f"HTTP {exc.status} {exc.check}: {exc.detail}"
     return f"{type(exc).__name__}: {exc}"
@@ -474,9 +474,7 @@ def _cosign(
     line = witness.cosign(cp, now).line()
     if final:  # observe() accepted it: consistent with everything this guardian saw
         line += witness.cosign_final(cp, now).line()
-    answer = client.session.post(
-        f"{client.url}{base}/cosignatures", data=(note + line).encode("utf-8"), timeout=60
-    )
+    answer = client.post(f"{base}/cosignatures", 60, data=(note + line).encode("utf-8"))
     if answer.status_code == 200:
         report.cosigned.append(f"{cp.origin} size {cp.size}")
     else:

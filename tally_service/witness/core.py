@@ -81,6 +81,7 @@ from crypto.tlog_witness import (
     parse_add_checkpoint_body,
 )
 from tally_service.common.clock import posix
+from tally_service.common.durable import write_durably
 from tally_service.common.rollback import StateGuard, StateRollback, check_latch, latch
 
 #: Most evidence files kept per log: the first prove the fork; the log key's holder could
@@ -136,20 +137,6 @@ def _refuse(status: int, check: str, detail: str) -> Answer:
         "check": check,
     }
     return Answer(status, "application/problem+json", json.dumps(problem) + "\n", check)
-
-
-def _fsync_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class Witness:
@@ -209,7 +196,7 @@ class Witness:
         text = _slot_text(new)
         if new.seq == 1:  # a new log: both slots written whole and renamed into place, so
             for number in (0, 1):  # later updates only ever overwrite durable files
-                _fsync_write(folder / f"{self._stem(new.origin)}.{number}.json", text)
+                write_durably(folder / f"{self._stem(new.origin)}.{number}.json", text)
             return
         fd = os.open(slot, os.O_WRONLY)
         try:
@@ -268,7 +255,7 @@ class Witness:
             f"--- consistency proof submitted, from old size {old}\n"
             + "".join(b64_encode(h) + "\n" for h in proof)
         )
-        _fsync_write(path, text)
+        write_durably(path, text)
         return path
 
     def add_checkpoint(self, body: bytes) -> Answer:

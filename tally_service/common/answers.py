@@ -1,0 +1,267 @@
+"""Reading an answer from a service that may be hostile: at most so many bytes, within a deadline.
+
+The threat: a guardian, the commission and an elector each read the service's answers (and a
+guardian its witnesses'), and the service may be hostile. ``requests`` reads a body whole,
+however long: an endless answer fills the reader's memory (a guardian that runs out of memory
+watches nothing), and one trickled a byte at a time holds it forever, since the read timeout
+counts the silence between two bytes, not the whole answer. So every answer is read here:
+
+- streamed, and refused (``AnswerRefused``, one line) past a cap chosen per kind of answer
+  from what an honest answer can be (the caps below, each with how it was chosen);
+- within a deadline for the whole answer, headers included: a watchdog thread shuts the
+  connection's socket when it passes, which ends a read blocked on it;
+- the record archive (``export --url``) is streamed to a file, never held in memory.
+
+The caps bound the bytes held, not what ``json.loads`` builds from them (up to about 29 times
+the text for a hostile array of empty objects; the verifier estimates that before parsing,
+scripts/verifier/record.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from crypto.note import MAX_NOTE_SIZE
+from tally_service.common.problems import Problem
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+CHUNK = 64 * KiB
+
+#: A ballot is about 0.6 KiB plus 0.5 KiB per candidate: 5.4 KiB for 10 (docs/api.md, Limits).
+#: The largest unit of the 2023 Senate election (TUR, 317 electors, scripts/data/senate2023.json)
+#: has 1.7 MiB of entries in all at 10 candidates; a page holds at most 1000 entries (5.3 MiB
+#: at 10 candidates), and each entry at most the service's request body (64 KiB by default), so
+#: no honest page exceeds 1000 x 64 KiB: the verifier's bound for a page of ballots too.
+MAX_ENTRIES_PAGE_BYTES = 64 * MiB
+#: About 155 bytes an elector on the rolls: 128 MiB holds 500,000 electors, the largest
+#: election the project supports (the verifier's MAX_MANIFEST_BYTES; the Senate's 3,167 electors
+#: make well under 1 MiB).
+MAX_MANIFEST_BYTES = 128 * MiB
+#: The ceremony board's view carries every guardian's messages, n^2 encrypted shares: the
+#: verifier's bound for the ceremony transcript.
+MAX_CEREMONY_BYTES = 64 * MiB
+#: A round's checkpoint notes (one every 64 ballots or 5 s while ballots come, each under
+#: 7 KiB with its cosignatures): a day of them stays far below this; the verifier's bound for
+#: checkpoints.txt.
+MAX_CHECKPOINTS_BYTES = 64 * MiB
+#: A row per unit (its names, candidates and rounds, about 1-2 KiB): an indirect election has
+#: thousands of units. The same for the results document (a row per unit and round).
+MAX_LISTING_BYTES = 64 * MiB
+#: A tally document (n partial decryptions of a few candidates, each a few KiB), the turnout,
+#: a proof (log2 of the size hashes), a receipt, a commission action's answer: the verifier's
+#: bound for a small document.
+MAX_DOCUMENT_BYTES = 16 * MiB
+#: One checkpoint note, cosignatures included (crypto/note.py's bound).
+MAX_NOTE_BYTES = MAX_NOTE_SIZE
+#: The record archive, kept on disk: the verifier unpacks at most 8 GiB of a record
+#: (scripts/verifier/record.py), and the gzip'd archive is smaller than what it unpacks to.
+MAX_RECORD_ARCHIVE_BYTES = 8 * GiB
+#: What the archive may unpack to, and how many files it may hold (a record has a few files per
+#: unit and round: thousands in an indirect election); each file's header is kept in memory.
+MAX_RECORD_UNPACKED_BYTES = 8 * GiB
+MAX_RECORD_FILES = 200_000
+
+#: The deadline for a whole answer is the read timeout (the service may think that long before
+#: answering) plus the time its cap takes at this rate (2 Mbit/s, a poor mobile link): an honest
+#: answer, far smaller than its cap, arrives well within it; a trickled one is cut off.
+SLOWEST_LINK_BYTES_PER_SECOND = 256 * KiB
+
+
+def cap_for(path: str) -> int:
+    """The cap for the service's answer at ``path`` (under /api/v1, query excluded)."""
+    path = path.split("?", 1)[0].rstrip("/")
+    last = path.rsplit("/", 1)[-1]
+    if path == "/manifest":
+        return MAX_MANIFEST_BYTES
+    if path.startswith("/ceremony"):
+        return MAX_CEREMONY_BYTES
+    if last == "entries":
+        return MAX_ENTRIES_PAGE_BYTES
+    if last == "checkpoints":
+        return MAX_CHECKPOINTS_BYTES
+    if last == "checkpoint":
+        return MAX_NOTE_BYTES
+    if path == "/units" or path.startswith("/results"):
+        return MAX_LISTING_BYTES
+    if path == "/record.tar.gz":
+        return MAX_RECORD_ARCHIVE_BYTES
+    return MAX_DOCUMENT_BYTES
+
+
+def deadline(cap: int, read_timeout: float) -> float:
+    """Seconds for a whole answer of at most ``cap`` bytes (SLOWEST_LINK_BYTES_PER_SECOND)."""
+    return read_timeout + cap / SLOWEST_LINK_BYTES_PER_SECOND
+
+
+def size_text(size: int) -> str:
+    return f"{size // MiB} MiB" if size >= MiB else f"{size} bytes"
+
+
+class AnswerRefused(Problem):
+    """An answer larger than its cap, or not whole by its deadline: not an honest answer."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(502, "answer-refused", detail)
+
+
+# --- the deadline: which connection a request uses, so that a watchdog can shut its socket ---
+
+_current = threading.local()  # .watch: the _Watch of the request this thread is making
+
+
+class _TrackedPool:
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)  # type: ignore[misc]
+        watch = getattr(_current, "watch", None)
+        if watch is not None:
+            watch.connection = connection
+        return connection
+
+
+class _HTTPPool(_TrackedPool, HTTPConnectionPool):
+    pass
+
+
+class _HTTPSPool(_TrackedPool, HTTPSConnectionPool):
+    pass
+
+
+class _DeadlineAdapter(HTTPAdapter):
+    """requests' adapter whose pools tell the current request's watch the connection used."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
+def bounded_session(session: requests.Session | None = None) -> requests.Session:
+    """A session (new, or the one given) whose requests ``fetch`` can cut off at a deadline."""
+    session = session or requests.Session()
+    if hasattr(session, "mount"):
+        session.mount("http://", _DeadlineAdapter())
+        session.mount("https://", _DeadlineAdapter())
+    return session
+
+
+class _Watch:
+    """Shuts the connection's socket once ``seconds`` have passed (and every half second
+    after, in case it was not connected yet), until ``done``."""
+
+    def __init__(self, seconds: float) -> None:
+        self.connection: Any = None
+        self.expired = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(seconds,), daemon=True)
+        self._thread.start()
+
+    def _run(self, seconds: float) -> None:
+        if self._done.wait(seconds):
+            return
+        self.expired.set()
+        while not self._done.is_set():
+            sock = getattr(self.connection, "sock", None)
+            if isinstance(sock, socket.socket):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+            self._done.wait(0.5)
+
+    def done(self) -> None:
+        self._done.set()
+
+
+@contextlib.contextmanager
+def _watched(seconds: float) -> Iterator[_Watch]:
+    watch = _Watch(seconds)
+    _current.watch = watch
+    try:
+        yield watch
+    finally:
+        _current.watch = None
+        watch.done()
+
+
+def fetch(
+    session: requests.Session,
+    method: str,
+    url: str,
+    what: str,
+    cap: int,
+    timeout: tuple[float, float],
+    sink: BinaryIO | None = None,
+    **kw: Any,
+) -> requests.Response:
+    """``method url`` read to at most ``cap`` bytes within ``deadline(cap, read timeout)``:
+    the response with its body read (``.content``, ``.json()`` work), or, with ``sink``, the
+    body written there. AnswerRefused past the cap or the deadline; requests' exceptions for a
+    connection that fails otherwise. ``what`` names the answer in messages ("the service's")."""
+    seconds = deadline(cap, timeout[1])
+    shown = f"{what} answer to {method} {url.split('?', 1)[0]}"
+    too_late = AnswerRefused(
+        f"{shown} did not arrive whole in {seconds:.0f} s: an honest one does; it is refused"
+    )
+    too_large = AnswerRefused(
+        f"{shown} is larger than {size_text(cap)}: no honest one is; it is refused (is the "
+        "address right? if so, report the service)"
+    )
+    with _watched(seconds) as watch:
+        try:
+            send = getattr(session, method.lower())  # session.get or .post, as a test wraps
+            response: requests.Response = send(url, timeout=timeout, stream=True, **kw)
+        except requests.RequestException as exc:
+            if watch.expired.is_set():
+                raise too_late from exc
+            raise
+        to_sink = sink is not None and response.status_code == 200
+        if sink is not None and not to_sink:  # an error: a problem document, read to memory
+            cap = min(cap, MAX_DOCUMENT_BYTES)
+            too_large = AnswerRefused(f"{shown} (HTTP {response.status_code}) is larger than "
+                                      f"{size_text(cap)}: no honest one is; it is refused")
+        try:
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > cap:  # said up front: not read
+                raise too_large
+            chunks: list[bytes] = []
+            total = 0
+            for chunk in response.iter_content(CHUNK):
+                total += len(chunk)
+                if total > cap:
+                    raise too_large
+                if to_sink:
+                    assert sink is not None
+                    sink.write(chunk)
+                else:
+                    chunks.append(chunk)
+            if watch.expired.is_set():
+                raise too_late
+        except requests.RequestException as exc:
+            response.close()
+            if watch.expired.is_set():
+                raise too_late from exc
+            raise
+        except BaseException:
+            response.close()
+            raise
+    response._content = b"" if to_sink else b"".join(chunks)
+    response._content_consumed = True  # type: ignore[attr-defined]
+    return response
+
+
+def fetch_to_file(
+    session: requests.Session, url: str, what: str, cap: int, timeout: tuple[float, float],
+    path: Path,
+) -> requests.Response:
+    """GET ``url``: a 200 answer's body written into ``path`` (at most ``cap`` bytes, within
+    fetch's deadline), any other answer read to memory as fetch does."""
+    with open(path, "wb") as out:
+        return fetch(session, "GET", url, what, cap, timeout, sink=out)
