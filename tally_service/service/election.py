@@ -237,17 +237,16 @@ class Election:
             except StoreError as exc:  # opened by another process meanwhile
                 raise problems.conflict("round-exists", str(exc)) from exc
             log = self._new_log(unit, round_no, list(candidates), True)
-            self.logs[(unit, round_no)] = log
-        # inside a commission request the round's row commits with the request's answer:
-        # forgotten if that fails, checkpointed once it is committed
-        self.store.on_rollback(lambda: self._forget_log(log))
-        self.store.after_commit(lambda: self._try_checkpoint(log, "checkpoint-on-open"))
-        return log
 
-    def _forget_log(self, log: UnitLog) -> None:
-        with self._logs_lock:
-            if self.logs.get((log.unit, log.round)) is log:
-                del self.logs[(log.unit, log.round)]
+        def opened() -> None:
+            with self._logs_lock:  # another process's open may have been read meanwhile
+                live = self.logs.setdefault((unit, round_no), log)
+            self._try_checkpoint(live, "checkpoint-on-open")
+
+        # inside a commission request the round's row commits with the request's answer: the
+        # round is shown (and cast into) only once that is committed, never if it fails
+        self.store.after_commit(opened)
+        return log
 
     def close_round(self, unit: str, round_no: int) -> str:
         """Close a round: the final checkpoint, countersigned by the commission key."""
@@ -269,23 +268,20 @@ class Election:
                     note, [(self.manifest.body["commission"]["name"], self.commission_key)]
                 )
                 self.store.close_locked(locked, unit, round_no, note, at)
-            self._remember_checkpoint(log)
-            log.open = False
-            log.checkpoint_size, log.checkpoint_note = locked.size, note
-            log.checkpoint_time = time.monotonic()
-        self.store.after_commit(self.signed_something)
-        return note
+            size = locked.size
 
-    def _remember_checkpoint(self, log: UnitLog) -> None:
-        """Inside a commission request: what to put back in memory if its transaction rolls
-        back after this checkpoint or close (the store never had them)."""
-        before = (log.open, log.checkpoint_size, log.checkpoint_note, log.checkpoint_time)
-
-        def undo() -> None:
+        def closed() -> None:
             with log.lock:
-                log.open, log.checkpoint_size, log.checkpoint_note, log.checkpoint_time = before
+                log.open = False
+                log.checkpoint_size, log.checkpoint_note = size, note
+                log.checkpoint_time = time.monotonic()
+            self.signed_something()
 
-        self.store.on_rollback(undo)
+        # inside a commission request the close commits with the request's answer: until
+        # then readers get the last committed checkpoint (a final note served and then rolled
+        # back would be followed by a longer log: a fork), and appends wait on the round's lock
+        self.store.after_commit(closed)
+        return note
 
     def signed_something(self) -> None:
         """Note that a new signed checkpoint or result is stored (count() is thread-safe)."""
@@ -325,12 +321,16 @@ class Election:
                 note = log.sign(size, self.log_keys[log.unit], at)
                 self.store.add_checkpoint_in(locked.tx, log.unit, log.round, size, note, at)
                 fresh = True
-        self._remember_checkpoint(log)
-        if size >= log.checkpoint_size:
-            log.checkpoint_size, log.checkpoint_note = size, note
-        log.checkpoint_time = time.monotonic()
-        if fresh:
-            self.store.after_commit(self.signed_something)
+        def signed() -> None:
+            # served only once committed (inside a commission request, with its answer)
+            with log.lock:
+                if size >= log.checkpoint_size:
+                    log.checkpoint_size, log.checkpoint_note = size, note
+                log.checkpoint_time = time.monotonic()
+            if fresh:
+                self.signed_something()
+
+        self.store.after_commit(signed)
         return note
 
     def _signing_time(self, tx: Any, log: UnitLog) -> str:

@@ -568,6 +568,7 @@ class BaseStore:
                 tx = pending.begin()
                 if status >= 400:
                     tx.execute("ROLLBACK TO SAVEPOINT kz_action")
+                    pending.refused()  # its writes are undone: so are its effects in memory
                 seq = self._add_audit_line(tx, record, None)
                 tx.execute(
                     "INSERT INTO nonces (nonce, at, digest, status, answer, seq) "
@@ -657,6 +658,11 @@ class _RequestTransaction:
             raise
         if failed is not None:
             self._undo()
+
+    def refused(self) -> None:
+        """The action's writes were rolled back (a refusal is stored instead): undo what it
+        changed in memory and drop what it left to do after COMMIT."""
+        self._undo()
 
     def _undo(self) -> None:
         for undo in reversed(self.on_rollback):
