@@ -653,6 +653,36 @@ def t_audit_replayed(built: Built, record: Path) -> None:
     write_lines(record / "audit.jsonl", lines)
 
 
+def _audit_with_repeat(built: Built, record: Path, repeat_of: Any, seq: int = 3) -> None:
+    """Two requests, then a line repeating the second's very request, naming ``repeat_of``."""
+    lines = [audit_line(built, record, 1), audit_line(built, record, 2)]
+    repeat = dict(json.loads(lines[1]), seq=seq, repeat_of=repeat_of)
+    write_lines(record / "audit.jsonl", [*lines, json.dumps(repeat, sort_keys=True).encode()])
+
+
+def t_audit_repeat_of_a_list(built: Built, record: Path) -> None:
+    _audit_with_repeat(built, record, [2])  # the verifier must fail it, not crash on it
+
+
+def t_audit_repeat_of_true(built: Built, record: Path) -> None:
+    # True == 1 in Python, but a line number is an int
+    lines = [audit_line(built, record, 1)]
+    repeat = dict(json.loads(lines[0]), seq=2, repeat_of=True)
+    write_lines(record / "audit.jsonl", [*lines, json.dumps(repeat, sort_keys=True).encode()])
+
+
+def t_audit_repeat_of_itself(built: Built, record: Path) -> None:
+    _audit_with_repeat(built, record, 3)
+
+
+def t_audit_repeat_of_a_later_line(built: Built, record: Path) -> None:
+    lines = [audit_line(built, record, 1)]
+    original = json.loads(audit_line(built, record, 3))
+    lines += [json.dumps(dict(original, seq=2, repeat_of=3), sort_keys=True).encode(),
+              json.dumps(original, sort_keys=True).encode()]
+    write_lines(record / "audit.jsonl", lines)
+
+
 def t_stray_results_file(built: Built, record: Path) -> None:
     shutil.copy(record / "results" / "final.json", record / "results" / "final2.json")
 
@@ -761,6 +791,10 @@ CASES = [
     case(t_stray_results_file, "V9", says="unexpected"),
     case(t_audit_forged, "V9", says="not signed by a commission key"),
     case(t_audit_replayed, "V9", says="nonce"),
+    case(t_audit_repeat_of_a_list, "V9", says="repeat_of"),
+    case(t_audit_repeat_of_true, "V9", says="repeat_of"),
+    case(t_audit_repeat_of_itself, "V9", says="repeat_of"),
+    case(t_audit_repeat_of_a_later_line, "V9", says="repeat_of"),
 ]
 
 

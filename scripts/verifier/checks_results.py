@@ -161,7 +161,10 @@ def check_audit(record: Record, manifest: ManifestInfo, v9: Check) -> None:
         if payload.get("action") != entry["action"]:
             v9.fail(where, f"filed as {entry['action']!r}, signed for {payload.get('action')!r}")
         if "repeat_of" in entry:
-            original = requests_by_seq.get(entry["repeat_of"])
+            named = entry["repeat_of"]
+            # a line number: an int, not a bool (True == 1) nor anything unhashable
+            is_seq = isinstance(named, int) and not isinstance(named, bool)
+            original = requests_by_seq.get(named) if is_seq else None
             if original is None or original != request:
                 v9.fail(where, "repeat_of names no earlier line with this very request")
             continue
