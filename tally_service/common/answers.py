@@ -214,10 +214,16 @@ def fetch(
         f"{shown} is larger than {size_text(cap)}: no honest one is; it is refused (is the "
         "address right? if so, report the service)"
     )
+    # no Content-Encoding: the cap counts decoded bytes, and urllib3 before 2.6 decodes a whole
+    # raw chunk at once through every encoding named (a 3 KiB "gzip, gzip" answer is 256 MiB
+    # after one step); the service never compresses its answers
+    headers = {**(kw.pop("headers", None) or {}), "Accept-Encoding": "identity"}
     with _watched(seconds) as watch:
         try:
             send = getattr(session, method.lower())  # session.get or .post, as a test wraps
-            response: requests.Response = send(url, timeout=timeout, stream=True, **kw)
+            response: requests.Response = send(
+                url, timeout=timeout, stream=True, headers=headers, **kw
+            )
         except requests.RequestException as exc:
             if watch.expired.is_set():
                 raise too_late from exc
@@ -228,6 +234,12 @@ def fetch(
             too_large = AnswerRefused(f"{shown} (HTTP {response.status_code}) is larger than "
                                       f"{size_text(cap)}: no honest one is; it is refused")
         try:
+            encoding = response.headers.get("Content-Encoding", "").strip().lower()
+            if encoding not in ("", "identity"):
+                raise AnswerRefused(
+                    f"{shown} came compressed ({encoding[:40]}) although none was asked for: "
+                    "it is refused (a proxy in front of the service must not compress answers)"
+                )
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > cap:  # said up front: not read
                 raise too_large
