@@ -57,3 +57,52 @@ def test_a_compression_bomb_is_refused_before_it_is_unpacked() -> None:
     assert grown < MAX_DOCUMENT_BYTES + 24 * MiB, f"the command grew by {grown // MiB} MiB"
     assert "compressed" in errors[0], errors[0]
     assert asked == ["identity"]
+
+
+def _longname_bomb(name_size: int) -> bytes:
+    """A record archive whose one member has a GNU long-name header of ``name_size`` bytes:
+    the name, then zeros (tarfile reads such a header whole before any member is seen)."""
+    import tarfile
+
+    header = tarfile.TarInfo("././@LongLink")
+    header.type = tarfile.GNUTYPE_LONGNAME
+    header.size = name_size
+    member = tarfile.TarInfo("record/x")  # its name comes from the long-name header
+    pad = -name_size % 512
+    packer = zlib.compressobj(1, zlib.DEFLATED, 31)
+    parts = [packer.compress(header.tobuf(format=tarfile.GNU_FORMAT)),
+             packer.compress(b"record/x".ljust(MiB, b"\0"))]
+    parts += [packer.compress(b"\0" * MiB) for _ in range(name_size // MiB - 1)]
+    parts += [packer.compress(b"\0" * pad + member.tobuf(format=tarfile.GNU_FORMAT)),
+              packer.compress(b"\0" * 1024), packer.flush()]
+    return b"".join(parts)
+
+
+def test_a_record_archive_with_a_huge_member_header_is_refused_in_bounded_memory(
+    tmp_path: Path,
+) -> None:
+    """Check: commission/cli.py _unpack_record bounds the extended headers (GNU long names,
+    pax) it lets tarfile read: a 256 MiB long-name header, 1 MiB gzip'd, was read whole into
+    memory before the member count or sizes were ever looked at."""
+    archive = _longname_bomb(256 * MiB)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "application/gzip")])
+        return [archive]
+
+    server = ThreadServer(app)
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", COMMAND, "{}", "export", "--url", server.url,
+             "--out", str(tmp_path / "record")],
+            capture_output=True, text=True, timeout=120,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+    finally:
+        server.stop()
+    out = json.loads(run.stdout.splitlines()[-1])
+    errors = run.stderr.strip().splitlines()
+    grown = out["grown_kib"] * 1024
+    assert grown < 64 * MiB, f"the command grew by {grown // MiB} MiB"
+    assert out["code"] == 1 and len(errors) == 1 and "header" in errors[0], errors
+    assert list(tmp_path.iterdir()) == []

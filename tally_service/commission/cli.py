@@ -141,11 +141,37 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What the archive's extended headers (GNU long names and links, pax records) may hold in all:
+#: tarfile reads each whole into memory before its member is seen (a 1 MiB gzip'd archive held
+#: a 256 MiB long name). A record's paths are short: an honest archive has a few KiB of them.
+MAX_RECORD_HEADER_BYTES = 16 * 1024 * 1024
+_EXTENDED_HEADERS = (
+    tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+    tarfile.SOLARIS_XHDTYPE,
+)
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A member header whose extended headers are counted before tarfile reads them."""
+
+    def _proc_member(self, tarfile: Any) -> Any:
+        if self.type in _EXTENDED_HEADERS:
+            read = getattr(tarfile, "kz_header_bytes", 0) + max(self.size, 0)
+            tarfile.kz_header_bytes = read
+            if read > MAX_RECORD_HEADER_BYTES:  # a Problem: tarfile ends quietly on its own
+                raise Problem(
+                    502, "bad-archive", "the service's record archive has more than "
+                    f"{size_text(MAX_RECORD_HEADER_BYTES)} of member headers: no honest "
+                    "record does; it is refused"
+                )
+        return super()._proc_member(tarfile)  # type: ignore[misc]  # (private, in 3.8-3.13)
+
+
 def _unpack_record(archive: Path, out: Path) -> None:
     """Unpack the archive's ``record/`` into ``out``; refused (nothing unpacked) if a member lies
     outside ``record/`` or it holds more files or bytes than an honest record can."""
     try:
-        with tarfile.open(archive, mode="r:gz") as tar:
+        with tarfile.open(archive, mode="r:gz", tarinfo=_BoundedTarInfo) as tar:
             members, unpacked = [], 0
             for files, member in enumerate(tar, start=1):  # the top folder is record/
                 name = member.name.split("/", 1)
