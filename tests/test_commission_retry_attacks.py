@@ -1,11 +1,13 @@
-"""The hostile review of idempotent commission requests (merge 'commission-retry') and of the
-capped reads (merge 'client-caps'): the attacks that still worked, each played end to end.
+"""The hostile review of idempotent commission requests (merge 'commission-retry'): the attacks
+that still worked, each played end to end (the capped reads': test_client_caps_attacks.py).
 
 - A commission request's action changed the service's memory (the round closed, its final
   checkpoint, a fresh checkpoint) BEFORE the request's one transaction committed: a reader in
   that gap was served a signed note the store never had if the COMMIT then failed (a lost
   connection, a failover), and the round was open again afterwards. A monitor that saw the
   "final" checkpoint then sees the log grow past it: a fork the honest service made itself.
+  The same for a round opened: shown open (and cast into) before it existed.
+- A refused action (4xx) had its writes rolled back but kept its after-commit work.
 """
 
 from __future__ import annotations
