@@ -239,3 +239,40 @@ def test_the_caps_fit_each_kind_of_answer() -> None:
     assert answers.cap_for("/ceremony") == 64 * MiB
     # 1000 ten-candidate ballots (5.4 KiB each) make a page well within its cap
     assert answers.MAX_ENTRIES_PAGE_BYTES / 8 > 1000 * 5.4 * 1024
+
+
+def test_a_record_archive_refused_half_way_leaves_nothing_unpacked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A good member, then one the data filter refuses (a link out of the record): nothing of
+    it is left in --out, which stays as it was (before, the first member stayed unpacked)."""
+    import io
+    import tarfile
+
+    from tally_service.cli import main
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        good = tarfile.TarInfo("record/manifest.json")
+        good.size = 2
+        tar.addfile(good, io.BytesIO(b"{}"))
+        escape = tarfile.TarInfo("record/units")
+        escape.type, escape.linkname = tarfile.SYMTYPE, "/etc"
+        tar.addfile(escape)
+    archive = raw.getvalue()
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "application/gzip")])
+        return [archive]
+
+    out = tmp_path / "record"
+    out.mkdir()  # an empty --out is allowed, and must stay empty
+    server = ThreadServer(app)
+    try:
+        code = main(["export", "--url", server.url, "--out", str(out)])
+    finally:
+        server.stop()
+    err = capsys.readouterr().err
+    assert code == 1 and "not a whole tar.gz" in err, err
+    assert list(tmp_path.iterdir()) == [out] and list(out.iterdir()) == []
+

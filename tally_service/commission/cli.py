@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import tarfile
 import tempfile
 import zlib
@@ -187,8 +188,17 @@ def _unpack_record(archive: Path, out: Path) -> None:
                 if len(name) == 2 and name[1]:
                     member.name = name[1]
                     members.append(member)
-            out.mkdir(parents=True, exist_ok=True)
-            tar.extractall(out, members=members, filter="data")
+            # unpacked beside --out first: a member refused half way (by the data filter, or
+            # a truncated archive) leaves nothing, and --out gets the whole record or nothing
+            staging = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.unpacking."))
+            try:
+                tar.extractall(staging, members=members, filter="data")
+                if out.exists():
+                    out.rmdir()  # empty: checked before the download
+                staging.rename(out)
+            except BaseException:
+                shutil.rmtree(staging, ignore_errors=True)
+                raise
     except (tarfile.TarError, EOFError, zlib.error) as exc:
         raise Problem(
             502, "bad-archive", f"the service's record archive is not a whole tar.gz ({exc})"
