@@ -1,10 +1,11 @@
 """Reading an answer from a service that may be hostile: at most so many bytes, within a deadline.
 
-The threat: a guardian, the commission and an elector each read the service's answers (and a
-guardian its witnesses'), and the service may be hostile. ``requests`` reads a body whole,
-however long: an endless answer fills the reader's memory (a guardian that runs out of memory
-watches nothing), and one trickled a byte at a time holds it forever, since the read timeout
-counts the silence between two bytes, not the whole answer. So every answer is read here:
+The threat: a guardian, the commission and an elector each read the service's answers, a
+guardian and the service read witnesses' answers, and any of them may be hostile. ``requests``
+reads a body whole, however long: an endless answer fills the reader's memory (a guardian that
+runs out of memory watches nothing), and one trickled a byte at a time holds it forever, since
+the read timeout counts the silence between two bytes, not the whole answer. So every answer
+is read here:
 
 - streamed, and refused (``AnswerRefused``, one line) past a cap chosen per kind of answer
   from what an honest answer can be (the caps below, each with how it was chosen);
@@ -33,7 +34,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from crypto.note import MAX_NOTE_SIZE
+from crypto.note import MAX_LINE_SIZE, MAX_NOTE_SIZE
 from schemas.strict_json import MAX_JSON_COST, TooCostly, strict_loads
 from tally_service.common.problems import Problem
 
@@ -68,6 +69,11 @@ MAX_LISTING_BYTES = 64 * MiB
 MAX_DOCUMENT_BYTES = 16 * MiB
 #: One checkpoint note, cosignatures included (crypto/note.py's bound).
 MAX_NOTE_BYTES = MAX_NOTE_SIZE
+#: A witness's answer to add-checkpoint (C2SP tlog-witness, read by the service): a few
+#: signature lines (its cosignature and our finality statement; a witness rotating its key may
+#: send one more per key), each at most a note's longest line (16 KiB, crypto/note.py); a 409's
+#: body is a size, a refusal a problem document of a few hundred bytes.
+MAX_WITNESS_ANSWER_BYTES = 4 * MAX_LINE_SIZE
 #: The record archive, kept on disk: the verifier unpacks at most 8 GiB of a record
 #: (scripts/verifier/record.py), and the gzip'd archive is smaller than what it unpacks to.
 MAX_RECORD_ARCHIVE_BYTES = 8 * GiB
