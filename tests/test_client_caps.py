@@ -276,3 +276,67 @@ def test_a_record_archive_refused_half_way_leaves_nothing_unpacked(
     assert code == 1 and "not a whole tar.gz" in err, err
     assert list(tmp_path.iterdir()) == [out] and list(out.iterdir()) == []
 
+
+
+def answering(body: bytes) -> Callable[..., Iterable[bytes]]:
+    """A service answering every GET with ``body``, as JSON."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+
+    return app
+
+
+def test_an_answer_costly_to_parse_is_refused_unparsed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Follow-up of the caps: an answer just under its cap made of empty objects made
+    ``.json()`` build 29 times its size (3.7 GiB at the manifest's 128 MiB cap). Its parse
+    cost is now estimated from its bytes (schemas/strict_json.py, as the verifier does) and
+    refused past the budget of its cap (2 MiB here, so 12 MiB), without a parse."""
+    import tracemalloc
+
+    from schemas.strict_json import parsed_cost
+
+    monkeypatch.setattr(answers, "MAX_DOCUMENT_BYTES", 2 * MiB)
+    body = b"[" + b"{}," * (2 * MiB // 3 - 1) + b"{}]"  # just under the cap
+    assert len(body) <= 2 * MiB
+    server = ThreadServer(answering(body))
+    tracemalloc.start()
+    try:
+        with pytest.raises(AnswerRefused) as refused:
+            ServiceClient(server.url).get("/turnout")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        server.stop()
+    assert refused.value.detail == (
+        f"the service's answer to GET {server.url}/api/v1/turnout would take about "
+        f"{parsed_cost(body) // MiB} MiB of memory to parse, more than the 12 MiB an honest one "
+        "can: it is refused (report the service)"
+    )
+    # the answer held a few times over (chunks, joined, the client's buffers), never parsed:
+    # before, about 54 MiB
+    assert peak < 24 * MiB, f"reading the answer took {peak // MiB} MiB"
+
+
+@pytest.mark.parametrize("body", [b'{"a": 1, "a": 2}', b'{"a": NaN}', b'{"a": 1e999}'])
+def test_an_answer_is_strict_json(body: bytes) -> None:
+    """The parties read the service's answers as the verifier reads them: a duplicate key (which
+    of the two values counts?) or a number no canonical JSON can write is refused."""
+    from schemas.strict_json import JSONProblem
+
+    server = ThreadServer(answering(body))
+    try:
+        with pytest.raises(JSONProblem):
+            ServiceClient(server.url).get("/turnout")
+    finally:
+        server.stop()
+
+
+def test_each_answer_may_cost_in_proportion_to_its_cap() -> None:
+    """The manifest may cost what the verifier allows a document (an honest 500,000-elector
+    manifest fits it: tests/test_follow_memory.py); a small document a sixth of that."""
+    from schemas.strict_json import MAX_JSON_COST
+
+    assert answers.parse_budget(answers.cap_for("/manifest")) == MAX_JSON_COST
+    assert answers.parse_budget(answers.cap_for("/units/AAA/rounds/1/tally")) == 96 * MiB

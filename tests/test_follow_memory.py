@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from scripts.verifier.record import MAX_JSON_COST, JSONProblem, parsed_cost, strict_loads
+from schemas.strict_json import MAX_JSON_COST, JSONProblem, parsed_cost, strict_loads
 from tests.follow_helpers import ThreadServer
 
 MiB = 1024 * 1024

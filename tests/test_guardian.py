@@ -93,3 +93,86 @@ def test_an_entry_whose_elector_is_not_a_string_is_refused(closed: Path) -> None
     odd["elector"] = ["AAA-E0001"]
     with pytest.raises(GuardianRefusal, match="bad entries"):
         check_tally_inputs(manifest, note, [entries[0], canonical_json(odd), *entries[2:]], doc)
+
+
+class FlakyBoard:
+    """A ceremony board that hangs up on the first ``drops`` connections (a board restarting,
+    a link down), then refuses with a problem document: ``connections`` counts them."""
+
+    def __init__(self, drops: int) -> None:
+        import socket
+        import threading
+
+        self.drops = drops
+        self.connections = 0
+        self.stop = threading.Event()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.1)  # to see ``stop``: closing a socket does not end an accept
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        body = json.dumps({"status": 404, "check": "no-ceremony",
+                           "detail": "no key ceremony here"}).encode()
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                self.connections += 1
+                if self.connections <= self.drops:
+                    continue  # hang up unanswered
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Type: application/problem+json"
+                             b"\r\nConnection: close\r\nContent-Length: "
+                             + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+def test_the_ceremony_retries_an_unreachable_board_but_not_a_refusal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Follow-up of the caps: ``guardian ceremony`` retried on ``requests.ConnectionError``,
+    which the service's client had already turned into a Problem, so a board that restarted
+    ended the guardian's ceremony at once. It now looks again (``--retries``) while the board
+    cannot be reached, and stops at the first answer that refuses."""
+    from tally_service.cli import main
+    from tally_service.guardian.identity import GuardianDir
+
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text("a passphrase for the tests\n", encoding="utf-8")
+    gdir = GuardianDir.init(tmp_path / "g1", b"a passphrase for the tests", scrypt_n=2**10)
+    fingerprints = tmp_path / "fingerprints.txt"
+    fingerprints.write_text(f"Guardian 1: {gdir.public['fingerprint']}\n", encoding="utf-8")
+    argv = ["guardian", "ceremony", "--dir", str(tmp_path / "g1"), "--passphrase-file",
+            str(passphrase), "--fingerprints", str(fingerprints), "--ceremony-fingerprint",
+            "0" * 32, "--poll", "0", "--quiet"]
+
+    board = FlakyBoard(drops=2)
+    try:
+        code = main([*argv, "--url", board.url, "--retries", "3"])
+    finally:
+        board.close()
+    err = capsys.readouterr().err
+    assert code != 0 and board.connections == 3, (board.connections, err)
+    assert err.strip().splitlines() == ["tally-service: error: no key ceremony here"]
+
+    board = FlakyBoard(drops=10)  # never back: after the retries, one line saying so
+    try:
+        code = main([*argv, "--url", board.url, "--retries", "2"])
+    finally:
+        board.close()
+    err = capsys.readouterr().err
+    assert code != 0 and board.connections == 3, (board.connections, err)
+    assert err.strip().splitlines() == [
+        f"tally-service: error: the board at {board.url} did not answer in 3 tries (cannot "
+        f"reach {board.url}: is the service running there?); run the command again once it "
+        "answers"
+    ]

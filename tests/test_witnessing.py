@@ -4,6 +4,7 @@ witnesses, and the service gathering cosignatures from real HTTP witnesses, some
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -373,3 +374,73 @@ def test_a_guardian_witnesses_in_pull_mode(tmp_path: Path) -> None:
     finally:
         for w in push:
             w.stop()
+
+
+class EndlessWitness:
+    """A hostile witness: it answers add-checkpoint with 64 KiB every 10 ms, without end, until
+    the reader hangs up (or the test stops it); ``sent`` counts the bytes."""
+
+    def __init__(self) -> None:
+        from tests.follow_helpers import ThreadServer
+
+        self.sent = 0
+        self.stopped = threading.Event()
+        self.server = ThreadServer(self._app)
+        self.url = self.server.url
+
+    def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+        chunk = b"\xe2\x80\x94 " + b"A" * (64 * 1024 - 4) + b"\n"
+        while not self.stopped.wait(0.01):
+            self.sent += len(chunk)
+            yield chunk
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.server.stop()
+
+
+def test_a_witness_answering_without_end_is_a_failed_round_not_a_flood(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Follow-up of the caps (tally_service/common/answers.py): the service read each witness's
+    answer to add-checkpoint whole, so a hostile witness answering without end filled the
+    service's memory (its read timeout counts only the silence between two bytes). The answer
+    is now read to a few signature lines' worth (64 KiB) within a deadline; past it, that
+    witness failed this round of witnessing, as a witness that is down does: logged, retried
+    later, and its thread goes on."""
+    from scripts.builders.sample import UnitSpec, build_election
+    from tally_service.service.config import Config
+    from tally_service.service.election import Election
+    from tally_service.service.witnessing import Witnessing
+
+    cosigners = _cosigners(4)
+    data = tmp_path / "election"
+    build_election(data, [UnitSpec("AAA", "A", 2, 2)],
+                   witnesses=manifest_section(3, 1, [c.public for c in cosigners]))
+    election = Election(data, Config())
+    hostile = EndlessWitness()
+    try:
+        election.open_round("AAA", 1)
+        witnessing = Witnessing(election, {cosigners[1].name: hostile.url}, interval=0.05)
+        one_pass = threading.Thread(target=witnessing.sync, daemon=True)
+        one_pass.start()
+        one_pass.join(timeout=10)
+        assert not one_pass.is_alive(), f"still reading the witness's answer ({hostile.sent} B)"
+        # the answer is cut off at its cap: what the sockets' buffers took besides is small
+        assert hostile.sent < 8 * 1024 * 1024, hostile.sent
+        assert (
+            f"witness {cosigners[1].name}: the witness's answer to POST {hostile.url}"
+            "/add-checkpoint is larger than 65536 bytes"
+        ) in caplog.text
+        # in the service's own thread: a failure of the round, retried, never the thread's end
+        witness = witnessing.witnesses[0]
+        witness.last_sent.clear()
+        witnessing.start()
+        assert _wait(lambda: witness.failures >= 2, timeout=10), witness.failures
+        assert all(thread.is_alive() for thread in witnessing._threads)
+        assert "unexpected error" not in caplog.text
+        witnessing.stop()
+    finally:
+        hostile.stop()
+        election.stop()

@@ -17,8 +17,8 @@ from crypto.elgamal import Ciphertext
 from crypto.group import Point
 from crypto.signing import VerifyKey
 from schemas.ballot import SignedBallotSchema
+from schemas.strict_json import JSONProblem, strict_loads
 
-from .record import JSONProblem, strict_loads
 from .report import MAX_LISTED
 from .schema import schema_problem
 

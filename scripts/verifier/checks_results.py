@@ -10,9 +10,10 @@ from typing import Any
 from crypto.canonical import EncodingError, canonical_json, hash_json
 from crypto.envelope import EnvelopeError, open_document
 from crypto.signing import Context
+from schemas.strict_json import JSONProblem, strict_loads
 
 from .model import ManifestInfo, RoundFacts
-from .record import RESULT_FILES, JSONProblem, Record, strict_loads
+from .record import RESULT_FILES, Record
 from .report import Check
 
 RESULTS_FORMAT = "kz-tally/results/v1"

@@ -64,6 +64,7 @@ from crypto.merkle import leaf_hash, verify_consistency
 from crypto.note import NoteError, parse_note
 from crypto.signing import VerifyKey
 from crypto.witness_policy import WitnessPolicy
+from schemas.strict_json import strict_loads
 
 from .checks_ballots import BatchResult, BatchTask, ElectionContext, check_batch, init_worker
 from .checks_logs import LogTracker
@@ -101,7 +102,6 @@ from .record import (
     Record,
     document_limit,
     split_notes,
-    strict_loads,
 )
 from .report import MAX_LISTED, TITLES, Check, Failure, Report
 from .run import _context

@@ -68,15 +68,14 @@ from crypto.note import NoteError, NoteVerifier, parse_note, verify_note
 from crypto.signing import Context, VerifyKey
 from crypto.witness_policy import PolicyError, WitnessPolicy
 from schemas.log import ReceiptSchema
+from schemas.strict_json import JSONProblem, strict_loads
 from scripts.verifier.checks_manifest import MANIFEST_HASH_TAG
 from scripts.verifier.checks_results import RESULTS_FORMAT
 from scripts.verifier.record import (
     MAX_MANIFEST_BYTES,
-    JSONProblem,
     Record,
     RecordOpenError,
     open_record,
-    strict_loads,
 )
 from scripts.verifier.schema import schema_problem
 from scripts.verifier.trust import UNPINNED, Trust, TrustError, load_trust, trust_line

@@ -1,10 +1,11 @@
 """Reading an answer from a service that may be hostile: at most so many bytes, within a deadline.
 
-The threat: a guardian, the commission and an elector each read the service's answers (and a
-guardian its witnesses'), and the service may be hostile. ``requests`` reads a body whole,
-however long: an endless answer fills the reader's memory (a guardian that runs out of memory
-watches nothing), and one trickled a byte at a time holds it forever, since the read timeout
-counts the silence between two bytes, not the whole answer. So every answer is read here:
+The threat: a guardian, the commission and an elector each read the service's answers, a
+guardian and the service read witnesses' answers, and any of them may be hostile. ``requests``
+reads a body whole, however long: an endless answer fills the reader's memory (a guardian that
+runs out of memory watches nothing), and one trickled a byte at a time holds it forever, since
+the read timeout counts the silence between two bytes, not the whole answer. So every answer
+is read here:
 
 - streamed, and refused (``AnswerRefused``, one line) past a cap chosen per kind of answer
   from what an honest answer can be (the caps below, each with how it was chosen);
@@ -12,9 +13,12 @@ counts the silence between two bytes, not the whole answer. So every answer is r
   connection's socket when it passes, which ends a read blocked on it;
 - the record archive (``export --url``) is streamed to a file, never held in memory.
 
-The caps bound the bytes held, not what ``json.loads`` builds from them (up to about 29 times
-the text for a hostile array of empty objects; the verifier estimates that before parsing,
-scripts/verifier/record.py).
+The caps bound the bytes held, not what ``json.loads`` builds from them: up to about 29 times
+the text for a hostile array of empty objects, 3.7 GiB at the manifest's cap. So ``.json()`` of
+an answer parses strictly (schemas/strict_json.py, as the observer's verifier does: no duplicate
+keys, no NaN or infinities) and only within a parse budget derived from the answer's cap
+(``parse_budget``): the cost is estimated from the bytes first, and past the budget the answer
+is refused (``AnswerRefused``) unparsed.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from crypto.note import MAX_NOTE_SIZE
+from crypto.note import MAX_LINE_SIZE, MAX_NOTE_SIZE
+from schemas.strict_json import MAX_JSON_COST, TooCostly, strict_loads
 from tally_service.common.problems import Problem
 
 KiB = 1024
@@ -64,6 +69,11 @@ MAX_LISTING_BYTES = 64 * MiB
 MAX_DOCUMENT_BYTES = 16 * MiB
 #: One checkpoint note, cosignatures included (crypto/note.py's bound).
 MAX_NOTE_BYTES = MAX_NOTE_SIZE
+#: A witness's answer to add-checkpoint (C2SP tlog-witness, read by the service): a few
+#: signature lines (its cosignature and our finality statement; a witness rotating its key may
+#: send one more per key), each at most a note's longest line (16 KiB, crypto/note.py); a 409's
+#: body is a size, a refusal a problem document of a few hundred bytes.
+MAX_WITNESS_ANSWER_BYTES = 4 * MAX_LINE_SIZE
 #: The record archive, kept on disk: the verifier unpacks at most 8 GiB of a record
 #: (scripts/verifier/record.py), and the gzip'd archive is smaller than what it unpacks to.
 MAX_RECORD_ARCHIVE_BYTES = 8 * GiB
@@ -76,6 +86,19 @@ MAX_RECORD_FILES = 200_000
 #: answering) plus the time its cap takes at this rate (2 Mbit/s, a poor mobile link): an honest
 #: answer, far smaller than its cap, arrives well within it; a trickled one is cut off.
 SLOWEST_LINK_BYTES_PER_SECOND = 256 * KiB
+
+
+#: What parsing an answer may cost, per byte of its cap: the manifest's budget is then the
+#: verifier's (MAX_JSON_COST, 768 MiB, which an honest 500,000-elector manifest fits), a small
+#: document's 96 MiB. Honest answers are far below their caps, so far below their budgets, even
+#: those dense with short keys (about 20 bytes of objects a byte); a hostile one at its cap can
+#: cost at most this, whatever it holds.
+PARSE_COST_PER_CAP_BYTE = MAX_JSON_COST // MAX_MANIFEST_BYTES
+
+
+def parse_budget(cap: int) -> int:
+    """The most memory ``.json()`` may take to parse an answer of at most ``cap`` bytes."""
+    return cap * PARSE_COST_PER_CAP_BYTE
 
 
 def cap_for(path: str) -> int:
@@ -109,10 +132,31 @@ def size_text(size: int) -> str:
 
 
 class AnswerRefused(Problem):
-    """An answer larger than its cap, or not whole by its deadline: not an honest answer."""
+    """An answer larger than its cap, not whole by its deadline, or costlier to parse than its
+    budget: not an honest answer."""
 
     def __init__(self, detail: str) -> None:
         super().__init__(502, "answer-refused", detail)
+
+
+class Answer(requests.Response):
+    """An answer ``fetch`` read: its ``.json()`` parses strictly and within the parse budget of
+    the answer's cap, so that no caller can parse it unbounded by mistake."""
+
+    shown: str  # "the service's answer to GET URL", for messages
+    budget: int
+
+    def json(self, **kwargs: Any) -> Any:
+        """The answer's value; JSONProblem (a ValueError, as requests' ``.json()`` raises) if
+        it is not strict JSON, AnswerRefused if parsing it would cost more than its budget."""
+        try:
+            return strict_loads(self.content, self.budget)
+        except TooCostly as exc:
+            raise AnswerRefused(
+                f"{self.shown} would take about {exc.cost // MiB} MiB of memory to parse, more "
+                f"than the {exc.max_cost // MiB} MiB an honest one can: it is refused (report "
+                "the service)"
+            ) from None
 
 
 # --- the deadline: which connection a request uses, so that a watchdog can shut its socket ---
@@ -200,11 +244,12 @@ def fetch(
     timeout: tuple[float, float],
     sink: BinaryIO | None = None,
     **kw: Any,
-) -> requests.Response:
+) -> Answer:
     """``method url`` read to at most ``cap`` bytes within ``deadline(cap, read timeout)``:
-    the response with its body read (``.content``, ``.json()`` work), or, with ``sink``, the
-    body written there. AnswerRefused past the cap or the deadline; requests' exceptions for a
-    connection that fails otherwise. ``what`` names the answer in messages ("the service's")."""
+    the response with its body read (``.content`` works, ``.json()`` within the cap's parse
+    budget), or, with ``sink``, the body written there. AnswerRefused past the cap or the
+    deadline; requests' exceptions for a connection that fails otherwise. ``what`` names the
+    answer in messages ("the service's")."""
     seconds = deadline(cap, timeout[1])
     shown = f"{what} answer to {method} {url.split('?', 1)[0]}"
     too_late = AnswerRefused(
@@ -266,13 +311,17 @@ def fetch(
             raise
     response._content = b"" if to_sink else b"".join(chunks)
     response._content_consumed = True  # type: ignore[attr-defined]
+    # the same object, whose .json() is bounded (Answer adds a method and two attributes)
+    response.__class__ = Answer
+    assert isinstance(response, Answer)
+    response.shown, response.budget = shown, parse_budget(cap)
     return response
 
 
 def fetch_to_file(
     session: requests.Session, url: str, what: str, cap: int, timeout: tuple[float, float],
     path: Path,
-) -> requests.Response:
+) -> Answer:
     """GET ``url``: a 200 answer's body written into ``path`` (at most ``cap`` bytes, within
     fetch's deadline), any other answer read to memory as fetch does."""
     with open(path, "wb") as out:

@@ -26,6 +26,12 @@ from tally_service.common.problems import Problem
 SERVICE = "the service's"
 
 
+class Unreachable(Problem):
+    """The service could not be reached, did not answer in time, or broke off its answer: a
+    failure of the connection, worth trying again (unlike a refusal, an answer the service
+    gave, or an answer refused here as too large)."""
+
+
 class ServiceClient:
     # seconds to connect, TLS handshake included: an https:// address at a plain-HTTP port
     # gets no handshake answer and would otherwise wait for the whole read timeout
@@ -59,7 +65,8 @@ class ServiceClient:
     ) -> requests.Response:
         """One request, its answer read to ``cap`` (by default the cap for its path) within a
         deadline (answers.py), or with ``into`` written to that file; a service that cannot be
-        reached, or answers too much or too slowly, is one clear error."""
+        reached, or answers too much or too slowly, is one clear error (``Unreachable`` for a
+        connection that failed, worth a retry; the caller chooses)."""
         limit = cap_for(path) if cap is None else cap
         timeout = (self.connect_timeout, read_timeout)
         try:
@@ -74,15 +81,15 @@ class ServiceClient:
             ) from exc
         except requests.exceptions.Timeout as exc:
             hint = " (is it an http:// address?)" if self.base.startswith("https://") else ""
-            raise Problem(
+            raise Unreachable(
                 504, "unreachable", f"{self.base} did not answer in time{hint}"
             ) from exc
         except requests.exceptions.ConnectionError as exc:
-            raise Problem(
+            raise Unreachable(
                 502, "unreachable", f"cannot reach {self.base}: is the service running there?"
             ) from exc
         except requests.RequestException as exc:  # broke off mid-answer, or undecodable
-            raise Problem(
+            raise Unreachable(
                 502, "unreachable", f"the service's answer to {method} {path} broke off "
                 f"({type(exc).__name__}): try again"
             ) from exc

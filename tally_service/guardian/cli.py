@@ -104,9 +104,7 @@ def _agreed_source(args: argparse.Namespace) -> Any:
 def cmd_ceremony(args: argparse.Namespace) -> int:
     import time
 
-    import requests
-
-    from tally_service.common.client import ServiceClient
+    from tally_service.common.client import ServiceClient, Unreachable
     from tally_service.guardian.ceremony import CeremonyParty, run_over_http
 
     gdir = _open(args)
@@ -118,14 +116,18 @@ def cmd_ceremony(args: argparse.Namespace) -> int:
         return client._check(client.post("/ceremony/messages", 60, json=message)).json()
 
     def get_view() -> dict[str, Any]:
+        # the board restarting, or the guardian's link down for a while: look again; a refusal
+        # (or an answer refused as too large) is no reason to
         for attempt in range(args.retries + 1):
             try:
                 view: dict[str, Any] = client.get("/ceremony")
                 return view
-            except requests.ConnectionError as exc:
+            except Unreachable as exc:
                 if attempt == args.retries:
                     raise Problem(
-                        503, "unreachable", f"the board at {args.url} does not answer"
+                        503, "unreachable", f"the board at {args.url} did not answer in "
+                        f"{args.retries + 1} tries ({exc.detail}); run the command again once "
+                        "it answers",
                     ) from exc
                 time.sleep(args.poll)
         raise AssertionError  # pragma: no cover

@@ -41,6 +41,12 @@ from crypto.note import parse_note
 from crypto.tlog_witness import SIZE_CONTENT_TYPE, add_checkpoint_body
 from crypto.witness_policy import WitnessPolicy
 from tally_service.common import problems
+from tally_service.common.answers import (
+    MAX_WITNESS_ANSWER_BYTES,
+    AnswerRefused,
+    bounded_session,
+    fetch,
+)
 from tally_service.service.logs import UnitLog
 
 if TYPE_CHECKING:
@@ -178,8 +184,8 @@ class Witnessing:
         """One pass over every witness and log, in this thread (simulations and tests)."""
         for witness in self.witnesses:
             try:
-                self._round_of(witness, self._transport(witness, requests.Session()))
-            except (requests.RequestException, _WitnessRefused) as exc:
+                self._round_of(witness, self._transport(witness, bounded_session()))
+            except _FAILURES as exc:
                 log.warning("witness %s: %s", witness.key.name, exc)
 
     def _transport(self, witness: _WitnessState, session: requests.Session) -> Transport:
@@ -187,22 +193,26 @@ class Witnessing:
             return witness.post
 
         def post(body: bytes) -> tuple[int, str, str]:
-            answer = session.post(
-                f"{witness.url}/add-checkpoint", data=body, timeout=self.timeout
+            # a hostile witness may answer without end, or a byte at a time: its answer is
+            # read to a cap and within a deadline (AnswerRefused past either), like the
+            # service's answers are by the other parties (tally_service/common/answers.py)
+            answer = fetch(
+                session, "POST", f"{witness.url}/add-checkpoint", "the witness's",
+                MAX_WITNESS_ANSWER_BYTES, (self.timeout, self.timeout), data=body,
             )
             return answer.status_code, answer.headers.get("Content-Type", ""), answer.text
 
         return post
 
     def _run(self, witness: _WitnessState) -> None:
-        post = self._transport(witness, requests.Session())
+        post = self._transport(witness, bounded_session())
         wait = self.interval
         while not self._stop.wait(wait):
             try:
                 self._round_of(witness, post)
                 witness.failures = 0
                 wait = self.interval
-            except (requests.RequestException, _WitnessRefused) as exc:
+            except _FAILURES as exc:
                 witness.failures += 1
                 wait = min(30.0, self.interval * 2 ** min(witness.failures, 10))
                 if witness.failures in (1, 10) or witness.failures % 100 == 0:
@@ -412,6 +422,11 @@ def _identity(note: str, final: bool) -> str:
 
 class _WitnessRefused(Exception):
     """A witness answered, but not with a cosignature."""
+
+
+#: A witness that cannot be reached, answers too much or too slowly, or refuses: a failure of
+#: this round of witnessing (retried with a backoff), never of the thread.
+_FAILURES = (requests.RequestException, AnswerRefused, _WitnessRefused)
 
 
 def start_witnessing(election: Election, urls: dict[str, str]) -> None:
