@@ -167,8 +167,8 @@ class ServiceClient:
         for delay in (*self.commission_retry_delays, None):
             try:
                 response = self._send("POST", path, 300, cap=cap, json=request)
-            except Problem as exc:
-                if delay is None or isinstance(exc.__cause__, requests.exceptions.SSLError):
+            except Unreachable:  # the answer was lost; an answer refused here is not retried
+                if delay is None:
                     raise
             else:
                 if delay is None or response.status_code not in (502, 503, 504):
