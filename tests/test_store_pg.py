@@ -7,7 +7,8 @@ real cluster (skipped without the PostgreSQL binaries, saying how to enable them
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -230,3 +231,79 @@ def test_a_round_opened_by_another_process_takes_ballots_at_once(pg: Built) -> N
     finally:
         a.stop()
         b.stop()
+
+
+def within(seconds: float, condition: Callable[[], object], what: str) -> float:
+    """How long ``condition`` took to hold; fails if it did not within ``seconds``."""
+    started = time.monotonic()
+    while not condition():
+        took = time.monotonic() - started
+        assert took < seconds, f"{what}: not within {seconds} s"
+        time.sleep(0.01)
+    return time.monotonic() - started
+
+
+#: well under Election's periodic re-reading (FOLLOW_SECONDS), which the tests below push out
+#: of the way: only a notification can tell the other process in time
+TOLD_WITHIN = 1.0
+
+
+@pytest.fixture
+def two(pg: Built) -> Iterator[tuple[Election, Election]]:
+    """Process A changes things; process B follows only by LISTEN/NOTIFY (its periodic
+    re-reading, the fallback for a lost notification, is an hour away)."""
+    from tally_service.service.config import Config
+    from tally_service.service.election import FOLLOW_SECONDS
+
+    assert TOLD_WITHIN <= FOLLOW_SECONDS / 2
+    config = Config(checkpoint_seconds=3600)  # no timed checkpoint gets in the way
+    a = Election(pg.data_dir, config, store=pg.store)
+    b = Election(pg.data_dir, config, store=pg.store)
+    try:
+        b.follow_seconds = 3600
+        b.start_checkpointer()
+        assert b._leader is not None
+        within(10, lambda: b._leader is not None and b._leader.listens >= 1, "B listening")
+        yield a, b
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_another_process_is_told_of_rounds_and_checkpoints(two: tuple[Election, Election]) -> None:
+    a, b = two
+    a.open_round("AAA", 1)
+    within(TOLD_WITHIN, lambda: ("AAA", 1) in b.logs, "the round opened by A, in B")
+    log = b.logs[("AAA", 1)]
+    for i in range(3):
+        entry = f"entry {i}".encode()
+        a.store.append_next("AAA", 1, f"e{i}", entry, leaf_hash(entry), AT)
+    a.issue_checkpoint("AAA", 1)
+    within(TOLD_WITHIN, lambda: log.checkpoint_size == 3, "A's checkpoint, in B")
+    assert log.tree.size == 3 and log.checkpoint_note == a.logs[("AAA", 1)].checkpoint_note
+    a.close_round("AAA", 1)
+    within(TOLD_WITHIN, lambda: not log.open, "the round closed by A, in B")
+
+
+def test_a_dropped_listening_connection_listens_again(
+    pg: Built, two: tuple[Election, Election]
+) -> None:
+    """The database ends B's listening session (a restart, a failover, an operator): B
+    connects and listens again, reads everything once (what was said meanwhile is lost), and
+    is told of what changes next."""
+    a, b = two
+    leader = b._leader
+    assert leader is not None
+    pid = leader.backend_pid
+    assert pg.store is not None
+    with psycopg.connect(pg.store, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    a.open_round("AAA", 1)  # while B is not listening: B finds it when it reads everything
+    within(10, lambda: leader.listens >= 2, "B listening again")
+    assert leader.backend_pid != pid
+    within(TOLD_WITHIN, lambda: ("AAA", 1) in b.logs, "the round opened meanwhile, in B")
+    log = b.logs[("AAA", 1)]
+    entry = b"entry"
+    a.store.append_next("AAA", 1, "e0", entry, leaf_hash(entry), AT)
+    a.issue_checkpoint("AAA", 1)
+    within(TOLD_WITHIN, lambda: log.checkpoint_size == 1, "A's checkpoint, in B")

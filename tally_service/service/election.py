@@ -60,6 +60,13 @@ class Background(Protocol):
 
 PROMISE_HEADER = "kz-tally/v1/promise"
 
+#: over a shared store, how often a process reads everything again although nobody told it
+#: of a change: a notification is lost when the listening connection drops or the database
+#: fails over (NOTIFY is neither durable nor replicated), and this bounds what that costs
+FOLLOW_SECONDS = 2.0
+#: how often a process polls the leader lock (and so touches its connection: the lease)
+LEAD_SECONDS = 1.0
+
 
 class StartupError(Exception):
     """The service must not start: keys do not match the manifest, or a log does not match
@@ -122,6 +129,11 @@ class Election:
         self._leader = self.store.leader_lock()
         self._leading = self._leader is None
         self._refreshed = 0.0
+        # the other processes are told when a log reaches a multiple of this (kz_grown)
+        self.store.grown_every = self.config.checkpoint_every
+        self.follow_seconds = FOLLOW_SECONDS
+        # results stored when last looked (over a shared store: another process may publish)
+        self._results = self.store.count_results() if self.store.shared else 0
 
     # keys
     def _load_commission_key(self) -> SigningKey:
@@ -472,28 +484,135 @@ class Election:
                 self._try_checkpoint(log, "checkpoint-on-stop")
 
     def start_checkpointer(self) -> None:
-        shared = self.store.shared
-        wait = min(0.25 if shared else 0.5, self.config.checkpoint_seconds / 2)
+        # a leader lock: a store shared by several processes
+        target = self._follow if self._leader is not None else self._checkpoint_loop
+        self._checkpointer = threading.Thread(target=target, name="checkpointer", daemon=True)
+        self._checkpointer.start()
 
-        def loop() -> None:
-            # the loop survives every error: a full disk today, space freed tomorrow
-            next_poll = 0.0
-            while not self._stop.wait(wait):
+    def _checkpoint_loop(self) -> None:
+        """One process alone (SQLite): the timed checkpoints."""
+        wait = min(0.5, self.config.checkpoint_seconds / 2)
+        # the loop survives every error: a full disk today, space freed tomorrow
+        while not self._stop.wait(wait):
+            try:
+                self.checkpoint_due_logs()
+            except Exception as exc:
+                self.health.failed("checkpointer", exc)
+            else:
+                self.health.ok("checkpointer")
+
+    def _follow(self) -> None:
+        """Several processes over one store: poll the leader lock, follow what the others
+        change when they say so (LISTEN/NOTIFY on the lock's connection), read everything
+        again every ``follow_seconds`` and after every reconnection (what was said meanwhile
+        is lost), and, leading, the timed checkpoints."""
+        leader = self._leader
+        assert leader is not None
+        leader.listen()
+        tick = min(0.25, self.config.checkpoint_seconds / 2)  # the leader's checkpoint timers
+        next_lead = next_follow = next_sizes = 0.0
+        listens = leader.listens
+        # the loop survives every error: a database down now, back in a minute
+        while not self._stop.is_set():
+            now = time.monotonic()
+            try:
+                if now >= next_lead:
+                    next_lead = now + LEAD_SECONDS
+                    self.poll_leadership()
+                    if leader.listens != listens:
+                        listens, next_follow = leader.listens, 0.0
+                if now >= next_follow:
+                    next_follow = now + self.follow_seconds
+                    self.refresh()
+                    self._look_for_results()
+                if self._leading:
+                    if now >= next_sizes and self._timer_due(now):
+                        # a log that grew by less than checkpoint_every says nothing: the
+                        # leader reads the sizes when a timed checkpoint may be due
+                        next_sizes = now + LEAD_SECONDS
+                        self._read_sizes()
+                    self.checkpoint_due_logs()
+            except Exception as exc:
+                self.health.failed("checkpointer", exc)
+            else:
+                self.health.ok("checkpointer")
+            wake = min(next_lead, next_follow)
+            if self._leading:
+                wake = min(wake, time.monotonic() + tick)
+            timeout = max(0.01, wake - time.monotonic())
+            told = leader.wait(timeout)
+            if told is None:  # not listening (no connection): poll
+                self._stop.wait(timeout)
+            elif told:
                 try:
-                    if shared:
-                        if time.monotonic() >= next_poll:
-                            self.poll_leadership()
-                            next_poll = time.monotonic() + 1.0
-                        self.refresh()
-                    if self.leads():
-                        self.checkpoint_due_logs()
+                    self._told(told)
                 except Exception as exc:
                     self.health.failed("checkpointer", exc)
-                else:
-                    self.health.ok("checkpointer")
 
-        self._checkpointer = threading.Thread(target=loop, name="checkpointer", daemon=True)
-        self._checkpointer.start()
+    def _told(self, told: list[tuple[str, str]]) -> None:
+        """Catch up with what the notifications say changed (sql/postgresql/0003_notify.sql):
+        a hint to read the database, never trusted as data."""
+        grown: dict[tuple[str, int], int] = {}
+        logs: set[tuple[str, int]] = set()
+        everything = False
+        for channel, payload in told:
+            try:
+                said = json.loads(payload)
+                what = said.get("what") if channel == "kz_signed" else "grown"
+                if what == "result":
+                    self.signed_something()
+                    continue
+                key = (str(said["unit"]), int(said["round"]))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                everything = True  # not ours to read: look at everything
+                continue
+            log = self.logs.get(key)
+            if log is None:
+                everything = True  # a round this process has not seen yet
+            elif what == "grown":
+                grown[key] = max(grown.get(key, 0), int(said["size"]))
+            elif (
+                what == "checkpoint"
+                and int(said["size"]) <= log.checkpoint_size
+                and bool(said["final"]) != log.open
+            ):
+                continue  # this process has it (it signed it itself, most often)
+            else:
+                logs.add(key)
+        if everything:
+            self.refresh()
+        else:
+            for key in logs:
+                self._refresh_log(self.logs[key], None, None)
+        if grown and self._leading:
+            for key, size in grown.items():
+                log = self.logs[key]
+                with log.lock:
+                    if log.open:
+                        self._catch_up(log, size)
+            self.checkpoint_due_logs()
+
+    def _timer_due(self, now: float) -> bool:
+        return any(
+            log.open and now - log.checkpoint_time >= self.config.checkpoint_seconds
+            for log in list(self.logs.values())
+        )
+
+    def _read_sizes(self) -> None:
+        """Catch the open logs' trees up with their stored sizes."""
+        for key, size in self.store.round_sizes().items():
+            log = self.logs.get(key)
+            if log is not None and log.open and size > log.tree.size:
+                with log.lock:
+                    self._catch_up(log, size)
+
+    def _look_for_results(self) -> None:
+        """A result published by another process: the public pages show it (its
+        notification may have been lost)."""
+        count = self.store.count_results()
+        if count != self._results:
+            self._results = count
+            self.signed_something()
 
     def start_check_pool(self, workers: int) -> None:
         """Check ballots in ``workers`` processes (the server uses one per core)."""

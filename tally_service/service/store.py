@@ -111,9 +111,17 @@ class Tx(Protocol):
 
 
 class Leadership(Protocol):
-    """Who does the background work among processes sharing a store."""
+    """Who does the background work among processes sharing a store, and what the processes
+    tell each other they changed (store_pg.LeaderLock)."""
+
+    #: how many times the process started listening (it moves after a reconnection)
+    listens: int
 
     def poll(self) -> bool: ...
+
+    def listen(self) -> None: ...
+
+    def wait(self, timeout: float) -> list[tuple[str, str]] | None: ...
 
     def release(self) -> None: ...
 
@@ -149,6 +157,9 @@ class BaseStore:
     shared = False
     #: a human name for messages (never a password)
     description = ""
+    #: shared stores tell the other processes when a log's size reaches a multiple of this
+    #: (the election sets its checkpoint_every; 0: never)
+    grown_every = 0
 
     # --- what a back end provides ---------------------------------------------------------
     def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -530,6 +541,10 @@ class BaseStore:
             if self._is_integrity_error(exc):
                 raise StoreError(f"the {kind} result is published already") from exc
             raise
+
+    def count_results(self) -> int:
+        row = self._one("SELECT count(*) FROM results")
+        return int(row[0])
 
     def get_result(self, kind: str) -> str | None:
         row = self._one("SELECT doc FROM results WHERE kind=?", (kind,))

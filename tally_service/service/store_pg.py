@@ -14,7 +14,10 @@ next one, a ballot into a closed round and any update or delete of a ballot, wha
 Connection losses, a read-only (demoted) or full database are ``StoreUnavailable`` (HTTP 503
 with Retry-After): nothing is promised for them. Background work is done by the one process
 holding a session-level advisory lock (``LeaderLock``); PostgreSQL releases it when that
-process's connection dies, so another takes over within seconds.
+process's connection dies, so another takes over within seconds. Every serving process
+listens on that same connection for what the others changed (LISTEN/NOTIFY, sql/postgresql/0003):
+a notification only says "look now"; what a process serves is always read from the database,
+and a lost notification only delays it until its next periodic look.
 
 The schema is the numbered files in tally_service/service/sql/postgresql/, applied once
 each, in order, under an advisory lock, and recorded in ``schema_migrations``.
@@ -141,12 +144,13 @@ class PgStore(BaseStore):
         self, unit: str, round_no: int, elector: str, entry: bytes, leaf_hash: bytes, at: str
     ) -> tuple[int, bool]:
         """As ``BaseStore.append_next``, in one round trip: the SQL function kz_append
-        (sql/postgresql/0002) runs as one statement in autocommit, so its answer arrives only
-        once the transaction is committed (and, with a synchronous standby, replicated)."""
+        (sql/postgresql/0002, 0003) runs as one statement in autocommit, so its answer arrives
+        only once the transaction is committed (and, with a synchronous standby, replicated).
+        It notifies ``kz_grown`` when the log's size reaches a multiple of ``grown_every``."""
         try:
             row = self._one(
-                "SELECT outcome, at_index FROM kz_append(?, ?, ?, ?, ?, ?)",
-                (unit, round_no, elector, entry, leaf_hash, at),
+                "SELECT outcome, at_index FROM kz_append(?, ?, ?, ?, ?, ?, ?)",
+                (unit, round_no, elector, entry, leaf_hash, at, self.grown_every),
             )
         except psycopg.IntegrityError as exc:
             raise StoreError(f"the database refused the ballot: {_first_line(exc)}") from exc
@@ -227,13 +231,22 @@ class PgStore(BaseStore):
 LEASE_SECONDS = 10
 
 
+#: the channels of sql/postgresql/0003_notify.sql
+CHANNELS = ("kz_grown", "kz_signed")
+
+
 class LeaderLock:
     """A session-level advisory lock on a connection of its own: held while this process
     lives and its connection does; PostgreSQL drops it with a dead connection. The holder
     touches its connection every poll (about once a second); one silent for LEASE_SECONDS is
     frozen, and the next process to poll ends its session (``pg_terminate_backend``: allowed
     on sessions of one's own role), so the lock frees and the lead moves. A frozen leader that
-    wakes finds its connection gone and stops leading; correctness never depended on it."""
+    wakes finds its connection gone and stops leading; correctness never depended on it.
+
+    The same connection (not pooled: LISTEN belongs to a session) listens on ``CHANNELS``
+    once ``listen()`` was called: ``wait`` returns what the other processes notified.
+    ``listens`` counts the LISTENs issued: when it moves, the connection was new and whatever
+    was notified before it is lost, so the caller reads everything again."""
 
     def __init__(self, url: str, kwargs: dict[str, Any]) -> None:
         self.url = url
@@ -241,16 +254,35 @@ class LeaderLock:
         self.kwargs = dict(kwargs, application_name=f"kz-tally-leader-{os.getpid()}")
         self._conn: psycopg.Connection[Any] | None = None
         self._held = False
+        self._listen = False
+        self._listening = False
+        self.listens = 0
         self._lock = threading.Lock()
+
+    def listen(self) -> None:
+        """Listen from the next ``poll`` on (offline commands never do: notifications that
+        nobody reads would pile up)."""
+        self._listen = True
+
+    @property
+    def backend_pid(self) -> int | None:
+        """The server process of this connection (None: not connected)."""
+        conn = self._conn
+        return None if conn is None or conn.closed else conn.info.backend_pid
 
     def poll(self) -> bool:
         """Whether this process leads, trying to take the lead if it does not (call it about
-        once a second: it also notices a lost connection)."""
+        once a second: it also notices a lost connection, and reconnects)."""
         with self._lock:
             try:
                 if self._conn is None or self._conn.closed:
-                    self._held = False
+                    self._held = self._listening = False
                     self._conn = psycopg.connect(self.url, **self.kwargs)
+                if self._listen and not self._listening:
+                    for channel in CHANNELS:
+                        self._conn.execute(f"LISTEN {channel}")
+                    self._listening = True
+                    self.listens += 1
                 if self._held:
                     self._conn.execute("SELECT 1")  # still connected: still holding it
                 else:
@@ -275,12 +307,32 @@ class LeaderLock:
             (_NAMESPACE, _LEADER, LEASE_SECONDS),
         )
 
+    def wait(self, timeout: float) -> list[tuple[str, str]] | None:
+        """The (channel, payload) notifications received within ``timeout`` seconds, returning
+        as soon as there are some; None at once when not listening (no connection: the caller
+        sleeps, and its next ``poll`` reconnects). A lost connection is dropped (and with it
+        the lock, which PostgreSQL has released anyway)."""
+        with self._lock:
+            conn = self._conn
+            if conn is None or conn.closed or not self._listening:
+                return None
+            try:
+                # psycopg >= 3.3 also returns those received during poll()'s statements; with
+                # 3.2 such a one is lost (rare: one statement a second) and costs latency only
+                got = [(n.channel, n.payload) for n in conn.notifies(timeout=timeout, stop_after=1)]
+                if got:  # and whatever else has arrived meanwhile: handled as one batch
+                    got += [(n.channel, n.payload) for n in conn.notifies(timeout=0)]
+            except psycopg.Error:
+                self._drop()
+                return None
+            return got
+
     def release(self) -> None:
         with self._lock:
             self._drop()
 
     def _drop(self) -> None:
-        self._held = False
+        self._held = self._listening = False
         if self._conn is not None:
             with suppress(psycopg.Error):
                 self._conn.close()
