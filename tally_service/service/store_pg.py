@@ -58,6 +58,12 @@ _MIGRATIONS = 1
 _LEADER = 2
 _AUDIT = 3
 
+#: how long the pool retries one lost connection (with its backoff: 1, 2, 4 ... s) before
+#: giving up; the next request that finds the pool empty starts again at once. psycopg_pool's
+#: default (300 s) let the backoff grow with the outage: after 35 s without a primary, the
+#: pool refilled some 20 s after the promotion; with this, within a few seconds
+RECONNECT_SECONDS = 5.0
+
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
     psycopg.OperationalError,  # connection lost or refused, admin shutdown, disk full (53xxx)
     psycopg.errors.ReadOnlySqlTransaction,  # a standby, or a primary demoted under us
@@ -109,6 +115,7 @@ class PgStore(BaseStore):
             min_size=min_size,
             max_size=max_size,
             timeout=timeout,
+            reconnect_timeout=RECONNECT_SECONDS,
             kwargs=self._kwargs,
             # no liveness check on each borrow (a round trip per statement): a connection
             # that died fails its statement (503, retried by the client) and the pool drops it
