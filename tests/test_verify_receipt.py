@@ -525,7 +525,7 @@ def test_an_honest_manifest_larger_than_64_mib_is_read_from_the_service() -> Non
     64 MiB, the manifest included: an elector of a large honest election could not check a
     receipt against the live service. A manifest is read up to the verifier's own limit; other
     answers keep the 64 MiB cap."""
-    from scripts.verifier.record import MAX_MANIFEST_BYTES
+    from schemas.limits import MAX_MANIFEST_BYTES
     from tests.follow_helpers import ThreadServer
 
     mib = 1024 * 1024

@@ -64,6 +64,7 @@ from crypto.merkle import leaf_hash, verify_consistency
 from crypto.note import NoteError, parse_note
 from crypto.signing import VerifyKey
 from crypto.witness_policy import WitnessPolicy
+from schemas.limits import MAX_CHECKPOINTS_BYTES
 from schemas.strict_json import strict_loads
 
 from .checks_ballots import BatchResult, BatchTask, ElectionContext, check_batch, init_worker
@@ -97,7 +98,6 @@ from .follow_state import (
 )
 from .model import LogFacts, ManifestInfo, RoundFacts
 from .record import (
-    MAX_CHECKPOINTS_BYTES,
     MAX_LINE_BYTES,
     Record,
     document_limit,

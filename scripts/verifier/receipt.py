@@ -67,12 +67,12 @@ from crypto.merkle import MerkleTree, leaf_hash, verify_consistency
 from crypto.note import NoteError, NoteVerifier, parse_note, verify_note
 from crypto.signing import Context, VerifyKey
 from crypto.witness_policy import PolicyError, WitnessPolicy
+from schemas.limits import MAX_MANIFEST_BYTES
 from schemas.log import ReceiptSchema
 from schemas.strict_json import JSONProblem, strict_loads
 from scripts.verifier.checks_manifest import MANIFEST_HASH_TAG
 from scripts.verifier.checks_results import RESULTS_FORMAT
 from scripts.verifier.record import (
-    MAX_MANIFEST_BYTES,
     Record,
     RecordOpenError,
     open_record,

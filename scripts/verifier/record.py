@@ -20,28 +20,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# the bounds every reader of a record shares (schemas/limits.py)
+from schemas.limits import (
+    MAX_ARCHIVE_BYTES,
+    MAX_CEREMONY_BYTES,
+    MAX_CHECKPOINTS_BYTES,
+    MAX_MANIFEST_BYTES,
+    MAX_PAGE_BYTES,
+    MAX_RESULT_BYTES,
+    MAX_SMALL_JSON_BYTES,
+)
 from schemas.strict_json import JSONProblem, strict_loads
 
-MiB = 1024 * 1024
-#: Largest JSON document read whole (manifest, ceremony, tally, results), per document. A
-#: manifest holds the rolls, so it grows with the electorate: about 155 bytes an elector, so
-#: 128 MiB holds the rolls of the largest election the project supports (500,000 electors on
-#: the rolls, five times the benchmarked 100,000; an indirect election has thousands).
-MAX_MANIFEST_BYTES = 128 * MiB
-#: The key ceremony's transcript grows with n^2 (every dealer's share for every guardian).
-MAX_CEREMONY_BYTES = 64 * MiB
-#: A tally (n partial decryptions of a few candidates), a result (a row per unit), a proof.
-MAX_SMALL_JSON_BYTES = 16 * MiB
-MAX_RESULT_BYTES = 64 * MiB
-#: Largest checkpoints.txt read whole.
-MAX_CHECKPOINTS_BYTES = 64 * MiB
-#: Largest page of a JSON-lines file a monitor asks for: at most 1,000 lines (docs/api.md), each
-#: at most the service's largest body (64 KiB by default).
-MAX_PAGE_BYTES = 64 * MiB
 #: Longest log line kept in memory; a longer one is hashed in pieces and reported as too long.
 MAX_LINE_BYTES = 1024 * 1024
-#: How much of an archive may be unpacked before we give up on it.
-MAX_ARCHIVE_BYTES = 8 * 1024 * 1024 * 1024
 
 TOP_LEVEL = frozenset(
     {

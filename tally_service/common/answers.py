@@ -35,38 +35,31 @@ from requests.adapters import HTTPAdapter
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from crypto.note import MAX_LINE_SIZE, MAX_NOTE_SIZE
+from schemas.limits import (
+    MAX_ARCHIVE_BYTES,
+    MAX_CEREMONY_BYTES,
+    MAX_CHECKPOINTS_BYTES,
+    MAX_MANIFEST_BYTES,
+    MAX_PAGE_BYTES,
+    MAX_RESULT_BYTES,
+    MAX_SMALL_JSON_BYTES,
+    KiB,
+    MiB,
+)
 from schemas.strict_json import MAX_JSON_COST, TooCostly, strict_loads
 from tally_service.common.problems import Problem
 
-KiB = 1024
-MiB = 1024 * KiB
-GiB = 1024 * MiB
 CHUNK = 64 * KiB
 
-#: A ballot is about 0.6 KiB plus 0.5 KiB per candidate: 5.4 KiB for 10 (docs/api.md, Limits).
-#: The largest unit of the 2023 Senate election (TUR, 317 electors, scripts/data/senate2023.json)
-#: has 1.7 MiB of entries in all at 10 candidates; a page holds at most 1000 entries (5.3 MiB
-#: at 10 candidates), and each entry at most the service's request body (64 KiB by default), so
-#: no honest page exceeds 1000 x 64 KiB: the verifier's bound for a page of ballots too.
-MAX_ENTRIES_PAGE_BYTES = 64 * MiB
-#: About 155 bytes an elector on the rolls: 128 MiB holds 500,000 electors, the largest
-#: election the project supports (the verifier's MAX_MANIFEST_BYTES; the Senate's 3,167 electors
-#: make well under 1 MiB).
-MAX_MANIFEST_BYTES = 128 * MiB
-#: The ceremony board's view carries every guardian's messages, n^2 encrypted shares: the
-#: verifier's bound for the ceremony transcript.
-MAX_CEREMONY_BYTES = 64 * MiB
-#: A round's checkpoint notes (one every 64 ballots or 5 s while ballots come, each under
-#: 7 KiB with its cosignatures): a day of them stays far below this; the verifier's bound for
-#: checkpoints.txt.
-MAX_CHECKPOINTS_BYTES = 64 * MiB
-#: A row per unit (its names, candidates and rounds, about 1-2 KiB): an indirect election has
-#: thousands of units. The same for the results document (a row per unit and round).
-MAX_LISTING_BYTES = 64 * MiB
-#: A tally document (n partial decryptions of a few candidates, each a few KiB), the turnout,
-#: a proof (log2 of the size hashes), a receipt, a commission action's answer: the verifier's
-#: bound for a small document.
-MAX_DOCUMENT_BYTES = 16 * MiB
+# The caps are the verifier's bounds for the same documents (schemas/limits.py says how each
+# was chosen): an answer the verifier would refuse in a record is refused here too.
+#: A page of log entries. The largest unit of the 2023 Senate election (TUR, 317 electors,
+#: scripts/data/senate2023.json) has 1.7 MiB of entries in all at 10 candidates.
+MAX_ENTRIES_PAGE_BYTES = MAX_PAGE_BYTES
+#: A row per unit: the units, the results.
+MAX_LISTING_BYTES = MAX_RESULT_BYTES
+#: A tally document, the turnout, a proof, a receipt, a commission action's answer.
+MAX_DOCUMENT_BYTES = MAX_SMALL_JSON_BYTES
 #: One checkpoint note, cosignatures included (crypto/note.py's bound).
 MAX_NOTE_BYTES = MAX_NOTE_SIZE
 #: A witness's answer to add-checkpoint (C2SP tlog-witness, read by the service): a few
@@ -74,12 +67,12 @@ MAX_NOTE_BYTES = MAX_NOTE_SIZE
 #: send one more per key), each at most a note's longest line (16 KiB, crypto/note.py); a 409's
 #: body is a size, a refusal a problem document of a few hundred bytes.
 MAX_WITNESS_ANSWER_BYTES = 4 * MAX_LINE_SIZE
-#: The record archive, kept on disk: the verifier unpacks at most 8 GiB of a record
-#: (scripts/verifier/record.py), and the gzip'd archive is smaller than what it unpacks to.
-MAX_RECORD_ARCHIVE_BYTES = 8 * GiB
+#: The record archive, kept on disk: the verifier unpacks at most MAX_ARCHIVE_BYTES of a
+#: record, and the gzip'd archive is smaller than what it unpacks to.
+MAX_RECORD_ARCHIVE_BYTES = MAX_ARCHIVE_BYTES
 #: What the archive may unpack to, and how many files it may hold (a record has a few files per
 #: unit and round: thousands in an indirect election); each file's header is kept in memory.
-MAX_RECORD_UNPACKED_BYTES = 8 * GiB
+MAX_RECORD_UNPACKED_BYTES = MAX_ARCHIVE_BYTES
 MAX_RECORD_FILES = 200_000
 
 #: The deadline for a whole answer is the read timeout (the service may think that long before
