@@ -175,29 +175,27 @@ def test_a_round_without_quorum_is_summed_but_never_decrypted(sim: SimulatedElec
         e.stop()
 
 
-def test_partial_checks_before_decryption(tmp_path: Path) -> None:
+def _voted(data: Path, registered: int, voting: int) -> Election:
+    """Unit AAA of ``registered`` electors, 3 guardians (k = 2), round 1 open, and ``voting``
+    of them cast a vote for AAA-C1; the round is left open."""
     from scripts.builders.sample import build_election
     from tally_service.elector.ballot import make_ballot
     from tally_service.service.config import Config
 
-    keys = build_election(tmp_path / "d", [UnitSpec("AAA", "A", 2, 6)], guardians=3, threshold=2)
-    e = Election(tmp_path / "d", Config())
+    keys = build_election(data, [UnitSpec("AAA", "A", 2, registered)], guardians=3, threshold=2)
+    e = Election(data, Config())
+    e.open_round("AAA", 1)
+    for i in range(voting):
+        elector = f"AAA-E{i + 1:04d}"
+        e.cast(make_ballot(e.manifest.hash, "AAA", 1, elector, e.log("AAA", 1).candidates,
+                           "AAA-C1", e.manifest.election_key, keys[elector]))
+    return e
+
+
+def test_partial_checks_before_decryption(tmp_path: Path) -> None:
+
+    e = _voted(tmp_path / "d", registered=6, voting=4)
     try:
-        e.open_round("AAA", 1)
-        for i in range(4):
-            elector = f"AAA-E{i + 1:04d}"
-            e.cast(
-                make_ballot(
-                    e.manifest.hash,
-                    "AAA",
-                    1,
-                    elector,
-                    e.log("AAA", 1).candidates,
-                    "AAA-C1",
-                    e.manifest.election_key,
-                    keys[elector],
-                )
-            )
         with pytest.raises(Problem) as info:
             tally.start_tally(e, "AAA", 1)
         assert info.value.check == "round-open"
@@ -291,29 +289,10 @@ def test_an_unsigned_partial_does_not_start_the_tally(tmp_path: Path) -> None:
     is checked first, as docs/api.md says, and such a post leaves nothing behind."""
     from crypto.envelope import sign_document
     from crypto.signing import SigningKey
-    from scripts.builders.sample import build_election
-    from tally_service.elector.ballot import make_ballot
-    from tally_service.service.config import Config
     from tally_service.service.guardian_partials import accept_guardian_partial
 
-    keys = build_election(tmp_path / "d", [UnitSpec("AAA", "A", 2, 4)], guardians=3, threshold=2)
-    e = Election(tmp_path / "d", Config())
+    e = _voted(tmp_path / "d", registered=4, voting=3)
     try:
-        e.open_round("AAA", 1)
-        for i in range(3):
-            elector = f"AAA-E{i + 1:04d}"
-            e.cast(
-                make_ballot(
-                    e.manifest.hash,
-                    "AAA",
-                    1,
-                    elector,
-                    e.log("AAA", 1).candidates,
-                    "AAA-C1",
-                    e.manifest.election_key,
-                    keys[elector],
-                )
-            )
         e.close_round("AAA", 1)
         statement = {
             "election": e.manifest.hash.hex(),
