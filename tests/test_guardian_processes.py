@@ -75,40 +75,13 @@ def election_and_board(
 
 
 def test_five_guardian_processes(tmp_path: Path) -> None:
-    secret = tmp_path / "passphrase"
-    secret.write_text(PASSPHRASE + "\n")
-    dirs = [tmp_path / f"guardian-{i}" for i in range(1, 6)]
-    inits = [guardian("init", "--dir", d, "--passphrase-file", secret) for d in dirs]
-    outputs = [finish(p) for p in inits]
-    publics = [json.loads((d / "guardian.json").read_text()) for d in dirs]
+    secret, dirs, publics, outputs, fingerprints = init_guardians(tmp_path, 5)
     assert all(p["fingerprint"] in out for p, out in zip(publics, outputs, strict=True))
-    fingerprints = tmp_path / "fingerprints.txt"
-    fingerprints.write_text(
-        "".join(f"Guardian {i}: {p['fingerprint']}\n" for i, p in enumerate(publics, 1))
-    )
     data = tmp_path / "election"
     keys, board = election_and_board(tmp_path, data, publics, electors=5, k=3, timeout=120)
     agreed = _agreed(data)
     try:
-
-        def run(d: Path) -> subprocess.Popen[bytes]:
-            return guardian(
-                "ceremony",
-                "--dir",
-                d,
-                "--url",
-                board.url,
-                "--passphrase-file",
-                secret,
-                "--fingerprints",
-                fingerprints,
-                "--ceremony-fingerprint",
-                agreed,
-                "--poll",
-                "0.2",
-            )
-
-        procs = [run(d) for d in dirs]
+        procs = [ceremony(d, board.url, secret, fingerprints, agreed) for d in dirs]
         # kill guardian 3 once its commitment is on the board, then start it again
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -118,7 +91,7 @@ def test_five_guardian_processes(tmp_path: Path) -> None:
             time.sleep(0.05)
         procs[2].send_signal(signal.SIGKILL)
         procs[2].wait()
-        procs[2] = run(dirs[2])
+        procs[2] = ceremony(dirs[2], board.url, secret, fingerprints, agreed)
         outputs = [finish(p) for p in procs]
         assert all("key ceremony complete (attempt 1)" in out for out in outputs)
         assert board.proc is not None and board.proc.wait(timeout=60) == 0
@@ -243,41 +216,44 @@ def _meta(data: Path, key: str) -> Any:
         store.close()
 
 
-def test_a_silent_guardian_process_fails_the_attempt_by_name(tmp_path: Path) -> None:
-    """Guardian 3 of 3 never starts: the board gives up after its timeout naming it and the
-    phase, both other guardians stop with that sentence, and nothing is stored for seal."""
+def init_guardians(
+    tmp_path: Path, n: int
+) -> tuple[Path, list[Path], list[dict[str, Any]], list[str], Path]:
+    """n guardian directories made by `guardian init` under one passphrase file: the
+    passphrase file, the directories, their public files, what each init printed, and the
+    file of fingerprints they compare out of band."""
     secret = tmp_path / "passphrase"
     secret.write_text(PASSPHRASE + "\n")
-    dirs = [tmp_path / f"guardian-{i}" for i in range(1, 4)]
-    for p in [guardian("init", "--dir", d, "--passphrase-file", secret) for d in dirs]:
-        finish(p)
+    dirs = [tmp_path / f"guardian-{i}" for i in range(1, n + 1)]
+    outputs = [finish(p) for p in [guardian("init", "--dir", d, "--passphrase-file", secret)
+                                   for d in dirs]]
     publics = [json.loads((d / "guardian.json").read_text()) for d in dirs]
     fingerprints = tmp_path / "fingerprints.txt"
     fingerprints.write_text(
         "".join(f"Guardian {i}: {p['fingerprint']}\n" for i, p in enumerate(publics, 1))
     )
+    return secret, dirs, publics, outputs, fingerprints
+
+
+def ceremony(
+    d: Path, url: str, secret: Path, fingerprints: Path, agreed: str
+) -> subprocess.Popen[bytes]:
+    """`guardian ceremony` of directory ``d`` against the board at ``url``."""
+    return guardian(
+        "ceremony", "--dir", d, "--url", url, "--passphrase-file", secret,
+        "--fingerprints", fingerprints, "--ceremony-fingerprint", agreed, "--poll", "0.2",
+    )
+
+
+def test_a_silent_guardian_process_fails_the_attempt_by_name(tmp_path: Path) -> None:
+    """Guardian 3 of 3 never starts: the board gives up after its timeout naming it and the
+    phase, both other guardians stop with that sentence, and nothing is stored for seal."""
+    secret, dirs, publics, _, fingerprints = init_guardians(tmp_path, 3)
     data = tmp_path / "election"
     _, board = election_and_board(tmp_path, data, publics, electors=3, k=2, timeout=3)
     agreed = _agreed(data)
     try:
-        procs = [
-            guardian(
-                "ceremony",
-                "--dir",
-                d,
-                "--url",
-                board.url,
-                "--passphrase-file",
-                secret,
-                "--fingerprints",
-                fingerprints,
-                "--ceremony-fingerprint",
-                agreed,
-                "--poll",
-                "0.2",
-            )
-            for d in dirs[:2]
-        ]
+        procs = [ceremony(d, board.url, secret, fingerprints, agreed) for d in dirs[:2]]
         failure = (
             "attempt 1 failed: guardian 3 (Guardian 3) posted no commit message within 3 s; "
             "start a new attempt without it (tally-service ceremony --exclude 3)"
@@ -296,16 +272,7 @@ def test_a_guardian_that_objects_is_named_with_its_objection(tmp_path: Path) -> 
     """Issue 24, attack 8: guardian 3 was given another fingerprint for Guardian 1. It stops
     and posts a signed objection; the board's failure names the objection, not silence, and
     tells the commission not to exclude it; the other guardians stop with that sentence."""
-    secret = tmp_path / "passphrase"
-    secret.write_text(PASSPHRASE + "\n")
-    dirs = [tmp_path / f"guardian-{i}" for i in range(1, 4)]
-    for p in [guardian("init", "--dir", d, "--passphrase-file", secret) for d in dirs]:
-        finish(p)
-    publics = [json.loads((d / "guardian.json").read_text()) for d in dirs]
-    fingerprints = tmp_path / "fingerprints.txt"
-    fingerprints.write_text(
-        "".join(f"Guardian {i}: {p['fingerprint']}\n" for i, p in enumerate(publics, 1))
-    )
+    secret, dirs, publics, _, fingerprints = init_guardians(tmp_path, 3)
     told = tmp_path / "told-guardian-3.txt"
     told.write_text(
         "".join(
@@ -321,21 +288,7 @@ def test_a_guardian_that_objects_is_named_with_its_objection(tmp_path: Path) -> 
     agreed = _agreed(data)
     try:
         procs = [
-            guardian(
-                "ceremony",
-                "--dir",
-                d,
-                "--url",
-                board.url,
-                "--passphrase-file",
-                secret,
-                "--fingerprints",
-                told if i == 3 else fingerprints,
-                "--ceremony-fingerprint",
-                agreed,
-                "--poll",
-                "0.2",
-            )
+            ceremony(d, board.url, secret, told if i == 3 else fingerprints, agreed)
             for i, d in enumerate(dirs, start=1)
         ]
         _, err = procs[2].communicate(timeout=120)
